@@ -1,0 +1,212 @@
+use std::fmt;
+use std::io::Write;
+use std::path::Path;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
+use ring::{hkdf, hmac};
+
+use super::{random_bytes, CryptoError};
+
+/// Name of the master key file inside the data folder.
+pub const MASTER_KEY_FILE: &str = "master.key";
+
+/// The 32-byte root secret. Everything stored encrypted or indexed is keyed by
+/// sub-keys derived from it with HKDF, so that the AEAD key and the blind-index
+/// key are never the same bytes.
+#[derive(Clone)]
+pub struct MasterKey {
+    raw: [u8; 32],
+    aead: std::sync::Arc<LessSafeKey>,
+    index: hmac::Key,
+}
+
+impl fmt::Debug for MasterKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("MasterKey([redacted])")
+    }
+}
+
+struct Len(usize);
+impl hkdf::KeyType for Len {
+    fn len(&self) -> usize {
+        self.0
+    }
+}
+
+fn derive(raw: &[u8; 32], info: &[u8]) -> [u8; 32] {
+    let salt = hkdf::Salt::new(hkdf::HKDF_SHA256, b"healthcard master key v1");
+    let prk = salt.extract(raw);
+    let infos = [info];
+    let okm = prk
+        .expand(&infos, Len(32))
+        .expect("32 bytes is a valid HKDF-SHA256 output length");
+    let mut out = [0u8; 32];
+    okm.fill(&mut out).expect("length matches");
+    out
+}
+
+impl MasterKey {
+    /// Builds the key from its 32 raw bytes.
+    pub fn from_bytes(raw: [u8; 32]) -> Self {
+        let enc = derive(&raw, b"aead aes-256-gcm");
+        let idx = derive(&raw, b"blind index hmac-sha256");
+        let unbound = UnboundKey::new(&AES_256_GCM, &enc).expect("32-byte AES-256 key");
+        MasterKey {
+            raw,
+            aead: std::sync::Arc::new(LessSafeKey::new(unbound)),
+            index: hmac::Key::new(hmac::HMAC_SHA256, &idx),
+        }
+    }
+
+    /// A fresh random master key.
+    pub fn generate() -> Self {
+        Self::from_bytes(random_bytes::<32>())
+    }
+
+    /// Parses the base64 text form used by `HEALTHCARD_MASTER_KEY` and the key file.
+    pub fn from_base64(text: &str) -> Result<Self, CryptoError> {
+        let bytes = STANDARD
+            .decode(text.trim())
+            .map_err(|_| CryptoError::BadMasterKey)?;
+        let raw: [u8; 32] = bytes.try_into().map_err(|_| CryptoError::BadMasterKey)?;
+        Ok(Self::from_bytes(raw))
+    }
+
+    /// The base64 text form, for writing the key file. Handle with care.
+    pub fn to_base64(&self) -> String {
+        STANDARD.encode(self.raw)
+    }
+
+    /// Reads `dir/master.key`, or creates it (mode 0600) with a fresh key.
+    /// Returns the key and whether it was created now.
+    pub fn load_or_create(dir: &Path) -> Result<(Self, bool), CryptoError> {
+        let path = dir.join(MASTER_KEY_FILE);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Ok((Self::from_base64(&text)?, false)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                std::fs::create_dir_all(dir)?;
+                let key = Self::generate();
+                let mut opts = std::fs::OpenOptions::new();
+                opts.write(true).create_new(true);
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::OpenOptionsExt;
+                    opts.mode(0o600);
+                }
+                let mut file = opts.open(&path)?;
+                file.write_all(key.to_base64().as_bytes())?;
+                file.write_all(b"\n")?;
+                file.sync_all()?;
+                Ok((key, true))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// AES-256-GCM encrypts `plaintext`. `purpose` is bound as associated data,
+    /// so a national ID ciphertext cannot be replayed as a signing key.
+    /// Output: 12-byte random nonce, then ciphertext and tag.
+    pub fn seal(&self, purpose: &[u8], plaintext: &[u8]) -> Vec<u8> {
+        let nonce_bytes = random_bytes::<NONCE_LEN>();
+        let mut buf = plaintext.to_vec();
+        self.aead
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce_bytes),
+                Aad::from(purpose),
+                &mut buf,
+            )
+            .expect("AES-GCM sealing of an in-memory buffer cannot fail");
+        let mut out = Vec::with_capacity(NONCE_LEN + buf.len());
+        out.extend_from_slice(&nonce_bytes);
+        out.extend_from_slice(&buf);
+        out
+    }
+
+    /// Opens what [`MasterKey::seal`] produced with the same `purpose`.
+    pub fn open(&self, purpose: &[u8], sealed: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        if sealed.len() < NONCE_LEN + AES_256_GCM.tag_len() {
+            return Err(CryptoError::Unseal);
+        }
+        let (nonce, rest) = sealed.split_at(NONCE_LEN);
+        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| CryptoError::Unseal)?;
+        let mut buf = rest.to_vec();
+        let plain = self
+            .aead
+            .open_in_place(nonce, Aad::from(purpose), &mut buf)
+            .map_err(|_| CryptoError::Unseal)?;
+        Ok(plain.to_vec())
+    }
+
+    /// HMAC-SHA256 blind index: equal inputs give equal outputs, and without
+    /// the master key the output says nothing about the input.
+    pub fn blind_index(&self, purpose: &[u8], data: &[u8]) -> [u8; 32] {
+        let mut ctx = hmac::Context::with_key(&self.index);
+        ctx.update(&(purpose.len() as u32).to_be_bytes());
+        ctx.update(purpose);
+        ctx.update(data);
+        let tag = ctx.sign();
+        let mut out = [0u8; 32];
+        out.copy_from_slice(tag.as_ref());
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seal_open_round_trip_and_purpose_binding() {
+        let k = MasterKey::generate();
+        let sealed = k.seal(b"national_id", b"11010519491231002X");
+        assert_eq!(k.open(b"national_id", &sealed).unwrap(), b"11010519491231002X");
+        assert!(k.open(b"signing_key", &sealed).is_err());
+        let mut bad = sealed.clone();
+        let last = bad.len() - 1;
+        bad[last] ^= 1;
+        assert!(k.open(b"national_id", &bad).is_err());
+        assert!(k.open(b"national_id", &sealed[..10]).is_err());
+        assert!(MasterKey::generate().open(b"national_id", &sealed).is_err());
+    }
+
+    #[test]
+    fn blind_index_is_keyed_and_deterministic() {
+        let k = MasterKey::from_bytes([7; 32]);
+        let a = k.blind_index(b"nid", b"x");
+        assert_eq!(a, k.blind_index(b"nid", b"x"));
+        assert_ne!(a, k.blind_index(b"nid", b"y"));
+        assert_ne!(a, k.blind_index(b"other", b"x"));
+        assert_ne!(a, MasterKey::from_bytes([8; 32]).blind_index(b"nid", b"x"));
+    }
+
+    #[test]
+    fn base64_round_trip_and_rejects_short_keys() {
+        let k = MasterKey::generate();
+        let k2 = MasterKey::from_base64(&k.to_base64()).unwrap();
+        assert_eq!(k.blind_index(b"p", b"d"), k2.blind_index(b"p", b"d"));
+        assert!(MasterKey::from_base64("c2hvcnQ=").is_err());
+        assert!(MasterKey::from_base64("not base64!").is_err());
+        assert_eq!(format!("{k:?}"), "MasterKey([redacted])");
+    }
+
+    #[test]
+    fn key_file_is_created_once_with_mode_0600() {
+        let dir = tempfile::tempdir().unwrap();
+        let (k1, created) = MasterKey::load_or_create(dir.path()).unwrap();
+        assert!(created);
+        let (k2, created) = MasterKey::load_or_create(dir.path()).unwrap();
+        assert!(!created);
+        assert_eq!(k1.to_base64(), k2.to_base64());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join(MASTER_KEY_FILE))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+}
