@@ -4,5 +4,19 @@
 //! - [`token`]: EHC1 tokens (COSE_Sign1 + CWT + base45), signing keys, JWKS, QR.
 //! - [`domain`]: national ID numbers, names, card lifecycle — parsed types.
 //! - [`store`]: diesel on SQLite or PostgreSQL, one module per table.
+//! - [`service`]: use cases shared by the API, the pages and the CLI.
+//! - [`http`], [`web`], [`startup`]: the HTTP API, the pages and their wiring.
+//! - [`cli`]: the `healthcard` command line.
 
+pub mod cli;
+pub mod config;
 pub mod crypto;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod service;
+pub mod startup;
+pub mod store;
+pub mod telemetry;
+pub mod token;
+pub mod web;

@@ -1,1 +1,5 @@
-fn main() {}
+//! `healthcard`: the service and its administrative commands.
+
+fn main() -> std::process::ExitCode {
+    healthcard::cli::main()
+}

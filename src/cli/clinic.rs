@@ -1,0 +1,55 @@
+use std::process::ExitCode;
+
+use clap::Subcommand;
+
+use crate::config::Settings;
+use crate::domain::{ClinicCode, Scopes};
+use crate::http::views::{ClinicView, CreatedClinic};
+use crate::service::registry::{self, Actor};
+use crate::service::AppContext;
+use crate::store::clinics;
+
+#[derive(Subcommand)]
+pub enum ClinicCommand {
+    /// Make a clinic and print it as one JSON object with its API key (shown this once).
+    Create {
+        #[arg(long)]
+        code: String,
+        #[arg(long)]
+        name: String,
+        /// Comma-separated: verify, link, pii.
+        #[arg(long, default_value = "verify,link")]
+        scopes: String,
+    },
+    /// List clinics as JSON lines.
+    List,
+}
+
+pub fn run(settings: Settings, cmd: ClinicCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        ClinicCommand::Create { code, name, scopes } => {
+            let code = ClinicCode::parse(&code)?;
+            let scopes = Scopes::parse(&scopes)?;
+            let name = name.trim().to_string();
+            if name.is_empty() || name.chars().any(char::is_control) {
+                anyhow::bail!("the clinic name must not be empty");
+            }
+            let (ctx, _) = AppContext::open(settings)?;
+            let (clinic, key) =
+                registry::create_clinic(&ctx, &Actor::system("cli"), &code, &name, &scopes)?;
+            let out = CreatedClinic {
+                clinic: ClinicView::from(&clinic),
+                api_key: key.expose().to_string(),
+            };
+            println!("{}", serde_json::to_string(&out)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        ClinicCommand::List => {
+            let (ctx, _) = AppContext::open(settings)?;
+            for c in clinics::list(&mut ctx.conn()?)? {
+                println!("{}", serde_json::to_string(&ClinicView::from(&c))?);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

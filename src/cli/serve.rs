@@ -1,0 +1,40 @@
+use std::process::ExitCode;
+
+use crate::config::Settings;
+use crate::service::AppContext;
+use crate::startup::Application;
+
+pub fn run(settings: Settings) -> anyhow::Result<ExitCode> {
+    let db = settings.database_url_for_logs();
+    let data_dir = settings.data_dir.clone();
+    actix_web::rt::System::new().block_on(async move {
+        let app = Application::build(settings)?;
+        let r = &app.report;
+        if r.created_master_key {
+            eprintln!(
+                "created the master key file {} (mode 0600): back it up; without it the data cannot be read",
+                data_dir.join(crate::crypto::MASTER_KEY_FILE).display()
+            );
+        }
+        if r.created_signing_key {
+            eprintln!("created the first signing key");
+        }
+        eprintln!("healthcard listening on http://127.0.0.1:{} (database {db})", app.port());
+        if r.admins == 0 {
+            eprintln!("next: make an administrator:   healthcard admin create --username admin   (password on standard input)");
+        }
+        if r.clinics == 0 {
+            eprintln!("next: make a clinic:           healthcard clinic create --code C001 --name \"Clinic\" --scopes verify,link");
+        }
+        tracing::info!(port = app.port(), "serving");
+        app.run_until_stopped().await?;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+pub fn migrate(settings: Settings) -> anyhow::Result<ExitCode> {
+    let db = settings.database_url_for_logs();
+    AppContext::open(settings)?;
+    println!("database {db} is up to date");
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,285 @@
+//! Configuration in one place: defaults, then a TOML file, then the
+//! environment, then command-line flags (each later layer wins).
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::crypto::MasterKey;
+
+/// Everything the service and the commands read from their surroundings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Where SQLite's file, the master key file and other local state live.
+    pub data_dir: PathBuf,
+    /// `postgres://…` or a SQLite path (`sqlite://path` or a plain path).
+    pub database_url: String,
+    /// Address the HTTP server binds; port 0 picks a free port.
+    pub bind: String,
+    /// Base64 master key from the environment; `None` means the key file in `data_dir`.
+    pub master_key: Option<String>,
+    /// `iss` of minted tokens. Short on purpose: every byte grows the QR code.
+    pub issuer: String,
+    pub dynamic_token_ttl_secs: i64,
+    pub static_token_ttl_secs: i64,
+    /// Allowance for clocks that disagree between the minting and verifying side.
+    pub clock_skew_secs: i64,
+    pub session_ttl_secs: i64,
+    pub db_pool_size: u32,
+    /// How long a request waits for a database connection before answering 503.
+    pub db_timeout_secs: u64,
+    /// Verifications a second per clinic API key (sustained); bursts up to twice that.
+    pub verify_rate_per_sec: u32,
+    /// Token requests a minute per holder credential.
+    pub holder_rate_per_min: u32,
+    /// Failed sign-ins for one username before the slow-down starts.
+    pub login_failures_before_lockout: u32,
+    /// How often each node re-reads the signing keys (rotation or revocation on another node).
+    pub key_refresh_secs: u64,
+    /// JSON log lines instead of human-readable ones.
+    pub log_json: bool,
+}
+
+/// The optional TOML file: same names as [`Settings`], every field optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSettings {
+    data_dir: Option<PathBuf>,
+    database_url: Option<String>,
+    bind: Option<String>,
+    issuer: Option<String>,
+    dynamic_token_ttl_secs: Option<i64>,
+    static_token_ttl_secs: Option<i64>,
+    clock_skew_secs: Option<i64>,
+    session_ttl_secs: Option<i64>,
+    db_pool_size: Option<u32>,
+    db_timeout_secs: Option<u64>,
+    verify_rate_per_sec: Option<u32>,
+    holder_rate_per_min: Option<u32>,
+    login_failures_before_lockout: Option<u32>,
+    key_refresh_secs: Option<u64>,
+    log_json: Option<bool>,
+}
+
+/// Values given on the command line; they override everything else.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub config_file: Option<PathBuf>,
+    pub data_dir: Option<PathBuf>,
+    pub database_url: Option<String>,
+    pub bind: Option<String>,
+}
+
+/// A configuration that cannot be used, with a message for the operator.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(pub String);
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            data_dir: PathBuf::from("data"),
+            database_url: String::new(),
+            bind: "127.0.0.1:8080".into(),
+            master_key: None,
+            issuer: "HC".into(),
+            dynamic_token_ttl_secs: 120,
+            static_token_ttl_secs: 5 * 365 * 24 * 3600,
+            clock_skew_secs: 60,
+            session_ttl_secs: 8 * 3600,
+            db_pool_size: 16,
+            db_timeout_secs: 5,
+            verify_rate_per_sec: 2000,
+            holder_rate_per_min: 30,
+            login_failures_before_lockout: 5,
+            key_refresh_secs: 2,
+            log_json: false,
+        }
+    }
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn env_parse<T: std::str::FromStr>(name: &str) -> Result<Option<T>, ConfigError> {
+    match env(name) {
+        None => Ok(None),
+        Some(v) => v
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| ConfigError(format!("{name}: cannot parse {v:?}"))),
+    }
+}
+
+impl Settings {
+    /// Reads the layers: defaults, file (`--config` or `HEALTHCARD_CONFIG`), environment, flags.
+    pub fn load(overrides: &Overrides) -> Result<Settings, ConfigError> {
+        let mut s = Settings::default();
+        let file = overrides
+            .config_file
+            .clone()
+            .or_else(|| env("HEALTHCARD_CONFIG").map(PathBuf::from));
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
+            let f: FileSettings = toml::from_str(&text)
+                .map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
+            s.apply_file(f);
+        }
+        s.apply_env()?;
+        if let Some(d) = &overrides.data_dir {
+            s.data_dir = d.clone();
+        }
+        if let Some(u) = &overrides.database_url {
+            s.database_url = u.clone();
+        }
+        if let Some(b) = &overrides.bind {
+            s.bind = b.clone();
+        }
+        if s.database_url.is_empty() {
+            s.database_url = s.data_dir.join("healthcard.db").display().to_string();
+        }
+        s.check()?;
+        Ok(s)
+    }
+
+    fn apply_file(&mut self, f: FileSettings) {
+        macro_rules! take {
+            ($($field:ident),*) => { $( if let Some(v) = f.$field { self.$field = v; } )* };
+        }
+        take!(
+            data_dir,
+            database_url,
+            bind,
+            issuer,
+            dynamic_token_ttl_secs,
+            static_token_ttl_secs,
+            clock_skew_secs,
+            session_ttl_secs,
+            db_pool_size,
+            db_timeout_secs,
+            verify_rate_per_sec,
+            holder_rate_per_min,
+            login_failures_before_lockout,
+            key_refresh_secs,
+            log_json
+        );
+    }
+
+    fn apply_env(&mut self) -> Result<(), ConfigError> {
+        if let Some(v) = env("HEALTHCARD_DATA_DIR") {
+            self.data_dir = v.into();
+        }
+        if let Some(v) = env("HEALTHCARD_DATABASE_URL").or_else(|| env("DATABASE_URL")) {
+            self.database_url = v;
+        }
+        if let Some(v) = env("HEALTHCARD_BIND") {
+            self.bind = v;
+        }
+        self.master_key = env("HEALTHCARD_MASTER_KEY");
+        if let Some(v) = env("HEALTHCARD_ISSUER") {
+            self.issuer = v;
+        }
+        macro_rules! num {
+            ($($field:ident => $name:literal),*) => {
+                $( if let Some(v) = env_parse($name)? { self.$field = v; } )*
+            };
+        }
+        num!(
+            dynamic_token_ttl_secs => "HEALTHCARD_DYNAMIC_TOKEN_TTL_SECS",
+            static_token_ttl_secs => "HEALTHCARD_STATIC_TOKEN_TTL_SECS",
+            clock_skew_secs => "HEALTHCARD_CLOCK_SKEW_SECS",
+            session_ttl_secs => "HEALTHCARD_SESSION_TTL_SECS",
+            db_pool_size => "HEALTHCARD_DB_POOL_SIZE",
+            db_timeout_secs => "HEALTHCARD_DB_TIMEOUT_SECS",
+            verify_rate_per_sec => "HEALTHCARD_VERIFY_RATE_PER_SEC",
+            holder_rate_per_min => "HEALTHCARD_HOLDER_RATE_PER_MIN",
+            login_failures_before_lockout => "HEALTHCARD_LOGIN_FAILURES_BEFORE_LOCKOUT",
+            key_refresh_secs => "HEALTHCARD_KEY_REFRESH_SECS",
+            log_json => "HEALTHCARD_LOG_JSON"
+        );
+        Ok(())
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        if self.issuer.is_empty() || self.issuer.len() > 16 {
+            return Err(ConfigError("issuer must be 1-16 characters".into()));
+        }
+        if !(10..=3600).contains(&self.dynamic_token_ttl_secs) {
+            return Err(ConfigError(
+                "dynamic_token_ttl_secs must be 10-3600".into(),
+            ));
+        }
+        if self.static_token_ttl_secs < 86_400 {
+            return Err(ConfigError("static_token_ttl_secs must be at least a day".into()));
+        }
+        if !(0..=600).contains(&self.clock_skew_secs) {
+            return Err(ConfigError("clock_skew_secs must be 0-600".into()));
+        }
+        if self.db_pool_size == 0 || self.verify_rate_per_sec == 0 || self.holder_rate_per_min == 0
+        {
+            return Err(ConfigError(
+                "pool size and rate limits must be positive".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The master key: `HEALTHCARD_MASTER_KEY` if set, else `data_dir/master.key`
+    /// (created with mode 0600 on first use). Returns whether it was created now.
+    pub fn master_key(&self) -> Result<(MasterKey, bool), ConfigError> {
+        match &self.master_key {
+            Some(text) => MasterKey::from_base64(text)
+                .map(|k| (k, false))
+                .map_err(|e| ConfigError(format!("HEALTHCARD_MASTER_KEY: {e}"))),
+            None => MasterKey::load_or_create(Path::new(&self.data_dir))
+                .map_err(|e| ConfigError(format!("master key in {}: {e}", self.data_dir.display()))),
+        }
+    }
+
+    /// The database URL with any password hidden, for log lines.
+    pub fn database_url_for_logs(&self) -> String {
+        redact_url(&self.database_url)
+    }
+}
+
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.find(':') {
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme_end + 3],
+                    &userinfo[..colon],
+                    &url[at..]
+                ),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_hidden_in_log_urls() {
+        assert_eq!(
+            redact_url("postgres://hc:secret@db:5432/hc"),
+            "postgres://hc:***@db:5432/hc"
+        );
+        assert_eq!(redact_url("data/healthcard.db"), "data/healthcard.db");
+        assert_eq!(redact_url("postgres://hc@db/hc"), "postgres://hc@db/hc");
+    }
+
+    #[test]
+    fn file_settings_reject_unknown_fields() {
+        assert!(toml::from_str::<FileSettings>("bind = \"0.0.0.0:1\"").is_ok());
+        assert!(toml::from_str::<FileSettings>("bnd = \"0.0.0.0:1\"").is_err());
+    }
+}

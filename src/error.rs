@@ -1,0 +1,167 @@
+//! One error type for the API: every failure a handler can meet becomes an
+//! HTTP status and the body `{"code", "message"}` of API.md.
+//!
+//! Use [`AppError`] in handlers and services; convert store and domain errors
+//! with `?`. Anything unexpected becomes a 500 with a generic message and is
+//! logged with its cause (never with personal data).
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+use crate::domain::DomainError;
+use crate::store::StoreError;
+
+/// The JSON error body.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// Stable, snake_case; clients switch on it.
+    pub code: String,
+    /// For humans; may change.
+    pub message: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("{message}")]
+    BadRequest { code: &'static str, message: String },
+    #[error("authentication required")]
+    Unauthorized,
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
+    #[error("request body is larger than {0} bytes")]
+    PayloadTooLarge(usize),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("{message}")]
+    Invalid { code: &'static str, message: String },
+    #[error("too many requests; retry in {retry_after} s")]
+    RateLimited { retry_after: u64 },
+    #[error("the database is unavailable")]
+    Unavailable,
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl AppError {
+    /// A 422 with a field-specific code.
+    pub fn invalid(code: &'static str, message: impl Into<String>) -> Self {
+        AppError::Invalid {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn code(&self) -> &str {
+        match self {
+            AppError::BadRequest { code, .. } => code,
+            AppError::Unauthorized => "unauthorized",
+            AppError::Forbidden(_) => "forbidden",
+            AppError::NotFound(_) => "not_found",
+            AppError::Conflict { code, .. } => code,
+            AppError::PayloadTooLarge(_) => "payload_too_large",
+            AppError::UnsupportedMediaType(_) => "unsupported_media_type",
+            AppError::Invalid { code, .. } => code,
+            AppError::RateLimited { .. } => "rate_limited",
+            AppError::Unavailable => "database_unavailable",
+            AppError::Internal(_) => "internal_error",
+        }
+    }
+}
+
+impl ResponseError for AppError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            AppError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            AppError::Unauthorized => StatusCode::UNAUTHORIZED,
+            AppError::Forbidden(_) => StatusCode::FORBIDDEN,
+            AppError::NotFound(_) => StatusCode::NOT_FOUND,
+            AppError::Conflict { .. } => StatusCode::CONFLICT,
+            AppError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            AppError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            AppError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            AppError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let message = match self {
+            AppError::Internal(cause) => {
+                tracing::error!(cause = %cause, "internal error");
+                "internal error".to_string()
+            }
+            other => other.to_string(),
+        };
+        let mut resp = HttpResponse::build(self.status_code());
+        match self {
+            AppError::Unauthorized => {
+                resp.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+            }
+            AppError::RateLimited { retry_after } => {
+                resp.insert_header((header::RETRY_AFTER, retry_after.to_string()));
+            }
+            AppError::Unavailable => {
+                resp.insert_header((header::RETRY_AFTER, "5"));
+            }
+            _ => {}
+        }
+        resp.insert_header((header::CACHE_CONTROL, "no-store"));
+        resp.json(ErrorBody {
+            code: self.code().to_string(),
+            message,
+        })
+    }
+}
+
+impl From<StoreError> for AppError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => AppError::NotFound("not found".into()),
+            StoreError::Conflict(code) => AppError::Conflict {
+                code,
+                message: conflict_message(code).into(),
+            },
+            StoreError::Lifecycle(l) => AppError::Conflict {
+                code: "invalid_transition",
+                message: l.to_string(),
+            },
+            StoreError::Unavailable(cause) => {
+                tracing::warn!(cause = %cause, "database unavailable");
+                AppError::Unavailable
+            }
+            other => AppError::Internal(other.to_string()),
+        }
+    }
+}
+
+fn conflict_message(code: &str) -> &'static str {
+    match code {
+        "national_id_registered" => "a resident with this ID number is already registered",
+        "card_exists" => "the resident already has an active or suspended card",
+        "link_conflict" => "this local patient number already names another resident",
+        "clinic_code_taken" => "a clinic with this code already exists",
+        "username_taken" => "this username is taken",
+        _ => "conflicts with stored state",
+    }
+}
+
+impl From<DomainError> for AppError {
+    fn from(e: DomainError) -> Self {
+        AppError::Invalid {
+            code: e.code(),
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<actix_web::error::BlockingError> for AppError {
+    fn from(_: actix_web::error::BlockingError) -> Self {
+        AppError::Unavailable
+    }
+}

@@ -1,0 +1,175 @@
+//! Clinics and their API keys.
+
+use actix_web::{delete, get, post, web, HttpResponse};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::domain::{ClinicCode, ClinicId, Scopes};
+use crate::error::{AppError, ErrorBody};
+use crate::http::auth::{blocking, AdminAuth};
+use crate::http::extract::uuid;
+use crate::http::views::{ClinicView, CreatedClinic};
+use crate::http::State;
+use crate::service::registry::{self, entry, Actor};
+use crate::store::{access_log, clinics};
+
+#[derive(Deserialize, ToSchema)]
+pub struct CreateClinic {
+    /// Short unique code, `[A-Za-z0-9_-]{1,32}`
+    pub code: String,
+    pub name: String,
+    /// Any of `verify`, `link`, `pii`
+    pub scopes: Vec<String>,
+}
+
+fn clinic_name(n: &str) -> Result<String, AppError> {
+    let n = n.trim();
+    if n.is_empty() || n.chars().count() > 128 || n.chars().any(char::is_control) {
+        return Err(AppError::invalid(
+            "invalid_clinic_name",
+            "name must be 1-128 characters without control characters",
+        ));
+    }
+    Ok(n.to_string())
+}
+
+/// Register a clinic; its first API key is shown this once.
+#[utoipa::path(tag = "clinics", request_body = CreateClinic,
+    responses((status = 201, body = CreatedClinic), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("admin" = [])))]
+#[post("/api/v1/clinics")]
+pub async fn create(
+    state: web::Data<State>,
+    admin: AdminAuth,
+    body: web::Json<CreateClinic>,
+) -> Result<HttpResponse, AppError> {
+    let code = ClinicCode::parse(&body.code)?;
+    let name = clinic_name(&body.name)?;
+    let scopes = Scopes::parse(&body.scopes.join(","))?;
+    let actor = Actor::admin(admin.0.username.as_str());
+    let ctx = state.ctx.clone();
+    let (clinic, key) =
+        blocking(move || registry::create_clinic(&ctx, &actor, &code, &name, &scopes)).await?;
+    Ok(HttpResponse::Created()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(CreatedClinic {
+            clinic: ClinicView::from(&clinic),
+            api_key: key.expose().to_string(),
+        }))
+}
+
+/// All clinics.
+#[utoipa::path(tag = "clinics", responses((status = 200, body = Vec<ClinicView>)), security(("admin" = [])))]
+#[get("/api/v1/clinics")]
+pub async fn list(state: web::Data<State>, _admin: AdminAuth) -> Result<HttpResponse, AppError> {
+    let ctx = state.ctx.clone();
+    let all = blocking(move || clinics::list(&mut ctx.conn()?)).await?;
+    Ok(HttpResponse::Ok().json(all.iter().map(ClinicView::from).collect::<Vec<_>>()))
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct ApiKeyView {
+    pub id: uuid::Uuid,
+    /// A non-secret hint to tell keys apart.
+    pub hint: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub revoked_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct NewApiKey {
+    pub id: uuid::Uuid,
+    /// Shown this once.
+    pub api_key: String,
+}
+
+/// A clinic's API keys (never the keys themselves).
+#[utoipa::path(tag = "clinics", params(("id" = String, Path)),
+    responses((status = 200, body = Vec<ApiKeyView>), (status = 404, body = ErrorBody)), security(("admin" = [])))]
+#[get("/api/v1/clinics/{id}/keys")]
+pub async fn keys(
+    state: web::Data<State>,
+    _admin: AdminAuth,
+    id: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let id = ClinicId::from(uuid(&id)?);
+    let ctx = state.ctx.clone();
+    let ks = blocking(move || {
+        let mut conn = ctx.conn()?;
+        clinics::get(&mut conn, id)?;
+        clinics::list_keys(&mut conn, id)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(
+        ks.iter()
+            .map(|k| ApiKeyView {
+                id: k.id,
+                hint: k.hint.clone(),
+                created_at: k.created_at.and_utc(),
+                revoked_at: k.revoked_at.map(|t| t.and_utc()),
+            })
+            .collect::<Vec<_>>(),
+    ))
+}
+
+/// A new API key for a clinic (key rotation), shown this once.
+#[utoipa::path(tag = "clinics", params(("id" = String, Path)),
+    responses((status = 201, body = NewApiKey), (status = 404, body = ErrorBody)), security(("admin" = [])))]
+#[post("/api/v1/clinics/{id}/keys")]
+pub async fn add_key(
+    state: web::Data<State>,
+    admin: AdminAuth,
+    id: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let id = ClinicId::from(uuid(&id)?);
+    let actor = Actor::admin(admin.0.username.as_str());
+    let ctx = state.ctx.clone();
+    let (key_id, secret) = blocking(move || {
+        ctx.with_tx(|c| {
+            let clinic = clinics::get(c, id)?;
+            let r = clinics::add_key(c, id)?;
+            access_log::append(
+                c,
+                &[entry(&actor, "clinic.key.add", None, None, Some(clinic.code.as_str().to_string()))],
+            )?;
+            Ok(r)
+        })
+    })
+    .await?;
+    Ok(HttpResponse::Created()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(NewApiKey {
+            id: key_id,
+            api_key: secret.expose().to_string(),
+        }))
+}
+
+/// Revoke one API key of a clinic.
+#[utoipa::path(tag = "clinics", params(("id" = String, Path), ("key_id" = String, Path)),
+    responses((status = 204), (status = 404, body = ErrorBody)), security(("admin" = [])))]
+#[delete("/api/v1/clinics/{id}/keys/{key_id}")]
+pub async fn revoke_key(
+    state: web::Data<State>,
+    admin: AdminAuth,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, AppError> {
+    let (id, key_id) = path.into_inner();
+    let id = ClinicId::from(uuid(&id)?);
+    let key_id = uuid(&key_id)?;
+    let actor = Actor::admin(admin.0.username.as_str());
+    let ctx = state.ctx.clone();
+    blocking(move || {
+        ctx.with_tx(|c| {
+            let clinic = clinics::get(c, id)?;
+            clinics::revoke_key(c, id, key_id)?;
+            access_log::append(
+                c,
+                &[entry(&actor, "clinic.key.revoke", None, None, Some(clinic.code.as_str().to_string()))],
+            )?;
+            Ok(())
+        })
+    })
+    .await?;
+    state.clinic_cache.clear();
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,83 @@
+//! Signing keys: the public JWKS, and rotation/revocation for administrators.
+
+use actix_web::{get, post, web, HttpResponse};
+
+use crate::error::{AppError, ErrorBody};
+use crate::http::auth::{blocking, AdminAuth};
+use crate::http::State;
+use crate::service::keys::{self, KeyInfo};
+use crate::service::registry::{entry, Actor};
+use crate::store::access_log;
+use crate::token::Jwks;
+
+/// The public halves of the signing keys (RFC 7517/8037), for offline checks.
+#[utoipa::path(tag = "keys", responses((status = 200, body = Object, description = "JSON Web Key Set")))]
+#[get("/.well-known/jwks.json")]
+pub async fn jwks(state: web::Data<State>) -> HttpResponse {
+    let set: Jwks = state.ctx.keys.current().jwks();
+    HttpResponse::Ok()
+        .insert_header(("Cache-Control", "public, max-age=60"))
+        .json(set)
+}
+
+/// The signing keys and their states.
+#[utoipa::path(tag = "keys", responses((status = 200, body = Vec<KeyInfo>)), security(("admin" = [])))]
+#[get("/api/v1/keys")]
+pub async fn list(state: web::Data<State>, _admin: AdminAuth) -> Result<HttpResponse, AppError> {
+    let ctx = state.ctx.clone();
+    let ks = blocking(move || keys::list(&mut ctx.conn()?)).await?;
+    Ok(HttpResponse::Ok().json(ks))
+}
+
+/// Make a new active signing key; the old one keeps verifying until its tokens expire.
+#[utoipa::path(tag = "keys", responses((status = 201, body = KeyInfo)), security(("admin" = [])))]
+#[post("/api/v1/keys/rotate")]
+pub async fn rotate(state: web::Data<State>, admin: AdminAuth) -> Result<HttpResponse, AppError> {
+    let actor = Actor::admin(admin.0.username.as_str());
+    let ctx = state.ctx.clone();
+    let kid = blocking(move || {
+        ctx.with_tx(|c| {
+            let kid = keys::rotate(c, &ctx.master)?;
+            access_log::append(c, &[entry(&actor, "key.rotate", None, None, Some(kid.to_b64()))])?;
+            Ok(kid)
+        })
+    })
+    .await?;
+    let ctx = state.ctx.clone();
+    blocking(move || ctx.keys.reload()).await?;
+    let ctx = state.ctx.clone();
+    let info = blocking(move || keys::list(&mut ctx.conn()?))
+        .await?
+        .into_iter()
+        .find(|k| k.kid == kid.to_b64())
+        .ok_or_else(|| AppError::Internal("rotated key not found".into()))?;
+    Ok(HttpResponse::Created().json(info))
+}
+
+/// Mark a key compromised: every token it signed is refused (`key_revoked`) at once.
+#[utoipa::path(tag = "keys", params(("kid" = String, Path)),
+    responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)), security(("admin" = [])))]
+#[post("/api/v1/keys/{kid}/revoke")]
+pub async fn revoke(
+    state: web::Data<State>,
+    admin: AdminAuth,
+    kid: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let kid = kid.into_inner();
+    let actor = Actor::admin(admin.0.username.as_str());
+    let ctx = state.ctx.clone();
+    blocking(move || {
+        ctx.with_tx(|c| {
+            keys::revoke(c, &kid)?;
+            access_log::append(c, &[entry(&actor, "key.revoke", None, None, Some(kid.clone()))])?;
+            Ok(())
+        })
+    })
+    .await?;
+    let ctx = state.ctx.clone();
+    blocking(move || ctx.keys.reload()).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[allow(unused)]
+fn _doc(_: ErrorBody) {}

@@ -1,0 +1,122 @@
+//! Cross-reference (the IHE PIX idea): a clinic's own patient number <-> card.
+
+use actix_web::{get, post, web, HttpResponse};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use crate::domain::{CardId, LocalPatientId, Scope};
+use crate::error::{AppError, ErrorBody};
+use crate::http::auth::{blocking, ClinicAuth};
+use crate::service::registry::entry;
+use crate::store::{access_log, cards, links};
+
+use crate::http::State;
+
+#[derive(Deserialize, ToSchema)]
+pub struct CreateLink {
+    pub card_id: Uuid,
+    /// The clinic's own patient number (MRN), 1-64 characters.
+    pub local_patient_id: String,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct LinkCreated {
+    pub clinic_code: String,
+    pub local_patient_id: String,
+    pub card_id: Uuid,
+    pub resident_id: Uuid,
+}
+
+/// Link this clinic's patient number to a card's resident.
+#[utoipa::path(tag = "links", request_body = CreateLink,
+    responses((status = 201, body = LinkCreated), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody, description = "no such card"),
+        (status = 409, body = ErrorBody, description = "the number already names another resident"),
+        (status = 422, body = ErrorBody)),
+    security(("clinic" = [])))]
+#[post("/api/v1/links")]
+pub async fn create(
+    state: web::Data<State>,
+    clinic: ClinicAuth,
+    body: web::Json<CreateLink>,
+) -> Result<HttpResponse, AppError> {
+    clinic.require(Scope::Link)?;
+    let body = body.into_inner();
+    let lpid = LocalPatientId::parse(&body.local_patient_id)?;
+    let card_id = CardId::from(body.card_id);
+    let c = clinic.0.clone();
+    let ctx = state.ctx.clone();
+    let created = blocking(move || {
+        ctx.with_tx(|conn| {
+            let card = cards::get(conn, card_id)?;
+            let link = links::create(conn, c.id, &lpid, card.resident_id)?;
+            let mut e = entry(
+                &crate::service::registry::Actor {
+                    kind: "clinic",
+                    name: c.code.as_str().to_string(),
+                },
+                "link.create",
+                Some(card.id),
+                Some(card.resident_id),
+                None,
+            );
+            e.clinic_id = Some(c.id);
+            access_log::append(conn, &[e])?;
+            let _ = link;
+            Ok(LinkCreated {
+                clinic_code: c.code.as_str().to_string(),
+                local_patient_id: lpid.as_str().to_string(),
+                card_id: card.id.into(),
+                resident_id: card.resident_id.into(),
+            })
+        })
+    })
+    .await?;
+    Ok(HttpResponse::Created().json(created))
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct LinkQuery {
+    pub local_patient_id: String,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct LinkTarget {
+    /// The resident's current active or suspended card, if any.
+    pub card_id: Option<Uuid>,
+    pub resident_id: Uuid,
+}
+
+/// Which card is this clinic's patient number?
+#[utoipa::path(tag = "links", params(LinkQuery),
+    responses((status = 200, body = LinkTarget), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("clinic" = [])))]
+#[get("/api/v1/links")]
+pub async fn find(
+    state: web::Data<State>,
+    clinic: ClinicAuth,
+    q: web::Query<LinkQuery>,
+) -> Result<HttpResponse, AppError> {
+    let lpid = LocalPatientId::parse(&q.local_patient_id)?;
+    let c = clinic.0.clone();
+    let ctx = state.ctx.clone();
+    let target = blocking(move || {
+        let mut conn = ctx.conn()?;
+        let Some(link) = links::find(&mut conn, c.id, &lpid)? else {
+            return Ok(None);
+        };
+        let cs = cards::for_resident(&mut conn, link.resident_id)?;
+        let current = cs
+            .iter()
+            .find(|c| c.status.holds_slot())
+            .map(|c| c.id.into());
+        Ok(Some(LinkTarget {
+            card_id: current,
+            resident_id: link.resident_id.into(),
+        }))
+    })
+    .await?;
+    let t = target.ok_or_else(|| AppError::NotFound("this number is not linked".into()))?;
+    Ok(HttpResponse::Ok().json(t))
+}

@@ -1,0 +1,33 @@
+//! Operations: liveness, readiness, metrics, the OpenAPI document.
+
+use actix_web::{get, web, HttpResponse};
+use serde_json::json;
+
+use crate::http::auth::blocking;
+use crate::http::State;
+use crate::store;
+
+/// Liveness: the process answers.
+#[utoipa::path(tag = "ops", responses((status = 200, description = "alive")))]
+#[get("/healthz")]
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({"status": "ok"}))
+}
+
+/// Readiness: the database answers.
+#[utoipa::path(tag = "ops", responses((status = 200, description = "ready"), (status = 503, body = crate::error::ErrorBody)))]
+#[get("/readyz")]
+pub async fn readyz(state: web::Data<State>) -> Result<HttpResponse, crate::error::AppError> {
+    let ctx = state.ctx.clone();
+    blocking(move || store::ping(&mut ctx.conn()?)).await?;
+    Ok(HttpResponse::Ok().json(json!({"status": "ready"})))
+}
+
+/// Prometheus text exposition.
+#[utoipa::path(tag = "ops", responses((status = 200, content_type = "text/plain", body = String)))]
+#[get("/metrics")]
+pub async fn metrics(state: web::Data<State>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(state.metrics.render(&state.ctx.pool))
+}

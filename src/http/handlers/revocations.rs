@@ -1,0 +1,69 @@
+//! The revocation feed for offline kiosks.
+
+use actix_web::{get, web, HttpResponse};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use crate::error::{AppError, ErrorBody};
+use crate::http::auth::{blocking, ClinicAuth};
+use crate::http::State;
+use crate::store::cards;
+
+#[derive(Deserialize, IntoParams)]
+pub struct FeedQuery {
+    /// The `next` of the previous answer; 0 or absent for the start.
+    pub since: Option<String>,
+    /// At most this many changes (default and maximum 1000).
+    pub limit: Option<i64>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct Change {
+    pub card_id: Uuid,
+    /// `revoked`, `suspended`, `replaced`, or `active` when a card is reinstated
+    pub status: String,
+    pub at: chrono::DateTime<chrono::Utc>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct Feed {
+    pub revoked: Vec<Change>,
+    /// Cursor for the next call.
+    pub next: String,
+}
+
+/// Cards revoked, suspended, replaced (or reinstated) after the cursor.
+#[utoipa::path(tag = "verify", params(FeedQuery),
+    responses((status = 200, body = Feed), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("clinic" = [])))]
+#[get("/api/v1/revocations")]
+pub async fn feed(
+    state: web::Data<State>,
+    _clinic: ClinicAuth,
+    q: web::Query<FeedQuery>,
+) -> Result<HttpResponse, AppError> {
+    let since: i64 = match q.since.as_deref().map(str::trim) {
+        None | Some("") => 0,
+        Some(s) => s
+            .parse()
+            .ok()
+            .filter(|n: &i64| *n >= 0)
+            .ok_or_else(|| AppError::invalid("invalid_cursor", "since must be a cursor returned as `next`"))?,
+    };
+    let limit = q.limit.unwrap_or(1000).clamp(1, 1000);
+    let ctx = state.ctx.clone();
+    let (changes, next) =
+        blocking(move || cards::changes_since(&mut ctx.conn()?, since, limit)).await?;
+    Ok(HttpResponse::Ok().json(Feed {
+        revoked: changes
+            .into_iter()
+            .map(|c| Change {
+                card_id: c.card_id.into(),
+                status: c.status.as_str().to_string(),
+                at: c.at.and_utc(),
+            })
+            .collect(),
+        next: next.to_string(),
+    }))
+}

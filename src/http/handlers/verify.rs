@@ -1,0 +1,151 @@
+//! `POST /api/v1/verify`: a clinic posts a scanned token and learns who the
+//! patient is, or why the card is refused.
+
+use actix_web::{post, web, HttpResponse};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::domain::{Channel, Scope};
+use crate::error::{AppError, ErrorBody};
+use crate::http::auth::ClinicAuth;
+use crate::http::views::ResidentView;
+use crate::http::State;
+use crate::service::verification::{self, Outcome};
+use crate::token::MAX_TOKEN_LEN;
+
+#[derive(Deserialize, ToSchema)]
+pub struct VerifyRequest {
+    /// The scanned text, `EHC1:…`
+    pub token: String,
+    /// Where the card was used: `window`, `kiosk`, `doctor` or `app`.
+    pub channel: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct TokenInfo {
+    pub kind: String,
+    pub issued_at: chrono::DateTime<chrono::Utc>,
+    pub expires_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// The answer: `valid: true` with the resident, or `valid: false` with a reason.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct VerifyResponse {
+    pub valid: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub card_id: Option<Uuid>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<TokenInfo>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resident: Option<ResidentView>,
+    /// This clinic's patient number for the resident, or null if not linked yet.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub local_patient_id: Option<Option<String>>,
+    /// One of malformed, bad_signature, unknown_key, key_revoked, expired,
+    /// not_yet_valid, replayed, card_revoked, card_suspended, card_replaced.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+fn ts(secs: i64) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp(secs, 0).unwrap_or_default()
+}
+
+/// Turns an outcome into the API answer, disclosing by the clinic's scopes.
+pub fn response(outcome: &Outcome, pii: bool) -> VerifyResponse {
+    match outcome {
+        Outcome::Valid { claims, resolution } => {
+            let resident = if pii {
+                let mut v = ResidentView::full(&resolution.resident);
+                v.phone = None;
+                v
+            } else {
+                ResidentView::masked(&resolution.resident)
+            };
+            VerifyResponse {
+                valid: true,
+                card_id: Some(claims.card_id),
+                token: Some(TokenInfo {
+                    kind: claims.kind.as_str().to_string(),
+                    issued_at: ts(claims.issued_at),
+                    expires_at: ts(claims.expires_at),
+                }),
+                resident: Some(resident),
+                local_patient_id: Some(resolution.local_patient_id.clone()),
+                reason: None,
+                message: None,
+            }
+        }
+        Outcome::Invalid { reason, .. } => VerifyResponse {
+            valid: false,
+            card_id: None,
+            token: None,
+            resident: None,
+            local_patient_id: None,
+            reason: Some(reason.code().to_string()),
+            message: Some(reason.message().to_string()),
+        },
+    }
+}
+
+/// Verifies, logs and counts one token for a clinic. Shared with the kiosk page.
+pub async fn run(
+    state: &web::Data<State>,
+    clinic: &ClinicAuth,
+    token: String,
+    channel: Option<Channel>,
+) -> Result<Outcome, AppError> {
+    let outcome = if token.len() > MAX_TOKEN_LEN {
+        Outcome::Invalid {
+            reason: crate::token::Reason::Malformed,
+            card_id: None,
+        }
+    } else {
+        let ctx = state.ctx.clone();
+        let c = clinic.0.clone();
+        let now = chrono::Utc::now().timestamp();
+        web::block(move || verification::check(&ctx, &c, token.trim(), now))
+            .await
+            .map_err(|_| AppError::Unavailable)??
+    };
+    state
+        .ctx
+        .audit
+        .record(verification::log_entry(&clinic.0, &outcome, channel))
+        .await?;
+    state.metrics.verification(
+        outcome.label(),
+        channel.map(|c| c.as_str()).unwrap_or("unspecified"),
+    );
+    Ok(outcome)
+}
+
+/// Verify a scanned token and resolve the resident.
+#[utoipa::path(tag = "verify", request_body = VerifyRequest,
+    responses(
+        (status = 200, body = VerifyResponse, description = "valid, or invalid with a reason"),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody, description = "the key lacks the verify scope"),
+        (status = 413, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody),
+        (status = 503, body = ErrorBody)),
+    security(("clinic" = [])))]
+#[post("/api/v1/verify")]
+pub async fn verify(
+    state: web::Data<State>,
+    clinic: ClinicAuth,
+    body: web::Json<VerifyRequest>,
+) -> Result<HttpResponse, AppError> {
+    clinic.require(Scope::Verify)?;
+    let body = body.into_inner();
+    let channel = match body.channel.as_deref() {
+        None | Some("") => None,
+        Some(c) => Some(Channel::parse(c)?),
+    };
+    let outcome = run(&state, &clinic, body.token, channel).await?;
+    let pii = clinic.0.scopes.contains(Scope::Pii);
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(response(&outcome, pii)))
+}

@@ -1,0 +1,81 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::Settings;
+use crate::crypto::MasterKey;
+use crate::store::{self, DbConnection, DbPool, StoreError};
+
+use super::audit::AuditWriter;
+use super::keys::KeyStore;
+
+/// What a running node holds: settings, the database pool, the master key,
+/// the signing keys and the access-log writer. Cheap to clone.
+#[derive(Clone)]
+pub struct AppContext {
+    pub settings: Arc<Settings>,
+    pub pool: DbPool,
+    pub master: MasterKey,
+    pub keys: KeyStore,
+    pub audit: AuditWriter,
+}
+
+/// What happened on start-up, so `serve` can tell a newcomer what to do next.
+#[derive(Debug, Default)]
+pub struct StartupReport {
+    pub created_master_key: bool,
+    pub created_signing_key: bool,
+    pub admins: i64,
+    pub clinics: i64,
+}
+
+impl AppContext {
+    /// Opens the database (migrating it), the master key and the signing keys,
+    /// creating what a first start needs.
+    pub fn open(settings: Settings) -> anyhow::Result<(AppContext, StartupReport)> {
+        let mut report = StartupReport::default();
+        if !settings.database_url.starts_with("postgres") {
+            std::fs::create_dir_all(&settings.data_dir)?;
+        }
+        let (master, created) = settings.master_key()?;
+        report.created_master_key = created;
+        let pool = store::connect(
+            &settings.database_url,
+            settings.db_pool_size,
+            Duration::from_secs(settings.db_timeout_secs),
+        )?;
+        {
+            let mut conn = pool.get().map_err(StoreError::from)?;
+            store::migrate(&mut conn)?;
+            report.created_signing_key = super::keys::ensure_active_key(&mut conn, &master)?;
+            report.admins = store::admins::count(&mut conn)?;
+            report.clinics = store::clinics::count(&mut conn)?;
+        }
+        let keys = KeyStore::load(&pool, &master, &settings.issuer)?;
+        let audit = AuditWriter::start(pool.clone());
+        Ok((
+            AppContext {
+                settings: Arc::new(settings),
+                pool,
+                master,
+                keys,
+                audit,
+            },
+            report,
+        ))
+    }
+
+    /// A pooled connection, or `Unavailable` when the database does not answer in time.
+    pub fn conn(&self) -> Result<store::PooledConn, StoreError> {
+        self.pool.get().map_err(StoreError::from)
+    }
+
+    /// Runs `f` with a connection inside a database transaction.
+    pub fn with_tx<T>(
+        &self,
+        f: impl FnOnce(&mut DbConnection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        use diesel::Connection;
+        let mut conn = self.conn()?;
+        conn.transaction(|c| f(c))
+    }
+}

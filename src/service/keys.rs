@@ -1,0 +1,158 @@
+//! Signing keys as the service sees them: loaded from the store into a
+//! [`KeyRing`], refreshed so that a rotation or revocation made by another
+//! node (or the CLI) takes effect within `key_refresh_secs`.
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use crate::crypto::MasterKey;
+use crate::store::{self, signing_keys, DbConnection, DbPool, StoreError};
+use crate::token::{KeyRing, KeyState, Kid, SigningKey, VerifyingKey};
+
+/// The node's current key ring, swapped whole on reload so readers never block.
+#[derive(Clone)]
+pub struct KeyStore {
+    ring: Arc<RwLock<Arc<KeyRing>>>,
+    pool: DbPool,
+    master: MasterKey,
+    issuer: String,
+}
+
+/// Makes a first signing key when there is no active one. Returns whether it made one.
+pub fn ensure_active_key(conn: &mut DbConnection, master: &MasterKey) -> Result<bool, StoreError> {
+    let keys = signing_keys::list(conn)?;
+    if keys.iter().any(|k| k.state == "active") {
+        return Ok(false);
+    }
+    let key = SigningKey::generate();
+    match signing_keys::insert_active(conn, &key.kid().to_b64(), &key.public_key(), &key.seal(master)) {
+        Ok(_) => Ok(true),
+        // Another node started at the same moment and won; its key is as good.
+        Err(StoreError::Conflict(_)) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Builds a ring from what the store holds. A sealed key that does not open
+/// (wrong master key) is an error: serving with a key we cannot use is worse.
+pub fn load_ring(
+    conn: &mut DbConnection,
+    master: &MasterKey,
+    issuer: &str,
+) -> Result<KeyRing, StoreError> {
+    let mut ring = KeyRing::new(issuer);
+    for stored in signing_keys::list(conn)? {
+        let state: KeyState = stored
+            .state
+            .parse()
+            .map_err(|_| StoreError::Other(format!("unknown key state {:?}", stored.state)))?;
+        if state == KeyState::Active {
+            let key = SigningKey::unseal(master, &stored.sealed_private).map_err(|_| {
+                StoreError::Other(format!(
+                    "signing key {} cannot be opened with this master key",
+                    stored.kid
+                ))
+            })?;
+            ring.set_active(key);
+        } else {
+            let kid = Kid::from_b64(&stored.kid)
+                .ok_or_else(|| StoreError::Other(format!("bad kid {:?}", stored.kid)))?;
+            let public_key: [u8; 32] = stored
+                .public_key
+                .as_slice()
+                .try_into()
+                .map_err(|_| StoreError::Other(format!("bad public key for {}", stored.kid)))?;
+            ring.add_verifier(VerifyingKey { kid, public_key }, state);
+        }
+    }
+    Ok(ring)
+}
+
+/// Makes a new active key; the previous one is retired and keeps verifying.
+pub fn rotate(conn: &mut DbConnection, master: &MasterKey) -> Result<Kid, StoreError> {
+    let key = SigningKey::generate();
+    signing_keys::insert_active(conn, &key.kid().to_b64(), &key.public_key(), &key.seal(master))?;
+    Ok(key.kid().clone())
+}
+
+impl KeyStore {
+    /// Loads the ring and starts a background refresh.
+    pub fn load(pool: &DbPool, master: &MasterKey, issuer: &str) -> Result<KeyStore, StoreError> {
+        let mut conn = pool.get().map_err(StoreError::from)?;
+        let ring = load_ring(&mut conn, master, issuer)?;
+        Ok(KeyStore {
+            ring: Arc::new(RwLock::new(Arc::new(ring))),
+            pool: pool.clone(),
+            master: master.clone(),
+            issuer: issuer.to_string(),
+        })
+    }
+
+    /// The ring to use for this request.
+    pub fn current(&self) -> Arc<KeyRing> {
+        match self.ring.read() {
+            Ok(g) => g.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Re-reads the keys now (after a rotation or revocation on this node).
+    pub fn reload(&self) -> Result<(), StoreError> {
+        let mut conn = self.pool.get().map_err(StoreError::from)?;
+        let ring = Arc::new(load_ring(&mut conn, &self.master, &self.issuer)?);
+        match self.ring.write() {
+            Ok(mut g) => *g = ring,
+            Err(poisoned) => *poisoned.into_inner() = ring,
+        }
+        Ok(())
+    }
+
+    /// Refreshes every `every` on a plain thread, for as long as the process runs.
+    /// A failed refresh keeps the previous ring: the database may be briefly away.
+    pub fn spawn_refresh(&self, every: Duration) {
+        let me = self.clone();
+        std::thread::Builder::new()
+            .name("key-refresh".into())
+            .spawn(move || loop {
+                std::thread::sleep(every);
+                if let Err(e) = me.reload() {
+                    tracing::warn!(error = %e, "signing key refresh failed; keeping the current keys");
+                }
+            })
+            .expect("spawning a thread at start-up");
+    }
+}
+
+/// Public view of a stored key for listings (CLI and admin API).
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct KeyInfo {
+    pub kid: String,
+    pub state: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Lists the keys, newest first.
+pub fn list(conn: &mut DbConnection) -> Result<Vec<KeyInfo>, StoreError> {
+    let mut keys: Vec<KeyInfo> = signing_keys::list(conn)?
+        .into_iter()
+        .map(|k| KeyInfo {
+            kid: k.kid,
+            state: k.state,
+            created_at: k.created_at.and_utc(),
+        })
+        .collect();
+    keys.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+    Ok(keys)
+}
+
+/// Marks a key compromised: every token it signed stops verifying.
+pub fn revoke(conn: &mut DbConnection, kid: &str) -> Result<(), StoreError> {
+    signing_keys::revoke(conn, kid)
+}
+
+#[allow(unused)]
+fn _assert_send_sync() {
+    fn f<T: Send + Sync>() {}
+    f::<KeyStore>();
+    let _ = store::Backend::Sqlite;
+}

@@ -1,0 +1,12 @@
+//! Use cases shared by the HTTP API, the web pages and the command line:
+//! each one combines the domain rules, the token core and the store, and
+//! writes the access log. Nothing here knows about HTTP.
+
+mod audit;
+mod context;
+pub mod registry;
+pub mod keys;
+pub mod verification;
+
+pub use audit::{AuditWriter, LogEntry};
+pub use context::{AppContext, StartupReport};

@@ -1,0 +1,184 @@
+//! Administrative use cases: each change and its access-log row are written
+//! in one transaction, so a change is never stored without its record.
+
+use chrono::Utc;
+
+use crate::crypto::SecretToken;
+use crate::domain::{CardAction, CardId, ClinicCode, ResidentId, Scopes};
+use crate::store::cards::{self, Card};
+use crate::store::clinics::{self, Clinic};
+use crate::store::residents::{self, NewResident, Resident};
+use crate::store::{access_log, DbConnection, StoreError};
+use crate::token::{MintedToken, TokenKind};
+
+use super::{AppContext, LogEntry};
+
+/// Who made a change, as written to the access log (a username or a clinic
+/// code, never a credential).
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub kind: &'static str,
+    pub name: String,
+}
+
+impl Actor {
+    pub fn admin(username: &str) -> Actor {
+        Actor {
+            kind: "admin",
+            name: username.to_string(),
+        }
+    }
+    pub fn system(what: &str) -> Actor {
+        Actor {
+            kind: "system",
+            name: what.to_string(),
+        }
+    }
+}
+
+/// An access-log row for an administrative action.
+pub fn entry(
+    actor: &Actor,
+    action: &str,
+    card: Option<CardId>,
+    resident: Option<ResidentId>,
+    detail: Option<String>,
+) -> LogEntry {
+    LogEntry {
+        at: Utc::now().naive_utc(),
+        actor_kind: actor.kind.to_string(),
+        actor: actor.name.clone(),
+        action: action.to_string(),
+        card_id: card,
+        resident_id: resident,
+        clinic_id: None,
+        channel: None,
+        outcome: None,
+        detail,
+    }
+}
+
+fn log(conn: &mut DbConnection, e: LogEntry) -> Result<(), StoreError> {
+    access_log::append(conn, &[e]).map(|_| ())
+}
+
+pub fn register_resident(
+    ctx: &AppContext,
+    actor: &Actor,
+    new: &NewResident,
+) -> Result<Resident, StoreError> {
+    ctx.with_tx(|c| {
+        let r = residents::create(c, &ctx.master, new)?;
+        log(c, entry(actor, "resident.register", None, Some(r.id), None))?;
+        Ok(r)
+    })
+}
+
+pub fn issue_card(
+    ctx: &AppContext,
+    actor: &Actor,
+    resident: ResidentId,
+) -> Result<(Card, SecretToken), StoreError> {
+    ctx.with_tx(|c| {
+        residents::get(c, &ctx.master, resident)?;
+        let (card, secret) = cards::issue(c, resident)?;
+        log(c, entry(actor, "card.issue", Some(card.id), Some(resident), None))?;
+        Ok((card, secret))
+    })
+}
+
+/// Suspend, reinstate or revoke. Reissue has its own function: it makes a card.
+pub fn change_card(
+    ctx: &AppContext,
+    actor: &Actor,
+    card: CardId,
+    action: CardAction,
+    reason: Option<&str>,
+) -> Result<Card, StoreError> {
+    ctx.with_tx(|c| {
+        let updated = cards::transition(c, card, action, reason)?;
+        let name = match action {
+            CardAction::Suspend => "card.suspend",
+            CardAction::Reinstate => "card.reinstate",
+            CardAction::Revoke => "card.revoke",
+            CardAction::Reissue => "card.reissue",
+        };
+        log(
+            c,
+            entry(
+                actor,
+                name,
+                Some(card),
+                Some(updated.resident_id),
+                reason.map(str::to_string),
+            ),
+        )?;
+        Ok(updated)
+    })
+}
+
+pub fn reissue_card(
+    ctx: &AppContext,
+    actor: &Actor,
+    card: CardId,
+    reason: Option<&str>,
+) -> Result<(Card, SecretToken), StoreError> {
+    ctx.with_tx(|c| {
+        let (new, secret) = cards::reissue(c, card, reason)?;
+        let detail = Some(match reason {
+            Some(r) => format!("replaced by {}; {r}", new.id),
+            None => format!("replaced by {}", new.id),
+        });
+        log(c, entry(actor, "card.reissue", Some(card), Some(new.resident_id), detail))?;
+        Ok((new, secret))
+    })
+}
+
+/// Why a token cannot be minted for a card.
+#[derive(Debug, thiserror::Error)]
+pub enum MintError {
+    #[error("the card is {0}; tokens are minted only for active cards")]
+    NotActive(&'static str),
+    #[error("no active signing key")]
+    NoKey,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Mints a token for an active card with the configured lifetime.
+pub fn mint_for(ctx: &AppContext, card: &Card, kind: TokenKind) -> Result<MintedToken, MintError> {
+    if card.status != crate::domain::CardStatus::Active {
+        return Err(MintError::NotActive(card.status.as_str()));
+    }
+    let lifetime = match kind {
+        TokenKind::Static => ctx.settings.static_token_ttl_secs,
+        TokenKind::Dynamic => ctx.settings.dynamic_token_ttl_secs,
+    };
+    ctx.keys
+        .current()
+        .mint(card.id.into(), kind, Utc::now().timestamp(), lifetime)
+        .map_err(|_| MintError::NoKey)
+}
+
+pub fn create_clinic(
+    ctx: &AppContext,
+    actor: &Actor,
+    code: &ClinicCode,
+    name: &str,
+    scopes: &Scopes,
+) -> Result<(Clinic, SecretToken), StoreError> {
+    ctx.with_tx(|c| {
+        let (clinic, key) = clinics::create(c, code, name, scopes)?;
+        log(
+            c,
+            entry(
+                actor,
+                "clinic.create",
+                None,
+                None,
+                Some(format!("{} scopes={}", code.as_str(), scopes)),
+            ),
+        )?;
+        Ok((clinic, key))
+    })
+}
