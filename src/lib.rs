@@ -6,3 +6,4 @@
 //! - [`store`]: diesel on SQLite or PostgreSQL, one module per table.
 
 pub mod crypto;
+pub mod token;
