@@ -6,3 +6,5 @@
 //! - [`store`]: diesel on SQLite or PostgreSQL, one module per table.
 
 pub mod crypto;
+pub mod domain;
+pub mod store;
