@@ -145,17 +145,12 @@ both_backends!(national_id_and_phone_are_not_stored_in_clear, |url| {
         }
     }
     if store::backend(c) == store::Backend::Sqlite {
-        c.batch_execute("PRAGMA wal_checkpoint(TRUNCATE)").unwrap();
-        for suffix in ["", "-wal"] {
-            if let Ok(bytes) = std::fs::read(format!("{url}{suffix}")) {
-                assert!(!contains(&bytes, plain.as_bytes()), "ID number in the file");
-                assert!(!contains(&bytes, b"13812345678"), "phone in the file");
-                assert!(
-                    contains(&bytes, "欧阳娜娜".as_bytes()),
-                    "the scan itself works"
-                );
-            }
-        }
+        // The database file and its write-ahead log, whichever holds the rows.
+        let mut bytes = std::fs::read(url).unwrap();
+        bytes.extend(std::fs::read(format!("{url}-wal")).unwrap_or_default());
+        assert!(contains(&bytes, "欧阳娜娜".as_bytes()), "the scan itself works");
+        assert!(!contains(&bytes, plain.as_bytes()), "ID number in the file");
+        assert!(!contains(&bytes, b"13812345678"), "phone in the file");
     }
 });
 
