@@ -147,6 +147,7 @@ fn conflict_message(code: &str) -> &'static str {
         "link_conflict" => "this local patient number already names another resident",
         "clinic_code_taken" => "a clinic with this code already exists",
         "username_taken" => "this username is taken",
+        "key_active" => "the active signing key cannot be revoked; rotate first",
         _ => "conflicts with stored state",
     }
 }

@@ -6,7 +6,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use crate::crypto::MasterKey;
-use crate::store::{self, signing_keys, DbConnection, DbPool, StoreError};
+use crate::store::{signing_keys, DbConnection, DbPool, StoreError};
 use crate::token::{KeyRing, KeyState, Kid, SigningKey, VerifyingKey};
 
 /// The node's current key ring, swapped whole on reload so readers never block.
@@ -146,13 +146,13 @@ pub fn list(conn: &mut DbConnection) -> Result<Vec<KeyInfo>, StoreError> {
 }
 
 /// Marks a key compromised: every token it signed stops verifying.
+/// The active key cannot be revoked: rotate first, so that there is always a
+/// key to sign with.
 pub fn revoke(conn: &mut DbConnection, kid: &str) -> Result<(), StoreError> {
+    let keys = signing_keys::list(conn)?;
+    let key = keys.iter().find(|k| k.kid == kid).ok_or(StoreError::NotFound)?;
+    if key.state == "active" {
+        return Err(StoreError::Conflict("key_active"));
+    }
     signing_keys::revoke(conn, kid)
-}
-
-#[allow(unused)]
-fn _assert_send_sync() {
-    fn f<T: Send + Sync>() {}
-    f::<KeyStore>();
-    let _ = store::Backend::Sqlite;
 }

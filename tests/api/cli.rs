@@ -1,0 +1,159 @@
+//! The command line as a process.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+fn healthcard(dir: &std::path::Path, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_healthcard"))
+        .arg("--data-dir")
+        .arg(dir)
+        .args(args)
+        .env_remove("HEALTHCARD_DATABASE_URL")
+        .env_remove("DATABASE_URL")
+        .env_remove("HEALTHCARD_MASTER_KEY")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Some(s) = stdin {
+        child.stdin.take().unwrap().write_all(s.as_bytes()).unwrap();
+    }
+    drop(child.stdin.take());
+    child.wait_with_output().unwrap()
+}
+
+fn ok(o: &Output) -> String {
+    assert!(o.status.success(), "stderr: {}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+#[test]
+fn cli_first_start_admin_clinic_keys_verify_audit() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(&healthcard(d, &["migrate"], None));
+    assert!(d.join("healthcard.db").exists());
+    let key_file = d.join("master.key");
+    assert!(key_file.exists());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+    let out = ok(&healthcard(d, &["admin", "create", "--username", "root"], Some("s3cret-passw0rd\n")));
+    assert!(out.contains("root"));
+    let short = healthcard(d, &["admin", "create", "--username", "other"], Some("short\n"));
+    assert!(!short.status.success());
+    let dup = healthcard(d, &["admin", "create", "--username", "root"], Some("s3cret-passw0rd\n"));
+    assert!(!dup.status.success());
+
+    let out = ok(&healthcard(
+        d,
+        &["clinic", "create", "--code", "C001", "--name", "第一医院", "--scopes", "verify,link"],
+        None,
+    ));
+    let v: Value = serde_json::from_str(out.trim()).expect("one JSON object");
+    assert!(v["api_key"].as_str().unwrap().starts_with("hck_"));
+    assert_eq!(v["clinic"]["code"], "C001");
+    assert_eq!(v["clinic"]["scopes"], serde_json::json!(["verify", "link"]));
+    let bad = healthcard(d, &["clinic", "create", "--code", "C 1", "--name", "x"], None);
+    assert!(!bad.status.success());
+
+    let keys = ok(&healthcard(d, &["keys", "list"], None));
+    assert_eq!(keys.lines().count(), 1);
+    ok(&healthcard(d, &["keys", "rotate"], None));
+    let keys = ok(&healthcard(d, &["keys", "list"], None));
+    assert_eq!(keys.lines().count(), 2);
+    assert!(keys.contains("\"retired\"") && keys.contains("\"active\""));
+
+    // Verify a token minted with the local keys, online and offline from a saved JWKS.
+    let jwks = ok(&healthcard(d, &["keys", "jwks"], None));
+    let jwks_path = d.join("jwks.json");
+    std::fs::write(&jwks_path, &jwks).unwrap();
+    let token = mint_with_local_key(d);
+    let out = ok(&healthcard(d, &["verify", &token], None));
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["valid"], true);
+    assert_eq!(v["claims"]["kind"], "static");
+    let other = tempfile::tempdir().unwrap();
+    let out = ok(&healthcard(other.path(), &["verify", "--jwks", jwks_path.to_str().unwrap(), &token], None));
+    assert!(out.contains("\"valid\": true"));
+    // From a QR image.
+    let png = d.join("card.png");
+    std::fs::write(&png, healthcard::token::qr::encode(&token).unwrap().to_png()).unwrap();
+    let out = ok(&healthcard(d, &["verify", "--qr", png.to_str().unwrap()], None));
+    assert!(out.contains("\"valid\": true"));
+    // A broken token: exit status 1 and a reason.
+    let o = healthcard(d, &["verify", "EHC1:XYZ"], None);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("malformed"));
+
+    let out = ok(&healthcard(d, &["audit", "verify"], None));
+    assert!(out.contains("intact"), "{out}");
+    // Tamper with one row: the audit finds it.
+    tamper_access_log(d);
+    let o = healthcard(d, &["audit", "verify"], None);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("BROKEN"));
+}
+
+fn open(d: &std::path::Path) -> healthcard::service::AppContext {
+    let mut s = healthcard::config::Settings::default();
+    s.data_dir = d.to_path_buf();
+    s.database_url = d.join("healthcard.db").display().to_string();
+    healthcard::service::AppContext::open(s).unwrap().0
+}
+
+fn mint_with_local_key(d: &std::path::Path) -> String {
+    let ctx = open(d);
+    ctx.keys
+        .current()
+        .mint(uuid::Uuid::new_v4(), healthcard::token::TokenKind::Static, chrono::Utc::now().timestamp(), 3600)
+        .unwrap()
+        .text
+}
+
+fn tamper_access_log(d: &std::path::Path) {
+    use diesel::RunQueryDsl;
+    let ctx = open(d);
+    let mut conn = ctx.conn().unwrap();
+    diesel::sql_query("UPDATE access_log SET actor = 'mallory' WHERE seq = (SELECT MIN(seq) FROM access_log)")
+        .execute(&mut *conn)
+        .unwrap();
+}
+
+#[test]
+fn cli_import_legacy_reports_bad_rows_and_is_idempotent() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(&healthcard(d, &["clinic", "create", "--code", "OLD", "--name", "旧医院", "--scopes", "verify,link"], None));
+    let csv = d.join("legacy.csv");
+    let mut f = std::fs::File::create(&csv).unwrap();
+    writeln!(f, "local_patient_id,name,national_id,phone").unwrap();
+    writeln!(f, "A1,张三,{},13800138000", crate::helpers::national_id(1)).unwrap();
+    writeln!(f, "A2,李四,{},", crate::helpers::national_id(2)).unwrap();
+    writeln!(f, "A3,王五,110105194912310021,").unwrap(); // wrong check digit
+    writeln!(f, "A4,,{},", crate::helpers::national_id(4)).unwrap(); // no name
+    writeln!(f, "A5,赵六,{},", crate::helpers::national_id(1)).unwrap(); // same person, second number
+    drop(f);
+    let o = healthcard(d, &["import-legacy", "--clinic", "OLD", csv.to_str().unwrap()], None);
+    let out = ok(&o);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("line 4"), "{err}");
+    assert!(err.contains("line 5"), "{err}");
+    assert!(!err.contains("110105194912310021"), "no ID number in the report");
+    let v: Value = serde_json::from_str(out.trim().lines().last().unwrap()).unwrap();
+    assert_eq!(v["bad_rows"], 2);
+    assert_eq!(v["residents_created"], 2);
+    assert_eq!(v["cards_issued"], 2);
+    let o = healthcard(d, &["import-legacy", "--clinic", "OLD", csv.to_str().unwrap()], None);
+    let v: Value = serde_json::from_str(ok(&o).trim().lines().last().unwrap()).unwrap();
+    assert_eq!(v["residents_created"], 0);
+    assert_eq!(v["cards_issued"], 0);
+    assert_eq!(v["links_created"], 0);
+    let o = healthcard(d, &["import-legacy", "--clinic", "NOPE", csv.to_str().unwrap()], None);
+    assert!(!o.status.success());
+}

@@ -1,0 +1,204 @@
+//! `spawn_app()`: the real application on a random port, on a fresh SQLite
+//! or PostgreSQL database, with typed helpers for the requests tests make.
+
+use std::sync::mpsc;
+use std::time::Duration;
+
+use healthcard::config::Settings;
+use healthcard::service::AppContext;
+use healthcard::startup::Application;
+use reqwest::blocking::{Client, RequestBuilder, Response};
+use serde_json::{json, Value};
+
+/// Which database a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A running app and what tests need to talk to it.
+pub struct TestApp {
+    pub base: String,
+    pub client: Client,
+    pub ctx: AppContext,
+    pub admin_token: String,
+    pub backend: Backend,
+    pub settings: Settings,
+    _dir: tempfile::TempDir,
+}
+
+/// Valid national ID numbers (GB 11643 check digits), distinct per call.
+pub fn national_id(n: u32) -> String {
+    // Region 110105 (Beijing Chaoyang), birth 1980-01-01 plus n days, sequence from n.
+    let birth = chrono::NaiveDate::from_ymd_opt(1960, 1, 1).unwrap() + chrono::Duration::days((n % 15000) as i64);
+    let seq = 100 + (n / 15000) % 900;
+    let body = format!("110105{}{:03}", birth.format("%Y%m%d"), seq);
+    const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+    const C: &[u8; 11] = b"10X98765432";
+    let sum: u32 = body.bytes().zip(W).map(|(b, w)| (b - b'0') as u32 * w).sum();
+    format!("{}{}", body, C[(sum % 11) as usize] as char)
+}
+
+pub fn settings_for(backend: Backend, dir: &std::path::Path) -> Option<Settings> {
+    let url = match backend {
+        Backend::Sqlite => dir.join("healthcard.db").display().to_string(),
+        Backend::Postgres => crate::common::db::fresh_pg_url()?,
+    };
+    let mut s = Settings::default();
+    s.data_dir = dir.to_path_buf();
+    s.database_url = url;
+    s.bind = "127.0.0.1:0".into();
+    s.db_pool_size = 8;
+    s.db_timeout_secs = 2;
+    s.key_refresh_secs = 1;
+    Some(s)
+}
+
+/// Starts the app; `None` when the backend is not available (PostgreSQL
+/// without a server, and not required: the helper says so loudly).
+pub fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Settings)) -> Option<TestApp> {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = settings_for(backend, dir.path())?;
+    tweak(&mut settings);
+    let (tx, rx) = mpsc::channel();
+    let s2 = settings.clone();
+    std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            let app = Application::build(s2).expect("app builds");
+            tx.send((app.port(), app.context.clone())).unwrap();
+            let _ = app.run_until_stopped().await;
+        })
+    });
+    let (port, ctx) = rx.recv_timeout(Duration::from_secs(60)).expect("app started");
+    let client = Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let mut app = TestApp {
+        base: format!("http://127.0.0.1:{port}"),
+        client,
+        ctx,
+        admin_token: String::new(),
+        backend,
+        settings,
+        _dir: dir,
+    };
+    app.make_admin("admin", "correct horse battery");
+    app.admin_token = app.login("admin", "correct horse battery");
+    Some(app)
+}
+
+pub fn spawn_app(backend: Backend) -> Option<TestApp> {
+    spawn_app_with(backend, |_| {})
+}
+
+/// Runs `body` once on SQLite and once on PostgreSQL.
+pub fn on_both(body: impl Fn(TestApp)) {
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        if let Some(app) = spawn_app(backend) {
+            body(app);
+        }
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub fn make_admin(&self, username: &str, password: &str) {
+        let hash = healthcard::crypto::hash_password(password).unwrap();
+        let u = healthcard::domain::Username::parse(username).unwrap();
+        healthcard::store::admins::create(&mut self.ctx.conn().unwrap(), &u, &hash).unwrap();
+    }
+
+    pub fn login(&self, username: &str, password: &str) -> String {
+        let r = self
+            .client
+            .post(self.url("/api/v1/admin/login"))
+            .json(&json!({"username": username, "password": password}))
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 200, "login");
+        r.json::<Value>().unwrap()["token"].as_str().unwrap().to_string()
+    }
+
+    pub fn get(&self, path: &str) -> RequestBuilder {
+        self.client.get(self.url(path))
+    }
+    pub fn post(&self, path: &str) -> RequestBuilder {
+        self.client.post(self.url(path))
+    }
+    pub fn admin_get(&self, path: &str) -> Response {
+        self.get(path).bearer_auth(&self.admin_token).send().unwrap()
+    }
+    pub fn admin_post(&self, path: &str, body: Value) -> Response {
+        self.post(path)
+            .bearer_auth(&self.admin_token)
+            .json(&body)
+            .send()
+            .unwrap()
+    }
+
+    /// Registers a resident and returns its JSON.
+    pub fn register(&self, n: u32) -> Value {
+        let r = self.admin_post(
+            "/api/v1/residents",
+            json!({"name": "张三", "national_id": national_id(n), "phone": "13800138000"}),
+        );
+        assert_eq!(r.status(), 201);
+        r.json().unwrap()
+    }
+
+    /// Registers a resident and issues a card: (resident id, card id, holder credential).
+    pub fn resident_with_card(&self, n: u32) -> (String, String, String) {
+        let res = self.register(n);
+        let rid = res["id"].as_str().unwrap().to_string();
+        let r = self.admin_post(&format!("/api/v1/residents/{rid}/cards"), json!({}));
+        assert_eq!(r.status(), 201);
+        let v: Value = r.json().unwrap();
+        (
+            rid,
+            v["card"]["id"].as_str().unwrap().to_string(),
+            v["holder_credential"].as_str().unwrap().to_string(),
+        )
+    }
+
+    pub fn mint(&self, card: &str, kind: &str) -> String {
+        let r = self.admin_post(&format!("/api/v1/cards/{card}/tokens"), json!({"kind": kind}));
+        assert_eq!(r.status(), 201);
+        r.json::<Value>().unwrap()["token"].as_str().unwrap().to_string()
+    }
+
+    /// Makes a clinic with `scopes` and returns (clinic JSON, api key).
+    pub fn clinic(&self, code: &str, scopes: &[&str]) -> (Value, String) {
+        let r = self.admin_post(
+            "/api/v1/clinics",
+            json!({"code": code, "name": format!("{code} 医院"), "scopes": scopes}),
+        );
+        assert_eq!(r.status(), 201);
+        let v: Value = r.json().unwrap();
+        let key = v["api_key"].as_str().unwrap().to_string();
+        (v["clinic"].clone(), key)
+    }
+
+    pub fn verify(&self, key: &str, token: &str) -> Value {
+        let r = self
+            .post("/api/v1/verify")
+            .bearer_auth(key)
+            .json(&json!({"token": token, "channel": "window"}))
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        r.json().unwrap()
+    }
+}
+
+/// Asserts the error body of API.md and returns its code.
+pub fn error_code(r: Response, status: u16) -> String {
+    assert_eq!(r.status().as_u16(), status, "status");
+    let v: Value = r.json().expect("error body is JSON");
+    assert!(v["message"].is_string(), "message in {v}");
+    v["code"].as_str().expect("code").to_string()
+}

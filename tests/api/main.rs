@@ -1,0 +1,14 @@
+//! Black-box API tests: the real app on a random port, on SQLite and on
+//! PostgreSQL, driven over HTTP as a clinic, an administrator or a holder would.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod helpers;
+
+mod bad_input;
+mod cards;
+mod cli;
+mod keys;
+mod ops;
+mod verify;
