@@ -7,7 +7,7 @@ use actix_web::body::{BoxBody, EitherBody, MessageBody};
 use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::{from_fn, DefaultHeaders, Next};
-use actix_web::{web, App, HttpResponse, HttpServer};
+use actix_web::{web, App, HttpMessage, HttpResponse, HttpServer};
 use tracing::Span;
 use tracing_actix_web::{RootSpanBuilder, TracingLogger};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -185,7 +185,7 @@ pub fn app(
         .service(cards::qr_svg)
         .service(cards::qr_png)
         .service(cards::card_links)
-        .service(cards::access_log)
+        .service(cards::card_access_log)
         .service(holder::tokens)
         .service(holder::qr_svg)
         .service(holder::qr_png)

@@ -25,7 +25,7 @@ pub fn run(settings: Settings, cmd: KeysCommand) -> anyhow::Result<ExitCode> {
     let actor = Actor::system("cli");
     match cmd {
         KeysCommand::List => {
-            for k in keys::list(&mut ctx.conn()?)? {
+            for k in keys::list(&mut *ctx.conn()?)? {
                 println!("{}", serde_json::to_string(&k)?);
             }
         }

@@ -21,7 +21,7 @@ pub struct KeyStore {
 /// Makes a first signing key when there is no active one. Returns whether it made one.
 pub fn ensure_active_key(conn: &mut DbConnection, master: &MasterKey) -> Result<bool, StoreError> {
     let keys = signing_keys::list(conn)?;
-    if keys.iter().any(|k| k.state == "active") {
+    if keys.iter().any(|k| k.state == signing_keys::KeyState::Active) {
         return Ok(false);
     }
     let key = SigningKey::generate();
@@ -44,6 +44,7 @@ pub fn load_ring(
     for stored in signing_keys::list(conn)? {
         let state: KeyState = stored
             .state
+            .as_str()
             .parse()
             .map_err(|_| StoreError::Other(format!("unknown key state {:?}", stored.state)))?;
         if state == KeyState::Active {
@@ -137,7 +138,7 @@ pub fn list(conn: &mut DbConnection) -> Result<Vec<KeyInfo>, StoreError> {
         .into_iter()
         .map(|k| KeyInfo {
             kid: k.kid,
-            state: k.state,
+            state: k.state.as_str().to_string(),
             created_at: k.created_at.and_utc(),
         })
         .collect();
@@ -151,7 +152,7 @@ pub fn list(conn: &mut DbConnection) -> Result<Vec<KeyInfo>, StoreError> {
 pub fn revoke(conn: &mut DbConnection, kid: &str) -> Result<(), StoreError> {
     let keys = signing_keys::list(conn)?;
     let key = keys.iter().find(|k| k.kid == kid).ok_or(StoreError::NotFound)?;
-    if key.state == "active" {
+    if key.state == signing_keys::KeyState::Active {
         return Err(StoreError::Conflict("key_active"));
     }
     signing_keys::revoke(conn, kid)

@@ -111,7 +111,7 @@ pub fn log_entry(clinic: &Clinic, outcome: &Outcome, channel: Option<Channel>) -
     };
     LogEntry {
         at: chrono::Utc::now().naive_utc(),
-        actor_kind: "clinic".into(),
+        actor_kind: crate::store::access_log::ActorKind::Clinic,
         actor: clinic.code.as_str().to_string(),
         action: "verify".into(),
         card_id,

@@ -76,7 +76,7 @@ pub fn check_credentials(
     }
     let admin = admins::find_by_username(&mut conn, &username)?;
     let ok = match &admin {
-        Some(a) => crypto::verify_password(password, &a.password_hash),
+        Some(a) => crypto::verify_password(password, &a.password_phc),
         None => {
             crypto::verify_password(password, decoy_hash());
             false

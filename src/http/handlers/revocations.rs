@@ -54,7 +54,7 @@ pub async fn feed(
     let limit = q.limit.unwrap_or(1000).clamp(1, 1000);
     let ctx = state.ctx.clone();
     let (changes, next) =
-        blocking(move || cards::changes_since(&mut ctx.conn()?, since, limit)).await?;
+        blocking(move || cards::changes_since(&mut *ctx.conn()?, since, limit)).await?;
     Ok(HttpResponse::Ok().json(Feed {
         revoked: changes
             .into_iter()
