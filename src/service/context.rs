@@ -9,8 +9,7 @@ use super::audit::AuditWriter;
 use super::keys::KeyStore;
 
 /// A connection checked out of the pool.
-pub type PooledConn =
-    diesel::r2d2::PooledConnection<diesel::r2d2::ConnectionManager<DbConnection>>;
+pub type PooledConn = diesel::r2d2::PooledConnection<diesel::r2d2::ConnectionManager<DbConnection>>;
 
 /// What a running node holds: settings, the database pool, the master key,
 /// the signing keys and the access-log writer. Cheap to clone.

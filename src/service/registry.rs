@@ -5,10 +5,10 @@ use chrono::Utc;
 
 use crate::crypto::SecretToken;
 use crate::domain::{CardAction, CardId, ClinicCode, ResidentId, Scopes};
+use crate::store::access_log::ActorKind;
 use crate::store::cards::{self, Card};
 use crate::store::clinics::{self, Clinic};
 use crate::store::residents::{self, NewResident, Resident};
-use crate::store::access_log::ActorKind;
 use crate::store::{access_log, DbConnection, StoreError};
 use crate::token::{MintedToken, TokenKind};
 
@@ -89,7 +89,10 @@ pub fn issue_card(
     ctx.with_tx(|c| {
         residents::get(c, &ctx.master, resident)?;
         let (card, secret) = cards::issue(c, resident)?;
-        log(c, entry(actor, "card.issue", Some(card.id), Some(resident), None))?;
+        log(
+            c,
+            entry(actor, "card.issue", Some(card.id), Some(resident), None),
+        )?;
         Ok((card, secret))
     })
 }
@@ -136,7 +139,16 @@ pub fn reissue_card(
             Some(r) => format!("replaced by {}; {r}", new.id),
             None => format!("replaced by {}", new.id),
         });
-        log(c, entry(actor, "card.reissue", Some(card), Some(new.resident_id), detail))?;
+        log(
+            c,
+            entry(
+                actor,
+                "card.reissue",
+                Some(card),
+                Some(new.resident_id),
+                detail,
+            ),
+        )?;
         Ok((new, secret))
     })
 }

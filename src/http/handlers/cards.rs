@@ -117,7 +117,15 @@ pub async fn suspend(
     id: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, AppError> {
-    transition(state, admin, req, id.into_inner(), body, CardAction::Suspend).await
+    transition(
+        state,
+        admin,
+        req,
+        id.into_inner(),
+        body,
+        CardAction::Suspend,
+    )
+    .await
 }
 
 /// Reinstate a suspended card.
@@ -132,7 +140,15 @@ pub async fn reinstate(
     id: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, AppError> {
-    transition(state, admin, req, id.into_inner(), body, CardAction::Reinstate).await
+    transition(
+        state,
+        admin,
+        req,
+        id.into_inner(),
+        body,
+        CardAction::Reinstate,
+    )
+    .await
 }
 
 /// Revoke a card for good.
@@ -225,7 +241,11 @@ pub async fn mint(
         .json(view))
 }
 
-async fn static_qr(state: web::Data<State>, id: String, png: bool) -> Result<HttpResponse, AppError> {
+async fn static_qr(
+    state: web::Data<State>,
+    id: String,
+    png: bool,
+) -> Result<HttpResponse, AppError> {
     let id = card_id(&id)?;
     let ctx = state.ctx.clone();
     let text = web::block(move || -> Result<String, AppError> {

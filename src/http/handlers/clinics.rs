@@ -130,7 +130,13 @@ pub async fn add_key(
             let r = clinics::add_key(c, id)?;
             access_log::append(
                 c,
-                &[entry(&actor, "clinic.key.add", None, None, Some(clinic.code.as_str().to_string()))],
+                &[entry(
+                    &actor,
+                    "clinic.key.add",
+                    None,
+                    None,
+                    Some(clinic.code.as_str().to_string()),
+                )],
             )?;
             Ok(r)
         })
@@ -168,7 +174,13 @@ pub async fn revoke_key(
             clinics::revoke_key(c, &key_id)?;
             access_log::append(
                 c,
-                &[entry(&actor, "clinic.key.revoke", None, None, Some(clinic.code.as_str().to_string()))],
+                &[entry(
+                    &actor,
+                    "clinic.key.revoke",
+                    None,
+                    None,
+                    Some(clinic.code.as_str().to_string()),
+                )],
             )?;
             Ok(())
         })

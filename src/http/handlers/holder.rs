@@ -27,7 +27,11 @@ pub async fn tokens(state: web::Data<State>, holder: HolderAuth) -> Result<HttpR
         .json(token_view(&minted)))
 }
 
-async fn qr(state: web::Data<State>, holder: HolderAuth, png: bool) -> Result<HttpResponse, AppError> {
+async fn qr(
+    state: web::Data<State>,
+    holder: HolderAuth,
+    png: bool,
+) -> Result<HttpResponse, AppError> {
     let minted = registry::mint_for(&state.ctx, &holder.0, TokenKind::Dynamic)?;
     super::qr_response(&minted.text, png).await
 }

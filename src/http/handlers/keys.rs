@@ -38,7 +38,10 @@ pub async fn rotate(state: web::Data<State>, admin: AdminAuth) -> Result<HttpRes
     let kid = blocking(move || {
         ctx.with_tx(|c| {
             let kid = keys::rotate(c, &ctx.master)?;
-            access_log::append(c, &[entry(&actor, "key.rotate", None, None, Some(kid.to_b64()))])?;
+            access_log::append(
+                c,
+                &[entry(&actor, "key.rotate", None, None, Some(kid.to_b64()))],
+            )?;
             Ok(kid)
         })
     })
@@ -69,7 +72,10 @@ pub async fn revoke(
     blocking(move || {
         ctx.with_tx(|c| {
             keys::revoke(c, &kid)?;
-            access_log::append(c, &[entry(&actor, "key.revoke", None, None, Some(kid.clone()))])?;
+            access_log::append(
+                c,
+                &[entry(&actor, "key.revoke", None, None, Some(kid.clone()))],
+            )?;
             Ok(())
         })
     })
