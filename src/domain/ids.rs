@@ -95,3 +95,20 @@ mod tests {
         assert!("nope".parse::<ResidentId>().is_err());
     }
 }
+
+macro_rules! uuid_conversions {
+    ($($name:ident),*) => {$(
+        impl From<Uuid> for $name {
+            fn from(id: Uuid) -> Self {
+                $name::from_uuid(id)
+            }
+        }
+        impl From<$name> for Uuid {
+            fn from(id: $name) -> Self {
+                id.as_uuid()
+            }
+        }
+    )*};
+}
+
+uuid_conversions!(ResidentId, CardId, ClinicId, AdminId);
