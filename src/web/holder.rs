@@ -66,7 +66,7 @@ async fn holder_card(
         state.limits.holder_rate(&hash)?;
     }
     let ctx = state.ctx.clone();
-    blocking(move || cards::find_by_holder(&mut ctx.conn()?, &hash)).await
+    blocking(move || cards::find_by_holder(&mut *ctx.conn()?, &hash)).await
 }
 
 fn open_form(cx: &Cx, error: Option<&str>) -> maud::Markup {

@@ -63,7 +63,7 @@ async fn clinic_of(req: &HttpRequest, state: &web::Data<State>) -> Result<Option
 async fn authenticate(state: &web::Data<State>, secret: SecretToken) -> Result<Option<Arc<Clinic>>, AppError> {
     let hash = secret.hash();
     let ctx = state.ctx.clone();
-    let found = blocking(move || clinics::authenticate(&mut ctx.conn()?, &hash)).await?;
+    let found = blocking(move || clinics::authenticate(&mut *ctx.conn()?, &hash)).await?;
     Ok(found.map(Arc::new))
 }
 
@@ -359,10 +359,7 @@ async fn link(req: HttpRequest, state: web::Data<State>, form: web::Form<LinkFor
                 Err(e) => return Err(e),
             }
             let mut e = entry(
-                &Actor {
-                    kind: "clinic",
-                    name: c.code.as_str().to_string(),
-                },
+                &Actor::clinic(c.code.as_str()),
                 "link.create",
                 Some(card.id),
                 Some(card.resident_id),

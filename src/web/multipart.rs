@@ -14,7 +14,6 @@ pub struct Part {
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum MultipartError {
-    NotMultipart,
     TooLarge,
     Malformed,
     Io,

@@ -314,7 +314,7 @@ pub(super) async fn log(req: HttpRequest, state: web::Data<State>, id: web::Path
     let (card, r) = load(&state, &id).await?;
     let ctx = state.ctx.clone();
     let cid = card.id;
-    let rows = blocking(move || access_log::for_card(&mut ctx.conn()?, cid, 500)).await?;
+    let rows = blocking(move || access_log::for_card(&mut *ctx.conn()?, cid, 500)).await?;
     let body = page(
         &cx,
         &admin,

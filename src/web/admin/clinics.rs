@@ -94,7 +94,7 @@ fn clinics_table(l: Lang, all: &[Clinic]) -> Markup {
 
 async fn all_clinics(state: &web::Data<State>) -> Result<Vec<Clinic>, AppError> {
     let ctx = state.ctx.clone();
-    blocking(move || clinics::list(&mut ctx.conn()?)).await
+    blocking(move || clinics::list(&mut *ctx.conn()?)).await
 }
 
 pub(super) async fn list(req: HttpRequest, state: web::Data<State>) -> PageResult {

@@ -57,7 +57,7 @@ fn upload_form(cx: &Cx, clinics: &[Clinic], chosen: Option<&str>, error: Option<
 
 async fn all_clinics(state: &web::Data<State>) -> Result<Vec<Clinic>, AppError> {
     let ctx = state.ctx.clone();
-    blocking(move || clinics::list(&mut ctx.conn()?)).await
+    blocking(move || clinics::list(&mut *ctx.conn()?)).await
 }
 
 pub(super) async fn form(req: HttpRequest, state: web::Data<State>) -> PageResult {

@@ -294,7 +294,7 @@ async fn logout(req: HttpRequest, state: web::Data<State>, form: web::Form<CsrfO
     if let Some(secret) = session_secret(&req) {
         let hash = secret.hash();
         let ctx = state.ctx.clone();
-        blocking(move || sessions::delete(&mut ctx.conn()?, &hash)).await?;
+        blocking(move || sessions::delete(&mut *ctx.conn()?, &hash)).await?;
     }
     cx.remove_cookie(SESSION_COOKIE);
     Ok(cx.redirect("/admin/login"))

@@ -55,7 +55,7 @@ pub(super) async fn find(
     };
     let ctx = state.ctx.clone();
     let n = nid.clone();
-    let found = blocking(move || residents::find_by_national_id(&mut ctx.conn()?, &ctx.master, &n)).await?;
+    let found = blocking(move || residents::find_by_national_id(&mut *ctx.conn()?, &ctx.master, &n)).await?;
     match found {
         Some(r) => Ok(cx.redirect(&format!("/admin/residents/{}", r.id))),
         None => {
@@ -190,7 +190,7 @@ pub(super) async fn register(
     let created = blocking(move || match registry::register_resident(&ctx, &actor, &new) {
         Ok(r) => Ok(Ok(r)),
         Err(StoreError::Conflict(_)) => {
-            let existing = residents::find_by_national_id(&mut ctx.conn()?, &ctx.master, &new.national_id)?;
+            let existing = residents::find_by_national_id(&mut *ctx.conn()?, &ctx.master, &new.national_id)?;
             Ok(Err(existing.map(|r| r.id)))
         }
         Err(e) => Err(e),
