@@ -22,11 +22,13 @@ pub const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'se
 img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// Adds the headers every page carries. Pages hold personal data or live
-/// tokens, so none is stored by the browser or a proxy.
+/// tokens, so none is stored by the browser or a proxy. The referrer policy is
+/// `same-origin`, not `no-referrer`: with `no-referrer` browsers send
+/// `Origin: null` on form posts, and the CSRF check wants the real origin.
 pub fn security_headers(b: &mut HttpResponseBuilder) {
     b.insert_header((header::CONTENT_SECURITY_POLICY, PAGE_CSP))
         .insert_header((header::X_FRAME_OPTIONS, "DENY"))
-        .insert_header((header::REFERRER_POLICY, "no-referrer"))
+        .insert_header((header::REFERRER_POLICY, "same-origin"))
         .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header((header::PRAGMA, "no-cache"))
@@ -176,7 +178,6 @@ impl Cx {
                 head {
                     meta charset="utf-8";
                     meta name="viewport" content="width=device-width, initial-scale=1";
-                    meta name="referrer" content="no-referrer";
                     meta name="csrf-token" content=(self.csrf);
                     title { (title) " · " (brand) }
                     link rel="stylesheet" href="/static/app.css";

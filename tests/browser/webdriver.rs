@@ -203,7 +203,7 @@ impl Driver {
 
     /// The element that has the keyboard focus.
     pub fn active(&self) -> Element {
-        Self::element(&self.post("/element/active", json!({})))
+        Self::element(&self.get("/element/active"))
     }
 
     pub fn click(&self, e: &Element) {
@@ -235,6 +235,7 @@ impl Driver {
         a.0 == b.0
     }
 
+    #[allow(dead_code)]
     pub fn execute(&self, script: &str, args: Value) -> Value {
         self.post("/execute/sync", json!({"script": script, "args": args}))
     }
@@ -260,6 +261,7 @@ impl Driver {
         Self::png(self.get("/screenshot"))
     }
 
+    #[allow(dead_code)]
     pub fn element_screenshot(&self, e: &Element) -> Vec<u8> {
         Self::png(self.get(&format!("/element/{}/screenshot", e.0)))
     }
