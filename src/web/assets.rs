@@ -6,10 +6,26 @@ use actix_web::{web, HttpRequest, HttpResponse};
 
 /// Name, content type, bytes.
 const FILES: &[(&str, &str, &[u8])] = &[
-    ("app.css", "text/css; charset=utf-8", include_bytes!("assets/app.css")),
-    ("card.js", "text/javascript; charset=utf-8", include_bytes!("assets/card.js")),
-    ("kiosk.js", "text/javascript; charset=utf-8", include_bytes!("assets/kiosk.js")),
-    ("print.js", "text/javascript; charset=utf-8", include_bytes!("assets/print.js")),
+    (
+        "app.css",
+        "text/css; charset=utf-8",
+        include_bytes!("assets/app.css"),
+    ),
+    (
+        "card.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("assets/card.js"),
+    ),
+    (
+        "kiosk.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("assets/kiosk.js"),
+    ),
+    (
+        "print.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("assets/print.js"),
+    ),
     (
         "qrcode-generator.js",
         "text/javascript; charset=utf-8",
@@ -74,7 +90,11 @@ mod tests {
 
     #[test]
     fn the_vendored_encoder_keeps_its_licence() {
-        let js = FILES.iter().find(|f| f.0 == "qrcode-generator.js").unwrap().2;
+        let js = FILES
+            .iter()
+            .find(|f| f.0 == "qrcode-generator.js")
+            .unwrap()
+            .2;
         let text = std::str::from_utf8(js).unwrap();
         assert!(text.contains("Licensed under the MIT license"));
         assert!(FILES.iter().any(|f| f.0 == "LICENSE-qrcode-generator.txt"));

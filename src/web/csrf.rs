@@ -26,7 +26,9 @@ pub fn new_cookie_value() -> String {
 }
 
 fn well_formed(v: &str) -> bool {
-    v.len() == 43 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    v.len() == 43
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// The cookie value of this request, if it is one we could have set.

@@ -210,7 +210,13 @@ async fn open(req: HttpRequest, state: web::Data<State>, form: web::Form<OpenFor
             l.t("我的电子健康卡", "My health card"),
             &["card.js"],
             None,
-            open_form(&cx, Some(l.t("页面已过期，请再试一次。", "The page expired; please try again."))),
+            open_form(
+                &cx,
+                Some(l.t(
+                    "页面已过期，请再试一次。",
+                    "The page expired; please try again.",
+                )),
+            ),
         );
         return Ok(cx.html(StatusCode::FORBIDDEN, body));
     }
@@ -221,7 +227,11 @@ async fn open(req: HttpRequest, state: web::Data<State>, form: web::Form<OpenFor
     };
     match (secret, card) {
         (Some(s), Some(_)) => {
-            cx.set_cookie(HOLDER_COOKIE, s.expose().to_string(), Some(HOLDER_COOKIE_SECS));
+            cx.set_cookie(
+                HOLDER_COOKIE,
+                s.expose().to_string(),
+                Some(HOLDER_COOKIE_SECS),
+            );
             Ok(cx.redirect("/card"))
         }
         _ => {
@@ -230,7 +240,13 @@ async fn open(req: HttpRequest, state: web::Data<State>, form: web::Form<OpenFor
                 l.t("我的电子健康卡", "My health card"),
                 &["card.js"],
                 None,
-                open_form(&cx, Some(l.t("凭证无效，请检查链接或联系发卡机构。", "This credential is not valid; check the link or contact the card office."))),
+                open_form(
+                    &cx,
+                    Some(l.t(
+                        "凭证无效，请检查链接或联系发卡机构。",
+                        "This credential is not valid; check the link or contact the card office.",
+                    )),
+                ),
             );
             Ok(cx.html(StatusCode::UNAUTHORIZED, body))
         }
@@ -272,15 +288,39 @@ async fn token(req: HttpRequest, state: web::Data<State>) -> HttpResponse {
         return cx.json(StatusCode::FORBIDDEN, &ScriptError { code: "csrf" });
     }
     let Some(secret) = credential(&req) else {
-        return cx.json(StatusCode::UNAUTHORIZED, &ScriptError { code: "unauthorized" });
+        return cx.json(
+            StatusCode::UNAUTHORIZED,
+            &ScriptError {
+                code: "unauthorized",
+            },
+        );
     };
     let card = match holder_card(&state, &secret, true).await {
         Ok(Some(c)) => c,
-        Ok(None) => return cx.json(StatusCode::UNAUTHORIZED, &ScriptError { code: "unauthorized" }),
-        Err(AppError::RateLimited { .. }) => {
-            return cx.json(StatusCode::TOO_MANY_REQUESTS, &ScriptError { code: "rate_limited" })
+        Ok(None) => {
+            return cx.json(
+                StatusCode::UNAUTHORIZED,
+                &ScriptError {
+                    code: "unauthorized",
+                },
+            )
         }
-        Err(_) => return cx.json(StatusCode::SERVICE_UNAVAILABLE, &ScriptError { code: "unavailable" }),
+        Err(AppError::RateLimited { .. }) => {
+            return cx.json(
+                StatusCode::TOO_MANY_REQUESTS,
+                &ScriptError {
+                    code: "rate_limited",
+                },
+            )
+        }
+        Err(_) => {
+            return cx.json(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &ScriptError {
+                    code: "unavailable",
+                },
+            )
+        }
     };
     match registry::mint_for(&state.ctx, &card, TokenKind::Dynamic) {
         Ok(m) => cx.json(
@@ -292,10 +332,18 @@ async fn token(req: HttpRequest, state: web::Data<State>) -> HttpResponse {
                 now: chrono::Utc::now().timestamp(),
             },
         ),
-        Err(crate::service::registry::MintError::NotActive(_)) => {
-            cx.json(StatusCode::CONFLICT, &ScriptError { code: "card_not_active" })
-        }
-        Err(_) => cx.json(StatusCode::SERVICE_UNAVAILABLE, &ScriptError { code: "unavailable" }),
+        Err(crate::service::registry::MintError::NotActive(_)) => cx.json(
+            StatusCode::CONFLICT,
+            &ScriptError {
+                code: "card_not_active",
+            },
+        ),
+        Err(_) => cx.json(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &ScriptError {
+                code: "unavailable",
+            },
+        ),
     }
 }
 
@@ -305,11 +353,13 @@ async fn qr_svg(req: HttpRequest, state: web::Data<State>) -> PageResult {
     let card = holder_card(&state, &secret, true)
         .await?
         .ok_or(AppError::Unauthorized)?;
-    let minted = registry::mint_for(&state.ctx, &card, TokenKind::Dynamic).map_err(AppError::from)?;
+    let minted =
+        registry::mint_for(&state.ctx, &card, TokenKind::Dynamic).map_err(AppError::from)?;
     let svg = web::block(move || crate::token::qr::encode(&minted.text).map(|q| q.to_svg()))
         .await?
         .map_err(|e| AppError::Internal(format!("QR encoding: {e}")))?;
     let mut b = HttpResponse::Ok();
     super::page::security_headers(&mut b);
-    Ok(b.insert_header((header::CONTENT_TYPE, "image/svg+xml")).body(svg))
+    Ok(b.insert_header((header::CONTENT_TYPE, "image/svg+xml"))
+        .body(svg))
 }

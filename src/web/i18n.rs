@@ -52,9 +52,7 @@ impl Lang {
         if let Some(l) = from_query {
             return (l, true);
         }
-        let from_cookie = req
-            .cookie(LANG_COOKIE)
-            .and_then(|c| Lang::parse(c.value()));
+        let from_cookie = req.cookie(LANG_COOKIE).and_then(|c| Lang::parse(c.value()));
         (from_cookie.unwrap_or(Lang::Zh), false)
     }
 
@@ -87,7 +85,10 @@ impl Lang {
             ("scopes", _) => self.t("请至少选择一项权限", "Choose at least one scope"),
             (_, "empty") => self.t("必填", "Required"),
             (_, "too_long") => self.t("太长了", "Too long"),
-            (_, "control_character") => self.t("含有不允许的字符", "Contains characters that are not allowed"),
+            (_, "control_character") => self.t(
+                "含有不允许的字符",
+                "Contains characters that are not allowed",
+            ),
             ("national_id", "wrong_length") => {
                 self.t("身份证号应为18位", "The ID number must have 18 characters")
             }

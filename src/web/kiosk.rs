@@ -50,7 +50,10 @@ pub fn scope() -> actix_web::Scope {
 }
 
 /// The clinic whose API key this terminal holds.
-async fn clinic_of(req: &HttpRequest, state: &web::Data<State>) -> Result<Option<Arc<Clinic>>, AppError> {
+async fn clinic_of(
+    req: &HttpRequest,
+    state: &web::Data<State>,
+) -> Result<Option<Arc<Clinic>>, AppError> {
     let Some(secret) = req
         .cookie(KIOSK_COOKIE)
         .and_then(|c| SecretToken::parse(SecretKind::ApiKey, c.value()))
@@ -60,7 +63,10 @@ async fn clinic_of(req: &HttpRequest, state: &web::Data<State>) -> Result<Option
     authenticate(state, secret).await
 }
 
-async fn authenticate(state: &web::Data<State>, secret: SecretToken) -> Result<Option<Arc<Clinic>>, AppError> {
+async fn authenticate(
+    state: &web::Data<State>,
+    secret: SecretToken,
+) -> Result<Option<Arc<Clinic>>, AppError> {
     let hash = secret.hash();
     let ctx = state.ctx.clone();
     let found = blocking(move || clinics::authenticate(&mut *ctx.conn()?, &hash)).await?;
@@ -103,8 +109,15 @@ enum Panel {
         local_patient_id: Option<String>,
     },
     Invalid(Reason),
-    Linked { name: String, local_patient_id: String },
-    LinkError { card_id: Uuid, message: &'static str, name: String },
+    Linked {
+        name: String,
+        local_patient_id: String,
+    },
+    LinkError {
+        card_id: Uuid,
+        message: &'static str,
+        name: String,
+    },
     Refused(&'static str),
 }
 
@@ -230,7 +243,13 @@ async fn open(req: HttpRequest, state: web::Data<State>, form: web::Form<OpenFor
     let mut cx = Cx::new(&req);
     let l = cx.lang;
     if !csrf::check(&req, form.csrf.as_deref()) {
-        let body = sign_in_page(&cx, Some(l.t("页面已过期，请再试一次。", "The page expired; please try again.")));
+        let body = sign_in_page(
+            &cx,
+            Some(l.t(
+                "页面已过期，请再试一次。",
+                "The page expired; please try again.",
+            )),
+        );
         return Ok(cx.html(StatusCode::FORBIDDEN, body));
     }
     let secret = SecretToken::parse(SecretKind::ApiKey, form.api_key.trim());
@@ -240,15 +259,28 @@ async fn open(req: HttpRequest, state: web::Data<State>, form: web::Form<OpenFor
     };
     match (secret, clinic) {
         (Some(s), Some(c)) if c.scopes.contains(Scope::Verify) => {
-            cx.set_cookie(KIOSK_COOKIE, s.expose().to_string(), Some(KIOSK_COOKIE_SECS));
+            cx.set_cookie(
+                KIOSK_COOKIE,
+                s.expose().to_string(),
+                Some(KIOSK_COOKIE_SECS),
+            );
             Ok(cx.redirect("/kiosk"))
         }
         (Some(_), Some(_)) => {
-            let body = sign_in_page(&cx, Some(l.t("此密钥没有查验权限。", "This key may not verify cards.")));
+            let body = sign_in_page(
+                &cx,
+                Some(l.t("此密钥没有查验权限。", "This key may not verify cards.")),
+            );
             Ok(cx.html(StatusCode::FORBIDDEN, body))
         }
         _ => {
-            let body = sign_in_page(&cx, Some(l.t("密钥无效或已被吊销。", "This key is not valid or has been revoked.")));
+            let body = sign_in_page(
+                &cx,
+                Some(l.t(
+                    "密钥无效或已被吊销。",
+                    "This key is not valid or has been revoked.",
+                )),
+            );
             Ok(cx.html(StatusCode::UNAUTHORIZED, body))
         }
     }
@@ -282,15 +314,27 @@ async fn scan(req: HttpRequest, state: web::Data<State>, form: web::Form<ScanFor
         return Ok(cx.redirect("/kiosk"));
     };
     if !csrf::check(&req, form.csrf.as_deref()) {
-        let body = scan_page(&cx, &clinic, &Panel::Refused(l.t("页面已过期，请重新扫码。", "The page expired; scan again.")));
+        let body = scan_page(
+            &cx,
+            &clinic,
+            &Panel::Refused(l.t("页面已过期，请重新扫码。", "The page expired; scan again.")),
+        );
         return Ok(cx.html(StatusCode::FORBIDDEN, body));
     }
     if !clinic.scopes.contains(Scope::Verify) {
-        let body = scan_page(&cx, &clinic, &Panel::Refused(l.t("此密钥没有查验权限。", "This key may not verify cards.")));
+        let body = scan_page(
+            &cx,
+            &clinic,
+            &Panel::Refused(l.t("此密钥没有查验权限。", "This key may not verify cards.")),
+        );
         return Ok(cx.html(StatusCode::FORBIDDEN, body));
     }
     if let Err(AppError::RateLimited { .. }) = state.limits.verify_rate(&clinic) {
-        let body = scan_page(&cx, &clinic, &Panel::Refused(l.t("操作太频繁，请稍候再扫。", "Too many scans; wait a moment.")));
+        let body = scan_page(
+            &cx,
+            &clinic,
+            &Panel::Refused(l.t("操作太频繁，请稍候再扫。", "Too many scans; wait a moment.")),
+        );
         return Ok(cx.html(StatusCode::TOO_MANY_REQUESTS, body));
     }
     let auth = ClinicAuth(clinic.clone());
@@ -328,11 +372,22 @@ async fn link(req: HttpRequest, state: web::Data<State>, form: web::Form<LinkFor
         return Ok(cx.redirect("/kiosk"));
     };
     if !csrf::check(&req, form.csrf.as_deref()) {
-        let body = scan_page(&cx, &clinic, &Panel::Refused(l.t("页面已过期，请重新扫码。", "The page expired; scan again.")));
+        let body = scan_page(
+            &cx,
+            &clinic,
+            &Panel::Refused(l.t("页面已过期，请重新扫码。", "The page expired; scan again.")),
+        );
         return Ok(cx.html(StatusCode::FORBIDDEN, body));
     }
     if !clinic.scopes.contains(Scope::Link) {
-        let body = scan_page(&cx, &clinic, &Panel::Refused(l.t("本机构未开通关联病历号权限。", "This clinic's key may not link patient numbers.")));
+        let body = scan_page(
+            &cx,
+            &clinic,
+            &Panel::Refused(l.t(
+                "本机构未开通关联病历号权限。",
+                "This clinic's key may not link patient numbers.",
+            )),
+        );
         return Ok(cx.html(StatusCode::FORBIDDEN, body));
     }
     let card_uuid = form

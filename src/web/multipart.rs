@@ -83,7 +83,8 @@ pub fn parse(body: &[u8], boundary: &str) -> Result<Vec<Part>, MultipartError> {
         }
         pos += 2;
         let head_end = find(body, b"\r\n\r\n", pos).ok_or(MultipartError::Malformed)?;
-        let head = std::str::from_utf8(&body[pos..head_end]).map_err(|_| MultipartError::Malformed)?;
+        let head =
+            std::str::from_utf8(&body[pos..head_end]).map_err(|_| MultipartError::Malformed)?;
         let mut name = None;
         let mut filename = None;
         for line in head.split("\r\n") {
@@ -120,14 +121,23 @@ local_patient_id,name\r\nA1,\xe5\xbc\xa0\xe4\xb8\x89\r\n\r\n--XyZ--\r\n";
         assert_eq!(parts[0].name, "csrf");
         assert_eq!(parts[0].data, b"abc");
         assert_eq!(parts[1].filename.as_deref(), Some("old.csv"));
-        assert_eq!(parts[1].data, "local_patient_id,name\r\nA1,张三\r\n".as_bytes());
+        assert_eq!(
+            parts[1].data,
+            "local_patient_id,name\r\nA1,张三\r\n".as_bytes()
+        );
     }
 
     #[test]
     fn refuses_garbage() {
-        assert_eq!(parse(b"nothing here", "XyZ"), Err(MultipartError::Malformed));
         assert_eq!(
-            parse(b"--XyZ\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nno end", "XyZ"),
+            parse(b"nothing here", "XyZ"),
+            Err(MultipartError::Malformed)
+        );
+        assert_eq!(
+            parse(
+                b"--XyZ\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nno end",
+                "XyZ"
+            ),
             Err(MultipartError::Malformed)
         );
     }

@@ -53,7 +53,7 @@ pub struct Cx {
     pub lang: Lang,
     /// The CSRF token for this browser's forms.
     pub csrf: String,
-    /// The request path, for the language switch link.
+    /// Where the language switch link leads (see [`switch_target`]).
     pub path: String,
     secure: bool,
     cookies: Vec<Cookie<'static>>,
@@ -66,7 +66,7 @@ impl Cx {
         let mut cx = Cx {
             lang,
             csrf: String::new(),
-            path: req.path().to_string(),
+            path: switch_target(req),
             secure,
             cookies: Vec::new(),
         };
@@ -166,9 +166,15 @@ impl Cx {
     ) -> Markup {
         let l = self.lang;
         let (brand, class) = match area {
-            Area::Admin => (l.t("电子健康卡 · 发卡管理", "Health card · Card office"), "area-admin"),
+            Area::Admin => (
+                l.t("电子健康卡 · 发卡管理", "Health card · Card office"),
+                "area-admin",
+            ),
             Area::Card => (l.t("居民电子健康卡", "Electronic health card"), "area-card"),
-            Area::Kiosk => (l.t("电子健康卡 · 自助机", "Health card · Kiosk"), "area-kiosk"),
+            Area::Kiosk => (
+                l.t("电子健康卡 · 自助机", "Health card · Kiosk"),
+                "area-kiosk",
+            ),
             Area::Print => (l.t("打印健康卡", "Print health card"), "area-print"),
         };
         let other = l.other();
@@ -200,10 +206,23 @@ impl Cx {
     }
 }
 
+/// Where the language switch leads: the page itself, or for the answer to a
+/// form (a POST, which a link cannot repeat) the start page of its area.
+fn switch_target(req: &HttpRequest) -> String {
+    if req.method() == actix_web::http::Method::GET {
+        return req.path().to_string();
+    }
+    let area = req.path().trim_start_matches('/').split('/').next().unwrap_or("");
+    format!("/{area}")
+}
+
 /// Formats a UTC time for a page (the card office works in China Standard Time).
 pub fn when(t: chrono::NaiveDateTime) -> String {
     let cst = chrono::FixedOffset::east_opt(8 * 3600).expect("fixed offset");
-    t.and_utc().with_timezone(&cst).format("%Y-%m-%d %H:%M:%S").to_string()
+    t.and_utc()
+        .with_timezone(&cst)
+        .format("%Y-%m-%d %H:%M:%S")
+        .to_string()
 }
 
 /// First 8 hex digits of an id: enough for a person to tell cards apart.
@@ -263,8 +282,14 @@ impl ResponseError for PageError {
             409 => ("操作与当前状态冲突", "Conflicts with the current state"),
             413 => ("文件太大", "Too large"),
             422 => ("输入无效", "Invalid input"),
-            429 => ("操作太频繁，请稍后再试", "Too many attempts; try again later"),
-            503 => ("服务暂时不可用，请稍后再试", "Service unavailable; try again shortly"),
+            429 => (
+                "操作太频繁，请稍后再试",
+                "Too many attempts; try again later",
+            ),
+            503 => (
+                "服务暂时不可用，请稍后再试",
+                "Service unavailable; try again shortly",
+            ),
             _ => ("出错了", "Something went wrong"),
         };
         let detail = match &self.0 {
@@ -297,7 +322,8 @@ impl ResponseError for PageError {
         if let AppError::RateLimited { retry_after } = &self.0 {
             b.insert_header((header::RETRY_AFTER, retry_after.to_string()));
         }
-        b.content_type("text/html; charset=utf-8").body(body.into_string())
+        b.content_type("text/html; charset=utf-8")
+            .body(body.into_string())
     }
 }
 

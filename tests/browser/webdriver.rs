@@ -31,11 +31,13 @@ impl Browser {
     pub fn find() -> Option<Browser> {
         let chromium = std::env::var_os("CHROME_BIN")
             .map(PathBuf::from)
+            .filter(|p| p.is_file())
             .or_else(|| on_path("chromium"))
             .or_else(|| on_path("chromium-browser"))
             .or_else(|| on_path("google-chrome"))?;
         let chromedriver = std::env::var_os("CHROMEDRIVER")
             .map(PathBuf::from)
+            .filter(|p| p.is_file())
             .or_else(|| on_path("chromedriver"))?;
         Some(Browser {
             chromium,
@@ -87,7 +89,10 @@ impl Driver {
             if ready {
                 break;
             }
-            assert!(Instant::now() < deadline, "chromedriver did not become ready");
+            assert!(
+                Instant::now() < deadline,
+                "chromedriver did not become ready"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
         let profile = tempfile::tempdir().unwrap();
@@ -127,7 +132,12 @@ impl Driver {
         }
     }
 
-    fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<Value, Value> {
+    fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, Value> {
         let url = format!("{}{}", self.session, path);
         let mut req = self.http.request(method, &url);
         if let Some(b) = body {
@@ -166,7 +176,12 @@ impl Driver {
     }
 
     fn element(v: &Value) -> Element {
-        Element(v[ELEMENT_KEY].as_str().expect("an element reference").to_string())
+        Element(
+            v[ELEMENT_KEY]
+                .as_str()
+                .expect("an element reference")
+                .to_string(),
+        )
     }
 
     pub fn try_find(&self, xpath: &str) -> Option<Element> {

@@ -130,19 +130,27 @@ pub(super) async fn confirm(
     let cx = Cx::new(&req);
     let admin = signed_in!(req, state, cx);
     let (id, action) = path.into_inner();
-    let action = parse_action(&action).ok_or_else(|| AppError::NotFound("no such action".into()))?;
+    let action =
+        parse_action(&action).ok_or_else(|| AppError::NotFound("no such action".into()))?;
     let (card, r) = load(&state, &id).await?;
     let l = cx.lang;
     let errors = ConfirmErrors {
         reason: None,
         confirm: None,
-        banner: card
-            .status
-            .apply(action)
-            .err()
-            .map(|_| l.t("此卡当前状态不允许该操作。", "The card's current state does not allow this.").to_string()),
+        banner: card.status.apply(action).err().map(|_| {
+            l.t(
+                "此卡当前状态不允许该操作。",
+                "The card's current state does not allow this.",
+            )
+            .to_string()
+        }),
     };
-    let body = page(&cx, &admin, action_name(l, action), confirm_body(&cx, &card, &r, action, "", &errors));
+    let body = page(
+        &cx,
+        &admin,
+        action_name(l, action),
+        confirm_body(&cx, &card, &r, action, "", &errors),
+    );
     Ok(cx.ok(body))
 }
 
@@ -164,7 +172,8 @@ pub(super) async fn change(
     let admin = signed_in!(req, state, cx);
     csrf_or_refuse!(req, cx, form.csrf.as_deref());
     let (id, action) = path.into_inner();
-    let action = parse_action(&action).ok_or_else(|| AppError::NotFound("no such action".into()))?;
+    let action =
+        parse_action(&action).ok_or_else(|| AppError::NotFound("no such action".into()))?;
     let l = cx.lang;
     let form = form.into_inner();
     let reason = form.reason.trim().to_string();
@@ -173,7 +182,10 @@ pub(super) async fn change(
     } else if reason.chars().count() > 500 {
         Some(l.t("原因最多500个字", "At most 500 characters"))
     } else if reason.chars().any(char::is_control) {
-        Some(l.t("原因含有不允许的字符", "The reason contains characters that are not allowed"))
+        Some(l.t(
+            "原因含有不允许的字符",
+            "The reason contains characters that are not allowed",
+        ))
     } else {
         None
     };
@@ -186,7 +198,12 @@ pub(super) async fn change(
             confirm: confirm_error,
             banner: None,
         };
-        let body = page(&cx, &admin, action_name(l, action), confirm_body(&cx, &card, &r, action, &reason, &errors));
+        let body = page(
+            &cx,
+            &admin,
+            action_name(l, action),
+            confirm_body(&cx, &card, &r, action, &reason, &errors),
+        );
         return Ok(cx.html(StatusCode::UNPROCESSABLE_ENTITY, body));
     }
     let why = (!reason.is_empty()).then_some(reason.clone());
@@ -194,14 +211,15 @@ pub(super) async fn change(
     let ctx = state.ctx.clone();
     let cid = card.id;
     if action == CardAction::Reissue {
-        let done = blocking(move || {
-            match registry::reissue_card(&ctx, &actor, cid, why.as_deref()) {
-                Ok(x) => Ok(Ok(x)),
-                Err(StoreError::Lifecycle(_)) => Ok(Err(())),
-                Err(e) => Err(e),
-            }
-        })
-        .await?;
+        let done =
+            blocking(
+                move || match registry::reissue_card(&ctx, &actor, cid, why.as_deref()) {
+                    Ok(x) => Ok(Ok(x)),
+                    Err(StoreError::Lifecycle(_)) => Ok(Err(())),
+                    Err(e) => Err(e),
+                },
+            )
+            .await?;
         return match done {
             Ok((new, secret)) => {
                 let body = issued_page(&cx, &req, &admin, &new, &secret, true);
@@ -210,12 +228,15 @@ pub(super) async fn change(
             Err(()) => Ok(refused(cx, &admin, &card, &r, action, &reason)),
         };
     }
-    let done = blocking(move || match registry::change_card(&ctx, &actor, cid, action, why.as_deref()) {
-        Ok(c) => Ok(Some(c)),
-        Err(StoreError::Lifecycle(_)) => Ok(None),
-        Err(e) => Err(e),
-    })
-    .await?;
+    let done =
+        blocking(
+            move || match registry::change_card(&ctx, &actor, cid, action, why.as_deref()) {
+                Ok(c) => Ok(Some(c)),
+                Err(StoreError::Lifecycle(_)) => Ok(None),
+                Err(e) => Err(e),
+            },
+        )
+        .await?;
     match done {
         Some(_) => Ok(cx.redirect(&format!("/admin/residents/{}", r.id))),
         None => Ok(refused(cx, &admin, &card, &r, action, &reason)),
@@ -234,9 +255,20 @@ fn refused(
     let errors = ConfirmErrors {
         reason: None,
         confirm: None,
-        banner: Some(l.t("此卡当前状态不允许该操作。", "The card's current state does not allow this.").to_string()),
+        banner: Some(
+            l.t(
+                "此卡当前状态不允许该操作。",
+                "The card's current state does not allow this.",
+            )
+            .to_string(),
+        ),
     };
-    let body = page(&cx, admin, action_name(l, action), confirm_body(&cx, card, r, action, reason, &errors));
+    let body = page(
+        &cx,
+        admin,
+        action_name(l, action),
+        confirm_body(&cx, card, r, action, reason, &errors),
+    );
     cx.html(StatusCode::CONFLICT, body)
 }
 
@@ -261,7 +293,10 @@ pub(super) async fn print(
     if card.status != CardStatus::Active {
         return Err(AppError::Conflict {
             code: "card_not_active",
-            message: format!("the card is {}; only active cards are printed", card.status.as_str()),
+            message: format!(
+                "the card is {}; only active cards are printed",
+                card.status.as_str()
+            ),
         }
         .into());
     }
@@ -278,9 +313,19 @@ pub(super) async fn print(
     state
         .ctx
         .audit
-        .record(registry::entry(&actor, "card.print", Some(card.id), Some(card.resident_id), None))
+        .record(registry::entry(
+            &actor,
+            "card.print",
+            Some(card.id),
+            Some(card.resident_id),
+            None,
+        ))
         .await?;
-    let size_class = if a6 { "print-card size-a6" } else { "print-card size-id1" };
+    let size_class = if a6 {
+        "print-card size-a6"
+    } else {
+        "print-card size-id1"
+    };
     let body = html! {
         div.toolbar.no-print {
             a.button.secondary href=(format!("/admin/residents/{}", r.id)) { "← " (l.t("返回", "Back")) }
@@ -303,11 +348,21 @@ pub(super) async fn print(
             }
         }
     };
-    let markup = cx.shell(Area::Print, l.t("打印健康卡", "Print health card"), &["print.js"], Some(super::nav(&cx, &admin)), body);
+    let markup = cx.shell(
+        Area::Print,
+        l.t("打印健康卡", "Print health card"),
+        &["print.js"],
+        Some(super::nav(&cx, &admin)),
+        body,
+    );
     Ok(cx.ok(markup))
 }
 
-pub(super) async fn log(req: HttpRequest, state: web::Data<State>, id: web::Path<String>) -> PageResult {
+pub(super) async fn log(
+    req: HttpRequest,
+    state: web::Data<State>,
+    id: web::Path<String>,
+) -> PageResult {
     let cx = Cx::new(&req);
     let admin = signed_in!(req, state, cx);
     let l = cx.lang;

@@ -107,11 +107,16 @@ pub(super) async fn list(req: HttpRequest, state: web::Data<State>) -> PageResul
         link: true,
         ..Default::default()
     };
-    let body = page(&cx, &admin, l.t("医疗机构", "Clinics"), html! {
-        h1 { (l.t("医疗机构", "Clinics")) }
-        (clinics_table(l, &all))
-        (create_form(&cx, &values, &HashMap::new()))
-    });
+    let body = page(
+        &cx,
+        &admin,
+        l.t("医疗机构", "Clinics"),
+        html! {
+            h1 { (l.t("医疗机构", "Clinics")) }
+            (clinics_table(l, &all))
+            (create_form(&cx, &values, &HashMap::new()))
+        },
+    );
     Ok(cx.ok(body))
 }
 
@@ -129,7 +134,8 @@ pub(in crate::web) struct ClinicForm {
 
 fn clinic_name(n: &str) -> Option<String> {
     let n = n.trim();
-    (!n.is_empty() && n.chars().count() <= 128 && !n.chars().any(char::is_control)).then(|| n.to_string())
+    (!n.is_empty() && n.chars().count() <= 128 && !n.chars().any(char::is_control))
+        .then(|| n.to_string())
 }
 
 /// The page that shows a new API key, this once.
@@ -148,7 +154,11 @@ fn key_shown(cx: &Cx, clinic: &Clinic, key: &SecretToken) -> Markup {
     }
 }
 
-pub(super) async fn create(req: HttpRequest, state: web::Data<State>, form: web::Form<ClinicForm>) -> PageResult {
+pub(super) async fn create(
+    req: HttpRequest,
+    state: web::Data<State>,
+    form: web::Form<ClinicForm>,
+) -> PageResult {
     let cx = Cx::new(&req);
     let admin = signed_in!(req, state, cx);
     csrf_or_refuse!(req, cx, form.csrf.as_deref());
@@ -167,50 +177,86 @@ pub(super) async fn create(req: HttpRequest, state: web::Data<State>, form: web:
         .ok();
     let name = clinic_name(&form.name);
     if name.is_none() {
-        errors.insert("name", l.t("请填写机构名称（最多128个字）", "Give the clinic's name (at most 128 characters)"));
+        errors.insert(
+            "name",
+            l.t(
+                "请填写机构名称（最多128个字）",
+                "Give the clinic's name (at most 128 characters)",
+            ),
+        );
     }
-    let chosen: Vec<Scope> = [(Scope::Verify, values.verify), (Scope::Link, values.link), (Scope::Pii, values.pii)]
-        .into_iter()
-        .filter_map(|(s, on)| on.then_some(s))
-        .collect();
+    let chosen: Vec<Scope> = [
+        (Scope::Verify, values.verify),
+        (Scope::Link, values.link),
+        (Scope::Pii, values.pii),
+    ]
+    .into_iter()
+    .filter_map(|(s, on)| on.then_some(s))
+    .collect();
     let scopes = Scopes::from_list(&chosen)
         .map_err(|e| errors.insert("scopes", l.domain_error(&e)))
         .ok();
-    let (Some(code), Some(name), Some(scopes), true) = (code, name, scopes, errors.is_empty()) else {
+    let (Some(code), Some(name), Some(scopes), true) = (code, name, scopes, errors.is_empty())
+    else {
         let all = all_clinics(&state).await?;
-        let body = page(&cx, &admin, l.t("医疗机构", "Clinics"), html! {
-            h1 { (l.t("医疗机构", "Clinics")) }
-            (clinics_table(l, &all))
-            (create_form(&cx, &values, &errors))
-        });
+        let body = page(
+            &cx,
+            &admin,
+            l.t("医疗机构", "Clinics"),
+            html! {
+                h1 { (l.t("医疗机构", "Clinics")) }
+                (clinics_table(l, &all))
+                (create_form(&cx, &values, &errors))
+            },
+        );
         return Ok(cx.html(StatusCode::UNPROCESSABLE_ENTITY, body));
     };
     let actor = Actor::admin(admin.username.as_str());
     let ctx = state.ctx.clone();
-    let created = blocking(move || match registry::create_clinic(&ctx, &actor, &code, &name, &scopes) {
-        Ok(x) => Ok(Some(x)),
-        Err(StoreError::Conflict(_)) => Ok(None),
-        Err(e) => Err(e),
-    })
-    .await?;
+    let created =
+        blocking(
+            move || match registry::create_clinic(&ctx, &actor, &code, &name, &scopes) {
+                Ok(x) => Ok(Some(x)),
+                Err(StoreError::Conflict(_)) => Ok(None),
+                Err(e) => Err(e),
+            },
+        )
+        .await?;
     let Some((clinic, key)) = created else {
-        errors.insert("code", l.t("该机构代码已被使用", "This code is already taken"));
+        errors.insert(
+            "code",
+            l.t("该机构代码已被使用", "This code is already taken"),
+        );
         let all = all_clinics(&state).await?;
-        let body = page(&cx, &admin, l.t("医疗机构", "Clinics"), html! {
-            h1 { (l.t("医疗机构", "Clinics")) }
-            (clinics_table(l, &all))
-            (create_form(&cx, &values, &errors))
-        });
+        let body = page(
+            &cx,
+            &admin,
+            l.t("医疗机构", "Clinics"),
+            html! {
+                h1 { (l.t("医疗机构", "Clinics")) }
+                (clinics_table(l, &all))
+                (create_form(&cx, &values, &errors))
+            },
+        );
         return Ok(cx.html(StatusCode::CONFLICT, body));
     };
-    let body = page(&cx, &admin, l.t("已创建医疗机构", "Clinic created"), html! {
-        h1 { (l.t("已创建医疗机构", "Clinic created")) ": " (clinic.name) }
-        (key_shown(&cx, &clinic, &key))
-    });
+    let body = page(
+        &cx,
+        &admin,
+        l.t("已创建医疗机构", "Clinic created"),
+        html! {
+            h1 { (l.t("已创建医疗机构", "Clinic created")) ": " (clinic.name) }
+            (key_shown(&cx, &clinic, &key))
+        },
+    );
     Ok(cx.html(StatusCode::CREATED, body))
 }
 
-pub(super) async fn show(req: HttpRequest, state: web::Data<State>, id: web::Path<String>) -> PageResult {
+pub(super) async fn show(
+    req: HttpRequest,
+    state: web::Data<State>,
+    id: web::Path<String>,
+) -> PageResult {
     let cx = Cx::new(&req);
     let admin = signed_in!(req, state, cx);
     let l = cx.lang;
@@ -223,45 +269,50 @@ pub(super) async fn show(req: HttpRequest, state: web::Data<State>, id: web::Pat
         Ok((c, k))
     })
     .await?;
-    let body = page(&cx, &admin, &clinic.name, html! {
-        h1 { (clinic.name) " " span.mono.muted { (clinic.code.as_str()) } }
-        p { (l.t("权限：", "Scopes: ")) @for (i, s) in clinic.scopes.iter().enumerate() { @if i > 0 { "、" } (scope_name(l, s)) } }
-        h2 { (l.t("API 密钥", "API keys")) }
-        table.list {
-            thead { tr {
-                th { (l.t("密钥开头", "Key begins")) } th { (l.t("创建时间", "Created")) }
-                th { (l.t("状态", "State")) } th { (l.t("操作", "Actions")) }
-            } }
-            tbody {
-                @for k in &keys {
-                    tr {
-                        td.mono { (k.hint) }
-                        td { (when(k.created_at)) }
-                        td { @match k.revoked_at {
-                            Some(t) => { span.status.status-revoked { (l.t("已吊销", "Revoked")) } " " (when(t)) },
-                            None => { span.status.status-active { (l.t("有效", "Active")) } },
-                        } }
-                        td {
-                            @if k.revoked_at.is_none() {
-                                form.inline method="post" action=(format!("/admin/clinics/{}/keys/{}/revoke", clinic.id, k.id)) {
-                                    (cx.csrf_field())
-                                    span.check {
-                                        input type="checkbox" id=(format!("confirm-{}", k.id)) name="confirm" value="yes" required;
-                                        label for=(format!("confirm-{}", k.id)) { (l.t("确认", "Confirm")) }
+    let body = page(
+        &cx,
+        &admin,
+        &clinic.name,
+        html! {
+            h1 { (clinic.name) " " span.mono.muted { (clinic.code.as_str()) } }
+            p { (l.t("权限：", "Scopes: ")) @for (i, s) in clinic.scopes.iter().enumerate() { @if i > 0 { "、" } (scope_name(l, s)) } }
+            h2 { (l.t("API 密钥", "API keys")) }
+            table.list {
+                thead { tr {
+                    th { (l.t("密钥开头", "Key begins")) } th { (l.t("创建时间", "Created")) }
+                    th { (l.t("状态", "State")) } th { (l.t("操作", "Actions")) }
+                } }
+                tbody {
+                    @for k in &keys {
+                        tr {
+                            td.mono { (k.hint) }
+                            td { (when(k.created_at)) }
+                            td { @match k.revoked_at {
+                                Some(t) => { span.status.status-revoked { (l.t("已吊销", "Revoked")) } " " (when(t)) },
+                                None => { span.status.status-active { (l.t("有效", "Active")) } },
+                            } }
+                            td {
+                                @if k.revoked_at.is_none() {
+                                    form.inline method="post" action=(format!("/admin/clinics/{}/keys/{}/revoke", clinic.id, k.id)) {
+                                        (cx.csrf_field())
+                                        span.check {
+                                            input type="checkbox" id=(format!("confirm-{}", k.id)) name="confirm" value="yes" required;
+                                            label for=(format!("confirm-{}", k.id)) { (l.t("确认", "Confirm")) }
+                                        }
+                                        button.danger type="submit" { (l.t("吊销密钥", "Revoke key")) }
                                     }
-                                    button.danger type="submit" { (l.t("吊销密钥", "Revoke key")) }
                                 }
                             }
                         }
                     }
                 }
             }
-        }
-        form method="post" action=(format!("/admin/clinics/{}/keys", clinic.id)) {
-            (cx.csrf_field())
-            button type="submit" { (l.t("新建密钥", "New key")) }
-        }
-    });
+            form method="post" action=(format!("/admin/clinics/{}/keys", clinic.id)) {
+                (cx.csrf_field())
+                button type="submit" { (l.t("新建密钥", "New key")) }
+            }
+        },
+    );
     Ok(cx.ok(body))
 }
 
@@ -290,16 +341,27 @@ pub(super) async fn add_key(
             let (_, secret) = clinics::add_key(c, cid)?;
             access_log::append(
                 c,
-                &[entry(&actor, "clinic.key.add", None, None, Some(clinic.code.as_str().to_string()))],
+                &[entry(
+                    &actor,
+                    "clinic.key.add",
+                    None,
+                    None,
+                    Some(clinic.code.as_str().to_string()),
+                )],
             )?;
             Ok((clinic, secret))
         })
     })
     .await?;
-    let body = page(&cx, &admin, l.t("新密钥", "New key"), html! {
-        h1 { (l.t("新密钥", "New key")) ": " (clinic.name) }
-        (key_shown(&cx, &clinic, &secret))
-    });
+    let body = page(
+        &cx,
+        &admin,
+        l.t("新密钥", "New key"),
+        html! {
+            h1 { (l.t("新密钥", "New key")) ": " (clinic.name) }
+            (key_shown(&cx, &clinic, &secret))
+        },
+    );
     Ok(cx.html(StatusCode::CREATED, body))
 }
 
@@ -324,13 +386,19 @@ pub(super) async fn revoke_key(
         ctx.with_tx(|c| {
             let clinic = clinics::get(c, cid)?;
             // Only a key of this clinic.
-            if !clinics::list_keys(c, cid)?.iter().any(|k| k.id.to_string() == key_id) {
+            if !clinics::list_keys(c, cid)?.iter().any(|k| k.id == key_id) {
                 return Err(StoreError::NotFound);
             }
             clinics::revoke_key(c, &key_id)?;
             access_log::append(
                 c,
-                &[entry(&actor, "clinic.key.revoke", None, None, Some(clinic.code.as_str().to_string()))],
+                &[entry(
+                    &actor,
+                    "clinic.key.revoke",
+                    None,
+                    None,
+                    Some(clinic.code.as_str().to_string()),
+                )],
             )?;
             Ok(())
         })

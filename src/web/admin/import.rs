@@ -64,16 +64,27 @@ pub(super) async fn form(req: HttpRequest, state: web::Data<State>) -> PageResul
     let cx = Cx::new(&req);
     let admin = signed_in!(req, state, cx);
     let all = all_clinics(&state).await?;
-    let body = page(&cx, &admin, cx.t("导入旧卡", "Import legacy cards"), upload_form(&cx, &all, None, None));
+    let body = page(
+        &cx,
+        &admin,
+        cx.t("导入旧卡", "Import legacy cards"),
+        upload_form(&cx, &all, None, None),
+    );
     Ok(cx.ok(body))
 }
 
-pub(super) async fn upload(req: HttpRequest, state: web::Data<State>, payload: web::Payload) -> PageResult {
+pub(super) async fn upload(
+    req: HttpRequest,
+    state: web::Data<State>,
+    payload: web::Payload,
+) -> PageResult {
     let cx = Cx::new(&req);
     let admin = signed_in!(req, state, cx);
     let l = cx.lang;
     let Some(boundary) = multipart::boundary(&req) else {
-        return Err(AppError::UnsupportedMediaType("send the form as multipart/form-data".into()).into());
+        return Err(
+            AppError::UnsupportedMediaType("send the form as multipart/form-data".into()).into(),
+        );
     };
     let body = match multipart::read_body(payload, UPLOAD_LIMIT).await {
         Ok(b) => b,
@@ -111,12 +122,20 @@ pub(super) async fn upload(req: HttpRequest, state: web::Data<State>, payload: w
         .map(|p| p.data)
         .unwrap_or_default();
     if file.is_empty() {
-        let body = page(&cx, &admin, l.t("导入旧卡", "Import legacy cards"), upload_form(
+        let body = page(
             &cx,
-            &all,
-            Some(&chosen),
-            Some(l.t("请选择一个非空的 CSV 文件", "Choose a CSV file that is not empty")),
-        ));
+            &admin,
+            l.t("导入旧卡", "Import legacy cards"),
+            upload_form(
+                &cx,
+                &all,
+                Some(&chosen),
+                Some(l.t(
+                    "请选择一个非空的 CSV 文件",
+                    "Choose a CSV file that is not empty",
+                )),
+            ),
+        );
         return Ok(cx.html(StatusCode::UNPROCESSABLE_ENTITY, body));
     }
     let ctx = state.ctx.clone();
@@ -132,42 +151,52 @@ pub(super) async fn upload(req: HttpRequest, state: web::Data<State>, payload: w
     })
     .await?;
     let Ok(report) = result else {
-        let body = page(&cx, &admin, l.t("导入旧卡", "Import legacy cards"), upload_form(
+        let body = page(
             &cx,
-            &all,
-            Some(&chosen),
-            Some(l.t(
-                "无法读取：表头应为 local_patient_id,name,national_id,phone",
-                "Cannot read it: the header must be local_patient_id,name,national_id,phone",
-            )),
-        ));
+            &admin,
+            l.t("导入旧卡", "Import legacy cards"),
+            upload_form(
+                &cx,
+                &all,
+                Some(&chosen),
+                Some(l.t(
+                    "无法读取：表头应为 local_patient_id,name,national_id,phone",
+                    "Cannot read it: the header must be local_patient_id,name,national_id,phone",
+                )),
+            ),
+        );
         return Ok(cx.html(StatusCode::UNPROCESSABLE_ENTITY, body));
     };
-    let body = page(&cx, &admin, l.t("导入报告", "Import report"), html! {
-        h1 { (l.t("导入报告", "Import report")) " · " (clinic.name) }
-        table.facts #import-report {
-            tr { th { (l.t("数据行", "Rows")) } td { (report.rows) } }
-            tr { th { (l.t("新登记居民", "Residents registered")) } td { (report.residents_created) } }
-            tr { th { (l.t("新发卡", "Cards issued")) } td { (report.cards_issued) } }
-            tr { th { (l.t("新关联病历号", "Patient numbers linked")) } td { (report.links_created) } }
-            tr { th { (l.t("无变化", "Unchanged")) } td { (report.unchanged) } }
-            tr { th { (l.t("有问题的行", "Bad rows")) } td { (report.bad.len()) } }
-        }
-        @if !report.bad.is_empty() {
-            h2 { (l.t("有问题的行", "Bad rows")) }
-            table.list {
-                thead { tr { th { (l.t("行号", "Line")) } th { (l.t("原因", "Reason")) } } }
-                tbody {
-                    @for b in report.bad.iter().take(BAD_ROWS_SHOWN) {
-                        tr { td.mono { (b.line) } td { (b.reason) } }
+    let body = page(
+        &cx,
+        &admin,
+        l.t("导入报告", "Import report"),
+        html! {
+            h1 { (l.t("导入报告", "Import report")) " · " (clinic.name) }
+            table.facts #import-report {
+                tr { th { (l.t("数据行", "Rows")) } td { (report.rows) } }
+                tr { th { (l.t("新登记居民", "Residents registered")) } td { (report.residents_created) } }
+                tr { th { (l.t("新发卡", "Cards issued")) } td { (report.cards_issued) } }
+                tr { th { (l.t("新关联病历号", "Patient numbers linked")) } td { (report.links_created) } }
+                tr { th { (l.t("无变化", "Unchanged")) } td { (report.unchanged) } }
+                tr { th { (l.t("有问题的行", "Bad rows")) } td { (report.bad.len()) } }
+            }
+            @if !report.bad.is_empty() {
+                h2 { (l.t("有问题的行", "Bad rows")) }
+                table.list {
+                    thead { tr { th { (l.t("行号", "Line")) } th { (l.t("原因", "Reason")) } } }
+                    tbody {
+                        @for b in report.bad.iter().take(BAD_ROWS_SHOWN) {
+                            tr { td.mono { (b.line) } td { (b.reason) } }
+                        }
                     }
                 }
+                @if report.bad.len() > BAD_ROWS_SHOWN {
+                    p.muted { (l.t("只列出前 500 行。", "Only the first 500 are listed.")) }
+                }
             }
-            @if report.bad.len() > BAD_ROWS_SHOWN {
-                p.muted { (l.t("只列出前 500 行。", "Only the first 500 are listed.")) }
-            }
-        }
-        p { a.button.secondary href="/admin/import" { (l.t("再导入一个文件", "Import another file")) } }
-    });
+            p { a.button.secondary href="/admin/import" { (l.t("再导入一个文件", "Import another file")) } }
+        },
+    );
     Ok(cx.ok(body))
 }

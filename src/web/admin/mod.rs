@@ -41,7 +41,10 @@ pub fn scope() -> actix_web::Scope {
         .route("/clinics", web::post().to(clinics::create))
         .route("/clinics/{id}", web::get().to(clinics::show))
         .route("/clinics/{id}/keys", web::post().to(clinics::add_key))
-        .route("/clinics/{id}/keys/{key}/revoke", web::post().to(clinics::revoke_key))
+        .route(
+            "/clinics/{id}/keys/{key}/revoke",
+            web::post().to(clinics::revoke_key),
+        )
         .route("/import", web::get().to(import::form))
         .route("/import", web::post().to(import::upload))
         .default_service(web::to(not_found))
@@ -229,7 +232,11 @@ async fn login_form(req: HttpRequest, state: web::Data<State>) -> PageResult {
     Ok(cx.ok(body))
 }
 
-async fn login(req: HttpRequest, state: web::Data<State>, form: web::Form<LoginForm>) -> PageResult {
+async fn login(
+    req: HttpRequest,
+    state: web::Data<State>,
+    form: web::Form<LoginForm>,
+) -> PageResult {
     let mut cx = Cx::new(&req);
     let form = form.into_inner();
     if !csrf::check(&req, form.csrf.as_deref()) {
@@ -240,7 +247,10 @@ async fn login(req: HttpRequest, state: web::Data<State>, form: web::Form<LoginF
         let body = login_page(
             &cx,
             &form.username,
-            Some(l.t("尝试次数过多，请稍后再试。", "Too many attempts; try again later.")),
+            Some(l.t(
+                "尝试次数过多，请稍后再试。",
+                "Too many attempts; try again later.",
+            )),
         );
         return Ok(cx.html(StatusCode::TOO_MANY_REQUESTS, body));
     }
@@ -272,7 +282,9 @@ async fn login(req: HttpRequest, state: web::Data<State>, form: web::Form<LoginF
         }
         Err(Some(secs)) => {
             let msg = match l {
-                super::Lang::Zh => format!("登录失败次数过多，账户已暂时锁定，请在 {secs} 秒后重试。"),
+                super::Lang::Zh => {
+                    format!("登录失败次数过多，账户已暂时锁定，请在 {secs} 秒后重试。")
+                }
                 super::Lang::En => format!(
                     "Too many failed sign-ins: the account is locked for {secs} more seconds."
                 ),
@@ -288,7 +300,11 @@ pub(super) struct CsrfOnly {
     csrf: Option<String>,
 }
 
-async fn logout(req: HttpRequest, state: web::Data<State>, form: web::Form<CsrfOnly>) -> PageResult {
+async fn logout(
+    req: HttpRequest,
+    state: web::Data<State>,
+    form: web::Form<CsrfOnly>,
+) -> PageResult {
     let mut cx = Cx::new(&req);
     csrf_or_refuse!(req, cx, form.csrf.as_deref());
     if let Some(secret) = session_secret(&req) {

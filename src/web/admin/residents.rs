@@ -55,7 +55,9 @@ pub(super) async fn find(
     };
     let ctx = state.ctx.clone();
     let n = nid.clone();
-    let found = blocking(move || residents::find_by_national_id(&mut *ctx.conn()?, &ctx.master, &n)).await?;
+    let found =
+        blocking(move || residents::find_by_national_id(&mut *ctx.conn()?, &ctx.master, &n))
+            .await?;
     match found {
         Some(r) => Ok(cx.redirect(&format!("/admin/residents/{}", r.id))),
         None => {
@@ -177,7 +179,12 @@ pub(super) async fn register(
     };
     let (Some(name), Some(national_id), Some(phone), true) = (name, nid, phone, errors.is_empty())
     else {
-        let body = page(&cx, &admin, l.t("登记居民", "Register resident"), register_form(&cx, &values, &errors));
+        let body = page(
+            &cx,
+            &admin,
+            l.t("登记居民", "Register resident"),
+            register_form(&cx, &values, &errors),
+        );
         return Ok(cx.html(StatusCode::UNPROCESSABLE_ENTITY, body));
     };
     let new = NewResident {
@@ -187,14 +194,20 @@ pub(super) async fn register(
     };
     let actor = Actor::admin(admin.username.as_str());
     let ctx = state.ctx.clone();
-    let created = blocking(move || match registry::register_resident(&ctx, &actor, &new) {
-        Ok(r) => Ok(Ok(r)),
-        Err(StoreError::Conflict(_)) => {
-            let existing = residents::find_by_national_id(&mut *ctx.conn()?, &ctx.master, &new.national_id)?;
-            Ok(Err(existing.map(|r| r.id)))
-        }
-        Err(e) => Err(e),
-    })
+    let created = blocking(
+        move || match registry::register_resident(&ctx, &actor, &new) {
+            Ok(r) => Ok(Ok(r)),
+            Err(StoreError::Conflict(_)) => {
+                let existing = residents::find_by_national_id(
+                    &mut *ctx.conn()?,
+                    &ctx.master,
+                    &new.national_id,
+                )?;
+                Ok(Err(existing.map(|r| r.id)))
+            }
+            Err(e) => Err(e),
+        },
+    )
     .await?;
     match created {
         Ok(r) => Ok(cx.redirect(&format!("/admin/residents/{}", r.id))),
@@ -208,7 +221,12 @@ pub(super) async fn register(
                     }
                 },
             );
-            let body = page(&cx, &admin, l.t("登记居民", "Register resident"), register_form(&cx, &values, &errors));
+            let body = page(
+                &cx,
+                &admin,
+                l.t("登记居民", "Register resident"),
+                register_form(&cx, &values, &errors),
+            );
             Ok(cx.html(StatusCode::CONFLICT, body))
         }
     }
@@ -262,7 +280,11 @@ pub(super) fn resident_summary(l: crate::web::Lang, r: &Resident) -> Markup {
     }
 }
 
-pub(super) async fn show(req: HttpRequest, state: web::Data<State>, id: web::Path<String>) -> PageResult {
+pub(super) async fn show(
+    req: HttpRequest,
+    state: web::Data<State>,
+    id: web::Path<String>,
+) -> PageResult {
     let cx = Cx::new(&req);
     let admin = signed_in!(req, state, cx);
     let l = cx.lang;
@@ -346,7 +368,12 @@ pub(super) fn issued_page(
 ) -> Markup {
     let l = cx.lang;
     let info = req.connection_info();
-    let link = format!("{}://{}/card#{}", info.scheme(), info.host(), credential.expose());
+    let link = format!(
+        "{}://{}/card#{}",
+        info.scheme(),
+        info.host(),
+        credential.expose()
+    );
     page(
         cx,
         admin,
