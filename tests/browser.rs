@@ -541,3 +541,50 @@ fn forms_need_their_csrf_token() {
         "the session cookie expires: {session}"
     );
 }
+
+/// A fresh CSRF cookie (`name=value`) and the form token of the sign-in page.
+fn csrf_pair(http: &reqwest::blocking::Client, base: &str) -> (String, String) {
+    let r = http.get(format!("{base}/admin/login")).send().unwrap();
+    let cookie = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|c| c.starts_with("hc_csrf="))
+        .expect("a CSRF cookie");
+    let pair = cookie.split(';').next().unwrap().to_string();
+    let page = r.text().unwrap();
+    let token = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("a csrf field")
+        .to_string();
+    (pair, token)
+}
+
+/// Repeated wrong passwords lock the account for a while, even for the right one.
+#[test]
+fn repeated_failures_lock_the_account() {
+    let app = spawn_app();
+    let http = reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let (pair, token) = csrf_pair(&http, &app.base);
+    let attempt = |password: &str| {
+        http.post(format!("{}/admin/login", app.base))
+            .header("cookie", &pair)
+            .form(&[("username", ADMIN), ("password", password), ("csrf", token.as_str())])
+            .send()
+            .unwrap()
+    };
+    for _ in 0..5 {
+        let r = attempt("wrong");
+        assert_eq!(r.status(), 401);
+        assert!(r.text().unwrap().contains("用户名或密码错误"));
+    }
+    let r = attempt(PASSWORD);
+    assert_eq!(r.status(), 429, "locked even with the right password");
+    assert!(r.text().unwrap().contains("账户已暂时锁定"));
+}
