@@ -148,7 +148,10 @@ both_backends!(national_id_and_phone_are_not_stored_in_clear, |url| {
         // The database file and its write-ahead log, whichever holds the rows.
         let mut bytes = std::fs::read(url).unwrap();
         bytes.extend(std::fs::read(format!("{url}-wal")).unwrap_or_default());
-        assert!(contains(&bytes, "欧阳娜娜".as_bytes()), "the scan itself works");
+        assert!(
+            contains(&bytes, "欧阳娜娜".as_bytes()),
+            "the scan itself works"
+        );
         assert!(!contains(&bytes, plain.as_bytes()), "ID number in the file");
         assert!(!contains(&bytes, b"13812345678"), "phone in the file");
     }
