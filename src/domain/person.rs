@@ -42,7 +42,7 @@ impl fmt::Display for Sex {
 
 /// A person's name as written on their ID card: 1-64 characters after
 /// trimming, any script (张三, 欧阳娜娜, 阿依古丽·买买提), no control characters.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct PersonName(String);
 
 impl PersonName {
@@ -62,7 +62,7 @@ impl fmt::Display for PersonName {
 
 /// A mainland mobile number, normalised to its 11 digits (`1[3-9]` then 9
 /// digits); a `+86`/`86` prefix, spaces and dashes are accepted on input.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct MobileNumber(String);
 
 impl MobileNumber {
@@ -166,3 +166,16 @@ mod tests {
         }
     }
 }
+
+/// Personal data stays out of `{:?}` output (and so out of log lines).
+macro_rules! redacted_debug {
+    ($($t:ident),*) => {$(
+        impl fmt::Debug for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, concat!(stringify!($t), "([redacted])"))
+            }
+        }
+    )*};
+}
+
+redacted_debug!(PersonName, MobileNumber);
