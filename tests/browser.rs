@@ -287,6 +287,15 @@ fn stories_in_a_real_browser() {
     p.shot("admin-clinic-created");
     p.press("查看机构");
     p.wait_to_see("API 密钥");
+    // A second key, then revoked (with its tick box); the first key keeps working.
+    p.press("新建密钥");
+    p.wait_to_see("密钥只显示这一次");
+    let second_key = d.text(&d.find("//*[@id='api-key']"));
+    p.press("查看机构");
+    let row = format!("//tr[td[contains(., {})]]", quoted(&second_key[..8]));
+    d.click(&d.find(&format!("{row}//input[@type='checkbox']")));
+    d.click(&d.find(&format!("{row}//button")));
+    d.find(&format!("{row}//*[contains(@class,'status-revoked')]"));
     p.shot("admin-clinic-keys");
 
     // --- The kiosk signs in with the key and scans the printed card: green, with the resident.
@@ -363,6 +372,18 @@ fn stories_in_a_real_browser() {
     assert!(p.sees("JN-01"));
     p.shot("admin-access-log");
 
+    // --- Suspends the card and reinstates it.
+    p.open(&resident_page);
+    p.press("暂停");
+    p.fill("原因", "核实身份中");
+    p.tick("我已核实持卡人身份，确认执行此操作");
+    p.press("确认暂停");
+    p.wait_to_see("已暂停");
+    p.press("恢复");
+    p.tick("我已核实持卡人身份，确认执行此操作");
+    p.press("确认恢复");
+    p.wait_to_see("正常");
+
     // --- Revokes the card, with a reason and a confirmation.
     p.open(&resident_page);
     p.press("吊销");
@@ -391,6 +412,23 @@ fn stories_in_a_real_browser() {
     assert!(d.try_find("//*[@id='qr']").is_none());
     p.shot("holder-card-revoked");
     d.set_window(1280, 1000);
+
+    // --- Issues a new card, then reissues it (lost phone): the old one is replaced.
+    p.open(&resident_page);
+    p.press("发卡");
+    p.wait_to_see("凭证只显示这一次");
+    p.press("返回居民信息");
+    p.press("补发");
+    p.fill("原因", "手机丢失");
+    p.tick("我已核实持卡人身份，确认执行此操作");
+    p.press("确认补发");
+    p.wait_to_see("已补发新卡");
+    let third = d.text(&d.find("//*[@id='holder-credential']"));
+    assert!(third.starts_with("hch_") && third != credential);
+    p.press("返回居民信息");
+    p.wait_to_see("已补发替换");
+    p.wait_to_see("已吊销");
+    p.shot("admin-resident-cards");
 
     // --- Imports a legacy CSV and reads the report.
     let csv_dir = tempfile::tempdir().unwrap();
