@@ -105,7 +105,13 @@ fn mask_experiment() {
     let n = 60;
     let texts = tokens(n);
     let mut picked = [0usize; 8];
-    let conditions = [(2usize, 0.0f64), (1, 0.0), (3, 0.005), (3, 0.01), (3, 0.015)];
+    let conditions = [
+        (2usize, 0.0f64),
+        (1, 0.0),
+        (3, 0.005),
+        (3, 0.01),
+        (3, 0.015),
+    ];
     let mut ok_fixed = vec![0usize; conditions.len()];
     let mut ok_best = vec![0usize; conditions.len()];
     for (i, text) in texts.iter().enumerate() {
