@@ -8,7 +8,8 @@
 use std::fmt::Write as _;
 
 use qrcode::bits::Bits;
-use qrcode::canvas::{Canvas, MaskPattern};
+use qrcode::canvas::Canvas;
+pub use qrcode::canvas::MaskPattern;
 use qrcode::{EcLevel, Version};
 
 /// Error correction level M: recovers ~15% damage, the usual choice for
@@ -65,8 +66,14 @@ fn alphanumeric_bits(len: usize, version: i16) -> usize {
     4 + count_bits + 11 * (len / 2) + 6 * (len % 2)
 }
 
-/// Encodes `text` (QR alphanumeric characters only) in the smallest version at level M.
+/// Encodes `text` (QR alphanumeric characters only) in the smallest version at
+/// level M, with the fixed [`MASK`].
 pub fn encode(text: &str) -> Result<Qr, QrError> {
+    encode_with_mask(text, MASK)
+}
+
+/// As [`encode`] with another mask pattern (for measurements and special prints).
+pub fn encode_with_mask(text: &str, mask: MaskPattern) -> Result<Qr, QrError> {
     let data = text.as_bytes();
     if !data.iter().all(|c| ALPHANUMERIC.contains(c)) {
         return Err(QrError::NotAlphanumeric);
@@ -92,7 +99,7 @@ pub fn encode(text: &str) -> Result<Qr, QrError> {
     let mut canvas = Canvas::new(version, EC_LEVEL);
     canvas.draw_all_functional_patterns();
     canvas.draw_data(&codewords, &ec);
-    canvas.apply_mask(MASK);
+    canvas.apply_mask(mask);
     let width = version.width() as usize;
     let modules = canvas
         .into_colors()
