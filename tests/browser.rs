@@ -82,8 +82,16 @@ fn wrong_check(id: &str) -> String {
     format!("{}{other}", &id[..17])
 }
 
+/// `docs/screenshots/` when `HEALTHCARD_UPDATE_SCREENSHOTS=1` (to refresh the
+/// committed pictures), else `target/screenshots/` so a test run leaves the
+/// work tree clean.
 fn screenshots() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots")
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    if std::env::var("HEALTHCARD_UPDATE_SCREENSHOTS").as_deref() == Ok("1") {
+        root.join("docs/screenshots")
+    } else {
+        root.join("target/screenshots")
+    }
 }
 
 /// What a person does and sees, by labels and button texts.
@@ -613,7 +621,11 @@ fn repeated_failures_lock_the_account() {
     let attempt = |password: &str| {
         http.post(format!("{}/admin/login", app.base))
             .header("cookie", &pair)
-            .form(&[("username", ADMIN), ("password", password), ("csrf", token.as_str())])
+            .form(&[
+                ("username", ADMIN),
+                ("password", password),
+                ("csrf", token.as_str()),
+            ])
             .send()
             .unwrap()
     };

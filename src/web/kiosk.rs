@@ -24,10 +24,10 @@ use crate::error::AppError;
 use crate::http::auth::{blocking, ClinicAuth};
 use crate::http::handlers::verify;
 use crate::http::State;
-use crate::service::registry::{entry, Actor};
+use crate::service::registry;
 use crate::service::verification::Outcome;
 use crate::store::clinics::{self, Clinic};
-use crate::store::{access_log, cards, links, residents, StoreError};
+use crate::store::{cards, residents, StoreError};
 use crate::token::Reason;
 
 /// The cookie that keeps the clinic's API key on the terminal.
@@ -402,28 +402,22 @@ async fn link(req: HttpRequest, state: web::Data<State>, form: web::Form<LinkFor
     let lp = lpid.clone().ok();
     // The card's holder, and the link if the number is well formed.
     let result = blocking(move || {
-        ctx.with_tx(|conn| {
-            let card = cards::get(conn, card_id)?;
-            let r = residents::get(conn, &ctx.master, card.resident_id)?;
-            let Some(lp) = lp else {
-                return Ok((r.name, Err(None)));
-            };
-            match links::create(conn, c.id, &lp, card.resident_id) {
-                Ok(_) => {}
-                Err(StoreError::Conflict(_)) => return Ok((r.name, Err(Some(())))),
-                Err(e) => return Err(e),
+        let Some(lp) = lp else {
+            let card = cards::get(&mut *ctx.conn()?, card_id)?;
+            let r = residents::get(&mut *ctx.conn()?, &ctx.master, card.resident_id)?;
+            return Ok((r.name, Err(None)));
+        };
+        let card = match registry::link_patient(&ctx, &c, card_id, &lp) {
+            Ok(card) => card,
+            Err(StoreError::Conflict(_)) => {
+                let card = cards::get(&mut *ctx.conn()?, card_id)?;
+                let r = residents::get(&mut *ctx.conn()?, &ctx.master, card.resident_id)?;
+                return Ok((r.name, Err(Some(()))));
             }
-            let mut e = entry(
-                &Actor::clinic(c.code.as_str()),
-                "link.create",
-                Some(card.id),
-                Some(card.resident_id),
-                None,
-            );
-            e.clinic_id = Some(c.id);
-            access_log::append(conn, &[e])?;
-            Ok((r.name, Ok(lp.as_str().to_string())))
-        })
+            Err(e) => return Err(e),
+        };
+        let r = residents::get(&mut *ctx.conn()?, &ctx.master, card.resident_id)?;
+        Ok((r.name, Ok(lp.as_str().to_string())))
     })
     .await?;
     let (name, linked) = result;

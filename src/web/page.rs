@@ -212,7 +212,12 @@ fn switch_target(req: &HttpRequest) -> String {
     if req.method() == actix_web::http::Method::GET {
         return req.path().to_string();
     }
-    let area = req.path().trim_start_matches('/').split('/').next().unwrap_or("");
+    let area = req
+        .path()
+        .trim_start_matches('/')
+        .split('/')
+        .next()
+        .unwrap_or("");
     format!("/{area}")
 }
 

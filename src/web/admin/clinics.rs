@@ -15,9 +15,9 @@ use crate::error::AppError;
 use crate::http::auth::blocking;
 use crate::http::extract::uuid;
 use crate::http::State;
-use crate::service::registry::{self, entry, Actor};
+use crate::service::registry::{self, Actor};
 use crate::store::clinics::{self, Clinic};
-use crate::store::{access_log, StoreError};
+use crate::store::StoreError;
 use crate::web::page::{when, Cx, PageResult};
 use crate::web::Lang;
 
@@ -335,24 +335,7 @@ pub(super) async fn add_key(
     let cid = ClinicId::from_uuid(uuid(&id)?);
     let actor = Actor::admin(admin.username.as_str());
     let ctx = state.ctx.clone();
-    let (clinic, secret) = blocking(move || {
-        ctx.with_tx(|c| {
-            let clinic = clinics::get(c, cid)?;
-            let (_, secret) = clinics::add_key(c, cid)?;
-            access_log::append(
-                c,
-                &[entry(
-                    &actor,
-                    "clinic.key.add",
-                    None,
-                    None,
-                    Some(clinic.code.as_str().to_string()),
-                )],
-            )?;
-            Ok((clinic, secret))
-        })
-    })
-    .await?;
+    let (clinic, _, secret) = blocking(move || registry::add_api_key(&ctx, &actor, cid)).await?;
     let body = page(
         &cx,
         &admin,
@@ -382,28 +365,7 @@ pub(super) async fn revoke_key(
     }
     let actor = Actor::admin(admin.username.as_str());
     let ctx = state.ctx.clone();
-    blocking(move || {
-        ctx.with_tx(|c| {
-            let clinic = clinics::get(c, cid)?;
-            // Only a key of this clinic.
-            if !clinics::list_keys(c, cid)?.iter().any(|k| k.id == key_id) {
-                return Err(StoreError::NotFound);
-            }
-            clinics::revoke_key(c, &key_id)?;
-            access_log::append(
-                c,
-                &[entry(
-                    &actor,
-                    "clinic.key.revoke",
-                    None,
-                    None,
-                    Some(clinic.code.as_str().to_string()),
-                )],
-            )?;
-            Ok(())
-        })
-    })
-    .await?;
+    blocking(move || registry::revoke_api_key(&ctx, &actor, cid, &key_id)).await?;
     state.clinic_cache.clear();
     Ok(cx.redirect(&format!("/admin/clinics/{}", cid)))
 }
