@@ -304,7 +304,7 @@ pub(super) async fn print(
     let c2 = card.clone();
     let svg = web::block(move || -> Result<String, AppError> {
         let minted = registry::mint_for(&ctx, &c2, TokenKind::Static)?;
-        let qr = crate::token::qr::encode(&minted.text)
+        let qr = crate::token::qr::encode_for_print(&minted.text)
             .map_err(|e| AppError::Internal(format!("QR encoding: {e}")))?;
         Ok(qr.to_svg())
     })
