@@ -239,6 +239,8 @@ pub fn app(
                     header::REFERRER_POLICY,
                     HeaderValue::from_static("no-referrer"),
                 ))
+                // API answers hold personal data unless a handler says otherwise (JWKS does).
+                .add((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
                 .add((
                     header::CONTENT_SECURITY_POLICY,
                     HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),

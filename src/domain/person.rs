@@ -47,7 +47,15 @@ pub struct PersonName(String);
 
 impl PersonName {
     pub fn parse(text: &str) -> Result<Self, DomainError> {
-        trimmed_text("name", text, 64).map(PersonName)
+        let name = trimmed_text("name", text, 64)?;
+        // Bidirectional overrides and isolates can make a name display as
+        // another one (U+202E turns "ABC" into "CBA" on screen).
+        if name.chars().any(|c| {
+            matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+        }) {
+            return Err(DomainError::new("name", "bidi_control"));
+        }
+        Ok(PersonName(name))
     }
     pub fn as_str(&self) -> &str {
         &self.0
@@ -103,6 +111,16 @@ impl fmt::Display for MobileNumber {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_refuse_bidi_overrides() {
+        assert!(PersonName::parse("阿依古丽·买买提").is_ok());
+        assert_eq!(
+            PersonName::parse("张\u{202E}三").unwrap_err().reason,
+            "bidi_control"
+        );
+        assert!(PersonName::parse("\u{2067}李四").is_err());
+    }
     use proptest::prelude::*;
 
     #[test]

@@ -128,9 +128,16 @@ async fn show(req: HttpRequest, state: web::Data<State>) -> PageResult {
     // Who looked the card up: the resident's verifications, by clinic name.
     let ctx = state.ctx.clone();
     let resident = card.resident_id;
+    // A replaced or revoked card's credential (a lost phone) must not keep
+    // showing where the resident is seen: only the card's status is shown.
+    let current = card.status.holds_slot();
     let (rows, names) = blocking(move || {
         let mut conn = ctx.conn()?;
-        let rows = access_log::for_resident(&mut conn, resident, 100)?;
+        let rows = if current {
+            access_log::for_resident(&mut conn, resident, 100)?
+        } else {
+            Vec::new()
+        };
         let names: HashMap<String, String> = clinics::list(&mut conn)?
             .into_iter()
             .map(|c| (c.id.to_string(), c.name))
@@ -277,48 +284,48 @@ struct TokenForPage {
     now: i64,
 }
 
+/// The JSON error of API.md for the page's own script.
 #[derive(Serialize)]
 struct ScriptError {
     code: &'static str,
+    message: &'static str,
+}
+
+impl ScriptError {
+    fn new(code: &'static str) -> Self {
+        let message = match code {
+            "csrf" => "the page is out of date; reload it",
+            "unauthorized" => "open the card again with its link or holder credential",
+            "rate_limited" => "too many requests; wait a moment",
+            "card_not_active" => "this card is not active",
+            "unavailable" => "the service is unavailable; try again soon",
+            _ => "the request could not be handled",
+        };
+        ScriptError { code, message }
+    }
 }
 
 async fn token(req: HttpRequest, state: web::Data<State>) -> HttpResponse {
     let cx = Cx::new(&req);
     if !csrf::check(&req, csrf::header_token(&req)) {
-        return cx.json(StatusCode::FORBIDDEN, &ScriptError { code: "csrf" });
+        return cx.json(StatusCode::FORBIDDEN, &ScriptError::new("csrf"));
     }
     let Some(secret) = credential(&req) else {
-        return cx.json(
-            StatusCode::UNAUTHORIZED,
-            &ScriptError {
-                code: "unauthorized",
-            },
-        );
+        return cx.json(StatusCode::UNAUTHORIZED, &ScriptError::new("unauthorized"));
     };
     let card = match holder_card(&state, &secret, true).await {
         Ok(Some(c)) => c,
-        Ok(None) => {
-            return cx.json(
-                StatusCode::UNAUTHORIZED,
-                &ScriptError {
-                    code: "unauthorized",
-                },
-            )
-        }
+        Ok(None) => return cx.json(StatusCode::UNAUTHORIZED, &ScriptError::new("unauthorized")),
         Err(AppError::RateLimited { .. }) => {
             return cx.json(
                 StatusCode::TOO_MANY_REQUESTS,
-                &ScriptError {
-                    code: "rate_limited",
-                },
+                &ScriptError::new("rate_limited"),
             )
         }
         Err(_) => {
             return cx.json(
                 StatusCode::SERVICE_UNAVAILABLE,
-                &ScriptError {
-                    code: "unavailable",
-                },
+                &ScriptError::new("unavailable"),
             )
         }
     };
@@ -332,17 +339,12 @@ async fn token(req: HttpRequest, state: web::Data<State>) -> HttpResponse {
                 now: chrono::Utc::now().timestamp(),
             },
         ),
-        Err(crate::service::registry::MintError::NotActive(_)) => cx.json(
-            StatusCode::CONFLICT,
-            &ScriptError {
-                code: "card_not_active",
-            },
-        ),
+        Err(crate::service::registry::MintError::NotActive(_)) => {
+            cx.json(StatusCode::CONFLICT, &ScriptError::new("card_not_active"))
+        }
         Err(_) => cx.json(
             StatusCode::SERVICE_UNAVAILABLE,
-            &ScriptError {
-                code: "unavailable",
-            },
+            &ScriptError::new("unavailable"),
         ),
     }
 }

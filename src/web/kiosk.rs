@@ -18,8 +18,8 @@ use uuid::Uuid;
 
 use super::csrf;
 use super::page::{Area, Cx, PageError, PageResult};
-use crate::crypto::{SecretKind, SecretToken};
-use crate::domain::{CardId, Channel, LocalPatientId, Scope};
+use crate::crypto::{MasterKey, SecretKind, SecretToken};
+use crate::domain::{CardId, Channel, ClinicId, LocalPatientId, Scope};
 use crate::error::AppError;
 use crate::http::auth::{blocking, ClinicAuth};
 use crate::http::handlers::verify;
@@ -106,6 +106,7 @@ enum Panel {
         birth_year: i32,
         masked_id: String,
         card_id: Uuid,
+        ticket: String,
         local_patient_id: Option<String>,
     },
     Invalid(Reason),
@@ -115,19 +116,54 @@ enum Panel {
     },
     LinkError {
         card_id: Uuid,
+        ticket: String,
         message: &'static str,
         name: String,
     },
     Refused(&'static str),
 }
 
-fn link_form(cx: &Cx, clinic: &Clinic, card_id: Uuid) -> Markup {
+/// How long after a scan its link form may be sent.
+const LINK_TICKET_SECS: i64 = 600;
+
+/// A kiosk may link a number only to a card it has just verified: the form
+/// carries this MAC over (clinic, card, expiry), so a forged card id neither
+/// links nor discloses a name.
+fn link_ticket(master: &MasterKey, clinic: ClinicId, card: Uuid, expires: i64) -> String {
+    let mac = master.blind_index(
+        b"kiosk link ticket",
+        format!("{clinic}|{card}|{expires}").as_bytes(),
+    );
+    format!("{expires}.{}", hex::encode(&mac[..16]))
+}
+
+fn ticket_ok(master: &MasterKey, clinic: ClinicId, card: Uuid, ticket: &str) -> bool {
+    let Some(expires) = ticket
+        .split_once('.')
+        .and_then(|(e, _)| e.parse::<i64>().ok())
+    else {
+        return false;
+    };
+    if expires < chrono::Utc::now().timestamp() {
+        return false;
+    }
+    let expected = link_ticket(master, clinic, card, expires);
+    expected.len() == ticket.len()
+        && expected
+            .bytes()
+            .zip(ticket.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
+}
+
+fn link_form(cx: &Cx, clinic: &Clinic, card_id: Uuid, ticket: &str) -> Markup {
     let l = cx.lang;
     html! {
         @if clinic.scopes.contains(Scope::Link) {
             form.link-form method="post" action="/kiosk/link" autocomplete="off" {
                 (cx.csrf_field())
                 input type="hidden" name="card_id" value=(card_id);
+                input type="hidden" name="ticket" value=(ticket);
                 label for="local_patient_id" { (l.t("本院病历号", "Our patient number")) }
                 input #local_patient_id type="text" name="local_patient_id" maxlength="64" required spellcheck="false";
                 button type="submit" { (l.t("关联", "Link")) }
@@ -164,7 +200,7 @@ fn scan_page(cx: &Cx, clinic: &Clinic, panel: &Panel) -> Markup {
                 Panel::None => {
                     div #result.result.idle { p { (l.t("等待扫码…", "Waiting for a scan…")) } }
                 }
-                Panel::Valid { name, sex, birth_year, masked_id, card_id, local_patient_id } => {
+                Panel::Valid { name, sex, birth_year, masked_id, card_id, ticket, local_patient_id } => {
                     div #result.result.ok role="status" data-outcome="valid" {
                         p.verdict { "✓ " (l.t("有效", "Valid")) }
                         p.name { (name) }
@@ -180,7 +216,7 @@ fn scan_page(cx: &Cx, clinic: &Clinic, panel: &Panel) -> Markup {
                                 }
                             }
                         }
-                        @if local_patient_id.is_none() { (link_form(cx, clinic, *card_id)) }
+                        @if local_patient_id.is_none() { (link_form(cx, clinic, *card_id, ticket)) }
                     }
                 }
                 Panel::Invalid(reason) => {
@@ -199,12 +235,12 @@ fn scan_page(cx: &Cx, clinic: &Clinic, panel: &Panel) -> Markup {
                         }
                     }
                 }
-                Panel::LinkError { card_id, message, name } => {
+                Panel::LinkError { card_id, ticket, message, name } => {
                     div #result.result.bad role="alert" data-outcome="link_error" {
                         p.verdict { "✗ " (l.t("未能关联", "Not linked")) }
                         p.name { (name) }
                         p.reason { (message) }
-                        (link_form(cx, clinic, *card_id))
+                        (link_form(cx, clinic, *card_id, ticket))
                     }
                 }
                 Panel::Refused(message) => {
@@ -348,6 +384,12 @@ async fn scan(req: HttpRequest, state: web::Data<State>, form: web::Form<ScanFor
                 birth_year: chrono::Datelike::year(&r.birth_date),
                 masked_id: r.national_id.masked(),
                 card_id: resolution.card.id.as_uuid(),
+                ticket: link_ticket(
+                    &state.ctx.master,
+                    clinic.id,
+                    resolution.card.id.as_uuid(),
+                    chrono::Utc::now().timestamp() + LINK_TICKET_SECS,
+                ),
                 local_patient_id: resolution.local_patient_id.clone(),
             }
         }
@@ -360,6 +402,8 @@ async fn scan(req: HttpRequest, state: web::Data<State>, form: web::Form<ScanFor
 #[derive(Deserialize)]
 struct LinkForm {
     card_id: Option<String>,
+    #[serde(default)]
+    ticket: String,
     #[serde(default)]
     local_patient_id: String,
     csrf: Option<String>,
@@ -395,6 +439,18 @@ async fn link(req: HttpRequest, state: web::Data<State>, form: web::Form<LinkFor
         .as_deref()
         .and_then(|s| Uuid::parse_str(s).ok())
         .ok_or_else(|| AppError::NotFound("no such card".into()))?;
+    if !ticket_ok(&state.ctx.master, clinic.id, card_uuid, &form.ticket) {
+        let body = scan_page(
+            &cx,
+            &clinic,
+            &Panel::Refused(l.t(
+                "请先扫描该卡，再关联病历号。",
+                "Scan the card first, then link its patient number.",
+            )),
+        );
+        return Ok(cx.html(StatusCode::FORBIDDEN, body));
+    }
+    let ticket = form.ticket.clone();
     let card_id = CardId::from_uuid(card_uuid);
     let lpid = LocalPatientId::parse(&form.local_patient_id);
     let c = clinic.clone();
@@ -432,6 +488,7 @@ async fn link(req: HttpRequest, state: web::Data<State>, form: web::Form<LinkFor
         Err(None) => (
             Panel::LinkError {
                 card_id: card_uuid,
+                ticket: ticket.clone(),
                 message: lpid
                     .err()
                     .map(|e| l.domain_error(&e))
@@ -443,6 +500,7 @@ async fn link(req: HttpRequest, state: web::Data<State>, form: web::Form<LinkFor
         Err(Some(())) => (
             Panel::LinkError {
                 card_id: card_uuid,
+                ticket: ticket.clone(),
                 message: l.t(
                     "该病历号已关联到另一位居民。",
                     "This patient number already belongs to another resident.",

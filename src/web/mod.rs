@@ -14,7 +14,7 @@
 
 mod admin;
 mod assets;
-mod csrf;
+pub mod csrf;
 mod holder;
 mod i18n;
 mod kiosk;

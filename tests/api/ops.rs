@@ -170,5 +170,11 @@ fn card_use_figures_by_clinic_and_channel() {
         assert_eq!(find("U2", "unspecified")["valid"], 1);
         let r = app.admin_get("/api/v1/stats/card-use?from=2026-02-01&to=2026-01-01");
         assert_eq!(r.status(), 422);
+        let r = app.admin_get("/api/v1/stats/card-use?from=%2B262142-12-30&to=%2B262142-12-31");
+        assert_eq!(
+            r.status(),
+            422,
+            "no overflow panic at the end of the calendar"
+        );
     });
 }

@@ -45,6 +45,12 @@ pub async fn create(
 ) -> Result<HttpResponse, AppError> {
     let code = ClinicCode::parse(&body.code)?;
     let name = clinic_name(&body.name)?;
+    if body.scopes.iter().any(|s| s.contains(',')) {
+        return Err(AppError::invalid(
+            "invalid_scopes",
+            "scopes is a list of single scopes, e.g. [\"verify\", \"link\"]",
+        ));
+    }
     let scopes = Scopes::parse(&body.scopes.join(","))?;
     let actor = Actor::admin(admin.0.username.as_str());
     let ctx = state.ctx.clone();

@@ -56,10 +56,13 @@ pub async fn card_use(
             "`to` must be on or after `from`, at most 366 days later",
         ));
     }
-    let from = q.from.and_hms_opt(0, 0, 0).unwrap_or_default();
-    let to = (q.to + chrono::Duration::days(1))
-        .and_hms_opt(0, 0, 0)
-        .unwrap_or_default();
+    let bad_period =
+        || crate::error::AppError::invalid("invalid_period", "the dates are out of range");
+    let from = q.from.and_hms_opt(0, 0, 0).ok_or_else(bad_period)?;
+    let to =
+        q.to.checked_add_days(chrono::Days::new(1))
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .ok_or_else(bad_period)?;
     let ctx = state.ctx.clone();
     let rows =
         blocking(move || crate::service::usage::card_use(&mut *ctx.conn()?, from, to)).await?;
