@@ -208,12 +208,12 @@ impl Settings {
             return Err(ConfigError("issuer must be 1-16 characters".into()));
         }
         if !(10..=3600).contains(&self.dynamic_token_ttl_secs) {
-            return Err(ConfigError(
-                "dynamic_token_ttl_secs must be 10-3600".into(),
-            ));
+            return Err(ConfigError("dynamic_token_ttl_secs must be 10-3600".into()));
         }
         if self.static_token_ttl_secs < 86_400 {
-            return Err(ConfigError("static_token_ttl_secs must be at least a day".into()));
+            return Err(ConfigError(
+                "static_token_ttl_secs must be at least a day".into(),
+            ));
         }
         if !(0..=600).contains(&self.clock_skew_secs) {
             return Err(ConfigError("clock_skew_secs must be 0-600".into()));
@@ -234,8 +234,9 @@ impl Settings {
             Some(text) => MasterKey::from_base64(text)
                 .map(|k| (k, false))
                 .map_err(|e| ConfigError(format!("HEALTHCARD_MASTER_KEY: {e}"))),
-            None => MasterKey::load_or_create(Path::new(&self.data_dir))
-                .map_err(|e| ConfigError(format!("master key in {}: {e}", self.data_dir.display()))),
+            None => MasterKey::load_or_create(Path::new(&self.data_dir)).map_err(|e| {
+                ConfigError(format!("master key in {}: {e}", self.data_dir.display()))
+            }),
         }
     }
 

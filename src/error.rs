@@ -38,7 +38,10 @@ pub enum AppError {
     #[error("{0}")]
     UnsupportedMediaType(String),
     #[error("{message}")]
-    Invalid { code: &'static str, message: String },
+    Invalid {
+        code: std::borrow::Cow<'static, str>,
+        message: String,
+    },
     #[error("too many requests; retry in {retry_after} s")]
     RateLimited { retry_after: u64 },
     #[error("the database is unavailable")]
@@ -51,7 +54,7 @@ impl AppError {
     /// A 422 with a field-specific code.
     pub fn invalid(code: &'static str, message: impl Into<String>) -> Self {
         AppError::Invalid {
-            code,
+            code: code.into(),
             message: message.into(),
         }
     }
@@ -65,7 +68,7 @@ impl AppError {
             AppError::Conflict { code, .. } => code,
             AppError::PayloadTooLarge(_) => "payload_too_large",
             AppError::UnsupportedMediaType(_) => "unsupported_media_type",
-            AppError::Invalid { code, .. } => code,
+            AppError::Invalid { code, .. } => code.as_ref(),
             AppError::RateLimited { .. } => "rate_limited",
             AppError::Unavailable => "database_unavailable",
             AppError::Internal(_) => "internal_error",
@@ -155,7 +158,7 @@ fn conflict_message(code: &str) -> &'static str {
 impl From<DomainError> for AppError {
     fn from(e: DomainError) -> Self {
         AppError::Invalid {
-            code: e.code(),
+            code: format!("invalid_{}", e.field).into(),
             message: e.to_string(),
         }
     }

@@ -7,7 +7,7 @@ use actix_web::body::{BoxBody, EitherBody, MessageBody};
 use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::{from_fn, DefaultHeaders, Next};
-use actix_web::{web, App, HttpResponse, HttpServer};
+use actix_web::{web, App, HttpMessage, HttpResponse, HttpServer};
 use tracing::Span;
 use tracing_actix_web::{RootSpanBuilder, TracingLogger};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -40,8 +40,14 @@ impl Modify for SecuritySchemes {
         let components = openapi.components.get_or_insert_with(Default::default);
         for (name, what) in [
             ("admin", "session token from POST /api/v1/admin/login"),
-            ("clinic", "clinic API key (hck_…) with scopes verify, link, pii"),
-            ("holder", "holder credential (hch_…) returned when a card is issued"),
+            (
+                "clinic",
+                "clinic API key (hck_…) with scopes verify, link, pii",
+            ),
+            (
+                "holder",
+                "holder credential (hch_…) returned when a card is issued",
+            ),
         ] {
             components.add_security_scheme(
                 name,
@@ -127,7 +133,10 @@ async fn json_errors(
         405 => ("method_not_allowed", "this route does not take that method"),
         408 => ("request_timeout", "the request took too long"),
         413 => ("payload_too_large", "the request body is too large"),
-        415 => ("unsupported_media_type", "send the body as application/json"),
+        415 => (
+            "unsupported_media_type",
+            "send the body as application/json",
+        ),
         431 => ("headers_too_large", "the request headers are too large"),
         503 => ("unavailable", "the service is unavailable"),
         s if s < 500 => ("bad_request", "the request could not be handled"),
@@ -185,7 +194,7 @@ pub fn app(
         .service(cards::qr_svg)
         .service(cards::qr_png)
         .service(cards::card_links)
-        .service(cards::access_log)
+        .service(cards::card_access_log)
         .service(holder::tokens)
         .service(holder::qr_svg)
         .service(holder::qr_png)
@@ -216,9 +225,15 @@ pub fn app(
         .wrap(from_fn(metrics::track))
         .wrap(
             DefaultHeaders::new()
-                .add((header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
+                .add((
+                    header::X_CONTENT_TYPE_OPTIONS,
+                    HeaderValue::from_static("nosniff"),
+                ))
                 .add((header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
-                .add((header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
+                .add((
+                    header::REFERRER_POLICY,
+                    HeaderValue::from_static("no-referrer"),
+                ))
                 .add((
                     header::CONTENT_SECURITY_POLICY,
                     HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),

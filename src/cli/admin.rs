@@ -35,7 +35,13 @@ pub fn run(settings: Settings, cmd: AdminCommand) -> anyhow::Result<ExitCode> {
                 let a = admins::create(c, &username, &phc)?;
                 access_log::append(
                     c,
-                    &[entry(&Actor::system("cli"), "admin.create", None, None, Some(username.as_str().to_string()))],
+                    &[entry(
+                        &Actor::system("cli"),
+                        "admin.create",
+                        None,
+                        None,
+                        Some(username.as_str().to_string()),
+                    )],
                 )?;
                 Ok(a)
             })?;

@@ -16,7 +16,7 @@ pub fn run(settings: Settings, cmd: AuditCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         AuditCommand::Verify => {
             let (ctx, _) = AppContext::open(settings)?;
-            let report = access_log::verify_chain(&mut ctx.conn()?)?;
+            let report = access_log::verify_chain(&mut *ctx.conn()?)?;
             match report.first_bad {
                 None => {
                     println!("access log intact: {} rows checked", report.rows_checked);

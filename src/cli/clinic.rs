@@ -46,7 +46,7 @@ pub fn run(settings: Settings, cmd: ClinicCommand) -> anyhow::Result<ExitCode> {
         }
         ClinicCommand::List => {
             let (ctx, _) = AppContext::open(settings)?;
-            for c in clinics::list(&mut ctx.conn()?)? {
+            for c in clinics::list(&mut *ctx.conn()?)? {
                 println!("{}", serde_json::to_string(&ClinicView::from(&c))?);
             }
             Ok(ExitCode::SUCCESS)

@@ -29,7 +29,7 @@ pub fn run(settings: Settings, args: ImportArgs) -> anyhow::Result<ExitCode> {
         .map_err(|e| anyhow::anyhow!("{}: {e}", args.file.display()))?;
     let size = file.metadata().map(|m| m.len()).unwrap_or(0);
     let (ctx, _) = AppContext::open(settings)?;
-    let clinic = clinics::find_by_code(&mut ctx.conn()?, &code)?
+    let clinic = clinics::find_by_code(&mut *ctx.conn()?, &code)?
         .ok_or_else(|| anyhow::anyhow!("no clinic with code {}", code.as_str()))?;
     let bar = if std::io::stderr().is_terminal() {
         let b = indicatif::ProgressBar::new(size);
@@ -45,7 +45,7 @@ pub fn run(settings: Settings, args: ImportArgs) -> anyhow::Result<ExitCode> {
     };
     let reader = std::io::BufReader::new(file);
     let report = import::import_legacy(
-        &ctx.pool,
+        &mut *ctx.conn()?,
         &ctx.master,
         clinic.id,
         reader,

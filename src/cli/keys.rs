@@ -25,28 +25,40 @@ pub fn run(settings: Settings, cmd: KeysCommand) -> anyhow::Result<ExitCode> {
     let actor = Actor::system("cli");
     match cmd {
         KeysCommand::List => {
-            for k in keys::list(&mut ctx.conn()?)? {
+            for k in keys::list(&mut *ctx.conn()?)? {
                 println!("{}", serde_json::to_string(&k)?);
             }
         }
         KeysCommand::Rotate => {
             let kid = ctx.with_tx(|c| {
                 let kid = keys::rotate(c, &ctx.master)?;
-                access_log::append(c, &[entry(&actor, "key.rotate", None, None, Some(kid.to_b64()))])?;
+                access_log::append(
+                    c,
+                    &[entry(&actor, "key.rotate", None, None, Some(kid.to_b64()))],
+                )?;
                 Ok(kid)
             })?;
-            println!("{}", serde_json::json!({"kid": kid.to_b64(), "state": "active"}));
+            println!(
+                "{}",
+                serde_json::json!({"kid": kid.to_b64(), "state": "active"})
+            );
         }
         KeysCommand::Revoke { kid } => {
             ctx.with_tx(|c| {
                 keys::revoke(c, &kid)?;
-                access_log::append(c, &[entry(&actor, "key.revoke", None, None, Some(kid.clone()))])
+                access_log::append(
+                    c,
+                    &[entry(&actor, "key.revoke", None, None, Some(kid.clone()))],
+                )
             })?;
             println!("{}", serde_json::json!({"kid": kid, "state": "revoked"}));
         }
         KeysCommand::Jwks => {
             ctx.keys.reload()?;
-            println!("{}", serde_json::to_string_pretty(&ctx.keys.current().jwks())?);
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&ctx.keys.current().jwks())?
+            );
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -17,7 +17,11 @@ use clap::{Parser, Subcommand};
 use crate::config::{Overrides, Settings};
 
 #[derive(Parser)]
-#[command(name = "healthcard", version, about = "Unified electronic health card service")]
+#[command(
+    name = "healthcard",
+    version,
+    about = "Unified electronic health card service"
+)]
 pub struct Cli {
     /// TOML configuration file (also HEALTHCARD_CONFIG).
     #[arg(long, global = true)]
@@ -83,7 +87,11 @@ pub fn main() -> ExitCode {
     };
     let serving = matches!(cli.command, Command::Serve { .. });
     crate::telemetry::init(
-        if serving { "info,actix_server=warn" } else { "warn" },
+        if serving {
+            "info,actix_server=warn"
+        } else {
+            "warn"
+        },
         settings.log_json,
     );
     let result = match cli.command {

@@ -41,8 +41,8 @@ pub fn run(settings: Settings, args: VerifyArgs) -> anyhow::Result<ExitCode> {
     let text = match (&args.token, &args.qr) {
         (Some(t), _) => t.trim().to_string(),
         (None, Some(path)) => {
-            let png = std::fs::read(path)
-                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            let png =
+                std::fs::read(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
             qr::decode_png(&png).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
         }
         (None, None) => anyhow::bail!("give a token or --qr FILE"),
@@ -88,5 +88,9 @@ pub fn run(settings: Settings, args: VerifyArgs) -> anyhow::Result<ExitCode> {
         }
     };
     println!("{}", serde_json::to_string_pretty(&out)?);
-    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

@@ -161,7 +161,10 @@ mod tests {
     fn seal_open_round_trip_and_purpose_binding() {
         let k = MasterKey::generate();
         let sealed = k.seal(b"national_id", b"11010519491231002X");
-        assert_eq!(k.open(b"national_id", &sealed).unwrap(), b"11010519491231002X");
+        assert_eq!(
+            k.open(b"national_id", &sealed).unwrap(),
+            b"11010519491231002X"
+        );
         assert!(k.open(b"signing_key", &sealed).is_err());
         let mut bad = sealed.clone();
         let last = bad.len() - 1;

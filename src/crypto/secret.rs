@@ -95,7 +95,10 @@ mod tests {
     fn generated_secrets_parse_only_as_their_kind() {
         let s = SecretToken::generate(SecretKind::ApiKey);
         assert!(s.expose().starts_with("hck_"));
-        assert_eq!(SecretToken::parse(SecretKind::ApiKey, s.expose()), Some(s.clone()));
+        assert_eq!(
+            SecretToken::parse(SecretKind::ApiKey, s.expose()),
+            Some(s.clone())
+        );
         assert_eq!(SecretToken::parse(SecretKind::Holder, s.expose()), None);
         assert_eq!(SecretToken::parse(SecretKind::ApiKey, "hck_short"), None);
         assert_eq!(SecretToken::parse(SecretKind::ApiKey, ""), None);
@@ -103,6 +106,11 @@ mod tests {
         assert_eq!(SecretToken::parse(SecretKind::ApiKey, &bad), None);
         assert_ne!(s, SecretToken::generate(SecretKind::ApiKey));
         assert!(!format!("{s:?}").contains(&s.expose()[4..]));
-        assert_eq!(s.hash(), SecretToken::parse(SecretKind::ApiKey, s.expose()).unwrap().hash());
+        assert_eq!(
+            s.hash(),
+            SecretToken::parse(SecretKind::ApiKey, s.expose())
+                .unwrap()
+                .hash()
+        );
     }
 }

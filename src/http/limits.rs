@@ -40,7 +40,8 @@ impl Limits {
     pub fn new(s: &Settings) -> Limits {
         Limits {
             verify: RateLimiter::keyed(
-                Quota::per_second(nz(s.verify_rate_per_sec)).allow_burst(nz(s.verify_rate_per_sec * 2)),
+                Quota::per_second(nz(s.verify_rate_per_sec))
+                    .allow_burst(nz(s.verify_rate_per_sec * 2)),
             ),
             holder: RateLimiter::keyed(
                 Quota::per_minute(nz(s.holder_rate_per_min)).allow_burst(nz(s.holder_rate_per_min)),

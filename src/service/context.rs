@@ -8,6 +8,9 @@ use crate::store::{self, DbConnection, DbPool, StoreError};
 use super::audit::AuditWriter;
 use super::keys::KeyStore;
 
+/// A connection checked out of the pool.
+pub type PooledConn = diesel::r2d2::PooledConnection<diesel::r2d2::ConnectionManager<DbConnection>>;
+
 /// What a running node holds: settings, the database pool, the master key,
 /// the signing keys and the access-log writer. Cheap to clone.
 #[derive(Clone)]
@@ -48,7 +51,7 @@ impl AppContext {
             store::migrate(&mut conn)?;
             report.created_signing_key = super::keys::ensure_active_key(&mut conn, &master)?;
             report.admins = store::admins::count(&mut conn)?;
-            report.clinics = store::clinics::count(&mut conn)?;
+            report.clinics = store::clinics::list(&mut conn)?.len() as i64;
         }
         let keys = KeyStore::load(&pool, &master, &settings.issuer)?;
         let audit = AuditWriter::start(pool.clone());
@@ -65,7 +68,7 @@ impl AppContext {
     }
 
     /// A pooled connection, or `Unavailable` when the database does not answer in time.
-    pub fn conn(&self) -> Result<store::PooledConn, StoreError> {
+    pub fn conn(&self) -> Result<PooledConn, StoreError> {
         self.pool.get().map_err(StoreError::from)
     }
 

@@ -21,11 +21,19 @@ pub struct KeyStore {
 /// Makes a first signing key when there is no active one. Returns whether it made one.
 pub fn ensure_active_key(conn: &mut DbConnection, master: &MasterKey) -> Result<bool, StoreError> {
     let keys = signing_keys::list(conn)?;
-    if keys.iter().any(|k| k.state == "active") {
+    if keys
+        .iter()
+        .any(|k| k.state == signing_keys::KeyState::Active)
+    {
         return Ok(false);
     }
     let key = SigningKey::generate();
-    match signing_keys::insert_active(conn, &key.kid().to_b64(), &key.public_key(), &key.seal(master)) {
+    match signing_keys::insert_active(
+        conn,
+        &key.kid().to_b64(),
+        &key.public_key(),
+        &key.seal(master),
+    ) {
         Ok(_) => Ok(true),
         // Another node started at the same moment and won; its key is as good.
         Err(StoreError::Conflict(_)) => Ok(false),
@@ -44,6 +52,7 @@ pub fn load_ring(
     for stored in signing_keys::list(conn)? {
         let state: KeyState = stored
             .state
+            .as_str()
             .parse()
             .map_err(|_| StoreError::Other(format!("unknown key state {:?}", stored.state)))?;
         if state == KeyState::Active {
@@ -71,7 +80,12 @@ pub fn load_ring(
 /// Makes a new active key; the previous one is retired and keeps verifying.
 pub fn rotate(conn: &mut DbConnection, master: &MasterKey) -> Result<Kid, StoreError> {
     let key = SigningKey::generate();
-    signing_keys::insert_active(conn, &key.kid().to_b64(), &key.public_key(), &key.seal(master))?;
+    signing_keys::insert_active(
+        conn,
+        &key.kid().to_b64(),
+        &key.public_key(),
+        &key.seal(master),
+    )?;
     Ok(key.kid().clone())
 }
 
@@ -137,7 +151,7 @@ pub fn list(conn: &mut DbConnection) -> Result<Vec<KeyInfo>, StoreError> {
         .into_iter()
         .map(|k| KeyInfo {
             kid: k.kid,
-            state: k.state,
+            state: k.state.as_str().to_string(),
             created_at: k.created_at.and_utc(),
         })
         .collect();
@@ -150,8 +164,11 @@ pub fn list(conn: &mut DbConnection) -> Result<Vec<KeyInfo>, StoreError> {
 /// key to sign with.
 pub fn revoke(conn: &mut DbConnection, kid: &str) -> Result<(), StoreError> {
     let keys = signing_keys::list(conn)?;
-    let key = keys.iter().find(|k| k.kid == kid).ok_or(StoreError::NotFound)?;
-    if key.state == "active" {
+    let key = keys
+        .iter()
+        .find(|k| k.kid == kid)
+        .ok_or(StoreError::NotFound)?;
+    if key.state == signing_keys::KeyState::Active {
         return Err(StoreError::Conflict("key_active"));
     }
     signing_keys::revoke(conn, kid)

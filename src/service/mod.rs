@@ -4,8 +4,8 @@
 
 mod audit;
 mod context;
-pub mod registry;
 pub mod keys;
+pub mod registry;
 pub mod verification;
 
 pub use audit::{AuditWriter, LogEntry};

@@ -5,6 +5,7 @@ use chrono::Utc;
 
 use crate::crypto::SecretToken;
 use crate::domain::{CardAction, CardId, ClinicCode, ResidentId, Scopes};
+use crate::store::access_log::ActorKind;
 use crate::store::cards::{self, Card};
 use crate::store::clinics::{self, Clinic};
 use crate::store::residents::{self, NewResident, Resident};
@@ -17,20 +18,26 @@ use super::{AppContext, LogEntry};
 /// code, never a credential).
 #[derive(Debug, Clone)]
 pub struct Actor {
-    pub kind: &'static str,
+    pub kind: ActorKind,
     pub name: String,
 }
 
 impl Actor {
     pub fn admin(username: &str) -> Actor {
         Actor {
-            kind: "admin",
+            kind: ActorKind::Admin,
             name: username.to_string(),
+        }
+    }
+    pub fn clinic(code: &str) -> Actor {
+        Actor {
+            kind: ActorKind::Clinic,
+            name: code.to_string(),
         }
     }
     pub fn system(what: &str) -> Actor {
         Actor {
-            kind: "system",
+            kind: ActorKind::System,
             name: what.to_string(),
         }
     }
@@ -46,7 +53,7 @@ pub fn entry(
 ) -> LogEntry {
     LogEntry {
         at: Utc::now().naive_utc(),
-        actor_kind: actor.kind.to_string(),
+        actor_kind: actor.kind,
         actor: actor.name.clone(),
         action: action.to_string(),
         card_id: card,
@@ -82,7 +89,10 @@ pub fn issue_card(
     ctx.with_tx(|c| {
         residents::get(c, &ctx.master, resident)?;
         let (card, secret) = cards::issue(c, resident)?;
-        log(c, entry(actor, "card.issue", Some(card.id), Some(resident), None))?;
+        log(
+            c,
+            entry(actor, "card.issue", Some(card.id), Some(resident), None),
+        )?;
         Ok((card, secret))
     })
 }
@@ -129,7 +139,16 @@ pub fn reissue_card(
             Some(r) => format!("replaced by {}; {r}", new.id),
             None => format!("replaced by {}", new.id),
         });
-        log(c, entry(actor, "card.reissue", Some(card), Some(new.resident_id), detail))?;
+        log(
+            c,
+            entry(
+                actor,
+                "card.reissue",
+                Some(card),
+                Some(new.resident_id),
+                detail,
+            ),
+        )?;
         Ok((new, secret))
     })
 }
@@ -168,7 +187,7 @@ pub fn create_clinic(
     scopes: &Scopes,
 ) -> Result<(Clinic, SecretToken), StoreError> {
     ctx.with_tx(|c| {
-        let (clinic, key) = clinics::create(c, code, name, scopes)?;
+        let (clinic, key) = clinics::create(c, code, name, *scopes)?;
         log(
             c,
             entry(

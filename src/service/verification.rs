@@ -37,7 +37,12 @@ impl Outcome {
 
 /// Checks `text` for `clinic` at `now` (unix seconds). Blocking: call it off
 /// the async workers.
-pub fn check(ctx: &AppContext, clinic: &Clinic, text: &str, now: i64) -> Result<Outcome, StoreError> {
+pub fn check(
+    ctx: &AppContext,
+    clinic: &Clinic,
+    text: &str,
+    now: i64,
+) -> Result<Outcome, StoreError> {
     let ring = ctx.keys.current();
     let validation = Validation {
         now,
@@ -84,9 +89,10 @@ pub fn check(ctx: &AppContext, clinic: &Clinic, text: &str, now: i64) -> Result<
         });
     }
     if claims.kind == TokenKind::Dynamic {
-        let expires = chrono::DateTime::from_timestamp(claims.expires_at + ctx.settings.clock_skew_secs, 0)
-            .map(|t| t.naive_utc())
-            .unwrap_or(chrono::NaiveDateTime::MAX);
+        let expires =
+            chrono::DateTime::from_timestamp(claims.expires_at + ctx.settings.clock_skew_secs, 0)
+                .map(|t| t.naive_utc())
+                .unwrap_or(chrono::NaiveDateTime::MAX);
         if !replay::accept_once(&mut conn, &claims.token_id, expires)? {
             return Ok(Outcome::Invalid {
                 reason: Reason::Replayed,
@@ -103,15 +109,14 @@ pub fn check(ctx: &AppContext, clinic: &Clinic, text: &str, now: i64) -> Result<
 /// The access-log entry for an outcome.
 pub fn log_entry(clinic: &Clinic, outcome: &Outcome, channel: Option<Channel>) -> LogEntry {
     let (card_id, resident_id) = match outcome {
-        Outcome::Valid { resolution, .. } => (
-            Some(resolution.card.id),
-            Some(resolution.resident.id),
-        ),
+        Outcome::Valid { resolution, .. } => {
+            (Some(resolution.card.id), Some(resolution.resident.id))
+        }
         Outcome::Invalid { card_id, .. } => (card_id.map(crate::domain::CardId::from), None),
     };
     LogEntry {
         at: chrono::Utc::now().naive_utc(),
-        actor_kind: "clinic".into(),
+        actor_kind: crate::store::access_log::ActorKind::Clinic,
         actor: clinic.code.as_str().to_string(),
         action: "verify".into(),
         card_id,

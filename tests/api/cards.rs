@@ -15,17 +15,29 @@ fn residents_register_find_and_refuse_duplicates() {
         assert_eq!(v["name"], "欧阳娜娜");
         assert!(v["id"].is_string());
         assert!(v["sex"] == "male" || v["sex"] == "female");
-        assert_eq!(v["birth_date"], format!("{}-{}-{}", &nid[6..10], &nid[10..12], &nid[12..14]));
-        assert!(v["national_id_masked"].as_str().unwrap().contains("**********"));
+        assert_eq!(
+            v["birth_date"],
+            format!("{}-{}-{}", &nid[6..10], &nid[10..12], &nid[12..14])
+        );
+        assert!(v["national_id_masked"]
+            .as_str()
+            .unwrap()
+            .contains("**********"));
         assert!(v.get("national_id").is_none());
         // Same number again (upper case this time): 409.
-        let r = app.admin_post("/api/v1/residents", json!({"name": "李四", "national_id": nid}));
+        let r = app.admin_post(
+            "/api/v1/residents",
+            json!({"name": "李四", "national_id": nid}),
+        );
         assert_eq!(error_code(r, 409), "national_id_registered");
         // Find by number.
         let r = app.admin_get(&format!("/api/v1/residents?national_id={nid}"));
         assert_eq!(r.status(), 200);
         assert_eq!(r.json::<Value>().unwrap()["id"], v["id"]);
-        let r = app.admin_get(&format!("/api/v1/residents?national_id={}", national_id(11)));
+        let r = app.admin_get(&format!(
+            "/api/v1/residents?national_id={}",
+            national_id(11)
+        ));
         assert_eq!(error_code(r, 404), "not_found");
         // A number with a wrong check digit is a 422, not a 404.
         let mut bad = nid.clone();
@@ -33,9 +45,15 @@ fn residents_register_find_and_refuse_duplicates() {
         bad.push(if last == '0' { '1' } else { '0' });
         let r = app.admin_get(&format!("/api/v1/residents?national_id={bad}"));
         assert_eq!(r.status(), 422);
-        let r = app.admin_post("/api/v1/residents", json!({"name": "王五", "national_id": bad}));
+        let r = app.admin_post(
+            "/api/v1/residents",
+            json!({"name": "王五", "national_id": bad}),
+        );
         assert_eq!(r.status(), 422);
-        let r = app.admin_post("/api/v1/residents", json!({"name": "", "national_id": national_id(12)}));
+        let r = app.admin_post(
+            "/api/v1/residents",
+            json!({"name": "", "national_id": national_id(12)}),
+        );
         assert_eq!(r.status(), 422);
         let r = app.admin_post(
             "/api/v1/residents",
@@ -44,11 +62,20 @@ fn residents_register_find_and_refuse_duplicates() {
         assert_eq!(r.status(), 422);
         // A resident with their cards.
         let id = v["id"].as_str().unwrap();
-        let r: Value = app.admin_get(&format!("/api/v1/residents/{id}")).json().unwrap();
+        let r: Value = app
+            .admin_get(&format!("/api/v1/residents/{id}"))
+            .json()
+            .unwrap();
         assert_eq!(r["cards"].as_array().unwrap().len(), 0);
-        assert_eq!(error_code(app.admin_get("/api/v1/residents/not-a-uuid"), 404), "not_found");
         assert_eq!(
-            error_code(app.admin_get(&format!("/api/v1/residents/{}", uuid::Uuid::new_v4())), 404),
+            error_code(app.admin_get("/api/v1/residents/not-a-uuid"), 404),
+            "not_found"
+        );
+        assert_eq!(
+            error_code(
+                app.admin_get(&format!("/api/v1/residents/{}", uuid::Uuid::new_v4())),
+                404
+            ),
             "not_found"
         );
     });
@@ -61,12 +88,20 @@ fn card_lifecycle_one_card_rule_and_reissue() {
         assert!(holder.starts_with("hch_"));
         let r = app.admin_post(&format!("/api/v1/residents/{rid}/cards"), json!({}));
         assert_eq!(error_code(r, 409), "card_exists");
-        let c: Value = app.admin_get(&format!("/api/v1/cards/{card}")).json().unwrap();
+        let c: Value = app
+            .admin_get(&format!("/api/v1/cards/{card}"))
+            .json()
+            .unwrap();
         assert_eq!(c["status"], "active");
         assert_eq!(c["resident_id"], rid);
         assert!(c["issued_at"].as_str().unwrap().ends_with('Z'));
 
-        let act = |what: &str| app.admin_post(&format!("/api/v1/cards/{card}/{what}"), json!({"reason": "test"}));
+        let act = |what: &str| {
+            app.admin_post(
+                &format!("/api/v1/cards/{card}/{what}"),
+                json!({"reason": "test"}),
+            )
+        };
         assert_eq!(act("reinstate").status(), 409, "reinstating an active card");
         assert_eq!(act("suspend").status(), 200);
         assert_eq!(act("suspend").status(), 409);
@@ -74,7 +109,10 @@ fn card_lifecycle_one_card_rule_and_reissue() {
         let r = app.admin_post(&format!("/api/v1/residents/{rid}/cards"), json!({}));
         assert_eq!(r.status(), 409);
         // No tokens for a suspended card.
-        let r = app.admin_post(&format!("/api/v1/cards/{card}/tokens"), json!({"kind": "static"}));
+        let r = app.admin_post(
+            &format!("/api/v1/cards/{card}/tokens"),
+            json!({"kind": "static"}),
+        );
         assert_eq!(error_code(r, 409), "card_not_active");
         assert_eq!(act("reinstate").status(), 200);
         let r = act("reissue");
@@ -82,7 +120,10 @@ fn card_lifecycle_one_card_rule_and_reissue() {
         let new: Value = r.json().unwrap();
         let new_id = new["card"]["id"].as_str().unwrap().to_string();
         assert_ne!(new["holder_credential"].as_str().unwrap(), holder);
-        let old: Value = app.admin_get(&format!("/api/v1/cards/{card}")).json().unwrap();
+        let old: Value = app
+            .admin_get(&format!("/api/v1/cards/{card}"))
+            .json()
+            .unwrap();
         assert_eq!(old["status"], "replaced");
         assert_eq!(old["replaced_by"], new_id.as_str());
         // Replaced is final.
@@ -90,19 +131,40 @@ fn card_lifecycle_one_card_rule_and_reissue() {
         assert_eq!(act("revoke").status(), 409);
         assert_eq!(act("reissue").status(), 409);
         // Revoke the new one; revoked is final; then a fresh card can be issued.
-        assert_eq!(app.admin_post(&format!("/api/v1/cards/{new_id}/revoke"), json!({})).status(), 200);
-        assert_eq!(app.admin_post(&format!("/api/v1/cards/{new_id}/reinstate"), json!({})).status(), 409);
+        assert_eq!(
+            app.admin_post(&format!("/api/v1/cards/{new_id}/revoke"), json!({}))
+                .status(),
+            200
+        );
+        assert_eq!(
+            app.admin_post(&format!("/api/v1/cards/{new_id}/reinstate"), json!({}))
+                .status(),
+            409
+        );
         let r = app.admin_post(&format!("/api/v1/residents/{rid}/cards"), json!({}));
         assert_eq!(r.status(), 201);
-        let res: Value = app.admin_get(&format!("/api/v1/residents/{rid}")).json().unwrap();
+        let res: Value = app
+            .admin_get(&format!("/api/v1/residents/{rid}"))
+            .json()
+            .unwrap();
         assert_eq!(res["cards"].as_array().unwrap().len(), 3);
         // Lifecycle changes are in the access log with their reasons.
-        let log: Vec<Value> = app.admin_get(&format!("/api/v1/cards/{card}/access-log")).json().unwrap();
+        let log: Vec<Value> = app
+            .admin_get(&format!("/api/v1/cards/{card}/access-log"))
+            .json()
+            .unwrap();
         let actions: Vec<&str> = log.iter().map(|e| e["action"].as_str().unwrap()).collect();
-        for a in ["card.issue", "card.suspend", "card.reinstate", "card.reissue"] {
+        for a in [
+            "card.issue",
+            "card.suspend",
+            "card.reinstate",
+            "card.reissue",
+        ] {
             assert!(actions.contains(&a), "{a} in {actions:?}");
         }
-        assert!(log.iter().all(|e| e["actor"] == "admin" || e["action"] == "verify"));
+        assert!(log
+            .iter()
+            .all(|e| e["actor"] == "admin" || e["action"] == "verify"));
     });
 }
 
@@ -111,15 +173,20 @@ fn tokens_and_qr_images() {
     on_both(|app| {
         let (_, card, _) = app.resident_with_card(30);
         for kind in ["static", "dynamic"] {
-            let r = app.admin_post(&format!("/api/v1/cards/{card}/tokens"), json!({"kind": kind}));
+            let r = app.admin_post(
+                &format!("/api/v1/cards/{card}/tokens"),
+                json!({"kind": kind}),
+            );
             assert_eq!(r.status(), 201);
             let v: Value = r.json().unwrap();
             assert_eq!(v["kind"], kind);
             assert!(v["token"].as_str().unwrap().starts_with("EHC1:"));
             let q = v["qr_version"].as_i64().unwrap();
             assert!((1..=9).contains(&q), "QR version {q}");
-            let iat = chrono::DateTime::parse_from_rfc3339(v["issued_at"].as_str().unwrap()).unwrap();
-            let exp = chrono::DateTime::parse_from_rfc3339(v["expires_at"].as_str().unwrap()).unwrap();
+            let iat =
+                chrono::DateTime::parse_from_rfc3339(v["issued_at"].as_str().unwrap()).unwrap();
+            let exp =
+                chrono::DateTime::parse_from_rfc3339(v["expires_at"].as_str().unwrap()).unwrap();
             let life = (exp - iat).num_seconds();
             if kind == "dynamic" {
                 assert_eq!(life, 120);
@@ -127,7 +194,10 @@ fn tokens_and_qr_images() {
                 assert!(life > 4 * 365 * 86400);
             }
         }
-        let r = app.admin_post(&format!("/api/v1/cards/{card}/tokens"), json!({"kind": "paper"}));
+        let r = app.admin_post(
+            &format!("/api/v1/cards/{card}/tokens"),
+            json!({"kind": "paper"}),
+        );
         assert_eq!(r.status(), 422);
         let r = app.admin_get(&format!("/api/v1/cards/{card}/qr.png"));
         assert_eq!(r.status(), 200);
@@ -136,10 +206,17 @@ fn tokens_and_qr_images() {
         let text = healthcard::token::qr::decode_png(&png).unwrap();
         assert!(text.starts_with("EHC1:"));
         let (_, key) = app.clinic("Q1", &["verify"]);
-        assert_eq!(app.verify(&key, &text)["valid"], true, "the printed QR verifies");
+        assert_eq!(
+            app.verify(&key, &text)["valid"],
+            true,
+            "the printed QR verifies"
+        );
         let r = app.admin_get(&format!("/api/v1/cards/{card}/qr.svg"));
         assert_eq!(r.status(), 200);
-        assert!(r.headers()["content-type"].to_str().unwrap().starts_with("image/svg+xml"));
+        assert!(r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("image/svg+xml"));
         assert!(r.text().unwrap().contains("<svg"));
     });
 }
@@ -149,7 +226,11 @@ fn holder_flow() {
     on_both(|app| {
         let (_, card, holder) = app.resident_with_card(40);
         let (_, key) = app.clinic("H1", &["verify"]);
-        let r = app.post("/api/v1/holder/tokens").bearer_auth(&holder).send().unwrap();
+        let r = app
+            .post("/api/v1/holder/tokens")
+            .bearer_auth(&holder)
+            .send()
+            .unwrap();
         assert_eq!(r.status(), 201);
         let v: Value = r.json().unwrap();
         assert_eq!(v["kind"], "dynamic");
@@ -158,20 +239,40 @@ fn holder_flow() {
         assert_eq!(res["valid"], true);
         assert_eq!(res["card_id"], card);
         assert_eq!(res["token"]["kind"], "dynamic");
-        let r = app.get("/api/v1/holder/qr.png").bearer_auth(&holder).send().unwrap();
+        let r = app
+            .get("/api/v1/holder/qr.png")
+            .bearer_auth(&holder)
+            .send()
+            .unwrap();
         assert_eq!(r.status(), 200);
         let text = healthcard::token::qr::decode_png(&r.bytes().unwrap()).unwrap();
         assert_eq!(app.verify(&key, &text)["valid"], true);
-        let r = app.get("/api/v1/holder/qr.svg").bearer_auth(&holder).send().unwrap();
+        let r = app
+            .get("/api/v1/holder/qr.svg")
+            .bearer_auth(&holder)
+            .send()
+            .unwrap();
         assert_eq!(r.status(), 200);
         // Wrong or missing credential.
         let r = app.post("/api/v1/holder/tokens").send().unwrap();
         assert_eq!(error_code(r, 401), "unauthorized");
-        let r = app.post("/api/v1/holder/tokens").bearer_auth(format!("hch_{}", "B".repeat(43))).send().unwrap();
+        let r = app
+            .post("/api/v1/holder/tokens")
+            .bearer_auth(format!("hch_{}", "B".repeat(43)))
+            .send()
+            .unwrap();
         assert_eq!(error_code(r, 401), "unauthorized");
         // After a reissue the old credential mints nothing.
-        assert_eq!(app.admin_post(&format!("/api/v1/cards/{card}/reissue"), json!({})).status(), 201);
-        let r = app.post("/api/v1/holder/tokens").bearer_auth(&holder).send().unwrap();
+        assert_eq!(
+            app.admin_post(&format!("/api/v1/cards/{card}/reissue"), json!({}))
+                .status(),
+            201
+        );
+        let r = app
+            .post("/api/v1/holder/tokens")
+            .bearer_auth(&holder)
+            .send()
+            .unwrap();
         assert_eq!(error_code(r, 409), "card_not_active");
     });
 }
@@ -194,20 +295,38 @@ fn links_cross_reference() {
         assert_eq!(link(&k1, &card, "P-1").status(), 201);
         assert_eq!(link(&k1, &card, "P-1").status(), 201, "idempotent");
         assert_eq!(error_code(link(&k1, &card2, "P-1"), 409), "link_conflict");
-        assert_eq!(link(&k2, &card2, "P-1").status(), 201, "numbers are per clinic");
+        assert_eq!(
+            link(&k2, &card2, "P-1").status(),
+            201,
+            "numbers are per clinic"
+        );
         assert_eq!(link(&verify_only, &card, "X").status(), 403);
-        assert_eq!(link(&k1, &uuid::Uuid::new_v4().to_string(), "P-9").status(), 404);
+        assert_eq!(
+            link(&k1, &uuid::Uuid::new_v4().to_string(), "P-9").status(),
+            404
+        );
         assert_eq!(link(&k1, &card, "").status(), 422);
-        let r = app.get("/api/v1/links?local_patient_id=P-1").bearer_auth(&k1).send().unwrap();
+        let r = app
+            .get("/api/v1/links?local_patient_id=P-1")
+            .bearer_auth(&k1)
+            .send()
+            .unwrap();
         assert_eq!(r.status(), 200);
         let v: Value = r.json().unwrap();
         assert_eq!(v["card_id"], card);
         assert_eq!(v["resident_id"], rid);
-        let r = app.get("/api/v1/links?local_patient_id=P-404").bearer_auth(&k1).send().unwrap();
+        let r = app
+            .get("/api/v1/links?local_patient_id=P-404")
+            .bearer_auth(&k1)
+            .send()
+            .unwrap();
         assert_eq!(error_code(r, 404), "not_found");
         // Admin sees every link of the card's resident; a clinic only its own.
         assert_eq!(link(&k2, &card, "Q-7").status(), 201);
-        let all: Vec<Value> = app.admin_get(&format!("/api/v1/cards/{card}/links")).json().unwrap();
+        let all: Vec<Value> = app
+            .admin_get(&format!("/api/v1/cards/{card}/links"))
+            .json()
+            .unwrap();
         assert_eq!(all.len(), 2);
         let own: Vec<Value> = app
             .get(&format!("/api/v1/cards/{card}/links"))
@@ -216,7 +335,10 @@ fn links_cross_reference() {
             .unwrap()
             .json()
             .unwrap();
-        assert_eq!(own, vec![json!({"clinic_code": "A1", "local_patient_id": "P-1"})]);
+        assert_eq!(
+            own,
+            vec![json!({"clinic_code": "A1", "local_patient_id": "P-1"})]
+        );
         // Links follow the resident across a reissue.
         let r = app.admin_post(&format!("/api/v1/cards/{card}/reissue"), json!({}));
         let new: Value = r.json().unwrap();
@@ -254,7 +376,11 @@ fn revocation_feed_with_cursor() {
         assert_eq!(items[1]["status"], "suspended");
         let next = f["next"].as_str().unwrap().to_string();
         assert_eq!(feed(&next)["revoked"].as_array().unwrap().len(), 0);
-        let r = app.get("/api/v1/revocations?since=banana").bearer_auth(&key).send().unwrap();
+        let r = app
+            .get("/api/v1/revocations?since=banana")
+            .bearer_auth(&key)
+            .send()
+            .unwrap();
         assert_eq!(r.status(), 422);
         let r = app.get("/api/v1/revocations").send().unwrap();
         assert_eq!(r.status(), 401);
@@ -285,7 +411,11 @@ fn admin_login_lockout_after_repeated_failures() {
     assert_eq!(r.status(), 401);
     // Sign out ends the session.
     let tok = app.admin_token.clone();
-    let r = app.post("/api/v1/admin/logout").bearer_auth(&tok).send().unwrap();
+    let r = app
+        .post("/api/v1/admin/logout")
+        .bearer_auth(&tok)
+        .send()
+        .unwrap();
     assert_eq!(r.status(), 204);
     let r = app.get("/api/v1/clinics").bearer_auth(&tok).send().unwrap();
     assert_eq!(r.status(), 401);

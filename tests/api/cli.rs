@@ -26,7 +26,11 @@ fn healthcard(dir: &std::path::Path, args: &[&str], stdin: Option<&str>) -> Outp
 }
 
 fn ok(o: &Output) -> String {
-    assert!(o.status.success(), "stderr: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     String::from_utf8(o.stdout.clone()).unwrap()
 }
 
@@ -41,25 +45,53 @@ fn cli_first_start_admin_clinic_keys_verify_audit() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
     }
-    let out = ok(&healthcard(d, &["admin", "create", "--username", "root"], Some("s3cret-passw0rd\n")));
+    let out = ok(&healthcard(
+        d,
+        &["admin", "create", "--username", "root"],
+        Some("s3cret-passw0rd\n"),
+    ));
     assert!(out.contains("root"));
-    let short = healthcard(d, &["admin", "create", "--username", "other"], Some("short\n"));
+    let short = healthcard(
+        d,
+        &["admin", "create", "--username", "other"],
+        Some("short\n"),
+    );
     assert!(!short.status.success());
-    let dup = healthcard(d, &["admin", "create", "--username", "root"], Some("s3cret-passw0rd\n"));
+    let dup = healthcard(
+        d,
+        &["admin", "create", "--username", "root"],
+        Some("s3cret-passw0rd\n"),
+    );
     assert!(!dup.status.success());
 
     let out = ok(&healthcard(
         d,
-        &["clinic", "create", "--code", "C001", "--name", "第一医院", "--scopes", "verify,link"],
+        &[
+            "clinic",
+            "create",
+            "--code",
+            "C001",
+            "--name",
+            "第一医院",
+            "--scopes",
+            "verify,link",
+        ],
         None,
     ));
     let v: Value = serde_json::from_str(out.trim()).expect("one JSON object");
     assert!(v["api_key"].as_str().unwrap().starts_with("hck_"));
     assert_eq!(v["clinic"]["code"], "C001");
     assert_eq!(v["clinic"]["scopes"], serde_json::json!(["verify", "link"]));
-    let bad = healthcard(d, &["clinic", "create", "--code", "C 1", "--name", "x"], None);
+    let bad = healthcard(
+        d,
+        &["clinic", "create", "--code", "C 1", "--name", "x"],
+        None,
+    );
     assert!(!bad.status.success());
 
     let keys = ok(&healthcard(d, &["keys", "list"], None));
@@ -79,12 +111,24 @@ fn cli_first_start_admin_clinic_keys_verify_audit() {
     assert_eq!(v["valid"], true);
     assert_eq!(v["claims"]["kind"], "static");
     let other = tempfile::tempdir().unwrap();
-    let out = ok(&healthcard(other.path(), &["verify", "--jwks", jwks_path.to_str().unwrap(), &token], None));
+    let out = ok(&healthcard(
+        other.path(),
+        &["verify", "--jwks", jwks_path.to_str().unwrap(), &token],
+        None,
+    ));
     assert!(out.contains("\"valid\": true"));
     // From a QR image.
     let png = d.join("card.png");
-    std::fs::write(&png, healthcard::token::qr::encode(&token).unwrap().to_png()).unwrap();
-    let out = ok(&healthcard(d, &["verify", "--qr", png.to_str().unwrap()], None));
+    std::fs::write(
+        &png,
+        healthcard::token::qr::encode(&token).unwrap().to_png(),
+    )
+    .unwrap();
+    let out = ok(&healthcard(
+        d,
+        &["verify", "--qr", png.to_str().unwrap()],
+        None,
+    ));
     assert!(out.contains("\"valid\": true"));
     // A broken token: exit status 1 and a reason.
     let o = healthcard(d, &["verify", "EHC1:XYZ"], None);
@@ -111,7 +155,12 @@ fn mint_with_local_key(d: &std::path::Path) -> String {
     let ctx = open(d);
     ctx.keys
         .current()
-        .mint(uuid::Uuid::new_v4(), healthcard::token::TokenKind::Static, chrono::Utc::now().timestamp(), 3600)
+        .mint(
+            uuid::Uuid::new_v4(),
+            healthcard::token::TokenKind::Static,
+            chrono::Utc::now().timestamp(),
+            3600,
+        )
         .unwrap()
         .text
 }
@@ -120,16 +169,31 @@ fn tamper_access_log(d: &std::path::Path) {
     use diesel::RunQueryDsl;
     let ctx = open(d);
     let mut conn = ctx.conn().unwrap();
-    diesel::sql_query("UPDATE access_log SET actor = 'mallory' WHERE seq = (SELECT MIN(seq) FROM access_log)")
-        .execute(&mut *conn)
-        .unwrap();
+    diesel::sql_query(
+        "UPDATE access_log SET actor = 'mallory' WHERE seq = (SELECT MIN(seq) FROM access_log)",
+    )
+    .execute(&mut *conn)
+    .unwrap();
 }
 
 #[test]
 fn cli_import_legacy_reports_bad_rows_and_is_idempotent() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    ok(&healthcard(d, &["clinic", "create", "--code", "OLD", "--name", "旧医院", "--scopes", "verify,link"], None));
+    ok(&healthcard(
+        d,
+        &[
+            "clinic",
+            "create",
+            "--code",
+            "OLD",
+            "--name",
+            "旧医院",
+            "--scopes",
+            "verify,link",
+        ],
+        None,
+    ));
     let csv = d.join("legacy.csv");
     let mut f = std::fs::File::create(&csv).unwrap();
     writeln!(f, "local_patient_id,name,national_id,phone").unwrap();
@@ -139,21 +203,36 @@ fn cli_import_legacy_reports_bad_rows_and_is_idempotent() {
     writeln!(f, "A4,,{},", crate::helpers::national_id(4)).unwrap(); // no name
     writeln!(f, "A5,赵六,{},", crate::helpers::national_id(1)).unwrap(); // same person, second number
     drop(f);
-    let o = healthcard(d, &["import-legacy", "--clinic", "OLD", csv.to_str().unwrap()], None);
+    let o = healthcard(
+        d,
+        &["import-legacy", "--clinic", "OLD", csv.to_str().unwrap()],
+        None,
+    );
     let out = ok(&o);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("line 4"), "{err}");
     assert!(err.contains("line 5"), "{err}");
-    assert!(!err.contains("110105194912310021"), "no ID number in the report");
+    assert!(
+        !err.contains("110105194912310021"),
+        "no ID number in the report"
+    );
     let v: Value = serde_json::from_str(out.trim().lines().last().unwrap()).unwrap();
     assert_eq!(v["bad_rows"], 2);
     assert_eq!(v["residents_created"], 2);
     assert_eq!(v["cards_issued"], 2);
-    let o = healthcard(d, &["import-legacy", "--clinic", "OLD", csv.to_str().unwrap()], None);
+    let o = healthcard(
+        d,
+        &["import-legacy", "--clinic", "OLD", csv.to_str().unwrap()],
+        None,
+    );
     let v: Value = serde_json::from_str(ok(&o).trim().lines().last().unwrap()).unwrap();
     assert_eq!(v["residents_created"], 0);
     assert_eq!(v["cards_issued"], 0);
     assert_eq!(v["links_created"], 0);
-    let o = healthcard(d, &["import-legacy", "--clinic", "NOPE", csv.to_str().unwrap()], None);
+    let o = healthcard(
+        d,
+        &["import-legacy", "--clinic", "NOPE", csv.to_str().unwrap()],
+        None,
+    );
     assert!(!o.status.success());
 }

@@ -23,7 +23,6 @@ pub struct TestApp {
     pub client: Client,
     pub ctx: AppContext,
     pub admin_token: String,
-    pub backend: Backend,
     pub settings: Settings,
     _dir: tempfile::TempDir,
 }
@@ -31,12 +30,17 @@ pub struct TestApp {
 /// Valid national ID numbers (GB 11643 check digits), distinct per call.
 pub fn national_id(n: u32) -> String {
     // Region 110105 (Beijing Chaoyang), birth 1980-01-01 plus n days, sequence from n.
-    let birth = chrono::NaiveDate::from_ymd_opt(1960, 1, 1).unwrap() + chrono::Duration::days((n % 15000) as i64);
+    let birth = chrono::NaiveDate::from_ymd_opt(1960, 1, 1).unwrap()
+        + chrono::Duration::days((n % 15000) as i64);
     let seq = 100 + (n / 15000) % 900;
     let body = format!("110105{}{:03}", birth.format("%Y%m%d"), seq);
     const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
     const C: &[u8; 11] = b"10X98765432";
-    let sum: u32 = body.bytes().zip(W).map(|(b, w)| (b - b'0') as u32 * w).sum();
+    let sum: u32 = body
+        .bytes()
+        .zip(W)
+        .map(|(b, w)| (b - b'0') as u32 * w)
+        .sum();
     format!("{}{}", body, C[(sum % 11) as usize] as char)
 }
 
@@ -70,7 +74,9 @@ pub fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Settings)) -> Op
             let _ = app.run_until_stopped().await;
         })
     });
-    let (port, ctx) = rx.recv_timeout(Duration::from_secs(60)).expect("app started");
+    let (port, ctx) = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("app started");
     let client = Client::builder()
         .timeout(Duration::from_secs(30))
         .build()
@@ -80,7 +86,6 @@ pub fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Settings)) -> Op
         client,
         ctx,
         admin_token: String::new(),
-        backend,
         settings,
         _dir: dir,
     };
@@ -121,7 +126,10 @@ impl TestApp {
             .send()
             .unwrap();
         assert_eq!(r.status(), 200, "login");
-        r.json::<Value>().unwrap()["token"].as_str().unwrap().to_string()
+        r.json::<Value>().unwrap()["token"]
+            .as_str()
+            .unwrap()
+            .to_string()
     }
 
     pub fn get(&self, path: &str) -> RequestBuilder {
@@ -131,7 +139,10 @@ impl TestApp {
         self.client.post(self.url(path))
     }
     pub fn admin_get(&self, path: &str) -> Response {
-        self.get(path).bearer_auth(&self.admin_token).send().unwrap()
+        self.get(path)
+            .bearer_auth(&self.admin_token)
+            .send()
+            .unwrap()
     }
     pub fn admin_post(&self, path: &str, body: Value) -> Response {
         self.post(path)
@@ -166,9 +177,15 @@ impl TestApp {
     }
 
     pub fn mint(&self, card: &str, kind: &str) -> String {
-        let r = self.admin_post(&format!("/api/v1/cards/{card}/tokens"), json!({"kind": kind}));
+        let r = self.admin_post(
+            &format!("/api/v1/cards/{card}/tokens"),
+            json!({"kind": kind}),
+        );
         assert_eq!(r.status(), 201);
-        r.json::<Value>().unwrap()["token"].as_str().unwrap().to_string()
+        r.json::<Value>().unwrap()["token"]
+            .as_str()
+            .unwrap()
+            .to_string()
     }
 
     /// Makes a clinic with `scopes` and returns (clinic JSON, api key).

@@ -10,14 +10,27 @@ fn key_rotation_story() {
         let old_static = app.mint(&card, "static");
         let old_dynamic = app.mint(&card, "dynamic");
         let jwks = |app: &crate::helpers::TestApp| -> Vec<String> {
-            let v: Value = app.get("/.well-known/jwks.json").send().unwrap().json().unwrap();
-            v["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap().to_string()).collect()
+            let v: Value = app
+                .get("/.well-known/jwks.json")
+                .send()
+                .unwrap()
+                .json()
+                .unwrap();
+            v["keys"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|k| k["kid"].as_str().unwrap().to_string())
+                .collect()
         };
         let before = jwks(&app);
         assert_eq!(before.len(), 1);
         let r = app.admin_post("/api/v1/keys/rotate", json!({}));
         assert_eq!(r.status(), 201);
-        let new_kid = r.json::<Value>().unwrap()["kid"].as_str().unwrap().to_string();
+        let new_kid = r.json::<Value>().unwrap()["kid"]
+            .as_str()
+            .unwrap()
+            .to_string();
         let after = jwks(&app);
         assert_eq!(after.len(), 2, "old and new key published");
         assert!(after.contains(&before[0]) && after.contains(&new_kid));
@@ -37,7 +50,11 @@ fn key_rotation_story() {
         assert_eq!(v["valid"], false);
         assert_eq!(v["reason"], "key_revoked");
         assert_eq!(app.verify(&key, &new_static)["valid"], true);
-        assert_eq!(jwks(&app), vec![new_kid.clone()], "revoked keys are not published");
+        assert_eq!(
+            jwks(&app),
+            vec![new_kid.clone()],
+            "revoked keys are not published"
+        );
         // The active key cannot be revoked without a successor.
         let r = app.admin_post(&format!("/api/v1/keys/{new_kid}/revoke"), json!({}));
         assert_eq!(r.status(), 409);

@@ -53,7 +53,12 @@ fn health_readiness_metrics_and_openapi() {
 #[test]
 fn jwks_lists_the_active_key() {
     let app = spawn_app(Backend::Sqlite).unwrap();
-    let v: Value = app.get("/.well-known/jwks.json").send().unwrap().json().unwrap();
+    let v: Value = app
+        .get("/.well-known/jwks.json")
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
     let keys = v["keys"].as_array().unwrap();
     assert_eq!(keys.len(), 1);
     let k = &keys[0];
@@ -73,9 +78,10 @@ fn metrics_count_verification_outcomes_by_channel() {
     assert_eq!(v["reason"], "malformed");
     let text = app.get("/metrics").send().unwrap().text().unwrap();
     assert!(
-        text.lines().any(|l| l.starts_with("healthcard_verifications_total")
-            && l.contains("outcome=\"malformed\"")
-            && l.contains("channel=\"window\"")),
+        text.lines()
+            .any(|l| l.starts_with("healthcard_verifications_total")
+                && l.contains("outcome=\"malformed\"")
+                && l.contains("channel=\"window\"")),
         "{text}"
     );
 }
@@ -83,7 +89,9 @@ fn metrics_count_verification_outcomes_by_channel() {
 #[test]
 fn database_outage_answers_503_and_recovers() {
     // PostgreSQL only: block new connections to the test database, then allow them again.
-    let Some(app) = spawn_app(Backend::Postgres) else { return };
+    let Some(app) = spawn_app(Backend::Postgres) else {
+        return;
+    };
     let url = app.settings.database_url.clone();
     let db = url.rsplit('/').next().unwrap().to_string();
     let admin_url = format!("{}/postgres", url.rsplit_once('/').unwrap().0);

@@ -29,7 +29,10 @@ fn a_valid_static_token_resolves_the_resident_masked_by_default() {
         let nid = crate::helpers::national_id(1);
         let masked = v["resident"]["national_id_masked"].as_str().unwrap();
         assert_eq!(masked, format!("{}**********{}", &nid[..4], &nid[14..]));
-        assert!(v["resident"].get("national_id").is_none(), "no full ID without pii");
+        assert!(
+            v["resident"].get("national_id").is_none(),
+            "no full ID without pii"
+        );
         assert!(v["resident"].get("phone").is_none());
         assert!(v.get("local_patient_id").is_some() && v["local_patient_id"].is_null());
         // The same static token verifies again (static tokens are reusable).
@@ -121,33 +124,72 @@ fn every_reason_code_from_a_real_token() {
         assert_eq!(reason(&token::mint(&foreign, &c)), "unknown_key");
         // expired and not_yet_valid (beyond the 60 s skew allowance)
         assert_eq!(
-            reason(&crafted(&app, &card, TokenKind::Static, now - 7200, now - 3600)),
+            reason(&crafted(
+                &app,
+                &card,
+                TokenKind::Static,
+                now - 7200,
+                now - 3600
+            )),
             "expired"
         );
         assert_eq!(
-            reason(&crafted(&app, &card, TokenKind::Static, now + 600, now + 7200)),
+            reason(&crafted(
+                &app,
+                &card,
+                TokenKind::Static,
+                now + 600,
+                now + 7200
+            )),
             "not_yet_valid"
         );
         // within the skew allowance it still verifies
-        let v = app.verify(&key, &crafted(&app, &card, TokenKind::Static, now + 30, now + 7200));
+        let v = app.verify(
+            &key,
+            &crafted(&app, &card, TokenKind::Static, now + 30, now + 7200),
+        );
         assert_eq!(v["valid"], true, "{v}");
         // card_suspended, then card_revoked
         let tok = app.mint(&card, "static");
-        assert_eq!(app.admin_post(&format!("/api/v1/cards/{card}/suspend"), json!({"reason": "测试"})).status(), 200);
+        assert_eq!(
+            app.admin_post(
+                &format!("/api/v1/cards/{card}/suspend"),
+                json!({"reason": "测试"})
+            )
+            .status(),
+            200
+        );
         assert_eq!(reason(&tok), "card_suspended");
-        assert_eq!(app.admin_post(&format!("/api/v1/cards/{card}/reinstate"), json!({})).status(), 200);
+        assert_eq!(
+            app.admin_post(&format!("/api/v1/cards/{card}/reinstate"), json!({}))
+                .status(),
+            200
+        );
         assert_eq!(app.verify(&key, &tok)["valid"], true);
-        assert_eq!(app.admin_post(&format!("/api/v1/cards/{card}/revoke"), json!({"reason": "deceased"})).status(), 200);
+        assert_eq!(
+            app.admin_post(
+                &format!("/api/v1/cards/{card}/revoke"),
+                json!({"reason": "deceased"})
+            )
+            .status(),
+            200
+        );
         assert_eq!(reason(&tok), "card_revoked");
         // card_replaced
         let (_, card2, _) = app.resident_with_card(6);
         let tok2 = app.mint(&card2, "static");
-        let r = app.admin_post(&format!("/api/v1/cards/{card2}/reissue"), json!({"reason": "lost"}));
+        let r = app.admin_post(
+            &format!("/api/v1/cards/{card2}/reissue"),
+            json!({"reason": "lost"}),
+        );
         assert_eq!(r.status(), 201);
         let new: Value = r.json().unwrap();
         assert_eq!(reason(&tok2), "card_replaced");
         let new_card = new["card"]["id"].as_str().unwrap();
-        assert_eq!(app.verify(&key, &app.mint(new_card, "static"))["valid"], true);
+        assert_eq!(
+            app.verify(&key, &app.mint(new_card, "static"))["valid"],
+            true
+        );
         // replayed is covered above; key_revoked in the key rotation story.
     });
 }
@@ -160,12 +202,20 @@ fn every_verification_is_in_the_card_access_log() {
         let tok = app.mint(&card, "dynamic");
         app.verify(&key, &tok);
         app.verify(&key, &tok);
-        let log: Vec<Value> = app.admin_get(&format!("/api/v1/cards/{card}/access-log")).json().unwrap();
+        let log: Vec<Value> = app
+            .admin_get(&format!("/api/v1/cards/{card}/access-log"))
+            .json()
+            .unwrap();
         let verifies: Vec<&Value> = log.iter().filter(|e| e["action"] == "verify").collect();
         assert_eq!(verifies.len(), 2, "{log:?}");
-        let outcomes: Vec<&str> = verifies.iter().map(|e| e["outcome"].as_str().unwrap()).collect();
+        let outcomes: Vec<&str> = verifies
+            .iter()
+            .map(|e| e["outcome"].as_str().unwrap())
+            .collect();
         assert!(outcomes.contains(&"valid") && outcomes.contains(&"replayed"));
-        assert!(verifies.iter().all(|e| e["actor"] == "C9" && e["channel"] == "window"));
+        assert!(verifies
+            .iter()
+            .all(|e| e["actor"] == "C9" && e["channel"] == "window"));
         assert!(log.iter().any(|e| e["action"] == "card.issue"));
         // The holder sees who looked the card up.
         let mine: Vec<Value> = app
@@ -175,7 +225,9 @@ fn every_verification_is_in_the_card_access_log() {
             .unwrap()
             .json()
             .unwrap();
-        assert!(mine.iter().any(|e| e["actor"] == "C9" && e["action"] == "verify"));
+        assert!(mine
+            .iter()
+            .any(|e| e["actor"] == "C9" && e["action"] == "verify"));
     });
 }
 
@@ -193,15 +245,34 @@ fn scopes_and_credentials_are_enforced() {
         r.send().unwrap()
     };
     assert_eq!(crate::helpers::error_code(send(None), 401), "unauthorized");
-    assert_eq!(crate::helpers::error_code(send(Some("hck_nope")), 401), "unauthorized");
+    assert_eq!(
+        crate::helpers::error_code(send(Some("hck_nope")), 401),
+        "unauthorized"
+    );
     let fake = format!("hck_{}", "A".repeat(43));
-    assert_eq!(crate::helpers::error_code(send(Some(&fake)), 401), "unauthorized");
+    assert_eq!(
+        crate::helpers::error_code(send(Some(&fake)), 401),
+        "unauthorized"
+    );
     // An administrator's session or a holder credential is not a clinic key.
-    assert_eq!(crate::helpers::error_code(send(Some(&app.admin_token)), 401), "unauthorized");
-    assert_eq!(crate::helpers::error_code(send(Some(&holder)), 401), "unauthorized");
-    assert_eq!(crate::helpers::error_code(send(Some(&link_only)), 403), "forbidden");
+    assert_eq!(
+        crate::helpers::error_code(send(Some(&app.admin_token)), 401),
+        "unauthorized"
+    );
+    assert_eq!(
+        crate::helpers::error_code(send(Some(&holder)), 401),
+        "unauthorized"
+    );
+    assert_eq!(
+        crate::helpers::error_code(send(Some(&link_only)), 403),
+        "forbidden"
+    );
     // Clinics cannot use admin routes.
-    let r = app.get("/api/v1/clinics").bearer_auth(&link_only).send().unwrap();
+    let r = app
+        .get("/api/v1/clinics")
+        .bearer_auth(&link_only)
+        .send()
+        .unwrap();
     assert_eq!(crate::helpers::error_code(r, 401), "unauthorized");
     // Channel must be one of the four.
     let (_, key) = app.clinic("V1", &["verify"]);

@@ -76,7 +76,7 @@ pub fn check_credentials(
     }
     let admin = admins::find_by_username(&mut conn, &username)?;
     let ok = match &admin {
-        Some(a) => crypto::verify_password(password, &a.password_hash),
+        Some(a) => crypto::verify_password(password, &a.password_phc),
         None => {
             crypto::verify_password(password, decoy_hash());
             false
@@ -126,15 +126,17 @@ pub async fn login(
     let body = body.into_inner();
     let st = state.clone();
     let outcome = blocking(move || {
-        Ok(match check_credentials(&st, &body.username, &body.password)? {
-            SignIn::Ok(a) => Some(open_session(&st, &a)?),
-            SignIn::Wrong => None,
-            SignIn::Locked { retry_after } => {
-                return Ok(Err(AppError::RateLimited {
-                    retry_after: retry_after as u64,
-                }))
-            }
-        })
+        Ok(
+            match check_credentials(&st, &body.username, &body.password)? {
+                SignIn::Ok(a) => Some(open_session(&st, &a)?),
+                SignIn::Wrong => None,
+                SignIn::Locked { retry_after } => {
+                    return Ok(Err(AppError::RateLimited {
+                        retry_after: retry_after as u64,
+                    }))
+                }
+            },
+        )
         .map(Ok)
     })
     .await??;

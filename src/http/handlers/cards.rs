@@ -62,7 +62,7 @@ pub async fn get(
 ) -> Result<HttpResponse, AppError> {
     let id = card_id(&id)?;
     let ctx = state.ctx.clone();
-    let card = blocking(move || cards::get(&mut ctx.conn()?, id)).await?;
+    let card = blocking(move || cards::get(&mut *ctx.conn()?, id)).await?;
     Ok(HttpResponse::Ok().json(CardView::from(&card)))
 }
 
@@ -117,7 +117,15 @@ pub async fn suspend(
     id: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, AppError> {
-    transition(state, admin, req, id.into_inner(), body, CardAction::Suspend).await
+    transition(
+        state,
+        admin,
+        req,
+        id.into_inner(),
+        body,
+        CardAction::Suspend,
+    )
+    .await
 }
 
 /// Reinstate a suspended card.
@@ -132,7 +140,15 @@ pub async fn reinstate(
     id: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, AppError> {
-    transition(state, admin, req, id.into_inner(), body, CardAction::Reinstate).await
+    transition(
+        state,
+        admin,
+        req,
+        id.into_inner(),
+        body,
+        CardAction::Reinstate,
+    )
+    .await
 }
 
 /// Revoke a card for good.
@@ -214,7 +230,7 @@ pub async fn mint(
         .map_err(|_| AppError::invalid("invalid_kind", "kind must be `static` or `dynamic`"))?;
     let ctx = state.ctx.clone();
     let view = web::block(move || -> Result<TokenView, AppError> {
-        let card = cards::get(&mut ctx.conn()?, id)?;
+        let card = cards::get(&mut *ctx.conn()?, id)?;
         let minted = registry::mint_for(&ctx, &card, kind)?;
         Ok(token_view(&minted))
     })
@@ -225,16 +241,20 @@ pub async fn mint(
         .json(view))
 }
 
-async fn static_qr(state: web::Data<State>, id: String, png: bool) -> Result<HttpResponse, AppError> {
+async fn static_qr(
+    state: web::Data<State>,
+    id: String,
+    png: bool,
+) -> Result<HttpResponse, AppError> {
     let id = card_id(&id)?;
     let ctx = state.ctx.clone();
-    web::block(move || -> Result<HttpResponse, AppError> {
-        let card = cards::get(&mut ctx.conn()?, id)?;
-        let minted = registry::mint_for(&ctx, &card, TokenKind::Static)?;
-        super::qr_response(&minted.text, png)
+    let text = web::block(move || -> Result<String, AppError> {
+        let card = cards::get(&mut *ctx.conn()?, id)?;
+        Ok(registry::mint_for(&ctx, &card, TokenKind::Static)?.text)
     })
     .await
-    .map_err(|_| AppError::Unavailable)?
+    .map_err(|_| AppError::Unavailable)??;
+    super::qr_response(&text, png).await
 }
 
 /// A fresh static token of the card as an SVG QR code (for printing).
@@ -317,7 +337,7 @@ pub async fn card_links(
     responses((status = 200, body = Vec<AccessLogView>), (status = 404, body = ErrorBody)),
     security(("admin" = [])))]
 #[get("/api/v1/cards/{id}/access-log")]
-pub async fn access_log(
+pub async fn card_access_log(
     state: web::Data<State>,
     _admin: AdminAuth,
     id: web::Path<String>,
@@ -333,15 +353,15 @@ pub async fn access_log(
     Ok(HttpResponse::Ok().json(rows.iter().map(log_view).collect::<Vec<_>>()))
 }
 
-pub fn log_view(r: &access_log::LogRow) -> AccessLogView {
+pub fn log_view(r: &access_log::LogEntry) -> AccessLogView {
     AccessLogView {
         seq: r.seq,
         at: r.at.and_utc(),
-        actor_kind: r.actor_kind.clone(),
+        actor_kind: r.actor_kind.as_str().to_string(),
         actor: r.actor.clone(),
         action: r.action.clone(),
         card_id: r.card_id.map(Into::into),
-        channel: r.channel.clone(),
+        channel: r.channel.map(|c| c.as_str().to_string()),
         outcome: r.outcome.clone(),
         detail: r.detail.clone(),
     }

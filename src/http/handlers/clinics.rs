@@ -11,7 +11,7 @@ use crate::http::extract::uuid;
 use crate::http::views::{ClinicView, CreatedClinic};
 use crate::http::State;
 use crate::service::registry::{self, entry, Actor};
-use crate::store::{access_log, clinics};
+use crate::store::{access_log, clinics, StoreError};
 
 #[derive(Deserialize, ToSchema)]
 pub struct CreateClinic {
@@ -63,13 +63,13 @@ pub async fn create(
 #[get("/api/v1/clinics")]
 pub async fn list(state: web::Data<State>, _admin: AdminAuth) -> Result<HttpResponse, AppError> {
     let ctx = state.ctx.clone();
-    let all = blocking(move || clinics::list(&mut ctx.conn()?)).await?;
+    let all = blocking(move || clinics::list(&mut *ctx.conn()?)).await?;
     Ok(HttpResponse::Ok().json(all.iter().map(ClinicView::from).collect::<Vec<_>>()))
 }
 
 #[derive(Serialize, Deserialize, ToSchema)]
 pub struct ApiKeyView {
-    pub id: uuid::Uuid,
+    pub id: String,
     /// A non-secret hint to tell keys apart.
     pub hint: String,
     pub created_at: chrono::DateTime<chrono::Utc>,
@@ -78,7 +78,7 @@ pub struct ApiKeyView {
 
 #[derive(Serialize, Deserialize, ToSchema)]
 pub struct NewApiKey {
-    pub id: uuid::Uuid,
+    pub id: String,
     /// Shown this once.
     pub api_key: String,
 }
@@ -103,7 +103,7 @@ pub async fn keys(
     Ok(HttpResponse::Ok().json(
         ks.iter()
             .map(|k| ApiKeyView {
-                id: k.id,
+                id: k.id.clone(),
                 hint: k.hint.clone(),
                 created_at: k.created_at.and_utc(),
                 revoked_at: k.revoked_at.map(|t| t.and_utc()),
@@ -124,13 +124,19 @@ pub async fn add_key(
     let id = ClinicId::from(uuid(&id)?);
     let actor = Actor::admin(admin.0.username.as_str());
     let ctx = state.ctx.clone();
-    let (key_id, secret) = blocking(move || {
+    let (info, secret) = blocking(move || {
         ctx.with_tx(|c| {
             let clinic = clinics::get(c, id)?;
             let r = clinics::add_key(c, id)?;
             access_log::append(
                 c,
-                &[entry(&actor, "clinic.key.add", None, None, Some(clinic.code.as_str().to_string()))],
+                &[entry(
+                    &actor,
+                    "clinic.key.add",
+                    None,
+                    None,
+                    Some(clinic.code.as_str().to_string()),
+                )],
             )?;
             Ok(r)
         })
@@ -139,7 +145,7 @@ pub async fn add_key(
     Ok(HttpResponse::Created()
         .insert_header(("Cache-Control", "no-store"))
         .json(NewApiKey {
-            id: key_id,
+            id: info.id,
             api_key: secret.expose().to_string(),
         }))
 }
@@ -155,16 +161,26 @@ pub async fn revoke_key(
 ) -> Result<HttpResponse, AppError> {
     let (id, key_id) = path.into_inner();
     let id = ClinicId::from(uuid(&id)?);
-    let key_id = uuid(&key_id)?;
+    uuid(&key_id)?;
     let actor = Actor::admin(admin.0.username.as_str());
     let ctx = state.ctx.clone();
     blocking(move || {
         ctx.with_tx(|c| {
             let clinic = clinics::get(c, id)?;
-            clinics::revoke_key(c, id, key_id)?;
+            // The key must belong to this clinic: 404 otherwise, not another clinic's key.
+            if !clinics::list_keys(c, id)?.iter().any(|k| k.id == key_id) {
+                return Err(StoreError::NotFound);
+            }
+            clinics::revoke_key(c, &key_id)?;
             access_log::append(
                 c,
-                &[entry(&actor, "clinic.key.revoke", None, None, Some(clinic.code.as_str().to_string()))],
+                &[entry(
+                    &actor,
+                    "clinic.key.revoke",
+                    None,
+                    None,
+                    Some(clinic.code.as_str().to_string()),
+                )],
             )?;
             Ok(())
         })

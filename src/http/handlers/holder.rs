@@ -27,11 +27,13 @@ pub async fn tokens(state: web::Data<State>, holder: HolderAuth) -> Result<HttpR
         .json(token_view(&minted)))
 }
 
-async fn qr(state: web::Data<State>, holder: HolderAuth, png: bool) -> Result<HttpResponse, AppError> {
+async fn qr(
+    state: web::Data<State>,
+    holder: HolderAuth,
+    png: bool,
+) -> Result<HttpResponse, AppError> {
     let minted = registry::mint_for(&state.ctx, &holder.0, TokenKind::Dynamic)?;
-    web::block(move || super::qr_response(&minted.text, png))
-        .await
-        .map_err(|_| AppError::Unavailable)?
+    super::qr_response(&minted.text, png).await
 }
 
 /// A fresh dynamic token as an SVG QR code.
@@ -60,7 +62,7 @@ pub async fn qr_png(state: web::Data<State>, holder: HolderAuth) -> Result<HttpR
 pub async fn access(state: web::Data<State>, holder: HolderAuth) -> Result<HttpResponse, AppError> {
     let resident = holder.0.resident_id;
     let ctx = state.ctx.clone();
-    let rows = blocking(move || access_log::for_resident(&mut ctx.conn()?, resident, 200)).await?;
+    let rows = blocking(move || access_log::for_resident(&mut *ctx.conn()?, resident, 200)).await?;
     // The holder sees who looked them up, not the administrators' notes.
     let views: Vec<AccessLogView> = rows
         .iter()

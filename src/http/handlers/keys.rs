@@ -25,7 +25,7 @@ pub async fn jwks(state: web::Data<State>) -> HttpResponse {
 #[get("/api/v1/keys")]
 pub async fn list(state: web::Data<State>, _admin: AdminAuth) -> Result<HttpResponse, AppError> {
     let ctx = state.ctx.clone();
-    let ks = blocking(move || keys::list(&mut ctx.conn()?)).await?;
+    let ks = blocking(move || keys::list(&mut *ctx.conn()?)).await?;
     Ok(HttpResponse::Ok().json(ks))
 }
 
@@ -38,7 +38,10 @@ pub async fn rotate(state: web::Data<State>, admin: AdminAuth) -> Result<HttpRes
     let kid = blocking(move || {
         ctx.with_tx(|c| {
             let kid = keys::rotate(c, &ctx.master)?;
-            access_log::append(c, &[entry(&actor, "key.rotate", None, None, Some(kid.to_b64()))])?;
+            access_log::append(
+                c,
+                &[entry(&actor, "key.rotate", None, None, Some(kid.to_b64()))],
+            )?;
             Ok(kid)
         })
     })
@@ -46,7 +49,7 @@ pub async fn rotate(state: web::Data<State>, admin: AdminAuth) -> Result<HttpRes
     let ctx = state.ctx.clone();
     blocking(move || ctx.keys.reload()).await?;
     let ctx = state.ctx.clone();
-    let info = blocking(move || keys::list(&mut ctx.conn()?))
+    let info = blocking(move || keys::list(&mut *ctx.conn()?))
         .await?
         .into_iter()
         .find(|k| k.kid == kid.to_b64())
@@ -69,7 +72,10 @@ pub async fn revoke(
     blocking(move || {
         ctx.with_tx(|c| {
             keys::revoke(c, &kid)?;
-            access_log::append(c, &[entry(&actor, "key.revoke", None, None, Some(kid.clone()))])?;
+            access_log::append(
+                c,
+                &[entry(&actor, "key.revoke", None, None, Some(kid.clone()))],
+            )?;
             Ok(())
         })
     })

@@ -52,10 +52,7 @@ pub async fn create(
             let card = cards::get(conn, card_id)?;
             let link = links::create(conn, c.id, &lpid, card.resident_id)?;
             let mut e = entry(
-                &crate::service::registry::Actor {
-                    kind: "clinic",
-                    name: c.code.as_str().to_string(),
-                },
+                &crate::service::registry::Actor::clinic(c.code.as_str()),
                 "link.create",
                 Some(card.id),
                 Some(card.resident_id),

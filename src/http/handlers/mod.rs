@@ -19,15 +19,24 @@ use crate::service::registry::MintError;
 use crate::token::qr;
 
 /// The QR image answers: never cached, they hold a live token.
-pub fn qr_response(text: &str, png: bool) -> Result<HttpResponse, AppError> {
-    let code = qr::encode(text).map_err(|e| AppError::Internal(format!("QR encoding: {e}")))?;
-    let mut resp = HttpResponse::Ok();
-    resp.insert_header((header::CACHE_CONTROL, "no-store"));
-    Ok(if png {
-        resp.content_type("image/png").body(code.to_png())
-    } else {
-        resp.content_type("image/svg+xml").body(code.to_svg())
+/// Encoding and drawing run on the blocking pool: they are CPU work.
+pub async fn qr_response(text: &str, png: bool) -> Result<HttpResponse, AppError> {
+    let text = text.to_string();
+    let body = actix_web::web::block(move || -> Result<Vec<u8>, AppError> {
+        let code =
+            qr::encode(&text).map_err(|e| AppError::Internal(format!("QR encoding: {e}")))?;
+        Ok(if png {
+            code.to_png()
+        } else {
+            code.to_svg().into_bytes()
+        })
     })
+    .await
+    .map_err(|_| AppError::Unavailable)??;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .content_type(if png { "image/png" } else { "image/svg+xml" })
+        .body(body))
 }
 
 impl From<MintError> for AppError {

@@ -19,7 +19,7 @@ pub async fn healthz() -> HttpResponse {
 #[get("/readyz")]
 pub async fn readyz(state: web::Data<State>) -> Result<HttpResponse, crate::error::AppError> {
     let ctx = state.ctx.clone();
-    blocking(move || store::ping(&mut ctx.conn()?)).await?;
+    blocking(move || store::ping(&mut *ctx.conn()?)).await?;
     Ok(HttpResponse::Ok().json(json!({"status": "ready"})))
 }
 

@@ -45,16 +45,17 @@ pub async fn feed(
 ) -> Result<HttpResponse, AppError> {
     let since: i64 = match q.since.as_deref().map(str::trim) {
         None | Some("") => 0,
-        Some(s) => s
-            .parse()
-            .ok()
-            .filter(|n: &i64| *n >= 0)
-            .ok_or_else(|| AppError::invalid("invalid_cursor", "since must be a cursor returned as `next`"))?,
+        Some(s) => s.parse().ok().filter(|n: &i64| *n >= 0).ok_or_else(|| {
+            AppError::invalid(
+                "invalid_cursor",
+                "since must be a cursor returned as `next`",
+            )
+        })?,
     };
     let limit = q.limit.unwrap_or(1000).clamp(1, 1000);
     let ctx = state.ctx.clone();
     let (changes, next) =
-        blocking(move || cards::changes_since(&mut ctx.conn()?, since, limit)).await?;
+        blocking(move || cards::changes_since(&mut *ctx.conn()?, since, limit)).await?;
     Ok(HttpResponse::Ok().json(Feed {
         revoked: changes
             .into_iter()

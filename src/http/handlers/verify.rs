@@ -141,7 +141,7 @@ pub async fn verify(
     let body = body.into_inner();
     let channel = match body.channel.as_deref() {
         None | Some("") => None,
-        Some(c) => Some(Channel::parse(c)?),
+        Some(c) => Some(c.parse::<Channel>()?),
     };
     let outcome = run(&state, &clinic, body.token, channel).await?;
     let pii = clinic.0.scopes.contains(Scope::Pii);

@@ -1,0 +1,14 @@
+DROP TABLE access_log_head;
+DROP TABLE access_log;
+DROP TABLE replay;
+DROP TABLE login_failures;
+DROP TABLE sessions;
+DROP TABLE admins;
+DROP TABLE signing_keys;
+DROP TABLE links;
+DROP TABLE api_keys;
+DROP TABLE clinics;
+DROP TABLE card_events;
+DROP TABLE counters;
+DROP TABLE cards;
+DROP TABLE residents;

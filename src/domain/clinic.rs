@@ -1,0 +1,289 @@
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use super::{trimmed_text, DomainError};
+
+/// A clinic's own patient number (MRN) for a resident: 1-64 printable
+/// characters, trimmed.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LocalPatientId(String);
+
+impl LocalPatientId {
+    pub fn parse(text: &str) -> Result<Self, DomainError> {
+        trimmed_text("local_patient_id", text, 64).map(LocalPatientId)
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for LocalPatientId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A clinic's short code, used on the command line and in links: 1-32 of
+/// `[A-Za-z0-9_-]`, kept as given (codes differing in case are different).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ClinicCode(String);
+
+impl ClinicCode {
+    pub fn parse(text: &str) -> Result<Self, DomainError> {
+        let t = text.trim();
+        if t.is_empty() || t.len() > 32 {
+            return Err(DomainError::new("clinic_code", "wrong_length"));
+        }
+        if !t
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        {
+            return Err(DomainError::new("clinic_code", "bad_character"));
+        }
+        Ok(ClinicCode(t.to_owned()))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ClinicCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// An administrator's login name: 3-64 of `[a-z0-9._-]`, lower-cased on input
+/// so `Alice` and `alice` are one account.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Username(String);
+
+impl Username {
+    pub fn parse(text: &str) -> Result<Self, DomainError> {
+        let t = text.trim().to_ascii_lowercase();
+        if t.len() < 3 || t.len() > 64 {
+            return Err(DomainError::new("username", "wrong_length"));
+        }
+        if !t
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+        {
+            return Err(DomainError::new("username", "bad_character"));
+        }
+        Ok(Username(t))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Username {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What a clinic's API key may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    /// Verify tokens and see the masked identity.
+    Verify,
+    /// Link the clinic's own patient numbers to cards.
+    Link,
+    /// See the full national ID number on verification.
+    Pii,
+}
+
+impl Scope {
+    pub const ALL: [Scope; 3] = [Scope::Verify, Scope::Link, Scope::Pii];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Verify => "verify",
+            Scope::Link => "link",
+            Scope::Pii => "pii",
+        }
+    }
+}
+
+impl FromStr for Scope {
+    type Err = DomainError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Scope::ALL
+            .into_iter()
+            .find(|sc| sc.as_str() == s.trim())
+            .ok_or(DomainError::new("scopes", "unknown_scope"))
+    }
+}
+
+/// A non-empty set of scopes. Text form: comma-separated in a fixed order
+/// (`verify,link,pii`), which is also how it is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Scopes(u8);
+
+impl Scopes {
+    /// Parses `"verify,link"`; spaces around names are allowed, duplicates
+    /// collapse, unknown names and an empty list are refused.
+    pub fn parse(text: &str) -> Result<Self, DomainError> {
+        let mut bits = 0u8;
+        for part in text.split(',') {
+            bits |= 1 << part.parse::<Scope>()? as u8;
+        }
+        Ok(Scopes(bits))
+    }
+
+    /// From a list (e.g. a JSON array); refused if empty.
+    pub fn from_list(list: &[Scope]) -> Result<Self, DomainError> {
+        if list.is_empty() {
+            return Err(DomainError::new("scopes", "empty"));
+        }
+        Ok(Scopes(list.iter().fold(0, |b, s| b | 1 << *s as u8)))
+    }
+
+    pub fn contains(&self, scope: Scope) -> bool {
+        self.0 & (1 << scope as u8) != 0
+    }
+
+    /// The scopes in fixed order.
+    pub fn iter(&self) -> impl Iterator<Item = Scope> + '_ {
+        Scope::ALL.into_iter().filter(|s| self.contains(*s))
+    }
+
+    /// The names in fixed order, e.g. `["verify", "link"]`.
+    pub fn as_strs(&self) -> Vec<&'static str> {
+        self.iter().map(Scope::as_str).collect()
+    }
+}
+
+impl fmt::Display for Scopes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.as_strs().join(","))
+    }
+}
+
+impl Serialize for Scopes {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.as_strs())
+    }
+}
+
+impl<'de> Deserialize<'de> for Scopes {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let list = Vec::<Scope>::deserialize(d)?;
+        Scopes::from_list(&list).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Where a card was used, recorded with each verification (the national
+/// card-use monitoring counts uses by channel).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    /// A registration or payment window.
+    Window,
+    /// A self-service kiosk.
+    Kiosk,
+    /// A doctor's workstation.
+    Doctor,
+    /// A mobile app.
+    App,
+}
+
+impl Channel {
+    pub const ALL: [Channel; 4] = [
+        Channel::Window,
+        Channel::Kiosk,
+        Channel::Doctor,
+        Channel::App,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Window => "window",
+            Channel::Kiosk => "kiosk",
+            Channel::Doctor => "doctor",
+            Channel::App => "app",
+        }
+    }
+}
+
+impl FromStr for Channel {
+    type Err = DomainError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Channel::ALL
+            .into_iter()
+            .find(|c| c.as_str() == s)
+            .ok_or(DomainError::new("channel", "unknown_channel"))
+    }
+}
+
+impl fmt::Display for Channel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn scopes_parse_in_fixed_order() {
+        let s = Scopes::parse("link, verify,link").unwrap();
+        assert_eq!(s.to_string(), "verify,link");
+        assert!(s.contains(Scope::Verify) && s.contains(Scope::Link) && !s.contains(Scope::Pii));
+        assert_eq!(Scopes::parse(&s.to_string()).unwrap(), s);
+        for bad in ["", "verify,", "admin", "verify,,link"] {
+            assert!(Scopes::parse(bad).is_err(), "{bad}");
+        }
+        assert_eq!(serde_json::to_string(&s).unwrap(), r#"["verify","link"]"#);
+        assert_eq!(
+            serde_json::from_str::<Scopes>(r#"["link","verify"]"#).unwrap(),
+            s
+        );
+        assert!(serde_json::from_str::<Scopes>("[]").is_err());
+    }
+
+    #[test]
+    fn codes_usernames_and_patient_ids() {
+        assert!(ClinicCode::parse("SDPH-01_a").is_ok());
+        assert!(ClinicCode::parse("a b").is_err());
+        assert!(ClinicCode::parse(&"a".repeat(33)).is_err());
+        assert_eq!(Username::parse(" Alice.W ").unwrap().as_str(), "alice.w");
+        assert!(Username::parse("ab").is_err());
+        assert!(Username::parse("al ice").is_err());
+        assert!(Username::parse("张三丰").is_err());
+        assert_eq!(
+            LocalPatientId::parse(" MRN-0001/门诊 ").unwrap().as_str(),
+            "MRN-0001/门诊"
+        );
+        assert!(LocalPatientId::parse("a\tb").is_err());
+        assert!(LocalPatientId::parse("").is_err());
+    }
+
+    #[test]
+    fn channels_round_trip() {
+        for c in Channel::ALL {
+            assert_eq!(c.as_str().parse::<Channel>().unwrap(), c);
+        }
+        assert!("phone".parse::<Channel>().is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn clinic_codes_accept_exactly_their_alphabet(s in "[A-Za-z0-9_-]{1,32}") {
+            let code = ClinicCode::parse(&s).unwrap();
+            prop_assert_eq!(code.as_str(), s.as_str());
+        }
+
+        #[test]
+        fn usernames_are_lower_case(s in "[A-Za-z0-9._-]{3,64}") {
+            let u = Username::parse(&s).unwrap();
+            prop_assert_eq!(u.as_str(), s.to_ascii_lowercase());
+        }
+    }
+}

@@ -1,0 +1,168 @@
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use super::{trimmed_text, DomainError};
+
+/// Sex as read from the national ID number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Sex {
+    Male,
+    Female,
+}
+
+impl Sex {
+    /// Stable text form, as stored and sent.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Sex::Male => "male",
+            Sex::Female => "female",
+        }
+    }
+}
+
+impl FromStr for Sex {
+    type Err = DomainError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "male" => Ok(Sex::Male),
+            "female" => Ok(Sex::Female),
+            _ => Err(DomainError::new("sex", "unknown")),
+        }
+    }
+}
+
+impl fmt::Display for Sex {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A person's name as written on their ID card: 1-64 characters after
+/// trimming, any script (张三, 欧阳娜娜, 阿依古丽·买买提), no control characters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PersonName(String);
+
+impl PersonName {
+    pub fn parse(text: &str) -> Result<Self, DomainError> {
+        trimmed_text("name", text, 64).map(PersonName)
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for PersonName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A mainland mobile number, normalised to its 11 digits (`1[3-9]` then 9
+/// digits); a `+86`/`86` prefix, spaces and dashes are accepted on input.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct MobileNumber(String);
+
+impl MobileNumber {
+    pub fn parse(text: &str) -> Result<Self, DomainError> {
+        let compact: String = text
+            .trim()
+            .chars()
+            .filter(|c| *c != ' ' && *c != '-')
+            .collect();
+        let digits = compact.strip_prefix('+').unwrap_or(&compact);
+        let digits = match digits.strip_prefix("86") {
+            Some(rest) if rest.len() == 11 => rest,
+            _ if compact.starts_with('+') => {
+                return Err(DomainError::new("phone", "not_mainland"));
+            }
+            _ => digits,
+        };
+        let b = digits.as_bytes();
+        if b.len() != 11 || !b.iter().all(u8::is_ascii_digit) {
+            return Err(DomainError::new("phone", "not_11_digits"));
+        }
+        if b[0] != b'1' || !(b'3'..=b'9').contains(&b[1]) {
+            return Err(DomainError::new("phone", "not_a_mobile_prefix"));
+        }
+        Ok(MobileNumber(digits.to_owned()))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for MobileNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn names_in_any_script_are_kept_trimmed() {
+        for n in ["张三", "欧阳娜娜", "阿依古丽·买买提", "Zhang San"] {
+            assert_eq!(PersonName::parse(&format!("  {n} ")).unwrap().as_str(), n);
+        }
+        assert!(PersonName::parse("   ").is_err());
+        assert!(PersonName::parse("张\n三").is_err());
+        assert!(PersonName::parse(&"张".repeat(64)).is_ok());
+        assert!(PersonName::parse(&"张".repeat(65)).is_err());
+    }
+
+    #[test]
+    fn mobile_numbers_are_normalised() {
+        for t in [
+            "13812345678",
+            "+86 138 1234 5678",
+            "86-138-1234-5678",
+            " 138-1234-5678 ",
+        ] {
+            assert_eq!(
+                MobileNumber::parse(t).unwrap().as_str(),
+                "13812345678",
+                "{t}"
+            );
+        }
+        for t in [
+            "12812345678",
+            "1381234567",
+            "138123456789",
+            "+1 138 1234 5678",
+            "1381234567a",
+            "",
+        ] {
+            assert!(MobileNumber::parse(t).is_err(), "{t}");
+        }
+    }
+
+    #[test]
+    fn sex_text_round_trip() {
+        for s in [Sex::Male, Sex::Female] {
+            assert_eq!(s.as_str().parse::<Sex>().unwrap(), s);
+        }
+        assert!("x".parse::<Sex>().is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn valid_mobiles_round_trip(second in 3u8..=9, rest in "[0-9]{9}") {
+            let n = format!("1{second}{rest}");
+            let m = MobileNumber::parse(&format!("+86{n}")).unwrap();
+            prop_assert_eq!(m.as_str(), n.as_str());
+        }
+
+        #[test]
+        fn names_never_panic(s in "\\PC{0,80}") {
+            if let Ok(n) = PersonName::parse(&s) {
+                prop_assert!(!n.as_str().is_empty() && n.as_str().chars().count() <= 64);
+            }
+        }
+    }
+}

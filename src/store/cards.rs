@@ -1,0 +1,330 @@
+//! Cards and their lifecycle, plus the change feed offline kiosks poll.
+//! The rule "one live card per resident" is a partial unique index, so it
+//! holds across nodes without any lock of ours.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::{card_events, cards};
+use super::{corrupt, next_counter, now, on_unique, parse_id, DbConnection, StoreError};
+use crate::crypto::{SecretHash, SecretKind, SecretToken};
+use crate::domain::{CardAction, CardId, CardStatus, ResidentId};
+
+/// The counter whose row lock orders card changes (see [`changes_since`]).
+const EVENTS_COUNTER: &str = "card_events";
+
+/// A card. The holder credential's hash is deliberately not part of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Card {
+    pub id: CardId,
+    pub resident_id: ResidentId,
+    pub status: CardStatus,
+    pub issued_at: NaiveDateTime,
+    pub status_changed_at: NaiveDateTime,
+    pub status_reason: Option<String>,
+    /// Set when `status` is `Replaced`: the card that took over.
+    pub replaced_by: Option<CardId>,
+}
+
+/// One entry of the change feed: the card's status from `at` on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CardChange {
+    pub card_id: CardId,
+    pub status: CardStatus,
+    pub at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = cards)]
+pub(crate) struct CardRow {
+    pub id: String,
+    pub resident_id: String,
+    pub status: String,
+    pub issued_at: NaiveDateTime,
+    pub status_changed_at: NaiveDateTime,
+    pub status_reason: Option<String>,
+    pub replaced_by: Option<String>,
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = cards)]
+pub(crate) struct NewCardRow {
+    pub id: String,
+    pub resident_id: String,
+    pub status: &'static str,
+    pub issued_at: NaiveDateTime,
+    pub status_changed_at: NaiveDateTime,
+    pub holder_hash: Vec<u8>,
+}
+
+impl NewCardRow {
+    /// A new active card with a fresh holder credential.
+    pub(crate) fn fresh(resident: ResidentId, at: NaiveDateTime) -> (Self, SecretToken) {
+        let secret = SecretToken::generate(SecretKind::Holder);
+        let row = NewCardRow {
+            id: CardId::new().to_string(),
+            resident_id: resident.to_string(),
+            status: CardStatus::Active.as_str(),
+            issued_at: at,
+            status_changed_at: at,
+            holder_hash: secret.hash().0.to_vec(),
+        };
+        (row, secret)
+    }
+
+    fn to_card(&self) -> Result<Card, StoreError> {
+        Ok(Card {
+            id: parse_id(&self.id)?,
+            resident_id: parse_id(&self.resident_id)?,
+            status: CardStatus::Active,
+            issued_at: self.issued_at,
+            status_changed_at: self.status_changed_at,
+            status_reason: None,
+            replaced_by: None,
+        })
+    }
+}
+
+impl TryFrom<CardRow> for Card {
+    type Error = StoreError;
+    fn try_from(r: CardRow) -> Result<Self, StoreError> {
+        Ok(Card {
+            id: parse_id(&r.id)?,
+            resident_id: parse_id(&r.resident_id)?,
+            status: r.status.parse().map_err(corrupt("card status"))?,
+            issued_at: r.issued_at,
+            status_changed_at: r.status_changed_at,
+            status_reason: r.status_reason,
+            replaced_by: r.replaced_by.as_deref().map(parse_id).transpose()?,
+        })
+    }
+}
+
+/// Maps the errors of inserting a card: the partial unique index means the
+/// resident already holds a card; a foreign key failure, no such resident.
+fn on_card_insert(e: diesel::result::Error) -> StoreError {
+    match e {
+        diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::ForeignKeyViolation,
+            _,
+        ) => StoreError::NotFound,
+        other => on_unique("card_exists")(other),
+    }
+}
+
+/// Issues the resident's card. Returns it with the holder credential, which
+/// exists only in this answer (only its hash is stored).
+/// `Conflict("card_exists")` if the resident already has an active or
+/// suspended card; `NotFound` if there is no such resident.
+pub fn issue(
+    conn: &mut DbConnection,
+    resident: ResidentId,
+) -> Result<(Card, SecretToken), StoreError> {
+    let (row, secret) = NewCardRow::fresh(resident, now());
+    diesel::insert_into(cards::table)
+        .values(&row)
+        .execute(conn)
+        .map_err(on_card_insert)?;
+    Ok((row.to_card()?, secret))
+}
+
+/// A card by id; `NotFound` if there is none.
+pub fn get(conn: &mut DbConnection, id: CardId) -> Result<Card, StoreError> {
+    cards::table
+        .find(id.to_string())
+        .select(CardRow::as_select())
+        .first(conn)?
+        .try_into()
+}
+
+/// Every card the resident ever had, oldest first.
+pub fn for_resident(
+    conn: &mut DbConnection,
+    resident: ResidentId,
+) -> Result<Vec<Card>, StoreError> {
+    cards::table
+        .filter(cards::resident_id.eq(resident.to_string()))
+        .order((cards::issued_at.asc(), cards::id.asc()))
+        .select(CardRow::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(Card::try_from)
+        .collect()
+}
+
+/// The card whose holder credential has this hash.
+pub fn find_by_holder(
+    conn: &mut DbConnection,
+    hash: &SecretHash,
+) -> Result<Option<Card>, StoreError> {
+    cards::table
+        .filter(cards::holder_hash.eq(hash.0.to_vec()))
+        .select(CardRow::as_select())
+        .first(conn)
+        .optional()?
+        .map(Card::try_from)
+        .transpose()
+}
+
+/// Reads the card inside a change transaction, after the events counter was
+/// taken, and checks the action against the lifecycle.
+fn load_for_change(
+    conn: &mut DbConnection,
+    id: CardId,
+    action: CardAction,
+) -> Result<(Card, CardStatus), StoreError> {
+    let card = get(conn, id)?;
+    let next = card.status.apply(action)?;
+    Ok((card, next))
+}
+
+/// Sets the new status, guarded by the status the decision was made on: if a
+/// concurrent change got there first, nothing is overwritten.
+fn set_status(
+    conn: &mut DbConnection,
+    card: &Card,
+    next: CardStatus,
+    reason: Option<&str>,
+    replaced_by: Option<CardId>,
+    at: NaiveDateTime,
+) -> Result<(), StoreError> {
+    let n = diesel::update(
+        cards::table
+            .filter(cards::id.eq(card.id.to_string()))
+            .filter(cards::status.eq(card.status.as_str())),
+    )
+    .set((
+        cards::status.eq(next.as_str()),
+        cards::status_changed_at.eq(at),
+        cards::status_reason.eq(reason),
+        cards::replaced_by.eq(replaced_by.map(|c| c.to_string())),
+    ))
+    .execute(conn)?;
+    if n == 1 {
+        Ok(())
+    } else {
+        Err(StoreError::Conflict("card_changed"))
+    }
+}
+
+fn record_event(
+    conn: &mut DbConnection,
+    seq: i64,
+    card: CardId,
+    status: CardStatus,
+    at: NaiveDateTime,
+) -> Result<(), StoreError> {
+    diesel::insert_into(card_events::table)
+        .values((
+            card_events::seq.eq(seq),
+            card_events::card_id.eq(card.to_string()),
+            card_events::status.eq(status.as_str()),
+            card_events::at.eq(at),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Suspends, reinstates or revokes a card (for a reissue use [`reissue`]).
+/// Refusals come from [`CardStatus::apply`] as `StoreError::Lifecycle`.
+pub fn transition(
+    conn: &mut DbConnection,
+    id: CardId,
+    action: CardAction,
+    reason: Option<&str>,
+) -> Result<Card, StoreError> {
+    if action == CardAction::Reissue {
+        return Err(StoreError::Other(
+            "a reissue goes through cards::reissue".into(),
+        ));
+    }
+    conn.transaction(|conn| {
+        // First statement a write: it takes the counter lock (PostgreSQL) or
+        // the database write lock (SQLite) before anything is read.
+        let seq = next_counter(conn, EVENTS_COUNTER, 1)?;
+        let (card, next) = load_for_change(conn, id, action)?;
+        let at = now();
+        set_status(conn, &card, next, reason, None, at)?;
+        record_event(conn, seq, id, next, at)?;
+        Ok(Card {
+            status: next,
+            status_changed_at: at,
+            status_reason: reason.map(str::to_owned),
+            ..card
+        })
+    })
+}
+
+/// Replaces a live card by a new active one in one transaction: the old card
+/// becomes `Replaced` (pointing at the new one) and every token of it dies.
+/// Returns the new card and its holder credential (shown once).
+pub fn reissue(
+    conn: &mut DbConnection,
+    id: CardId,
+    reason: Option<&str>,
+) -> Result<(Card, SecretToken), StoreError> {
+    conn.transaction(|conn| {
+        let seq = next_counter(conn, EVENTS_COUNTER, 1)?;
+        let (old, next) = load_for_change(conn, id, CardAction::Reissue)?;
+        let at = now();
+        let (row, secret) = NewCardRow::fresh(old.resident_id, at);
+        let new_id: CardId = parse_id(&row.id)?;
+        // Old first: the partial unique index allows one live card at a time;
+        // the replaced_by foreign key is checked at commit (deferred).
+        set_status(conn, &old, next, reason, Some(new_id), at)?;
+        diesel::insert_into(cards::table)
+            .values(&row)
+            .execute(conn)
+            .map_err(on_card_insert)?;
+        record_event(conn, seq, id, next, at)?;
+        Ok((row.to_card()?, secret))
+    })
+}
+
+/// Card changes (suspended, reinstated, revoked, replaced) after `cursor`, in
+/// order, at most `limit`, and the cursor to pass next time (unchanged if
+/// there was nothing new). Start with cursor 0.
+///
+/// No event can appear behind a cursor already handed out: event numbers come
+/// from a counter row whose lock is held until commit, so events commit in
+/// number order (see docs/storage.md).
+pub fn changes_since(
+    conn: &mut DbConnection,
+    cursor: i64,
+    limit: i64,
+) -> Result<(Vec<CardChange>, i64), StoreError> {
+    let rows: Vec<(i64, String, String, NaiveDateTime)> = card_events::table
+        .filter(card_events::seq.gt(cursor))
+        .order(card_events::seq.asc())
+        .limit(limit)
+        .select((
+            card_events::seq,
+            card_events::card_id,
+            card_events::status,
+            card_events::at,
+        ))
+        .load(conn)?;
+    let next = rows.last().map_or(cursor, |r| r.0);
+    let changes = rows
+        .into_iter()
+        .map(|(_, card, status, at)| {
+            Ok(CardChange {
+                card_id: parse_id(&card)?,
+                status: status.parse().map_err(corrupt("card status"))?,
+                at,
+            })
+        })
+        .collect::<Result<_, StoreError>>()?;
+    Ok((changes, next))
+}
+
+/// Number of cards in each status (statuses with none are left out).
+pub fn count_by_status(conn: &mut DbConnection) -> Result<Vec<(CardStatus, i64)>, StoreError> {
+    let rows: Vec<(String, i64)> = cards::table
+        .group_by(cards::status)
+        .select((cards::status, diesel::dsl::count_star()))
+        .load(conn)?;
+    rows.into_iter()
+        .map(|(s, n)| Ok((s.parse().map_err(corrupt("card status"))?, n)))
+        .collect()
+}

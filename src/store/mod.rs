@@ -1,0 +1,220 @@
+//! Storage: diesel over SQLite (embedded default) or PostgreSQL (many nodes),
+//! through one [`DbConnection`] so every query is written once. One module per
+//! table with its model and queries; every function takes `&mut DbConnection`.
+//!
+//! Portable subset only (see docs/storage.md): UUIDs as TEXT, times as UTC
+//! `TIMESTAMP`, bytes as BLOB/BYTEA, no `ON CONFLICT` (unique violations are
+//! read from the error kind).
+
+pub mod access_log;
+pub mod admins;
+pub mod cards;
+pub mod clinics;
+mod error;
+pub mod import;
+pub mod links;
+pub mod replay;
+pub mod residents;
+pub mod resolve;
+pub mod schema;
+pub mod sessions;
+pub mod signing_keys;
+
+use std::path::Path;
+use std::time::Duration;
+
+use chrono::{NaiveDateTime, SubsecRound, Utc};
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::r2d2::{ConnectionManager, CustomizeConnection};
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+pub use error::StoreError;
+
+/// One connection to either backend; queries are written once against it.
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    Postgresql(diesel::PgConnection),
+    Sqlite(diesel::SqliteConnection),
+}
+
+/// The connection pool every request borrows from.
+pub type DbPool = r2d2::Pool<ConnectionManager<DbConnection>>;
+
+/// Re-exported so callers need not depend on r2d2 themselves.
+pub use diesel::r2d2;
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// Which database a URL names, decided from its scheme alone so that a
+/// PostgreSQL URL is never silently opened as a SQLite file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    /// `postgres://` or `postgresql://` is PostgreSQL; anything else is a SQLite
+    /// path, with or without a `sqlite://` prefix.
+    pub fn from_url(url: &str) -> Backend {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else {
+            Backend::Sqlite
+        }
+    }
+
+    fn of(conn: &DbConnection) -> Backend {
+        match conn {
+            DbConnection::Postgresql(_) => Backend::Postgres,
+            DbConnection::Sqlite(_) => Backend::Sqlite,
+        }
+    }
+}
+
+/// Per-connection set-up: SQLite PRAGMAs (they do not persist across
+/// connections), and a check that the connection is of the expected backend.
+#[derive(Debug)]
+struct Customizer {
+    backend: Backend,
+}
+
+impl CustomizeConnection<DbConnection, r2d2::Error> for Customizer {
+    fn on_acquire(&self, conn: &mut DbConnection) -> Result<(), r2d2::Error> {
+        if Backend::of(conn) != self.backend {
+            return Err(r2d2::Error::ConnectionError(
+                diesel::ConnectionError::BadConnection(format!(
+                    "expected a {:?} connection",
+                    self.backend
+                )),
+            ));
+        }
+        if let DbConnection::Sqlite(c) = conn {
+            // busy_timeout first: switching to WAL itself needs the lock.
+            c.batch_execute(
+                "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; \
+                 PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+            )
+            .map_err(r2d2::Error::QueryError)?;
+        }
+        Ok(())
+    }
+}
+
+/// Opens a pool on `url`. For SQLite the file's folder is created. Fails with
+/// [`StoreError::Unavailable`] if no connection can be made within
+/// `connect_timeout`.
+pub fn connect(url: &str, max_size: u32, connect_timeout: Duration) -> Result<DbPool, StoreError> {
+    let backend = Backend::from_url(url);
+    let target = match backend {
+        Backend::Postgres => url.to_owned(),
+        Backend::Sqlite => {
+            let path = url.strip_prefix("sqlite://").unwrap_or(url);
+            if let Some(parent) = Path::new(path).parent() {
+                if !parent.as_os_str().is_empty() {
+                    std::fs::create_dir_all(parent).map_err(|e| {
+                        StoreError::Unavailable(format!("creating {parent:?}: {e}"))
+                    })?;
+                }
+            }
+            path.to_owned()
+        }
+    };
+    r2d2::Pool::builder()
+        .max_size(max_size)
+        .min_idle(Some(1))
+        .connection_timeout(connect_timeout)
+        .connection_customizer(Box::new(Customizer { backend }))
+        .build(ConnectionManager::<DbConnection>::new(target))
+        .map_err(|e| StoreError::Unavailable(e.to_string()))
+}
+
+/// Brings the schema up to date with the migrations embedded in the binary.
+pub fn migrate(conn: &mut DbConnection) -> Result<(), StoreError> {
+    let result = match conn {
+        DbConnection::Postgresql(c) => c.run_pending_migrations(PG_MIGRATIONS).map(|_| ()),
+        DbConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|_| ()),
+    };
+    result.map_err(|e| StoreError::Other(format!("migration failed: {e}")))
+}
+
+/// A cheap round trip, for the readiness probe.
+pub fn ping(conn: &mut DbConnection) -> Result<(), StoreError> {
+    conn.batch_execute("SELECT 1")?;
+    Ok(())
+}
+
+/// Multi-row INSERT of a slice of `Insertable` rows. Diesel's multi-row
+/// insert does not compile through the `MultiConnection` backend, so this
+/// dispatches to the concrete connection (inside the caller's transaction,
+/// which the concrete connection's transaction manager tracks).
+macro_rules! insert_rows {
+    ($conn:expr, $table:expr, $rows:expr) => {
+        match $conn {
+            $crate::store::DbConnection::Postgresql(c) => {
+                diesel::insert_into($table).values($rows).execute(c)
+            }
+            $crate::store::DbConnection::Sqlite(c) => {
+                diesel::insert_into($table).values($rows).execute(c)
+            }
+        }
+    };
+}
+pub(crate) use insert_rows;
+
+/// Which backend this connection talks to.
+pub fn backend(conn: &DbConnection) -> Backend {
+    Backend::of(conn)
+}
+
+/// Now, in UTC, truncated to microseconds: PostgreSQL keeps microseconds, so
+/// values read back compare equal and hash the same on both backends.
+pub fn now() -> NaiveDateTime {
+    Utc::now().naive_utc().trunc_subsecs(6)
+}
+
+/// Reads a UUID-typed id stored as TEXT.
+fn parse_id<T: std::str::FromStr>(text: &str) -> Result<T, StoreError> {
+    text.parse()
+        .map_err(|_| StoreError::Other(format!("corrupt id in database: {text:?}")))
+}
+
+/// For reading back values that were parsed before they were stored: a
+/// failure means the database was edited behind our back.
+fn corrupt<E>(what: &'static str) -> impl FnOnce(E) -> StoreError {
+    move |_| StoreError::Other(format!("corrupt {what} in database"))
+}
+
+/// Maps a unique violation to `Conflict(code)` and leaves other errors alone.
+fn on_unique(code: &'static str) -> impl FnOnce(diesel::result::Error) -> StoreError {
+    move |e| match e {
+        diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::UniqueViolation,
+            _,
+        ) => StoreError::Conflict(code),
+        other => other.into(),
+    }
+}
+
+/// Whether `e` is a unique violation.
+fn is_unique_violation(e: &diesel::result::Error) -> bool {
+    matches!(
+        e,
+        diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)
+    )
+}
+
+/// Takes the next value of a named counter. The UPDATE comes first in the
+/// transaction and holds the counter row's lock until commit, so the values
+/// commit in the order they were handed out: a reader that sees value n has
+/// seen every value below n.
+fn next_counter(conn: &mut DbConnection, name: &str, by: i64) -> Result<i64, StoreError> {
+    use schema::counters::dsl as c;
+    let value = diesel::update(c::counters.filter(c::name.eq(name)))
+        .set(c::value.eq(c::value + by))
+        .returning(c::value)
+        .get_result::<i64>(conn)?;
+    Ok(value)
+}

@@ -1,0 +1,170 @@
+// @generated-by-hand to match `diesel print-schema` (the diesel CLI is not
+// installed on the build machine); portable type names so that one file
+// serves both backends. Regenerate with `diesel print-schema` when possible.
+
+diesel::table! {
+    access_log (seq) {
+        seq -> BigInt,
+        at -> Timestamp,
+        actor_kind -> Text,
+        actor -> Text,
+        action -> Text,
+        card_id -> Nullable<Text>,
+        resident_id -> Nullable<Text>,
+        clinic_id -> Nullable<Text>,
+        channel -> Nullable<Text>,
+        outcome -> Nullable<Text>,
+        detail -> Nullable<Text>,
+        prev_hash -> Binary,
+        hash -> Binary,
+    }
+}
+
+diesel::table! {
+    access_log_head (id) {
+        id -> Integer,
+        seq -> BigInt,
+        hash -> Binary,
+    }
+}
+
+diesel::table! {
+    admins (id) {
+        id -> Text,
+        username -> Text,
+        password_phc -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    api_keys (id) {
+        id -> Text,
+        clinic_id -> Text,
+        key_hash -> Binary,
+        hint -> Text,
+        created_at -> Timestamp,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    card_events (seq) {
+        seq -> BigInt,
+        card_id -> Text,
+        status -> Text,
+        at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    cards (id) {
+        id -> Text,
+        resident_id -> Text,
+        status -> Text,
+        issued_at -> Timestamp,
+        status_changed_at -> Timestamp,
+        status_reason -> Nullable<Text>,
+        replaced_by -> Nullable<Text>,
+        holder_hash -> Binary,
+    }
+}
+
+diesel::table! {
+    clinics (id) {
+        id -> Text,
+        code -> Text,
+        name -> Text,
+        scopes -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    counters (name) {
+        name -> Text,
+        value -> BigInt,
+    }
+}
+
+diesel::table! {
+    links (clinic_id, local_patient_id) {
+        clinic_id -> Text,
+        local_patient_id -> Text,
+        resident_id -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    login_failures (username) {
+        username -> Text,
+        count -> BigInt,
+        last_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    replay (token_id) {
+        token_id -> Binary,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    residents (id) {
+        id -> Text,
+        name -> Text,
+        national_id_enc -> Binary,
+        national_id_index -> Binary,
+        sex -> Text,
+        birth_date -> Date,
+        phone_enc -> Nullable<Binary>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    sessions (token_hash) {
+        token_hash -> Binary,
+        admin_id -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    signing_keys (kid) {
+        kid -> Text,
+        public_key -> Binary,
+        sealed_private -> Binary,
+        state -> Text,
+        created_at -> Timestamp,
+        retired_at -> Nullable<Timestamp>,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::joinable!(api_keys -> clinics (clinic_id));
+diesel::joinable!(card_events -> cards (card_id));
+diesel::joinable!(cards -> residents (resident_id));
+diesel::joinable!(links -> clinics (clinic_id));
+diesel::joinable!(links -> residents (resident_id));
+diesel::joinable!(sessions -> admins (admin_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    access_log,
+    access_log_head,
+    admins,
+    api_keys,
+    card_events,
+    cards,
+    clinics,
+    counters,
+    links,
+    login_failures,
+    replay,
+    residents,
+    sessions,
+    signing_keys,
+);

@@ -1,0 +1,163 @@
+//! COSE_Sign1 (RFC 9052 §4.2) with EdDSA: writing through coset, reading with
+//! the strict reader in [`super::cbor`].
+//!
+//! The minter uses coset so that the bytes are those of a mainstream COSE
+//! library; the verifier reads them with its own small strict reader, which
+//! accepts exactly the deterministic encoding coset writes for our header
+//! (the test vectors check the two agree).
+
+use coset::{iana, CoseSign1Builder, HeaderBuilder, TaggedCborSerializable};
+
+use super::cbor::{self, Reader, Scalar};
+use super::keys::SigningKey;
+
+/// CBOR tag of a COSE_Sign1 (RFC 9052 §2).
+const TAG_COSE_SIGN1: u64 = 18;
+/// COSE header labels (RFC 9052 §3.1).
+const HDR_ALG: i64 = 1;
+const HDR_KID: i64 = 4;
+/// EdDSA (RFC 9053 §2.2).
+const ALG_EDDSA: i64 = -8;
+/// Context string of a Sig_structure for COSE_Sign1.
+const SIGNATURE1: &[u8] = b"Signature1";
+
+/// Signs `payload` as a tagged COSE_Sign1: protected {1: -8, 4: kid},
+/// empty unprotected header, no external AAD.
+pub(crate) fn sign1(key: &SigningKey, payload: Vec<u8>) -> Vec<u8> {
+    let protected = HeaderBuilder::new()
+        .algorithm(iana::Algorithm::EdDSA)
+        .key_id(key.kid().as_bytes().to_vec())
+        .build();
+    CoseSign1Builder::new()
+        .protected(protected)
+        .payload(payload)
+        .create_signature(b"", |tbs| key.sign(tbs).to_vec())
+        .build()
+        .to_tagged_vec()
+        // Serialising an in-memory structure into a Vec cannot fail.
+        .expect("COSE_Sign1 serialisation into memory")
+}
+
+/// The parts of a parsed COSE_Sign1, borrowed from the token bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Sign1<'a> {
+    /// The protected header exactly as sent (it is what was signed).
+    pub protected: &'a [u8],
+    /// The kid from the protected header (any length; ours are 8 bytes).
+    pub kid: &'a [u8],
+    pub payload: &'a [u8],
+    pub signature: &'a [u8],
+}
+
+/// The token bytes are not a COSE_Sign1 of the EHC1 shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct NotSign1;
+
+impl From<cbor::CborError> for NotSign1 {
+    fn from(_: cbor::CborError) -> Self {
+        NotSign1
+    }
+}
+
+/// Reads `18([protected: bstr, unprotected: {}, payload: bstr, signature: bstr])`
+/// and checks the protected header holds alg EdDSA and a kid, and nothing else.
+/// The unprotected header must be empty: nothing unauthenticated rides along.
+pub(crate) fn parse_sign1(bytes: &[u8]) -> Result<Sign1<'_>, NotSign1> {
+    let mut r = Reader::new(bytes);
+    if r.expect(cbor::TAG)? != TAG_COSE_SIGN1 || r.expect(cbor::ARRAY)? != 4 {
+        return Err(NotSign1);
+    }
+    let protected = r.bytes()?;
+    if r.expect(cbor::MAP)? != 0 {
+        return Err(NotSign1);
+    }
+    let payload = r.bytes()?;
+    let signature = r.bytes()?;
+    if !r.is_empty() {
+        return Err(NotSign1);
+    }
+
+    let mut h = Reader::new(protected);
+    let (mut alg, mut kid) = (None, None);
+    cbor::read_flat_map(&mut h, 2, |label, value| {
+        match (label, value) {
+            (HDR_ALG, Scalar::Int(a)) => alg = Some(a),
+            (HDR_KID, Scalar::Bytes(k)) => kid = Some(k),
+            // Any other parameter (crit, content type, ...) is not part of EHC1.
+            _ => return Err(cbor::CborError),
+        }
+        Ok(())
+    })?;
+    if !h.is_empty() || alg != Some(ALG_EDDSA) {
+        return Err(NotSign1);
+    }
+    Ok(Sign1 {
+        protected,
+        kid: kid.ok_or(NotSign1)?,
+        payload,
+        signature,
+    })
+}
+
+/// The bytes Ed25519 signs (RFC 9052 §4.4):
+/// `["Signature1", protected, h'' (external AAD), payload]`.
+pub(crate) fn sig_structure(protected: &[u8], payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(16 + protected.len() + payload.len());
+    cbor::write_head(&mut out, cbor::ARRAY, 4);
+    cbor::write_head(&mut out, cbor::TEXT, SIGNATURE1.len() as u64);
+    out.extend_from_slice(SIGNATURE1);
+    cbor::write_head(&mut out, cbor::BYTES, protected.len() as u64);
+    out.extend_from_slice(protected);
+    cbor::write_head(&mut out, cbor::BYTES, 0);
+    cbor::write_head(&mut out, cbor::BYTES, payload.len() as u64);
+    out.extend_from_slice(payload);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use coset::CoseSign1;
+
+    #[test]
+    fn our_reader_and_coset_agree() {
+        let key = SigningKey::generate();
+        let bytes = sign1(&key, vec![0xa0]);
+        let parsed = parse_sign1(&bytes).unwrap();
+        assert_eq!(parsed.kid, key.kid().as_bytes());
+        assert_eq!(parsed.payload, &[0xa0]);
+        assert_eq!(parsed.signature.len(), 64);
+        let mut protected = vec![0xa2, 0x01, 0x27, 0x04, 0x48];
+        protected.extend_from_slice(key.kid().as_bytes());
+        assert_eq!(parsed.protected, &protected[..]);
+
+        let theirs = CoseSign1::from_tagged_slice(&bytes).unwrap();
+        assert_eq!(
+            theirs.tbs_data(b""),
+            sig_structure(parsed.protected, parsed.payload)
+        );
+        assert!(theirs.unprotected.is_empty());
+    }
+
+    #[test]
+    fn refuses_other_shapes() {
+        let key = SigningKey::generate();
+        let good = sign1(&key, vec![0xa0]);
+        assert!(parse_sign1(&good[1..]).is_err()); // untagged
+        let mut tag = good.clone();
+        tag[0] = 0xd1; // tag 17 = COSE_Mac0
+        assert!(parse_sign1(&tag).is_err());
+        let mut extra = good.clone();
+        extra.push(0);
+        assert!(parse_sign1(&extra).is_err());
+        assert!(parse_sign1(&good[..good.len() - 1]).is_err());
+        let mut alg = good.clone();
+        alg[5] = 0x26; // alg -7 (ES256)
+        assert!(parse_sign1(&alg).is_err());
+        let mut unprotected = good.clone();
+        let pos = 3 + 13; // d2 84 4d <13 header bytes> a0
+        assert_eq!(unprotected[pos], 0xa0);
+        unprotected[pos] = 0xa1;
+        assert!(parse_sign1(&unprotected).is_err());
+    }
+}

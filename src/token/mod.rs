@@ -1,0 +1,32 @@
+//! EHC1 tokens: a CWT claims set in a tagged COSE_Sign1 signed with Ed25519,
+//! as `EHC1:` + base45 text, rendered as QR. No HTTP, no SQL.
+//!
+//! `docs/token-format.md` describes the format byte by byte.
+//!
+//! - [`claims`]: the claims and token kinds.
+//! - [`keys`], [`keyring`], [`jwks`]: Ed25519 keys, the ring, JWKS export.
+//! - [`verify()`]: decoding and checking with a typed [`Rejection`].
+//! - [`qr`]: SVG and PNG rendering.
+
+mod cbor;
+pub mod claims;
+mod cose;
+pub mod jwks;
+pub mod keyring;
+pub mod keys;
+pub mod qr;
+mod text;
+pub mod verify;
+
+pub use claims::{Claims, TokenKind, UnknownTokenKind};
+pub use jwks::{Jwk, Jwks};
+pub use keyring::{KeyRing, MintedToken};
+pub use keys::{KeyError, KeyState, Kid, SigningKey, UnknownKeyState, VerifyingKey};
+pub use text::PREFIX;
+pub use verify::{verify, Reason, Rejection, Validation, VerifiedToken, MAX_TOKEN_LEN};
+
+/// Signs `claims` with `key`: `"EHC1:"` + base45 of the tagged COSE_Sign1.
+/// Deterministic: the same key and claims always give the same text.
+pub fn mint(key: &SigningKey, claims: &Claims) -> String {
+    text::encode(&cose::sign1(key, claims.to_cbor()))
+}

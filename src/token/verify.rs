@@ -1,0 +1,266 @@
+//! Decoding and verifying a token text, with a typed outcome.
+
+use std::fmt;
+
+use ring::signature::{UnparsedPublicKey, ED25519};
+use serde::{Deserialize, Serialize};
+
+use super::claims::Claims;
+use super::keyring::KeyRing;
+use super::keys::{KeyState, Kid};
+use super::{cose, text};
+
+/// Longest token text accepted, checked before any decoding. Real tokens are
+/// about 230 characters (a version 9 QR); twice that leaves room for a longer
+/// issuer while bounding the work any input can cause.
+pub const MAX_TOKEN_LEN: usize = 512;
+
+/// When to check, and how much clock skew to forgive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Validation {
+    /// The current time, unix seconds.
+    pub now: i64,
+    /// Forgiven clock difference between minting and verifying host, seconds.
+    pub leeway_secs: i64,
+}
+
+impl Validation {
+    /// Default leeway.
+    pub const DEFAULT_LEEWAY_SECS: i64 = 60;
+
+    /// Checks at `now` with the default 60 s leeway.
+    pub fn at(now: i64) -> Validation {
+        Validation {
+            now,
+            leeway_secs: Self::DEFAULT_LEEWAY_SECS,
+        }
+    }
+}
+
+/// Why a token was refused: the stable codes of the product contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    /// Not an EHC1 token: too long, wrong prefix, bad base45 or CBOR, wrong
+    /// algorithm, or a valid signature over missing or mistyped claims.
+    Malformed,
+    /// The signature does not match the named key.
+    BadSignature,
+    /// No key of this issuer has that kid.
+    UnknownKey,
+    /// Signed by a key that has been revoked.
+    KeyRevoked,
+    /// Past its `exp` (beyond the leeway).
+    Expired,
+    /// Its `iat` is in the future (beyond the leeway).
+    NotYetValid,
+    /// A dynamic token presented a second time (decided by the store).
+    Replayed,
+    /// The card has been revoked (decided by the store).
+    CardRevoked,
+    /// The card is suspended (decided by the store).
+    CardSuspended,
+    /// The card has been replaced by a reissued one (decided by the store).
+    CardReplaced,
+}
+
+impl Reason {
+    /// Every reason, in contract order.
+    pub const ALL: [Reason; 10] = [
+        Reason::Malformed,
+        Reason::BadSignature,
+        Reason::UnknownKey,
+        Reason::KeyRevoked,
+        Reason::Expired,
+        Reason::NotYetValid,
+        Reason::Replayed,
+        Reason::CardRevoked,
+        Reason::CardSuspended,
+        Reason::CardReplaced,
+    ];
+
+    /// The stable snake_case code of the API.
+    pub fn code(self) -> &'static str {
+        match self {
+            Reason::Malformed => "malformed",
+            Reason::BadSignature => "bad_signature",
+            Reason::UnknownKey => "unknown_key",
+            Reason::KeyRevoked => "key_revoked",
+            Reason::Expired => "expired",
+            Reason::NotYetValid => "not_yet_valid",
+            Reason::Replayed => "replayed",
+            Reason::CardRevoked => "card_revoked",
+            Reason::CardSuspended => "card_suspended",
+            Reason::CardReplaced => "card_replaced",
+        }
+    }
+
+    /// An English sentence for people.
+    pub fn message(self) -> &'static str {
+        match self {
+            Reason::Malformed => "This is not a valid health card code.",
+            Reason::BadSignature => "The code's signature is invalid: it may have been altered.",
+            Reason::UnknownKey => "The code was signed by a key this service does not know.",
+            Reason::KeyRevoked => "The code was signed by a key that has been withdrawn.",
+            Reason::Expired => "The code has expired: ask for a fresh one.",
+            Reason::NotYetValid => "The code is not valid yet: check the device clock.",
+            Reason::Replayed => "This one-time code has already been used.",
+            Reason::CardRevoked => "The card has been revoked.",
+            Reason::CardSuspended => "The card is suspended.",
+            Reason::CardReplaced => "The card has been replaced by a newer one.",
+        }
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+/// A refused token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    /// Why.
+    pub reason: Reason,
+    /// The kid named by the token, once the header could be read.
+    pub kid: Option<Kid>,
+    /// The claims, only when the signature was valid (e.g. `Expired`,
+    /// `KeyRevoked`), so that the caller can log which card it was.
+    pub claims: Option<Claims>,
+}
+
+impl Rejection {
+    /// A rejection with nothing known about the token.
+    pub fn new(reason: Reason) -> Rejection {
+        Rejection {
+            reason,
+            kid: None,
+            claims: None,
+        }
+    }
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "token refused: {}", self.reason.code())
+    }
+}
+
+impl std::error::Error for Rejection {}
+
+/// An accepted token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedToken {
+    /// What it says.
+    pub claims: Claims,
+    /// The key that signed it.
+    pub kid: Kid,
+}
+
+/// Decodes and checks a token text against `ring` at `validation.now`.
+///
+/// Order: length cap, `EHC1:` prefix, base45, tagged COSE_Sign1 with protected
+/// header {alg: EdDSA, kid} (all `Malformed`), key lookup (`UnknownKey`),
+/// Ed25519 over the Sig_structure (`BadSignature`), key state (`KeyRevoked`),
+/// claims (`Malformed`), then times (`Expired`, `NotYetValid`).
+///
+/// The claims are parsed only after the signature holds: unauthenticated
+/// payload bytes are never interpreted, and a refusal before that point
+/// carries no claims. Whether the card is usable (revoked, replayed...) is
+/// for the store to decide after this.
+pub fn verify(
+    text: &str,
+    ring: &KeyRing,
+    validation: &Validation,
+) -> Result<VerifiedToken, Rejection> {
+    if text.len() > MAX_TOKEN_LEN {
+        return Err(Rejection::new(Reason::Malformed));
+    }
+    let bytes = text::decode(text).ok_or(Rejection::new(Reason::Malformed))?;
+    let sign1 = cose::parse_sign1(&bytes).map_err(|_| Rejection::new(Reason::Malformed))?;
+    // Our kids are 8 bytes; any other length cannot name one of our keys.
+    let kid = <[u8; 8]>::try_from(sign1.kid)
+        .map(Kid::from_bytes)
+        .map_err(|_| Rejection::new(Reason::UnknownKey))?;
+    let refuse = |reason, claims| Rejection {
+        reason,
+        kid: Some(kid),
+        claims,
+    };
+    let (key, state) = ring
+        .verifier(&kid)
+        .ok_or_else(|| refuse(Reason::UnknownKey, None))?;
+
+    let tbs = cose::sig_structure(sign1.protected, sign1.payload);
+    UnparsedPublicKey::new(&ED25519, &key.public_key)
+        .verify(&tbs, sign1.signature)
+        .map_err(|_| refuse(Reason::BadSignature, None))?;
+
+    let claims = Claims::from_cbor(sign1.payload);
+    if state == KeyState::Revoked {
+        return Err(refuse(Reason::KeyRevoked, claims));
+    }
+    let claims = claims.ok_or_else(|| refuse(Reason::Malformed, None))?;
+
+    let leeway = validation.leeway_secs.max(0);
+    if validation.now >= claims.expires_at.saturating_add(leeway) {
+        return Err(refuse(Reason::Expired, Some(claims)));
+    }
+    if claims.issued_at > validation.now.saturating_add(leeway) {
+        return Err(refuse(Reason::NotYetValid, Some(claims)));
+    }
+    Ok(VerifiedToken { claims, kid })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_the_contract_and_serde_matches() {
+        let codes: Vec<_> = Reason::ALL.iter().map(|r| r.code()).collect();
+        assert_eq!(
+            codes,
+            [
+                "malformed",
+                "bad_signature",
+                "unknown_key",
+                "key_revoked",
+                "expired",
+                "not_yet_valid",
+                "replayed",
+                "card_revoked",
+                "card_suspended",
+                "card_replaced"
+            ]
+        );
+        for r in Reason::ALL {
+            assert_eq!(
+                serde_json::to_string(&r).unwrap(),
+                format!("\"{}\"", r.code())
+            );
+            assert!(!r.message().is_empty());
+        }
+    }
+
+    #[test]
+    fn leeway_edges() {
+        let mut ring = KeyRing::new("HC");
+        ring.set_active(crate::token::SigningKey::generate());
+        let t = ring
+            .mint(
+                uuid::Uuid::new_v4(),
+                crate::token::TokenKind::Dynamic,
+                1000,
+                120,
+            )
+            .unwrap();
+        let at = |now| verify(&t.text, &ring, &Validation::at(now)).map_err(|r| r.reason);
+        assert!(at(1000).is_ok());
+        assert!(at(1120 + 59).is_ok());
+        assert_eq!(at(1120 + 60), Err(Reason::Expired));
+        assert!(at(1000 - 60).is_ok());
+        assert_eq!(at(1000 - 61), Err(Reason::NotYetValid));
+    }
+}

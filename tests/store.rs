@@ -1,0 +1,825 @@
+//! Black-box tests of the storage layer, every behaviour on SQLite and (when
+//! HEALTHCARD_TEST_PG_URL is set) PostgreSQL.
+
+mod common;
+
+use std::sync::{Arc, Barrier};
+use std::time::Duration;
+
+use chrono::{Duration as Span, NaiveDate};
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use healthcard::crypto::{MasterKey, SecretKind, SecretToken};
+use healthcard::domain::*;
+use healthcard::store::access_log::{ActorKind, NewLogEntry};
+use healthcard::store::residents::NewResident;
+use healthcard::store::{
+    self, access_log, admins, cards, clinics, import, links, replay, residents, resolve, sessions,
+    signing_keys, DbConnection, DbPool, StoreError,
+};
+
+fn key() -> MasterKey {
+    MasterKey::from_bytes([7; 32])
+}
+
+fn open(url: &str) -> DbPool {
+    let pool = store::connect(url, 10, Duration::from_secs(10)).expect("connect");
+    let mut conn = pool.get().expect("connection");
+    store::migrate(&mut conn).expect("migrate");
+    store::ping(&mut conn).expect("ping");
+    // Migrating twice is a no-op.
+    store::migrate(&mut conn).expect("migrate again");
+    pool
+}
+
+/// A valid national ID number, different for each `n` (< 36500).
+fn nid_text(n: u32) -> String {
+    const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+    let birth = NaiveDate::from_ymd_opt(1930, 1, 1).unwrap() + Span::days(i64::from(n % 30000));
+    let body = format!(
+        "370102{}{:03}",
+        birth.format("%Y%m%d"),
+        n / 30000 * 100 + n % 100
+    );
+    let sum: u32 = body
+        .bytes()
+        .zip(W)
+        .map(|(d, w)| u32::from(d - b'0') * w)
+        .sum();
+    format!("{body}{}", b"10X98765432"[(sum % 11) as usize] as char)
+}
+
+fn nid(n: u32) -> NationalId {
+    NationalId::parse(&nid_text(n)).unwrap()
+}
+
+fn new_resident(n: u32) -> NewResident {
+    NewResident {
+        name: PersonName::parse("欧阳娜娜").unwrap(),
+        national_id: nid(n),
+        phone: Some(MobileNumber::parse("+86 138 1234 5678").unwrap()),
+    }
+}
+
+fn resident(conn: &mut DbConnection, n: u32) -> residents::Resident {
+    residents::create(conn, &key(), &new_resident(n)).unwrap()
+}
+
+fn clinic(conn: &mut DbConnection, code: &str) -> (clinics::Clinic, SecretToken) {
+    clinics::create(
+        conn,
+        &ClinicCode::parse(code).unwrap(),
+        "Jinan Central Hospital",
+        Scopes::parse("verify,link").unwrap(),
+    )
+    .unwrap()
+}
+
+fn conflict(r: Result<impl std::fmt::Debug, StoreError>) -> &'static str {
+    match r {
+        Err(StoreError::Conflict(code)) => code,
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+}
+
+both_backends!(residents_create_find_and_refuse_duplicates, |url| {
+    let pool = open(url);
+    let c = &mut pool.get().unwrap();
+    let k = key();
+    let r = resident(c, 1);
+    assert_eq!(r.national_id, nid(1));
+    assert_eq!(r.name, "欧阳娜娜");
+    assert_eq!(r.sex, nid(1).sex());
+    assert_eq!(r.birth_date, nid(1).birth_date());
+    assert_eq!(r.phone.as_deref(), Some("13812345678"));
+    assert_eq!(residents::get(c, &k, r.id).unwrap(), r);
+    assert_eq!(
+        residents::find_by_national_id(c, &k, &nid(1)).unwrap(),
+        Some(r.clone())
+    );
+    assert_eq!(
+        residents::find_by_national_id(c, &k, &nid(2)).unwrap(),
+        None
+    );
+    assert!(matches!(
+        residents::get(c, &k, ResidentId::new()),
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(
+        conflict(residents::create(c, &k, &new_resident(1))),
+        "national_id_registered"
+    );
+    // Another master key cannot find or open it.
+    let other = MasterKey::from_bytes([8; 32]);
+    assert_eq!(
+        residents::find_by_national_id(c, &other, &nid(1)).unwrap(),
+        None
+    );
+    assert!(matches!(
+        residents::get(c, &other, r.id),
+        Err(StoreError::Crypto)
+    ));
+    assert_eq!(residents::count(c).unwrap(), 1);
+});
+
+both_backends!(national_id_and_phone_are_not_stored_in_clear, |url| {
+    let pool = open(url);
+    let c = &mut pool.get().unwrap();
+    resident(c, 1);
+    use store::schema::residents::dsl as r;
+    let raw: Vec<(String, Vec<u8>, Vec<u8>, Option<Vec<u8>>)> = r::residents
+        .select((
+            r::name,
+            r::national_id_enc,
+            r::national_id_index,
+            r::phone_enc,
+        ))
+        .load(c)
+        .unwrap();
+    let plain = nid_text(1);
+    let contains = |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).any(|w| w == needle);
+    for (_, enc, index, phone) in &raw {
+        for col in [enc, index, phone.as_ref().unwrap()] {
+            assert!(!contains(col, plain.as_bytes()));
+            assert!(!contains(col, b"13812345678"));
+        }
+    }
+    if store::backend(c) == store::Backend::Sqlite {
+        // The database file and its write-ahead log, whichever holds the rows.
+        let mut bytes = std::fs::read(url).unwrap();
+        bytes.extend(std::fs::read(format!("{url}-wal")).unwrap_or_default());
+        assert!(
+            contains(&bytes, "欧阳娜娜".as_bytes()),
+            "the scan itself works"
+        );
+        assert!(!contains(&bytes, plain.as_bytes()), "ID number in the file");
+        assert!(!contains(&bytes, b"13812345678"), "phone in the file");
+    }
+});
+
+both_backends!(cards_one_card_rule_and_every_transition, |url| {
+    use CardAction::*;
+    let pool = open(url);
+    let c = &mut pool.get().unwrap();
+    let r = resident(c, 1);
+    let (card, holder) = cards::issue(c, r.id).unwrap();
+    assert_eq!(card.status, CardStatus::Active);
+    assert!(holder.expose().starts_with("hch_"));
+    assert_eq!(cards::get(c, card.id).unwrap(), card);
+    assert_eq!(
+        cards::find_by_holder(c, &holder.hash()).unwrap(),
+        Some(card.clone())
+    );
+    let stranger = SecretToken::generate(SecretKind::Holder).hash();
+    assert_eq!(cards::find_by_holder(c, &stranger).unwrap(), None);
+    assert_eq!(conflict(cards::issue(c, r.id)), "card_exists");
+    assert!(matches!(
+        cards::issue(c, ResidentId::new()),
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        cards::get(c, CardId::new()),
+        Err(StoreError::NotFound)
+    ));
+
+    // active -> suspended -> (suspend refused) -> active -> (reinstate refused)
+    let s = cards::transition(c, card.id, Suspend, Some("phone lost")).unwrap();
+    assert_eq!(s.status, CardStatus::Suspended);
+    assert_eq!(s.status_reason.as_deref(), Some("phone lost"));
+    assert_eq!(cards::get(c, card.id).unwrap(), s);
+    assert_eq!(
+        conflict(cards::issue(c, r.id)),
+        "card_exists",
+        "suspended holds the slot"
+    );
+    let refused = cards::transition(c, card.id, Suspend, None).unwrap_err();
+    assert!(matches!(refused, StoreError::Lifecycle(e) if e.code() == "card_already_suspended"));
+    let a = cards::transition(c, card.id, Reinstate, None).unwrap();
+    assert_eq!(a.status, CardStatus::Active);
+    assert!(matches!(
+        cards::transition(c, card.id, Reinstate, None),
+        Err(StoreError::Lifecycle(_))
+    ));
+
+    // reissue: old replaced, new active, one live card still.
+    let (new, holder2) = cards::reissue(c, card.id, Some("card lost")).unwrap();
+    assert_eq!(new.status, CardStatus::Active);
+    assert_ne!(holder2, holder);
+    let old = cards::get(c, card.id).unwrap();
+    assert_eq!(old.status, CardStatus::Replaced);
+    assert_eq!(old.replaced_by, Some(new.id));
+    assert_eq!(
+        cards::find_by_holder(c, &holder2.hash()).unwrap(),
+        Some(new.clone())
+    );
+    for action in CardAction::ALL.into_iter().filter(|a| *a != Reissue) {
+        let e = cards::transition(c, card.id, action, None).unwrap_err();
+        assert!(matches!(e, StoreError::Lifecycle(e) if e.code() == "card_replaced"));
+    }
+    assert!(matches!(
+        cards::reissue(c, card.id, None),
+        Err(StoreError::Lifecycle(_))
+    ));
+    assert_eq!(cards::for_resident(c, r.id).unwrap().len(), 2);
+
+    // suspended -> revoked (final), then a new card may be issued.
+    cards::transition(c, new.id, Suspend, None).unwrap();
+    let revoked = cards::transition(c, new.id, Revoke, Some("fraud")).unwrap();
+    assert_eq!(revoked.status, CardStatus::Revoked);
+    for action in CardAction::ALL {
+        let e = if action == Reissue {
+            cards::reissue(c, new.id, None).map(|x| x.0).unwrap_err()
+        } else {
+            cards::transition(c, new.id, action, None).unwrap_err()
+        };
+        assert!(matches!(e, StoreError::Lifecycle(e) if e.code() == "card_revoked"));
+    }
+    let (third, _) = cards::issue(c, r.id).unwrap();
+    // active -> revoked directly
+    assert_eq!(
+        cards::transition(c, third.id, Revoke, None).unwrap().status,
+        CardStatus::Revoked
+    );
+
+    // The feed: every change in order, resumable by cursor.
+    let (all, next) = cards::changes_since(c, 0, 100).unwrap();
+    let seen: Vec<(CardId, CardStatus)> = all.iter().map(|x| (x.card_id, x.status)).collect();
+    assert_eq!(
+        seen,
+        vec![
+            (card.id, CardStatus::Suspended),
+            (card.id, CardStatus::Active),
+            (card.id, CardStatus::Replaced),
+            (new.id, CardStatus::Suspended),
+            (new.id, CardStatus::Revoked),
+            (third.id, CardStatus::Revoked),
+        ]
+    );
+    let (first2, cursor) = cards::changes_since(c, 0, 2).unwrap();
+    assert_eq!(first2, all[..2]);
+    let (rest, next2) = cards::changes_since(c, cursor, 100).unwrap();
+    assert_eq!(rest, all[2..]);
+    assert_eq!(next2, next);
+    assert_eq!(cards::changes_since(c, next, 100).unwrap(), (vec![], next));
+    let mut counts = cards::count_by_status(c).unwrap();
+    counts.sort_by_key(|x| x.0.as_str());
+    assert_eq!(
+        counts,
+        vec![(CardStatus::Replaced, 1), (CardStatus::Revoked, 2)]
+    );
+});
+
+both_backends!(links_are_idempotent_and_conflicts_refused, |url| {
+    let pool = open(url);
+    let c = &mut pool.get().unwrap();
+    let (a, b) = (resident(c, 1), resident(c, 2));
+    let (h1, _) = clinic(c, "H1");
+    let (h2, _) = clinic(c, "H2");
+    let mrn = LocalPatientId::parse("MRN-0001").unwrap();
+    let l = links::create(c, h1.id, &mrn, a.id).unwrap();
+    assert_eq!(
+        links::create(c, h1.id, &mrn, a.id).unwrap(),
+        l,
+        "idempotent"
+    );
+    assert_eq!(
+        conflict(links::create(c, h1.id, &mrn, b.id)),
+        "link_conflict"
+    );
+    links::create(c, h2.id, &mrn, b.id).unwrap();
+    let mrn2 = LocalPatientId::parse("门诊-77").unwrap();
+    links::create(c, h2.id, &mrn2, a.id).unwrap();
+    assert_eq!(
+        links::find(c, h1.id, &mrn).unwrap().unwrap().resident_id,
+        a.id
+    );
+    assert_eq!(links::find(c, h1.id, &mrn2).unwrap(), None);
+    assert!(matches!(
+        links::create(c, h1.id, &mrn2, ResidentId::new()),
+        Err(StoreError::NotFound)
+    ));
+    let codes = |v: Vec<(ClinicCode, LocalPatientId, ClinicId)>| {
+        v.into_iter()
+            .map(|(c, l, _)| format!("{c}:{l}"))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        codes(links::for_resident(c, a.id).unwrap()),
+        ["H1:MRN-0001", "H2:门诊-77"]
+    );
+    assert_eq!(
+        codes(links::for_resident(c, b.id).unwrap()),
+        ["H2:MRN-0001"]
+    );
+});
+
+both_backends!(
+    verification_resolves_card_resident_and_local_number,
+    |url| {
+        let pool = open(url);
+        let c = &mut pool.get().unwrap();
+        let k = key();
+        let r = resident(c, 1);
+        let (card, _) = cards::issue(c, r.id).unwrap();
+        let (h1, _) = clinic(c, "H1");
+        let (h2, _) = clinic(c, "H2");
+        links::create(c, h1.id, &LocalPatientId::parse("A-1").unwrap(), r.id).unwrap();
+        let res = resolve::card_for_verification(c, &k, card.id, h1.id)
+            .unwrap()
+            .unwrap();
+        assert_eq!(res.card, card);
+        assert_eq!(res.resident, r);
+        assert_eq!(res.local_patient_id.as_deref(), Some("A-1"));
+        let res2 = resolve::card_for_verification(c, &k, card.id, h2.id)
+            .unwrap()
+            .unwrap();
+        assert_eq!(res2.local_patient_id, None);
+        assert_eq!(
+            resolve::card_for_verification(c, &k, CardId::new(), h1.id).unwrap(),
+            None
+        );
+        // A replaced card still resolves (the caller reports card_replaced).
+        cards::reissue(c, card.id, None).unwrap();
+        let res3 = resolve::card_for_verification(c, &k, card.id, h1.id)
+            .unwrap()
+            .unwrap();
+        assert_eq!(res3.card.status, CardStatus::Replaced);
+    }
+);
+
+both_backends!(
+    clinics_authenticate_by_key_hash_and_revoked_keys_fail,
+    |url| {
+        let pool = open(url);
+        let c = &mut pool.get().unwrap();
+        let (h1, key1) = clinic(c, "H1");
+        assert!(key1.expose().starts_with("hck_"));
+        assert_eq!(h1.scopes.to_string(), "verify,link");
+        assert_eq!(
+            clinics::authenticate(c, &key1.hash()).unwrap(),
+            Some(h1.clone())
+        );
+        let wrong = SecretToken::generate(SecretKind::ApiKey);
+        assert_eq!(clinics::authenticate(c, &wrong.hash()).unwrap(), None);
+        assert_eq!(
+            conflict(clinics::create(
+                c,
+                &ClinicCode::parse("H1").unwrap(),
+                "x",
+                Scopes::parse("verify").unwrap()
+            )),
+            "clinic_code_taken"
+        );
+        let (info2, key2) = clinics::add_key(c, h1.id).unwrap();
+        assert!(key2.expose().starts_with(info2.hint.trim_end_matches('…')));
+        let keys = clinics::list_keys(c, h1.id).unwrap();
+        assert_eq!(keys.len(), 2);
+        let first = keys.iter().find(|k| k.id != info2.id).unwrap();
+        clinics::revoke_key(c, &first.id).unwrap();
+        clinics::revoke_key(c, &first.id).unwrap();
+        assert_eq!(clinics::authenticate(c, &key1.hash()).unwrap(), None);
+        assert_eq!(
+            clinics::authenticate(c, &key2.hash()).unwrap(),
+            Some(h1.clone())
+        );
+        assert!(clinics::list_keys(c, h1.id)
+            .unwrap()
+            .iter()
+            .any(|k| k.revoked_at.is_some()));
+        assert!(matches!(
+            clinics::revoke_key(c, "nope"),
+            Err(StoreError::NotFound)
+        ));
+        assert!(matches!(
+            clinics::add_key(c, ClinicId::new()),
+            Err(StoreError::NotFound)
+        ));
+        assert_eq!(
+            clinics::find_by_code(c, &ClinicCode::parse("H1").unwrap()).unwrap(),
+            Some(h1.clone())
+        );
+        assert_eq!(clinics::get(c, h1.id).unwrap(), h1);
+        clinic(c, "A0");
+        let codes: Vec<String> = clinics::list(c)
+            .unwrap()
+            .iter()
+            .map(|x| x.code.to_string())
+            .collect();
+        assert_eq!(codes, ["A0", "H1"]);
+    }
+);
+
+both_backends!(replay_accepts_a_token_id_once, |url| {
+    let pool = open(url);
+    let c = &mut pool.get().unwrap();
+    let t = store::now();
+    let id = [1u8; 16];
+    assert!(replay::accept_once(c, &id, t + Span::seconds(120)).unwrap());
+    assert!(!replay::accept_once(c, &id, t + Span::seconds(120)).unwrap());
+    assert!(replay::accept_once(c, &[2u8; 16], t - Span::seconds(1)).unwrap());
+    assert_eq!(replay::purge_expired(c, t).unwrap(), 1);
+    assert!(!replay::accept_once(c, &id, t + Span::seconds(120)).unwrap());
+});
+
+both_backends!(admins_sessions_and_login_failures, |url| {
+    let pool = open(url);
+    let c = &mut pool.get().unwrap();
+    let u = Username::parse("Alice").unwrap();
+    assert_eq!(admins::count(c).unwrap(), 0);
+    let a = admins::create(c, &u, "$argon2id$fake").unwrap();
+    assert_eq!(
+        conflict(admins::create(c, &Username::parse("alice").unwrap(), "x")),
+        "username_taken"
+    );
+    assert_eq!(admins::find_by_username(c, &u).unwrap(), Some(a.clone()));
+    assert!(!format!("{a:?}").contains("argon2"));
+    let s = SecretToken::generate(SecretKind::Session);
+    let t = store::now();
+    sessions::create(c, a.id, &s.hash(), t + Span::hours(8)).unwrap();
+    assert_eq!(
+        sessions::find_valid(c, &s.hash(), t).unwrap(),
+        Some(a.clone())
+    );
+    assert_eq!(
+        sessions::find_valid(c, &s.hash(), t + Span::hours(9)).unwrap(),
+        None
+    );
+    sessions::delete(c, &s.hash()).unwrap();
+    assert_eq!(sessions::find_valid(c, &s.hash(), t).unwrap(), None);
+
+    assert_eq!(admins::failures(c, &u).unwrap(), (0, None));
+    assert_eq!(admins::record_failure(c, &u).unwrap(), 1);
+    assert_eq!(admins::record_failure(c, &u).unwrap(), 2);
+    let (n, last) = admins::failures(c, &u).unwrap();
+    assert_eq!(n, 2);
+    assert!(last.is_some());
+    admins::clear_failures(c, &u).unwrap();
+    assert_eq!(admins::failures(c, &u).unwrap(), (0, None));
+});
+
+both_backends!(signing_keys_rotate_and_revoke, |url| {
+    use signing_keys::KeyState;
+    let pool = open(url);
+    let c = &mut pool.get().unwrap();
+    signing_keys::insert_active(c, "kid1", b"pub1", b"sealed1").unwrap();
+    signing_keys::insert_active(c, "kid2", b"pub2", b"sealed2").unwrap();
+    let keys = signing_keys::list(c).unwrap();
+    let states: Vec<(&str, KeyState)> = keys.iter().map(|k| (k.kid.as_str(), k.state)).collect();
+    assert_eq!(
+        states,
+        [("kid1", KeyState::Retired), ("kid2", KeyState::Active)]
+    );
+    assert!(keys[0].retired_at.is_some());
+    assert_eq!(keys[1].public_key, b"pub2");
+    assert_eq!(keys[1].sealed_private, b"sealed2");
+    signing_keys::revoke(c, "kid1").unwrap();
+    signing_keys::revoke(c, "kid1").unwrap();
+    assert_eq!(signing_keys::list(c).unwrap()[0].state, KeyState::Revoked);
+    assert!(matches!(
+        signing_keys::revoke(c, "nope"),
+        Err(StoreError::NotFound)
+    ));
+    assert!(
+        signing_keys::insert_active(c, "kid2", b"p", b"s").is_err(),
+        "kid is unique"
+    );
+    assert_eq!(
+        signing_keys::list(c).unwrap()[1].state,
+        KeyState::Active,
+        "rolled back"
+    );
+});
+
+fn log_entry(i: usize) -> NewLogEntry {
+    let mut e = NewLogEntry::new(ActorKind::Clinic, format!("clinic-{i}"), "verify");
+    e.card_id = Some(CardId::new());
+    e.channel = Some(Channel::Kiosk);
+    e.outcome = Some("valid".into());
+    e
+}
+
+/// A fresh database with a 10-row chain that verifies.
+fn chain_of_ten(url: &str) -> DbPool {
+    let pool = open(url);
+    let c = &mut pool.get().unwrap();
+    let first: Vec<NewLogEntry> = (0..3).map(log_entry).collect();
+    assert_eq!(access_log::append(c, &first).unwrap(), vec![1, 2, 3]);
+    let rest: Vec<NewLogEntry> = (3..10).map(log_entry).collect();
+    assert_eq!(
+        access_log::append(c, &rest).unwrap(),
+        (4..=10).collect::<Vec<i64>>()
+    );
+    assert_eq!(access_log::append(c, &[]).unwrap(), Vec::<i64>::new());
+    let report = access_log::verify_chain(c).unwrap();
+    assert_eq!(report.rows_checked, 10);
+    assert_eq!(report.first_bad, None);
+    pool
+}
+
+both_backends!(access_log_reads_by_card_and_resident, |url| {
+    let pool = open(url);
+    let c = &mut pool.get().unwrap();
+    let (card, resident) = (CardId::new(), ResidentId::new());
+    let mut entries = vec![log_entry(0), log_entry(1), log_entry(2)];
+    for e in &mut entries[1..] {
+        e.card_id = Some(card);
+        e.resident_id = Some(resident);
+    }
+    entries[2].detail = Some(format!("looked up {}", nid_text(5)));
+    access_log::append(c, &entries).unwrap();
+    let by_card = access_log::for_card(c, card, 10).unwrap();
+    assert_eq!(by_card.iter().map(|e| e.seq).collect::<Vec<_>>(), [3, 2]);
+    assert_eq!(by_card[0].detail.as_deref(), Some("[redacted]"));
+    assert_eq!(by_card[1].channel, Some(Channel::Kiosk));
+    assert_eq!(by_card[1].actor, "clinic-1");
+    assert_eq!(access_log::for_resident(c, resident, 1).unwrap().len(), 1);
+});
+
+both_backends!(access_log_chain_detects_an_edited_row, |url| {
+    let pool = chain_of_ten(url);
+    let c = &mut pool.get().unwrap();
+    c.batch_execute("UPDATE access_log SET outcome = 'bad_signature' WHERE seq = 4")
+        .unwrap();
+    let report = access_log::verify_chain(c).unwrap();
+    assert_eq!(report.first_bad.unwrap().0, 4);
+});
+
+both_backends!(access_log_chain_detects_a_deleted_row, |url| {
+    let pool = chain_of_ten(url);
+    let c = &mut pool.get().unwrap();
+    c.batch_execute("DELETE FROM access_log WHERE seq = 5")
+        .unwrap();
+    let report = access_log::verify_chain(c).unwrap();
+    assert_eq!(report.first_bad.unwrap().0, 5);
+    // ... even if the later rows are renumbered to hide the gap.
+    c.batch_execute("UPDATE access_log SET seq = seq - 1 WHERE seq > 5")
+        .unwrap();
+    let (seq, _) = access_log::verify_chain(c).unwrap().first_bad.unwrap();
+    assert_eq!(seq, 5);
+});
+
+both_backends!(access_log_chain_detects_a_truncated_tail, |url| {
+    let pool = chain_of_ten(url);
+    let c = &mut pool.get().unwrap();
+    c.batch_execute("DELETE FROM access_log WHERE seq > 8")
+        .unwrap();
+    let report = access_log::verify_chain(c).unwrap();
+    assert_eq!(report.rows_checked, 8);
+    assert_eq!(report.first_bad.unwrap().0, 10);
+});
+
+// ---- import ----
+
+/// A CSV of `n` good rows (MRN-i, national id i), plus bad rows at known lines.
+fn legacy_csv(n: u32) -> (String, Vec<u64>) {
+    let mut s = String::from("local_patient_id,name,national_id,phone\n");
+    let mut bad = Vec::new();
+    let mut line = 1u64;
+    for i in 0..n {
+        line += 1;
+        let phone = if i % 3 == 0 { "" } else { "138-0000-0000" };
+        s.push_str(&format!("MRN-{i},张三{i},{},{phone}\n", nid_text(i)));
+        if i % 40 == 7 {
+            line += 1;
+            bad.push(line);
+            let mut wrong = nid_text(50_000 + i).into_bytes();
+            wrong[17] = if wrong[17] == b'1' { b'2' } else { b'1' };
+            s.push_str(&format!(
+                "X-{i},李四,{},\n",
+                String::from_utf8(wrong).unwrap()
+            ));
+        }
+    }
+    // Field count, name, phone, and a number already naming another resident.
+    for row in [
+        "only,three,fields".to_owned(),
+        format!("Y-1,,{},", nid_text(60_001)),
+        format!("Y-2,王五,{},12345", nid_text(60_002)),
+        format!("MRN-0,赵六,{},", nid_text(60_003)),
+    ] {
+        line += 1;
+        bad.push(line);
+        s.push_str(&row);
+        s.push('\n');
+    }
+    (s, bad)
+}
+
+/// Every link of the clinic with its resident's ID number and card statuses.
+fn snapshot(
+    c: &mut DbConnection,
+    clinic: ClinicId,
+    n: u32,
+) -> Vec<(String, String, Vec<CardStatus>)> {
+    (0..n)
+        .map(|i| {
+            let l = links::find(
+                c,
+                clinic,
+                &LocalPatientId::parse(&format!("MRN-{i}")).unwrap(),
+            )
+            .unwrap()
+            .expect("linked");
+            let r = residents::get(c, &key(), l.resident_id).unwrap();
+            let statuses = cards::for_resident(c, r.id)
+                .unwrap()
+                .iter()
+                .map(|x| x.status)
+                .collect();
+            (
+                format!("MRN-{i}"),
+                r.national_id.as_str().to_owned(),
+                statuses,
+            )
+        })
+        .collect()
+}
+
+fn table_counts(c: &mut DbConnection) -> (i64, i64, i64) {
+    use store::schema::{cards as k, links as l, residents as r};
+    (
+        r::table.count().get_result(c).unwrap(),
+        k::table.count().get_result(c).unwrap(),
+        l::table.count().get_result(c).unwrap(),
+    )
+}
+
+both_backends!(import_reports_bad_rows_and_is_idempotent, |url| {
+    let pool = open(url);
+    let c = &mut pool.get().unwrap();
+    let (h, _) = clinic(c, "LEGACY");
+    let (csv, bad_lines) = legacy_csv(100);
+    let mut ticks = Vec::new();
+    let report =
+        import::import_legacy(c, &key(), h.id, csv.as_bytes(), 16, |n| ticks.push(n)).unwrap();
+    assert_eq!(
+        report.bad.iter().map(|b| b.line).collect::<Vec<_>>(),
+        bad_lines
+    );
+    assert_eq!(report.rows, 100 + bad_lines.len() as u64);
+    assert_eq!(
+        (
+            report.residents_created,
+            report.cards_issued,
+            report.links_created,
+            report.unchanged
+        ),
+        (101, 101, 100, 0),
+        "the conflicting MRN-0 row still registers its resident"
+    );
+    assert!(ticks.len() > 1 && ticks.windows(2).all(|w| w[0] <= w[1]));
+    for b in &report.bad {
+        assert!(!b.reason.contains("3701"), "no ID number in {b:?}");
+    }
+    assert!(report
+        .bad
+        .iter()
+        .any(|b| b.reason.contains("already linked")));
+    let counts = table_counts(c);
+    let log_rows = access_log::verify_chain(c).unwrap().rows_checked;
+    assert!(
+        log_rows >= 1 && log_rows <= 8,
+        "one entry per batch, not per row"
+    );
+
+    let again = import::import_legacy(c, &key(), h.id, csv.as_bytes(), 16, |_| {}).unwrap();
+    assert_eq!(
+        (
+            again.residents_created,
+            again.cards_issued,
+            again.links_created,
+            again.unchanged
+        ),
+        (0, 0, 0, 100)
+    );
+    assert_eq!(again.bad, report.bad);
+    assert_eq!(table_counts(c), counts);
+    assert_eq!(
+        access_log::verify_chain(c).unwrap().rows_checked,
+        log_rows,
+        "nothing logged"
+    );
+
+    let bad_header = import::import_legacy(c, &key(), h.id, "a,b,c,d\n".as_bytes(), 16, |_| {});
+    assert!(bad_header.is_err());
+});
+
+both_backends!(interrupted_import_then_rerun_equals_one_clean_run, |url| {
+    let pool = open(url);
+    let c = &mut pool.get().unwrap();
+    let (h, _) = clinic(c, "LEGACY");
+    let (csv, _) = legacy_csv(120);
+    let half: String = csv.lines().take(61).map(|l| format!("{l}\n")).collect();
+    import::import_legacy(c, &key(), h.id, half.as_bytes(), 10, |_| {}).unwrap();
+    let rest = import::import_legacy(c, &key(), h.id, csv.as_bytes(), 10, |_| {}).unwrap();
+    assert!(rest.unchanged > 0 && rest.links_created > 0);
+    let interrupted = (table_counts(c), snapshot(c, h.id, 120));
+
+    // The clean run, on a second database of the same backend.
+    let dir = tempfile::tempdir().unwrap();
+    let clean_url = if url.starts_with("postgres") {
+        common::db::fresh_pg_url().unwrap()
+    } else {
+        common::db::sqlite_url(&dir)
+    };
+    let pool2 = open(&clean_url);
+    let c2 = &mut pool2.get().unwrap();
+    let (h2, _) = clinic(c2, "LEGACY");
+    let clean = import::import_legacy(c2, &key(), h2.id, csv.as_bytes(), 10, |_| {}).unwrap();
+    assert_eq!(rest.bad, clean.bad);
+    assert_eq!(interrupted, (table_counts(c2), snapshot(c2, h2.id, 120)));
+});
+
+// ---- races ----
+
+fn race<T: Send + 'static>(
+    pool: &DbPool,
+    threads: usize,
+    f: impl Fn(&mut DbConnection, usize) -> T + Send + Sync + 'static,
+) -> Vec<T> {
+    let f = Arc::new(f);
+    let barrier = Arc::new(Barrier::new(threads));
+    let handles: Vec<_> = (0..threads)
+        .map(|i| {
+            let (pool, f, barrier) = (pool.clone(), f.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                let mut conn = pool.get().expect("connection");
+                barrier.wait();
+                f(&mut conn, i)
+            })
+        })
+        .collect();
+    handles
+        .into_iter()
+        .map(|h| h.join().expect("thread"))
+        .collect()
+}
+
+both_backends!(race_eight_threads_issue_one_card, |url| {
+    let pool = open(url);
+    let r = resident(&mut pool.get().unwrap(), 1);
+    let results = race(&pool, 8, move |c, _| cards::issue(c, r.id).map(|x| x.0));
+    let wins = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(wins, 1, "{results:?}");
+    for r in results.iter().filter(|r| r.is_err()) {
+        assert!(
+            matches!(r, Err(StoreError::Conflict("card_exists"))),
+            "{r:?}"
+        );
+    }
+});
+
+both_backends!(race_eight_threads_accept_one_token_once, |url| {
+    let pool = open(url);
+    let exp = store::now() + Span::seconds(120);
+    let results = race(&pool, 8, move |c, _| {
+        replay::accept_once(c, &[9u8; 16], exp).unwrap()
+    });
+    assert_eq!(results.iter().filter(|x| **x).count(), 1);
+});
+
+both_backends!(race_eight_threads_append_fifty_log_rows_each, |url| {
+    let pool = open(url);
+    race(&pool, 8, |c, t| {
+        for i in 0..50 {
+            access_log::append(c, &[log_entry(t * 100 + i)]).unwrap();
+        }
+    });
+    let c = &mut pool.get().unwrap();
+    let report = access_log::verify_chain(c).unwrap();
+    assert_eq!(
+        report,
+        access_log::ChainReport {
+            rows_checked: 400,
+            first_bad: None
+        }
+    );
+});
+
+both_backends!(race_concurrent_lifecycle_changes_lose_nothing, |url| {
+    let pool = open(url);
+    let c = &mut pool.get().unwrap();
+    let r = resident(c, 1);
+    let (card, _) = cards::issue(c, r.id).unwrap();
+    let results = race(&pool, 8, move |c, i| {
+        let action = if i % 2 == 0 {
+            CardAction::Suspend
+        } else {
+            CardAction::Revoke
+        };
+        cards::transition(c, card.id, action, None)
+    });
+    // Whatever order they ran in, the feed agrees with the card's final state.
+    let (changes, _) = cards::changes_since(c, 0, 100).unwrap();
+    assert_eq!(changes.len(), results.iter().filter(|r| r.is_ok()).count());
+    assert_eq!(
+        changes.last().unwrap().status,
+        cards::get(c, card.id).unwrap().status
+    );
+    assert!(
+        results
+            .iter()
+            .all(|r| matches!(r, Ok(_) | Err(StoreError::Lifecycle(_)))),
+        "{results:?}"
+    );
+});
