@@ -372,7 +372,7 @@ ceiling = floor["ring_verify_per_sec"]
 print("", file=sys.stderr)
 print(f"crypto ceiling ({floor['threads']} cores, bare ring Ed25519 verify): {ceiling:,.0f}/s; "
       f"1 core {floor['ring_verify_per_sec_1t']:,.0f}/s; library verify 1 core "
-      f"{floor['library_verify_per_sec_1t']:,.0f}/s (cost x{1/floor['library_over_ring_cost']:.3f} of bare)", file=sys.stderr)
+      f"{floor['library_verify_per_sec_1t']:,.0f}/s (cost x{floor['library_over_ring_cost']:.3f} of bare)", file=sys.stderr)
 if imp:
     print(f"legacy import: {imp['rows']:,} rows in {imp['seconds']} s ({imp['rows_per_sec']:,}/s) on SQLite", file=sys.stderr)
 print(f"wrk: {conns} connections, {wthreads} thread(s), {dur} s per run", file=sys.stderr)
