@@ -5,6 +5,7 @@
 
 use std::hint::black_box;
 
+use coset::TaggedCborSerializable;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use healthcard::token::{self, qr, Claims, KeyRing, SigningKey, TokenKind, Validation};
 use ring::signature::{UnparsedPublicKey, ED25519};

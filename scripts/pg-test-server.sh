@@ -7,7 +7,12 @@
 # Use: export HEALTHCARD_TEST_PG_URL=$(scripts/pg-test-server.sh start /tmp/hc-pg)
 set -euo pipefail
 
-PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
+# The newest server Debian's packages installed (15 on bookworm), unless PG_BIN is given.
+PG_BIN=${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)}
+if [ -z "$PG_BIN" ] || [ ! -x "$PG_BIN/initdb" ]; then
+    echo "no PostgreSQL server found under /usr/lib/postgresql: run scripts/setup" >&2
+    exit 1
+fi
 cmd=${1:-}
 dir=${2:-}
 if [ -z "$cmd" ] || [ -z "$dir" ]; then

@@ -131,7 +131,7 @@ impl From<StoreError> for AppError {
                 message: conflict_message(code).into(),
             },
             StoreError::Lifecycle(l) => AppError::Conflict {
-                code: "invalid_transition",
+                code: l.code(),
                 message: l.to_string(),
             },
             StoreError::Unavailable(cause) => {
@@ -151,6 +151,8 @@ fn conflict_message(code: &str) -> &'static str {
         "clinic_code_taken" => "a clinic with this code already exists",
         "username_taken" => "this username is taken",
         "key_active" => "the active signing key cannot be revoked; rotate first",
+        "signing_key_active" => "another node made a new signing key at the same moment; retry",
+        "card_changed" => "the card changed at the same moment; read it again and retry",
         _ => "conflicts with stored state",
     }
 }

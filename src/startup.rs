@@ -94,8 +94,12 @@ impl RootSpanBuilder for QuietSpans {
             Err(e) => e.as_response_error().status_code().as_u16(),
         };
         span.record("status", status);
+        // Successes are counted in /metrics; logging each one at info would
+        // cost more than a verification at tens of thousands a second.
         if status >= 500 {
             tracing::warn!(parent: &span, status, "request failed");
+        } else if status >= 400 {
+            tracing::info!(parent: &span, status, "request refused");
         } else {
             tracing::debug!(parent: &span, status, "request done");
         }
@@ -215,6 +219,7 @@ pub fn app(
         .service(ops::healthz)
         .service(ops::readyz)
         .service(ops::metrics)
+        .service(ops::card_use)
         .split_for_parts();
     let api = web::Data::new(api);
     app.app_data(api)
@@ -234,6 +239,8 @@ pub fn app(
                     header::REFERRER_POLICY,
                     HeaderValue::from_static("no-referrer"),
                 ))
+                // API answers hold personal data unless a handler says otherwise (JWKS does).
+                .add((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
                 .add((
                     header::CONTENT_SECURITY_POLICY,
                     HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),

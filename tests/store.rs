@@ -127,6 +127,7 @@ both_backends!(national_id_and_phone_are_not_stored_in_clear, |url| {
     let c = &mut pool.get().unwrap();
     resident(c, 1);
     use store::schema::residents::dsl as r;
+    #[allow(clippy::type_complexity)]
     let raw: Vec<(String, Vec<u8>, Vec<u8>, Option<Vec<u8>>)> = r::residents
         .select((
             r::name,
@@ -678,7 +679,7 @@ both_backends!(import_reports_bad_rows_and_is_idempotent, |url| {
     let counts = table_counts(c);
     let log_rows = access_log::verify_chain(c).unwrap().rows_checked;
     assert!(
-        log_rows >= 1 && log_rows <= 8,
+        (1..=8).contains(&log_rows),
         "one entry per batch, not per row"
     );
 

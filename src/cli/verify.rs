@@ -39,7 +39,7 @@ fn claims_json(c: &Claims) -> serde_json::Value {
 /// the claims. Exit status 0 when valid, 1 when not.
 pub fn run(settings: Settings, args: VerifyArgs) -> anyhow::Result<ExitCode> {
     let text = match (&args.token, &args.qr) {
-        (Some(t), _) => t.trim().to_string(),
+        (Some(t), _) => token::trim_scanned(t).to_string(),
         (None, Some(path)) => {
             let png =
                 std::fs::read(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;

@@ -42,12 +42,20 @@ impl fmt::Display for Sex {
 
 /// A person's name as written on their ID card: 1-64 characters after
 /// trimming, any script (张三, 欧阳娜娜, 阿依古丽·买买提), no control characters.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct PersonName(String);
 
 impl PersonName {
     pub fn parse(text: &str) -> Result<Self, DomainError> {
-        trimmed_text("name", text, 64).map(PersonName)
+        let name = trimmed_text("name", text, 64)?;
+        // Bidirectional overrides and isolates can make a name display as
+        // another one (U+202E turns "ABC" into "CBA" on screen).
+        if name.chars().any(|c| {
+            matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+        }) {
+            return Err(DomainError::new("name", "bidi_control"));
+        }
+        Ok(PersonName(name))
     }
     pub fn as_str(&self) -> &str {
         &self.0
@@ -62,7 +70,7 @@ impl fmt::Display for PersonName {
 
 /// A mainland mobile number, normalised to its 11 digits (`1[3-9]` then 9
 /// digits); a `+86`/`86` prefix, spaces and dashes are accepted on input.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct MobileNumber(String);
 
 impl MobileNumber {
@@ -103,6 +111,16 @@ impl fmt::Display for MobileNumber {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_refuse_bidi_overrides() {
+        assert!(PersonName::parse("阿依古丽·买买提").is_ok());
+        assert_eq!(
+            PersonName::parse("张\u{202E}三").unwrap_err().reason,
+            "bidi_control"
+        );
+        assert!(PersonName::parse("\u{2067}李四").is_err());
+    }
     use proptest::prelude::*;
 
     #[test]
@@ -166,3 +184,16 @@ mod tests {
         }
     }
 }
+
+/// Personal data stays out of `{:?}` output (and so out of log lines).
+macro_rules! redacted_debug {
+    ($($t:ident),*) => {$(
+        impl fmt::Debug for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, concat!(stringify!($t), "([redacted])"))
+            }
+        }
+    )*};
+}
+
+redacted_debug!(PersonName, MobileNumber);

@@ -135,6 +135,27 @@ impl FromRequest for ClinicAuth {
     }
 }
 
+/// True when the request's `Origin` names this very host (scheme-less
+/// compare of host and port against `Host`). Browsers send `Origin` on every
+/// cross-origin and same-origin POST; a request without one is not trusted.
+pub fn same_origin(req: &HttpRequest) -> bool {
+    let origin = req
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok());
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok());
+    match (origin, host) {
+        (Some(o), Some(h)) => o
+            .split_once("://")
+            .map(|(_, rest)| rest.trim_end_matches('/'))
+            .is_some_and(|o| o.eq_ignore_ascii_case(h)),
+        _ => false,
+    }
+}
+
 /// A signed-in administrator (bearer session token or the portal's cookie).
 pub struct AdminAuth(pub Admin);
 
@@ -156,6 +177,13 @@ impl FromRequest for AdminAuth {
         boxed(async move {
             let st = state(&req)?;
             let secret = session_secret(&req).ok_or_else(|| st.limits.auth_failure(&req))?;
+            if bearer(&req).is_none() && !req.method().is_safe() && !same_origin(&req) {
+                // A cookie rides along with any request the browser makes, so a
+                // change by cookie must come from one of our own pages.
+                return Err(AppError::Forbidden(
+                    "a change signed in by cookie must come from this site's own pages".into(),
+                ));
+            }
             let hash = secret.hash();
             let ctx = st.ctx.clone();
             let admin = blocking(move || {
@@ -192,7 +220,10 @@ impl FromRequest for HolderAuth {
                 cards::find_by_holder(&mut conn, &hash)
             })
             .await?;
-            card.map(HolderAuth)
+            // The credential dies with its card: a replaced or revoked card's
+            // credential (a lost phone) must not mint or read the access log.
+            card.filter(|c| c.status.holds_slot())
+                .map(HolderAuth)
                 .ok_or_else(|| st.limits.auth_failure(&req))
         })
     }

@@ -36,8 +36,17 @@ impl AppContext {
     /// creating what a first start needs.
     pub fn open(settings: Settings) -> anyhow::Result<(AppContext, StartupReport)> {
         let mut report = StartupReport::default();
-        if !settings.database_url.starts_with("postgres") {
+        if !settings.data_dir.exists() {
             std::fs::create_dir_all(&settings.data_dir)?;
+            // The SQLite file holds names and the access log: owner only.
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(
+                    &settings.data_dir,
+                    std::fs::Permissions::from_mode(0o700),
+                )?;
+            }
         }
         let (master, created) = settings.master_key()?;
         report.created_master_key = created;

@@ -86,7 +86,7 @@ pub fn rotate(conn: &mut DbConnection, master: &MasterKey) -> Result<Kid, StoreE
         &key.public_key(),
         &key.seal(master),
     )?;
-    Ok(key.kid().clone())
+    Ok(*key.kid())
 }
 
 impl KeyStore {
@@ -155,7 +155,7 @@ pub fn list(conn: &mut DbConnection) -> Result<Vec<KeyInfo>, StoreError> {
             created_at: k.created_at.and_utc(),
         })
         .collect();
-    keys.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+    keys.sort_by_key(|k| std::cmp::Reverse(k.created_at));
     Ok(keys)
 }
 

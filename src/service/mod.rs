@@ -6,6 +6,7 @@ mod audit;
 mod context;
 pub mod keys;
 pub mod registry;
+pub mod usage;
 pub mod verification;
 
 pub use audit::{AuditWriter, LogEntry};

@@ -4,10 +4,11 @@
 use chrono::Utc;
 
 use crate::crypto::SecretToken;
-use crate::domain::{CardAction, CardId, ClinicCode, ResidentId, Scopes};
+use crate::domain::{CardAction, CardId, ClinicCode, ClinicId, LocalPatientId, ResidentId, Scopes};
 use crate::store::access_log::ActorKind;
 use crate::store::cards::{self, Card};
-use crate::store::clinics::{self, Clinic};
+use crate::store::clinics::{self, ApiKeyInfo, Clinic};
+use crate::store::links;
 use crate::store::residents::{self, NewResident, Resident};
 use crate::store::{access_log, DbConnection, StoreError};
 use crate::token::{MintedToken, TokenKind};
@@ -199,5 +200,82 @@ pub fn create_clinic(
             ),
         )?;
         Ok((clinic, key))
+    })
+}
+
+/// A new API key for a clinic (key rotation); the key is shown once.
+pub fn add_api_key(
+    ctx: &AppContext,
+    actor: &Actor,
+    clinic: ClinicId,
+) -> Result<(Clinic, ApiKeyInfo, SecretToken), StoreError> {
+    ctx.with_tx(|c| {
+        let found = clinics::get(c, clinic)?;
+        let (info, secret) = clinics::add_key(c, clinic)?;
+        log(
+            c,
+            entry(
+                actor,
+                "clinic.key.add",
+                None,
+                None,
+                Some(found.code.as_str().to_string()),
+            ),
+        )?;
+        Ok((found, info, secret))
+    })
+}
+
+/// Revokes one API key of a clinic: `NotFound` for another clinic's key.
+pub fn revoke_api_key(
+    ctx: &AppContext,
+    actor: &Actor,
+    clinic: ClinicId,
+    key_id: &str,
+) -> Result<(), StoreError> {
+    ctx.with_tx(|c| {
+        let found = clinics::get(c, clinic)?;
+        if !clinics::list_keys(c, clinic)?
+            .iter()
+            .any(|k| k.id == key_id)
+        {
+            return Err(StoreError::NotFound);
+        }
+        clinics::revoke_key(c, key_id)?;
+        log(
+            c,
+            entry(
+                actor,
+                "clinic.key.revoke",
+                None,
+                None,
+                Some(found.code.as_str().to_string()),
+            ),
+        )
+    })
+}
+
+/// Links a clinic's patient number to the resident of `card` (idempotent);
+/// `Conflict("link_conflict")` when the number names another resident.
+/// Returns the card.
+pub fn link_patient(
+    ctx: &AppContext,
+    clinic: &Clinic,
+    card: CardId,
+    local: &LocalPatientId,
+) -> Result<Card, StoreError> {
+    ctx.with_tx(|c| {
+        let card = cards::get(c, card)?;
+        links::create(c, clinic.id, local, card.resident_id)?;
+        let mut e = entry(
+            &Actor::clinic(clinic.code.as_str()),
+            "link.create",
+            Some(card.id),
+            Some(card.resident_id),
+            None,
+        );
+        e.clinic_id = Some(clinic.id);
+        log(c, e)?;
+        Ok(card)
     })
 }

@@ -23,9 +23,7 @@ use super::residents::{national_id_index, NewResident, ResidentRow};
 use super::schema::{access_log_head, cards, links, residents};
 use super::{backend, now, parse_id, Backend, DbConnection, StoreError};
 use crate::crypto::MasterKey;
-use crate::domain::{
-    CardStatus, ClinicId, DomainError, LocalPatientId, MobileNumber, NationalId, PersonName,
-};
+use crate::domain::{ClinicId, DomainError, LocalPatientId, MobileNumber, NationalId, PersonName};
 
 /// The header the file must start with.
 pub const HEADER: [&str; 4] = ["local_patient_id", "name", "national_id", "phone"];
@@ -237,9 +235,6 @@ fn import_batch(
             let (row, _secret) = NewCardRow::fresh(parse_id(r)?, at);
             new_cards.push(row);
         }
-        debug_assert!(new_cards
-            .iter()
-            .all(|c| c.status == CardStatus::Active.as_str()));
         for chunk in new_cards.chunks(MAX_BATCH) {
             super::insert_rows!(conn, cards::table, chunk)?;
         }

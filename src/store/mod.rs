@@ -91,6 +91,11 @@ impl CustomizeConnection<DbConnection, r2d2::Error> for Customizer {
                 )),
             ));
         }
+        if let DbConnection::Postgresql(c) = conn {
+            // A stuck statement must not hold a pool connection (and a request) forever.
+            c.batch_execute("SET statement_timeout = 15000")
+                .map_err(r2d2::Error::QueryError)?;
+        }
         if let DbConnection::Sqlite(c) = conn {
             // busy_timeout first: switching to WAL itself needs the lock.
             c.batch_execute(

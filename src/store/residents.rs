@@ -14,8 +14,9 @@ pub(crate) const NATIONAL_ID_PURPOSE: &[u8] = b"national_id";
 /// AEAD purpose of the phone number.
 pub(crate) const PHONE_PURPOSE: &[u8] = b"phone";
 
-/// A resident, decrypted.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A resident, decrypted. `Debug` shows only the id and the masked ID number:
+/// a stray `{:?}` in a log line must not leak a name or a phone number.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Resident {
     pub id: ResidentId,
     pub name: String,
@@ -24,6 +25,15 @@ pub struct Resident {
     pub birth_date: NaiveDate,
     pub phone: Option<String>,
     pub created_at: NaiveDateTime,
+}
+
+impl std::fmt::Debug for Resident {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Resident")
+            .field("id", &self.id)
+            .field("national_id", &self.national_id)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What registration needs; sex and birth date come from the ID number.

@@ -22,7 +22,7 @@ pub use claims::{Claims, TokenKind, UnknownTokenKind};
 pub use jwks::{Jwk, Jwks};
 pub use keyring::{KeyRing, MintedToken};
 pub use keys::{KeyError, KeyState, Kid, SigningKey, UnknownKeyState, VerifyingKey};
-pub use text::PREFIX;
+pub use text::{trim_scanned, PREFIX};
 pub use verify::{verify, Reason, Rejection, Validation, VerifiedToken, MAX_TOKEN_LEN};
 
 /// Signs `claims` with `key`: `"EHC1:"` + base45 of the tagged COSE_Sign1.

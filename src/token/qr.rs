@@ -8,7 +8,8 @@
 use std::fmt::Write as _;
 
 use qrcode::bits::Bits;
-use qrcode::canvas::{Canvas, MaskPattern};
+use qrcode::canvas::Canvas;
+pub use qrcode::canvas::MaskPattern;
 use qrcode::{EcLevel, Version};
 
 /// Error correction level M: recovers ~15% damage, the usual choice for
@@ -65,9 +66,33 @@ fn alphanumeric_bits(len: usize, version: i16) -> usize {
     4 + count_bits + 11 * (len / 2) + 6 * (len % 2)
 }
 
-/// Encodes `text` (QR alphanumeric characters only) in the smallest version at level M.
+/// Encodes `text` (QR alphanumeric characters only) in the smallest version at
+/// level M, with the fixed [`MASK`].
 pub fn encode(text: &str) -> Result<Qr, QrError> {
-    let data = text.as_bytes();
+    encode_with_mask(text, MASK)
+}
+
+/// As [`encode`] with another mask pattern (for measurements and special prints).
+pub fn encode_with_mask(text: &str, mask: MaskPattern) -> Result<Qr, QrError> {
+    build(text, Some(mask))
+}
+
+/// As [`encode`], but with the mask chosen by the ISO/IEC 18004 penalty search
+/// (~50x slower). For printed cards: they are made once and must scan from
+/// paper for years, so the encoder's best effort is worth its milliseconds.
+pub fn encode_for_print(text: &str) -> Result<Qr, QrError> {
+    build(text, None)
+}
+
+/// The smallest version at level M that holds `text`, without drawing it.
+pub fn version_for(text: &str) -> Result<i16, QrError> {
+    match smallest_version(text.as_bytes())? {
+        Version::Normal(v) => Ok(v),
+        Version::Micro(_) => Err(QrError::TooLong),
+    }
+}
+
+fn smallest_version(data: &[u8]) -> Result<Version, QrError> {
     if !data.iter().all(|c| ALPHANUMERIC.contains(c)) {
         return Err(QrError::NotAlphanumeric);
     }
@@ -82,7 +107,12 @@ pub fn encode(text: &str) -> Result<Qr, QrError> {
             break;
         }
     }
-    let version = chosen.ok_or(QrError::TooLong)?;
+    chosen.ok_or(QrError::TooLong)
+}
+
+fn build(text: &str, mask: Option<MaskPattern>) -> Result<Qr, QrError> {
+    let data = text.as_bytes();
+    let version = smallest_version(data)?;
     let mut bits = Bits::new(version);
     bits.push_alphanumeric_data(data)
         .and_then(|()| bits.push_terminator(EC_LEVEL))
@@ -92,7 +122,13 @@ pub fn encode(text: &str) -> Result<Qr, QrError> {
     let mut canvas = Canvas::new(version, EC_LEVEL);
     canvas.draw_all_functional_patterns();
     canvas.draw_data(&codewords, &ec);
-    canvas.apply_mask(MASK);
+    let canvas = match mask {
+        Some(m) => {
+            canvas.apply_mask(m);
+            canvas
+        }
+        None => canvas.apply_best_mask(),
+    };
     let width = version.width() as usize;
     let modules = canvas
         .into_colors()
@@ -210,6 +246,32 @@ pub fn decode_png(png: &[u8]) -> Result<String, QrError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn print_encoding_is_the_reference_encoder_and_version_for_agrees() {
+        let text = format!(
+            "EHC1:{}",
+            "6BFOXN*TS0BI$ZD4N9:9S6RCVN5+O30K3/XIV0W23NTDEMWK G2EP4J0B".repeat(4)
+        );
+        let ours = encode_for_print(&text).unwrap();
+        let reference = qrcode::QrCode::with_error_correction_level(&text, EC_LEVEL).unwrap();
+        assert_eq!(ours.width(), reference.width());
+        for y in 0..ours.width() {
+            for x in 0..ours.width() {
+                assert_eq!(ours.is_dark(x, y), reference[(x, y)] == qrcode::Color::Dark);
+            }
+        }
+        assert_eq!(decode_png(&ours.to_png()).unwrap(), text);
+        for len in [1, 50, 150, 227, 262, 263, 400] {
+            let t = "A".repeat(len);
+            assert_eq!(
+                version_for(&t).unwrap(),
+                encode(&t).unwrap().version(),
+                "{len}"
+            );
+        }
+        assert_eq!(version_for("lower"), Err(QrError::NotAlphanumeric));
+    }
 
     #[test]
     fn smallest_version_and_png_round_trip() {

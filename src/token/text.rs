@@ -5,6 +5,14 @@
 /// Prefix of every token; names the format and its version.
 pub const PREFIX: &str = "EHC1:";
 
+/// Removes what scanners and forms add around a token: any leading
+/// whitespace, and trailing CR, LF and TAB (a keyboard-wedge scanner's Enter).
+/// Never trailing spaces: space is a base45 digit, so a token can end in one.
+/// `verify` itself is strict; call this on scanned or pasted input first.
+pub fn trim_scanned(text: &str) -> &str {
+    text.trim_start().trim_end_matches(['\r', '\n', '\t'])
+}
+
 /// `EHC1:` + base45 of the COSE bytes.
 pub(crate) fn encode(cose: &[u8]) -> String {
     let mut out = String::with_capacity(PREFIX.len() + cose.len().div_ceil(2) * 3);
@@ -48,6 +56,12 @@ mod tests {
         assert_eq!(base45::decode("QED8WEX0").unwrap(), b"ietf!");
         assert_eq!(decode("EHC1:QED8WEX0").unwrap(), b"ietf!");
         assert_eq!(encode(b"ietf!"), "EHC1:QED8WEX0");
+    }
+
+    #[test]
+    fn trim_keeps_trailing_spaces() {
+        assert_eq!(trim_scanned("  EHC1:AB \r\n"), "EHC1:AB ");
+        assert_eq!(trim_scanned("EHC1:AB\t"), "EHC1:AB");
     }
 
     #[test]

@@ -262,7 +262,25 @@ fn holder_flow() {
             .send()
             .unwrap();
         assert_eq!(error_code(r, 401), "unauthorized");
-        // After a reissue the old credential mints nothing.
+        // A suspended card's holder gets no tokens but may still read the log.
+        assert_eq!(
+            app.admin_post(&format!("/api/v1/cards/{card}/suspend"), json!({}))
+                .status(),
+            200
+        );
+        let r = app
+            .post("/api/v1/holder/tokens")
+            .bearer_auth(&holder)
+            .send()
+            .unwrap();
+        assert_eq!(error_code(r, 409), "card_not_active");
+        let r = app
+            .get("/api/v1/holder/access-log")
+            .bearer_auth(&holder)
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        // After a reissue the old credential (a lost phone) is dead: no tokens, no access log.
         assert_eq!(
             app.admin_post(&format!("/api/v1/cards/{card}/reissue"), json!({}))
                 .status(),
@@ -273,7 +291,13 @@ fn holder_flow() {
             .bearer_auth(&holder)
             .send()
             .unwrap();
-        assert_eq!(error_code(r, 409), "card_not_active");
+        assert_eq!(error_code(r, 401), "unauthorized");
+        let r = app
+            .get("/api/v1/holder/access-log")
+            .bearer_auth(&holder)
+            .send()
+            .unwrap();
+        assert_eq!(error_code(r, 401), "unauthorized");
     });
 }
 
@@ -375,6 +399,20 @@ fn revocation_feed_with_cursor() {
         assert_eq!(items[1]["card_id"], b);
         assert_eq!(items[1]["status"], "suspended");
         let next = f["next"].as_str().unwrap().to_string();
+        // A reinstatement is listed only on request.
+        app.admin_post(&format!("/api/v1/cards/{b}/reinstate"), json!({}));
+        assert_eq!(feed(&next)["revoked"].as_array().unwrap().len(), 0);
+        let r: Value = app
+            .get(&format!(
+                "/api/v1/revocations?since={next}&include_reinstated=true"
+            ))
+            .bearer_auth(&key)
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        assert_eq!(r["revoked"][0]["status"], "active");
+        let next = r["next"].as_str().unwrap().to_string();
         assert_eq!(feed(&next)["revoked"].as_array().unwrap().len(), 0);
         let r = app
             .get("/api/v1/revocations?since=banana")
@@ -419,4 +457,77 @@ fn admin_login_lockout_after_repeated_failures() {
     assert_eq!(r.status(), 204);
     let r = app.get("/api/v1/clinics").bearer_auth(&tok).send().unwrap();
     assert_eq!(r.status(), 401);
+}
+
+#[test]
+fn portal_cookie_changes_need_a_same_origin_request() {
+    let app = spawn_app(Backend::Sqlite).unwrap();
+    let (_, card, _) = app.resident_with_card(95);
+    let cookie = format!("hc_session={}", app.admin_token);
+    let suspend = |origin: Option<&str>| {
+        let mut r = app
+            .post(&format!("/api/v1/cards/{card}/suspend"))
+            .header("cookie", &cookie);
+        if let Some(o) = origin {
+            r = r.header("origin", o);
+        }
+        r.send().unwrap()
+    };
+    // Reading by cookie is fine; changing needs Origin = this host.
+    let r = app
+        .get(&format!("/api/v1/cards/{card}"))
+        .header("cookie", &cookie)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(error_code(suspend(None), 403), "forbidden");
+    assert_eq!(
+        error_code(suspend(Some("https://evil.example")), 403),
+        "forbidden"
+    );
+    let port_twin = app.base.replace("127.0.0.1:", "127.0.0.1:1");
+    assert_eq!(
+        suspend(Some(&port_twin)).status(),
+        403,
+        "another port is another origin"
+    );
+    let c: Value = app
+        .admin_get(&format!("/api/v1/cards/{card}"))
+        .json()
+        .unwrap();
+    assert_eq!(c["status"], "active", "nothing changed");
+    assert_eq!(suspend(Some(&app.base)).status(), 200);
+}
+
+#[test]
+fn kiosk_link_needs_a_card_the_kiosk_just_scanned() {
+    let app = spawn_app(Backend::Sqlite).unwrap();
+    let (_, card, _) = app.resident_with_card(96);
+    let (_, key) = app.clinic("KL", &["verify", "link"]);
+    let csrf_cookie = "A".repeat(43);
+    let csrf = healthcard::web::csrf::token_for(&csrf_cookie);
+    let r = app
+        .post("/kiosk/link")
+        .header("cookie", format!("hc_kiosk={key}; hc_csrf={csrf_cookie}"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("card_id", card.as_str()),
+            ("ticket", "9999999999.00"),
+            ("local_patient_id", "X-1"),
+        ])
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let page = r.text().unwrap();
+    assert!(
+        page.contains("请先扫描该卡"),
+        "refused for want of a scan, not for CSRF: {page}"
+    );
+    assert!(!page.contains("张三"), "a forged card id discloses no name");
+    let r = app
+        .get("/api/v1/links?local_patient_id=X-1")
+        .bearer_auth(&key)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 404, "and links nothing");
 }

@@ -145,9 +145,11 @@ fn cli_first_start_admin_clinic_keys_verify_audit() {
 }
 
 fn open(d: &std::path::Path) -> healthcard::service::AppContext {
-    let mut s = healthcard::config::Settings::default();
-    s.data_dir = d.to_path_buf();
-    s.database_url = d.join("healthcard.db").display().to_string();
+    let s = healthcard::config::Settings {
+        data_dir: d.to_path_buf(),
+        database_url: d.join("healthcard.db").display().to_string(),
+        ..Default::default()
+    };
     healthcard::service::AppContext::open(s).unwrap().0
 }
 

@@ -49,19 +49,29 @@ pub fn settings_for(backend: Backend, dir: &std::path::Path) -> Option<Settings>
         Backend::Sqlite => dir.join("healthcard.db").display().to_string(),
         Backend::Postgres => crate::common::db::fresh_pg_url()?,
     };
-    let mut s = Settings::default();
-    s.data_dir = dir.to_path_buf();
-    s.database_url = url;
-    s.bind = "127.0.0.1:0".into();
-    s.db_pool_size = 8;
-    s.db_timeout_secs = 2;
-    s.key_refresh_secs = 1;
-    Some(s)
+    Some(Settings {
+        data_dir: dir.to_path_buf(),
+        database_url: url,
+        bind: "127.0.0.1:0".into(),
+        db_pool_size: 8,
+        db_timeout_secs: 2,
+        key_refresh_secs: 1,
+        ..Settings::default()
+    })
 }
 
 /// Starts the app; `None` when the backend is not available (PostgreSQL
 /// without a server, and not required: the helper says so loudly).
 pub fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Settings)) -> Option<TestApp> {
+    spawn_app_as(backend, "admin", tweak)
+}
+
+/// As [`spawn_app_with`], signing in as a new administrator `username`.
+pub fn spawn_app_as(
+    backend: Backend,
+    username: &str,
+    tweak: impl FnOnce(&mut Settings),
+) -> Option<TestApp> {
     let dir = tempfile::tempdir().unwrap();
     let mut settings = settings_for(backend, dir.path())?;
     tweak(&mut settings);
@@ -89,8 +99,8 @@ pub fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Settings)) -> Op
         settings,
         _dir: dir,
     };
-    app.make_admin("admin", "correct horse battery");
-    app.admin_token = app.login("admin", "correct horse battery");
+    app.make_admin(username, "correct horse battery");
+    app.admin_token = app.login(username, "correct horse battery");
     Some(app)
 }
 

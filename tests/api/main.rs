@@ -10,5 +10,6 @@ mod bad_input;
 mod cards;
 mod cli;
 mod keys;
+mod multinode;
 mod ops;
 mod verify;

@@ -127,3 +127,54 @@ fn postgres_admin(url: &str) -> impl FnMut(&str) {
         diesel::sql_query(sql).execute(&mut conn).unwrap();
     }
 }
+
+#[test]
+fn card_use_figures_by_clinic_and_channel() {
+    on_both(|app| {
+        let (_, card, _) = app.resident_with_card(80);
+        let (_, k1) = app.clinic("U1", &["verify"]);
+        let (_, k2) = app.clinic("U2", &["verify"]);
+        let send = |key: &str, token: &str, channel: Option<&str>| {
+            let mut body = serde_json::json!({"token": token});
+            if let Some(c) = channel {
+                body["channel"] = c.into();
+            }
+            let r = app
+                .post("/api/v1/verify")
+                .bearer_auth(key)
+                .json(&body)
+                .send()
+                .unwrap();
+            assert_eq!(r.status(), 200);
+        };
+        let tok = app.mint(&card, "static");
+        send(&k1, &tok, Some("kiosk"));
+        send(&k1, &tok, Some("kiosk"));
+        send(&k1, "EHC1:bad", Some("kiosk"));
+        send(&k2, &tok, Some("doctor"));
+        send(&k2, &tok, None);
+        let today = chrono::Utc::now().date_naive();
+        let rows: Vec<Value> = app
+            .admin_get(&format!("/api/v1/stats/card-use?from={today}&to={today}"))
+            .json()
+            .unwrap();
+        let find = |code: &str, ch: &str| {
+            rows.iter()
+                .find(|r| r["clinic_code"] == code && r["channel"] == ch)
+                .cloned()
+                .unwrap_or_else(|| panic!("{code}/{ch} in {rows:?}"))
+        };
+        assert_eq!(find("U1", "kiosk")["valid"], 2);
+        assert_eq!(find("U1", "kiosk")["invalid"], 1);
+        assert_eq!(find("U2", "doctor")["valid"], 1);
+        assert_eq!(find("U2", "unspecified")["valid"], 1);
+        let r = app.admin_get("/api/v1/stats/card-use?from=2026-02-01&to=2026-01-01");
+        assert_eq!(r.status(), 422);
+        let r = app.admin_get("/api/v1/stats/card-use?from=%2B262142-12-30&to=%2B262142-12-31");
+        assert_eq!(
+            r.status(),
+            422,
+            "no overflow panic at the end of the calendar"
+        );
+    });
+}

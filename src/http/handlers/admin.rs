@@ -128,16 +128,13 @@ pub async fn login(
     let outcome = blocking(move || {
         Ok(
             match check_credentials(&st, &body.username, &body.password)? {
-                SignIn::Ok(a) => Some(open_session(&st, &a)?),
-                SignIn::Wrong => None,
-                SignIn::Locked { retry_after } => {
-                    return Ok(Err(AppError::RateLimited {
-                        retry_after: retry_after as u64,
-                    }))
-                }
+                SignIn::Ok(a) => Ok(Some(open_session(&st, &a)?)),
+                SignIn::Wrong => Ok(None),
+                SignIn::Locked { retry_after } => Err(AppError::RateLimited {
+                    retry_after: retry_after as u64,
+                }),
             },
         )
-        .map(Ok)
     })
     .await??;
     match outcome {

@@ -199,9 +199,7 @@ pub struct MintRequest {
 }
 
 pub fn token_view(m: &MintedToken) -> TokenView {
-    let qr_version = crate::token::qr::encode(&m.text)
-        .map(|q| q.version())
-        .unwrap_or(0);
+    let qr_version = crate::token::qr::version_for(&m.text).unwrap_or(0);
     TokenView {
         token: m.text.clone(),
         kind: m.claims.kind.as_str().to_string(),
@@ -254,7 +252,7 @@ async fn static_qr(
     })
     .await
     .map_err(|_| AppError::Unavailable)??;
-    super::qr_response(&text, png).await
+    super::qr_response(&text, png, true).await
 }
 
 /// A fresh static token of the card as an SVG QR code (for printing).

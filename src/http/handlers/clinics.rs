@@ -10,8 +10,8 @@ use crate::http::auth::{blocking, AdminAuth};
 use crate::http::extract::uuid;
 use crate::http::views::{ClinicView, CreatedClinic};
 use crate::http::State;
-use crate::service::registry::{self, entry, Actor};
-use crate::store::{access_log, clinics, StoreError};
+use crate::service::registry::{self, Actor};
+use crate::store::clinics;
 
 #[derive(Deserialize, ToSchema)]
 pub struct CreateClinic {
@@ -45,6 +45,12 @@ pub async fn create(
 ) -> Result<HttpResponse, AppError> {
     let code = ClinicCode::parse(&body.code)?;
     let name = clinic_name(&body.name)?;
+    if body.scopes.iter().any(|s| s.contains(',')) {
+        return Err(AppError::invalid(
+            "invalid_scopes",
+            "scopes is a list of single scopes, e.g. [\"verify\", \"link\"]",
+        ));
+    }
     let scopes = Scopes::parse(&body.scopes.join(","))?;
     let actor = Actor::admin(admin.0.username.as_str());
     let ctx = state.ctx.clone();
@@ -124,24 +130,7 @@ pub async fn add_key(
     let id = ClinicId::from(uuid(&id)?);
     let actor = Actor::admin(admin.0.username.as_str());
     let ctx = state.ctx.clone();
-    let (info, secret) = blocking(move || {
-        ctx.with_tx(|c| {
-            let clinic = clinics::get(c, id)?;
-            let r = clinics::add_key(c, id)?;
-            access_log::append(
-                c,
-                &[entry(
-                    &actor,
-                    "clinic.key.add",
-                    None,
-                    None,
-                    Some(clinic.code.as_str().to_string()),
-                )],
-            )?;
-            Ok(r)
-        })
-    })
-    .await?;
+    let (_, info, secret) = blocking(move || registry::add_api_key(&ctx, &actor, id)).await?;
     Ok(HttpResponse::Created()
         .insert_header(("Cache-Control", "no-store"))
         .json(NewApiKey {
@@ -164,28 +153,7 @@ pub async fn revoke_key(
     uuid(&key_id)?;
     let actor = Actor::admin(admin.0.username.as_str());
     let ctx = state.ctx.clone();
-    blocking(move || {
-        ctx.with_tx(|c| {
-            let clinic = clinics::get(c, id)?;
-            // The key must belong to this clinic: 404 otherwise, not another clinic's key.
-            if !clinics::list_keys(c, id)?.iter().any(|k| k.id == key_id) {
-                return Err(StoreError::NotFound);
-            }
-            clinics::revoke_key(c, &key_id)?;
-            access_log::append(
-                c,
-                &[entry(
-                    &actor,
-                    "clinic.key.revoke",
-                    None,
-                    None,
-                    Some(clinic.code.as_str().to_string()),
-                )],
-            )?;
-            Ok(())
-        })
-    })
-    .await?;
+    blocking(move || registry::revoke_api_key(&ctx, &actor, id, &key_id)).await?;
     state.clinic_cache.clear();
     Ok(HttpResponse::NoContent().finish())
 }

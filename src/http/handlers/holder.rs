@@ -33,7 +33,7 @@ async fn qr(
     png: bool,
 ) -> Result<HttpResponse, AppError> {
     let minted = registry::mint_for(&state.ctx, &holder.0, TokenKind::Dynamic)?;
-    super::qr_response(&minted.text, png).await
+    super::qr_response(&minted.text, png, false).await
 }
 
 /// A fresh dynamic token as an SVG QR code.

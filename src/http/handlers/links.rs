@@ -8,8 +8,8 @@ use uuid::Uuid;
 use crate::domain::{CardId, LocalPatientId, Scope};
 use crate::error::{AppError, ErrorBody};
 use crate::http::auth::{blocking, ClinicAuth};
-use crate::service::registry::entry;
-use crate::store::{access_log, cards, links};
+use crate::service::registry;
+use crate::store::{cards, links};
 
 use crate::http::State;
 
@@ -48,25 +48,12 @@ pub async fn create(
     let c = clinic.0.clone();
     let ctx = state.ctx.clone();
     let created = blocking(move || {
-        ctx.with_tx(|conn| {
-            let card = cards::get(conn, card_id)?;
-            let link = links::create(conn, c.id, &lpid, card.resident_id)?;
-            let mut e = entry(
-                &crate::service::registry::Actor::clinic(c.code.as_str()),
-                "link.create",
-                Some(card.id),
-                Some(card.resident_id),
-                None,
-            );
-            e.clinic_id = Some(c.id);
-            access_log::append(conn, &[e])?;
-            let _ = link;
-            Ok(LinkCreated {
-                clinic_code: c.code.as_str().to_string(),
-                local_patient_id: lpid.as_str().to_string(),
-                card_id: card.id.into(),
-                resident_id: card.resident_id.into(),
-            })
+        let card = registry::link_patient(&ctx, &c, card_id, &lpid)?;
+        Ok(LinkCreated {
+            clinic_code: c.code.as_str().to_string(),
+            local_patient_id: lpid.as_str().to_string(),
+            card_id: card.id.into(),
+            resident_id: card.resident_id.into(),
         })
     })
     .await?;

@@ -19,12 +19,17 @@ use crate::service::registry::MintError;
 use crate::token::qr;
 
 /// The QR image answers: never cached, they hold a live token.
-/// Encoding and drawing run on the blocking pool: they are CPU work.
-pub async fn qr_response(text: &str, png: bool) -> Result<HttpResponse, AppError> {
+/// Encoding and drawing run on the blocking pool: they are CPU work. Printed
+/// (static) cards get the penalty-searched mask, screens the fast fixed one.
+pub async fn qr_response(text: &str, png: bool, print: bool) -> Result<HttpResponse, AppError> {
     let text = text.to_string();
     let body = actix_web::web::block(move || -> Result<Vec<u8>, AppError> {
-        let code =
-            qr::encode(&text).map_err(|e| AppError::Internal(format!("QR encoding: {e}")))?;
+        let code = if print {
+            qr::encode_for_print(&text)
+        } else {
+            qr::encode(&text)
+        }
+        .map_err(|e| AppError::Internal(format!("QR encoding: {e}")))?;
         Ok(if png {
             code.to_png()
         } else {

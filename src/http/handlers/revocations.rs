@@ -16,12 +16,16 @@ pub struct FeedQuery {
     pub since: Option<String>,
     /// At most this many changes (default and maximum 1000).
     pub limit: Option<i64>,
+    /// Also list reinstated cards (`status: active`), so an offline kiosk can
+    /// unblock them. Off by default: the contract's feed lists only revoked,
+    /// suspended and replaced cards.
+    pub include_reinstated: Option<bool>,
 }
 
 #[derive(Serialize, Deserialize, ToSchema)]
 pub struct Change {
     pub card_id: Uuid,
-    /// `revoked`, `suspended`, `replaced`, or `active` when a card is reinstated
+    /// `revoked`, `suspended`, `replaced` (or `active` for a reinstated card, with `include_reinstated=true`)
     pub status: String,
     pub at: chrono::DateTime<chrono::Utc>,
 }
@@ -53,12 +57,14 @@ pub async fn feed(
         })?,
     };
     let limit = q.limit.unwrap_or(1000).clamp(1, 1000);
+    let reinstated = q.include_reinstated.unwrap_or(false);
     let ctx = state.ctx.clone();
     let (changes, next) =
         blocking(move || cards::changes_since(&mut *ctx.conn()?, since, limit)).await?;
     Ok(HttpResponse::Ok().json(Feed {
         revoked: changes
             .into_iter()
+            .filter(|c| reinstated || c.status != crate::domain::CardStatus::Active)
             .map(|c| Change {
                 card_id: c.card_id.into(),
                 status: c.status.as_str().to_string(),

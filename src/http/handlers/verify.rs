@@ -107,7 +107,7 @@ pub async fn run(
         let ctx = state.ctx.clone();
         let c = clinic.0.clone();
         let now = chrono::Utc::now().timestamp();
-        web::block(move || verification::check(&ctx, &c, token.trim(), now))
+        web::block(move || verification::check(&ctx, &c, crate::token::trim_scanned(&token), now))
             .await
             .map_err(|_| AppError::Unavailable)??
     };

@@ -1,0 +1,317 @@
+//! `/admin`: the card office's portal. Sign-in with the same lock-out as
+//! the API (`handlers::admin::check_credentials`), an HttpOnly SameSite=Strict
+//! session cookie that expires with the server-side session, and CSRF checks
+//! on every form.
+
+mod cards;
+mod clinics;
+mod import;
+mod residents;
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use maud::{html, Markup};
+use serde::Deserialize;
+
+use super::csrf;
+use super::page::{Area, Cx, PageError, PageResult};
+use crate::http::auth::{blocking, session_secret, SESSION_COOKIE};
+use crate::http::handlers::admin::{check_credentials, open_session, SignIn};
+use crate::http::State;
+use crate::store::admins::Admin;
+use crate::store::sessions;
+
+pub fn scope() -> actix_web::Scope {
+    web::scope("/admin")
+        .route("", web::get().to(home))
+        .route("/", web::get().to(home))
+        .route("/login", web::get().to(login_form))
+        .route("/login", web::post().to(login))
+        .route("/logout", web::post().to(logout))
+        .route("/residents/find", web::post().to(residents::find))
+        .route("/residents/new", web::get().to(residents::new_form))
+        .route("/residents", web::post().to(residents::register))
+        .route("/residents/{id}", web::get().to(residents::show))
+        .route("/residents/{id}/cards", web::post().to(residents::issue))
+        .route("/cards/{id}/print", web::get().to(cards::print))
+        .route("/cards/{id}/log", web::get().to(cards::log))
+        .route("/cards/{id}/{action}", web::get().to(cards::confirm))
+        .route("/cards/{id}/{action}", web::post().to(cards::change))
+        .route("/clinics", web::get().to(clinics::list))
+        .route("/clinics", web::post().to(clinics::create))
+        .route("/clinics/{id}", web::get().to(clinics::show))
+        .route("/clinics/{id}/keys", web::post().to(clinics::add_key))
+        .route(
+            "/clinics/{id}/keys/{key}/revoke",
+            web::post().to(clinics::revoke_key),
+        )
+        .route("/import", web::get().to(import::form))
+        .route("/import", web::post().to(import::upload))
+        .default_service(web::to(not_found))
+}
+
+async fn not_found() -> Result<HttpResponse, PageError> {
+    Err(PageError(crate::error::AppError::NotFound(
+        "no such page".into(),
+    )))
+}
+
+/// The administrator of this request's session, if it is valid.
+pub(super) async fn current_admin(
+    req: &HttpRequest,
+    state: &web::Data<State>,
+) -> Result<Option<Admin>, PageError> {
+    let Some(secret) = session_secret(req) else {
+        return Ok(None);
+    };
+    let hash = secret.hash();
+    let ctx = state.ctx.clone();
+    let admin = blocking(move || {
+        let mut conn = ctx.conn()?;
+        sessions::find_valid(&mut conn, &hash, chrono::Utc::now().naive_utc())
+    })
+    .await?;
+    Ok(admin)
+}
+
+/// Signed-in administrator or a redirect to the sign-in page.
+macro_rules! signed_in {
+    ($req:expr, $state:expr, $cx:expr) => {
+        match $crate::web::admin::current_admin(&$req, &$state).await? {
+            Some(a) => a,
+            None => return Ok($cx.redirect("/admin/login")),
+        }
+    };
+}
+pub(crate) use signed_in;
+
+/// Refuses a form whose CSRF token does not match this browser's cookie.
+macro_rules! csrf_or_refuse {
+    ($req:expr, $cx:expr, $token:expr) => {
+        if !$crate::web::csrf::check(&$req, $token) {
+            return Ok($crate::web::admin::csrf_refused($cx));
+        }
+    };
+}
+pub(crate) use csrf_or_refuse;
+
+pub(super) fn csrf_refused(cx: Cx) -> HttpResponse {
+    let l = cx.lang;
+    let body = cx.shell(
+        Area::Admin,
+        l.t("表单已过期", "Form expired"),
+        &[],
+        None,
+        html! {
+            h1 { (l.t("表单已过期", "This form has expired")) }
+            p { (l.t("请返回上一页，刷新后再提交一次。", "Go back, reload the page and submit it again.")) }
+        },
+    );
+    cx.html(StatusCode::FORBIDDEN, body)
+}
+
+/// The navigation of a signed-in administrator.
+pub(super) fn nav(cx: &Cx, admin: &Admin) -> Markup {
+    let l = cx.lang;
+    html! {
+        a href="/admin" { (l.t("查找居民", "Find resident")) }
+        a href="/admin/residents/new" { (l.t("登记居民", "Register resident")) }
+        a href="/admin/clinics" { (l.t("医疗机构", "Clinics")) }
+        a href="/admin/import" { (l.t("导入旧卡", "Import legacy cards")) }
+        span.who { (admin.username.as_str()) }
+        form.inline method="post" action="/admin/logout" {
+            (cx.csrf_field())
+            button.link type="submit" { (l.t("退出登录", "Sign out")) }
+        }
+    }
+}
+
+/// A page of the signed-in portal.
+pub(super) fn page(cx: &Cx, admin: &Admin, title: &str, body: Markup) -> Markup {
+    cx.shell(Area::Admin, title, &[], Some(nav(cx, admin)), body)
+}
+
+/// A form field with its label and, beside it, the error it caused.
+pub(super) fn field(
+    id: &str,
+    label: &str,
+    input: Markup,
+    error: Option<&str>,
+    hint: Option<&str>,
+) -> Markup {
+    html! {
+        div.field.invalid[error.is_some()] {
+            label for=(id) { (label) }
+            (input)
+            @if let Some(h) = hint { small.hint { (h) } }
+            @if let Some(e) = error { p.error id=(format!("{id}-error")) role="alert" { (e) } }
+        }
+    }
+}
+
+/// The search form of the home page; also shown with an error beside the field.
+pub(super) fn search_form(cx: &Cx, value: &str, error: Option<&str>) -> Markup {
+    let l = cx.lang;
+    html! {
+        form.card-form method="post" action="/admin/residents/find" autocomplete="off" {
+            (cx.csrf_field())
+            (field(
+                "national_id",
+                l.t("身份证号", "ID number"),
+                html! {
+                    input #national_id type="text" name="national_id" value=(value)
+                        maxlength="18" inputmode="text" autocomplete="off" spellcheck="false"
+                        required autofocus aria-invalid=[error.map(|_| "true")];
+                },
+                error,
+                Some(l.t("18位居民身份证号码", "18-character resident ID number")),
+            ))
+            button type="submit" { (l.t("查找", "Find")) }
+        }
+    }
+}
+
+async fn home(req: HttpRequest, state: web::Data<State>) -> PageResult {
+    let cx = Cx::new(&req);
+    let admin = signed_in!(req, state, cx);
+    let l = cx.lang;
+    let body = page(
+        &cx,
+        &admin,
+        l.t("查找居民", "Find resident"),
+        html! {
+            h1 { (l.t("查找居民", "Find a resident")) }
+            (search_form(&cx, "", None))
+            p { a.button.secondary href="/admin/residents/new" { (l.t("登记新居民", "Register a new resident")) } }
+        },
+    );
+    Ok(cx.ok(body))
+}
+
+#[derive(Deserialize)]
+pub(super) struct LoginForm {
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+    csrf: Option<String>,
+}
+
+fn login_page(cx: &Cx, username: &str, error: Option<&str>) -> Markup {
+    let l = cx.lang;
+    cx.shell(
+        Area::Admin,
+        l.t("登录", "Sign in"),
+        &[],
+        None,
+        html! {
+            h1 { (l.t("管理员登录", "Administrator sign-in")) }
+            form.card-form.narrow method="post" action="/admin/login" {
+                (cx.csrf_field())
+                @if let Some(e) = error { p.error.banner role="alert" { (e) } }
+                (field("username", l.t("用户名", "Username"), html! {
+                    input #username type="text" name="username" value=(username) required
+                        autocomplete="username" autocapitalize="off" spellcheck="false" autofocus[username.is_empty()];
+                }, None, None))
+                (field("password", l.t("密码", "Password"), html! {
+                    input #password type="password" name="password" required
+                        autocomplete="current-password" autofocus[!username.is_empty()];
+                }, None, None))
+                button type="submit" { (l.t("登录", "Sign in")) }
+            }
+        },
+    )
+}
+
+async fn login_form(req: HttpRequest, state: web::Data<State>) -> PageResult {
+    let cx = Cx::new(&req);
+    if current_admin(&req, &state).await?.is_some() {
+        return Ok(cx.redirect("/admin"));
+    }
+    let body = login_page(&cx, "", None);
+    Ok(cx.ok(body))
+}
+
+async fn login(
+    req: HttpRequest,
+    state: web::Data<State>,
+    form: web::Form<LoginForm>,
+) -> PageResult {
+    let mut cx = Cx::new(&req);
+    let form = form.into_inner();
+    if !csrf::check(&req, form.csrf.as_deref()) {
+        return Ok(csrf_refused(cx));
+    }
+    let l = cx.lang;
+    if let Err(crate::error::AppError::RateLimited { .. }) = state.limits.login_rate(&req) {
+        let body = login_page(
+            &cx,
+            &form.username,
+            Some(l.t(
+                "尝试次数过多，请稍后再试。",
+                "Too many attempts; try again later.",
+            )),
+        );
+        return Ok(cx.html(StatusCode::TOO_MANY_REQUESTS, body));
+    }
+    let st = state.clone();
+    let (username, password) = (form.username.clone(), form.password);
+    let outcome = blocking(move || {
+        Ok(match check_credentials(&st, &username, &password)? {
+            SignIn::Ok(a) => Ok(open_session(&st, &a)?),
+            SignIn::Wrong => Err(None),
+            SignIn::Locked { retry_after } => Err(Some(retry_after)),
+        })
+    })
+    .await?;
+    match outcome {
+        Ok((secret, expires_at)) => {
+            let ttl = (expires_at - chrono::Utc::now()).num_seconds().max(1);
+            cx.set_cookie(SESSION_COOKIE, secret.expose().to_string(), Some(ttl));
+            // A new CSRF cookie with the new session.
+            cx.set_cookie(csrf::CSRF_COOKIE, csrf::new_cookie_value(), None);
+            Ok(cx.redirect("/admin"))
+        }
+        Err(None) => {
+            let body = login_page(
+                &cx,
+                &form.username,
+                Some(l.t("用户名或密码错误。", "Wrong username or password.")),
+            );
+            Ok(cx.html(StatusCode::UNAUTHORIZED, body))
+        }
+        Err(Some(secs)) => {
+            let msg = match l {
+                super::Lang::Zh => {
+                    format!("登录失败次数过多，账户已暂时锁定，请在 {secs} 秒后重试。")
+                }
+                super::Lang::En => format!(
+                    "Too many failed sign-ins: the account is locked for {secs} more seconds."
+                ),
+            };
+            let body = login_page(&cx, &form.username, Some(&msg));
+            Ok(cx.html(StatusCode::TOO_MANY_REQUESTS, body))
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub(super) struct CsrfOnly {
+    csrf: Option<String>,
+}
+
+async fn logout(
+    req: HttpRequest,
+    state: web::Data<State>,
+    form: web::Form<CsrfOnly>,
+) -> PageResult {
+    let mut cx = Cx::new(&req);
+    csrf_or_refuse!(req, cx, form.csrf.as_deref());
+    if let Some(secret) = session_secret(&req) {
+        let hash = secret.hash();
+        let ctx = state.ctx.clone();
+        blocking(move || sessions::delete(&mut *ctx.conn()?, &hash)).await?;
+    }
+    cx.remove_cookie(SESSION_COOKIE);
+    Ok(cx.redirect("/admin/login"))
+}

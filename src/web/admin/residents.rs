@@ -1,0 +1,437 @@
+//! Residents: find by ID number, register (errors beside their field), the
+//! resident's page with cards and links, issuing a card.
+
+use std::collections::HashMap;
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest};
+use maud::{html, Markup};
+use serde::Deserialize;
+
+use super::{csrf_or_refuse, page, search_form, signed_in};
+use crate::crypto::SecretToken;
+use crate::domain::{CardId, CardStatus, MobileNumber, NationalId, PersonName, ResidentId};
+use crate::error::AppError;
+use crate::http::auth::blocking;
+use crate::http::extract::uuid;
+use crate::http::State;
+use crate::service::registry::{self, Actor};
+use crate::store::cards::Card;
+use crate::store::residents::{NewResident, Resident};
+use crate::store::{cards, links, residents, StoreError};
+use crate::web::page::{short, when, Cx, PageResult};
+
+#[derive(Deserialize)]
+pub(in crate::web) struct FindForm {
+    #[serde(default)]
+    national_id: String,
+    csrf: Option<String>,
+}
+
+/// POST, so that the ID number stays out of URLs, logs and history.
+pub(super) async fn find(
+    req: HttpRequest,
+    state: web::Data<State>,
+    form: web::Form<FindForm>,
+) -> PageResult {
+    let cx = Cx::new(&req);
+    let admin = signed_in!(req, state, cx);
+    csrf_or_refuse!(req, cx, form.csrf.as_deref());
+    let l = cx.lang;
+    let nid = match NationalId::parse(&form.national_id) {
+        Ok(n) => n,
+        Err(e) => {
+            let body = page(
+                &cx,
+                &admin,
+                l.t("查找居民", "Find resident"),
+                html! {
+                    h1 { (l.t("查找居民", "Find a resident")) }
+                    (search_form(&cx, &form.national_id, Some(l.domain_error(&e))))
+                },
+            );
+            return Ok(cx.html(StatusCode::UNPROCESSABLE_ENTITY, body));
+        }
+    };
+    let ctx = state.ctx.clone();
+    let n = nid.clone();
+    let found =
+        blocking(move || residents::find_by_national_id(&mut *ctx.conn()?, &ctx.master, &n))
+            .await?;
+    match found {
+        Some(r) => Ok(cx.redirect(&format!("/admin/residents/{}", r.id))),
+        None => {
+            // Not registered: offer the registration form, already filled in.
+            let values = RegisterValues {
+                national_id: nid.as_str().to_string(),
+                ..Default::default()
+            };
+            let body = page(
+                &cx,
+                &admin,
+                l.t("登记居民", "Register resident"),
+                html! {
+                    p.notice role="status" {
+                        (l.t("没有找到该身份证号的居民，可以在下面登记。", "No resident has this ID number; you can register them below."))
+                    }
+                    (register_form(&cx, &values, &HashMap::new()))
+                },
+            );
+            Ok(cx.html(StatusCode::NOT_FOUND, body))
+        }
+    }
+}
+
+#[derive(Default)]
+pub(super) struct RegisterValues {
+    name: String,
+    national_id: String,
+    phone: String,
+}
+
+fn register_form(cx: &Cx, v: &RegisterValues, errors: &HashMap<&'static str, Markup>) -> Markup {
+    let l = cx.lang;
+    // The field helper escapes plain text; errors with a link are rendered here.
+    let field_with = |id: &'static str, label: &str, input: Markup, hint: Option<&str>| -> Markup {
+        let e = errors.get(id);
+        html! {
+            div.field.invalid[e.is_some()] {
+                label for=(id) { (label) }
+                (input)
+                @if let Some(h) = hint { small.hint { (h) } }
+                @if let Some(e) = e { p.error id=(format!("{id}-error")) role="alert" { (e) } }
+            }
+        }
+    };
+    html! {
+        h1 { (l.t("登记居民", "Register a resident")) }
+        form.card-form method="post" action="/admin/residents" autocomplete="off" novalidate {
+            (cx.csrf_field())
+            (field_with("name", l.t("姓名", "Name"), html! {
+                input #name type="text" name="name" value=(v.name) maxlength="64" required
+                    aria-invalid=[errors.get("name").map(|_| "true")];
+            }, Some(l.t("与身份证上的姓名一致", "As written on the ID card"))))
+            (field_with("national_id", l.t("身份证号", "ID number"), html! {
+                input #national_id type="text" name="national_id" value=(v.national_id) maxlength="18"
+                    spellcheck="false" required aria-invalid=[errors.get("national_id").map(|_| "true")];
+            }, Some(l.t("性别和出生日期从身份证号读取", "Sex and birth date are read from the ID number"))))
+            (field_with("phone", l.t("手机号（选填）", "Mobile number (optional)"), html! {
+                input #phone type="tel" name="phone" value=(v.phone) maxlength="20" inputmode="tel"
+                    aria-invalid=[errors.get("phone").map(|_| "true")];
+            }, None))
+            button type="submit" { (l.t("登记", "Register")) }
+        }
+    }
+}
+
+pub(super) async fn new_form(req: HttpRequest, state: web::Data<State>) -> PageResult {
+    let cx = Cx::new(&req);
+    let admin = signed_in!(req, state, cx);
+    let l = cx.lang;
+    let body = page(
+        &cx,
+        &admin,
+        l.t("登记居民", "Register resident"),
+        register_form(&cx, &RegisterValues::default(), &HashMap::new()),
+    );
+    Ok(cx.ok(body))
+}
+
+#[derive(Deserialize)]
+pub(in crate::web) struct RegisterForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    national_id: String,
+    #[serde(default)]
+    phone: String,
+    csrf: Option<String>,
+}
+
+pub(super) async fn register(
+    req: HttpRequest,
+    state: web::Data<State>,
+    form: web::Form<RegisterForm>,
+) -> PageResult {
+    let cx = Cx::new(&req);
+    let admin = signed_in!(req, state, cx);
+    csrf_or_refuse!(req, cx, form.csrf.as_deref());
+    let l = cx.lang;
+    let form = form.into_inner();
+    let values = RegisterValues {
+        name: form.name.clone(),
+        national_id: form.national_id.clone(),
+        phone: form.phone.clone(),
+    };
+    let mut errors: HashMap<&'static str, Markup> = HashMap::new();
+    let name = PersonName::parse(&form.name)
+        .map_err(|e| errors.insert("name", html! { (l.domain_error(&e)) }))
+        .ok();
+    let nid = NationalId::parse(&form.national_id)
+        .map_err(|e| errors.insert("national_id", html! { (l.domain_error(&e)) }))
+        .ok();
+    let phone = match form.phone.trim() {
+        "" => Some(None),
+        p => MobileNumber::parse(p)
+            .map(Some)
+            .map_err(|e| errors.insert("phone", html! { (l.domain_error(&e)) }))
+            .ok(),
+    };
+    let (Some(name), Some(national_id), Some(phone), true) = (name, nid, phone, errors.is_empty())
+    else {
+        let body = page(
+            &cx,
+            &admin,
+            l.t("登记居民", "Register resident"),
+            register_form(&cx, &values, &errors),
+        );
+        return Ok(cx.html(StatusCode::UNPROCESSABLE_ENTITY, body));
+    };
+    let new = NewResident {
+        name,
+        national_id: national_id.clone(),
+        phone,
+    };
+    let actor = Actor::admin(admin.username.as_str());
+    let ctx = state.ctx.clone();
+    let created = blocking(
+        move || match registry::register_resident(&ctx, &actor, &new) {
+            Ok(r) => Ok(Ok(r)),
+            Err(StoreError::Conflict(_)) => {
+                let existing = residents::find_by_national_id(
+                    &mut *ctx.conn()?,
+                    &ctx.master,
+                    &new.national_id,
+                )?;
+                Ok(Err(existing.map(|r| r.id)))
+            }
+            Err(e) => Err(e),
+        },
+    )
+    .await?;
+    match created {
+        Ok(r) => Ok(cx.redirect(&format!("/admin/residents/{}", r.id))),
+        Err(existing) => {
+            errors.insert(
+                "national_id",
+                html! {
+                    (l.t("该身份证号已经登记。", "This ID number is already registered."))
+                    @if let Some(id) = existing {
+                        " " a href=(format!("/admin/residents/{id}")) { (l.t("查看该居民", "Open that resident")) }
+                    }
+                },
+            );
+            let body = page(
+                &cx,
+                &admin,
+                l.t("登记居民", "Register resident"),
+                register_form(&cx, &values, &errors),
+            );
+            Ok(cx.html(StatusCode::CONFLICT, body))
+        }
+    }
+}
+
+/// `138****1234`: enough to confirm with the resident, not to copy.
+fn masked_phone(p: &str) -> String {
+    let chars: Vec<char> = p.chars().collect();
+    if chars.len() < 7 {
+        return "*".repeat(chars.len());
+    }
+    let head: String = chars[..3].iter().collect();
+    let tail: String = chars[chars.len() - 4..].iter().collect();
+    format!("{head}****{tail}")
+}
+
+fn status_badge(l: crate::web::Lang, s: CardStatus) -> Markup {
+    html! { span class=(format!("status status-{}", s.as_str())) { (l.status(s)) } }
+}
+
+fn card_actions(l: crate::web::Lang, c: &Card) -> Markup {
+    let id = c.id;
+    html! {
+        div.actions {
+            @if c.status == CardStatus::Active {
+                a.button href=(format!("/admin/cards/{id}/print")) { (l.t("打印卡片", "Print card")) }
+                a.button.secondary href=(format!("/admin/cards/{id}/suspend")) { (l.t("暂停", "Suspend")) }
+            }
+            @if c.status == CardStatus::Suspended {
+                a.button.secondary href=(format!("/admin/cards/{id}/reinstate")) { (l.t("恢复", "Reinstate")) }
+            }
+            @if c.status.holds_slot() {
+                a.button.secondary href=(format!("/admin/cards/{id}/reissue")) { (l.t("补发", "Reissue")) }
+                a.button.danger href=(format!("/admin/cards/{id}/revoke")) { (l.t("吊销", "Revoke")) }
+            }
+            a.button.secondary href=(format!("/admin/cards/{id}/log")) { (l.t("访问记录", "Access log")) }
+        }
+    }
+}
+
+pub(super) fn resident_summary(l: crate::web::Lang, r: &Resident) -> Markup {
+    html! {
+        dl.facts {
+            dt { (l.t("性别", "Sex")) } dd { (l.sex(r.sex.as_str())) }
+            dt { (l.t("出生日期", "Birth date")) } dd { (r.birth_date.format("%Y-%m-%d")) }
+            dt { (l.t("身份证号", "ID number")) } dd.mono { (r.national_id.masked()) }
+            @if let Some(p) = &r.phone {
+                dt { (l.t("手机号", "Mobile")) } dd.mono { (masked_phone(p)) }
+            }
+        }
+    }
+}
+
+pub(super) async fn show(
+    req: HttpRequest,
+    state: web::Data<State>,
+    id: web::Path<String>,
+) -> PageResult {
+    let cx = Cx::new(&req);
+    let admin = signed_in!(req, state, cx);
+    let l = cx.lang;
+    let rid = ResidentId::from_uuid(uuid(&id)?);
+    let ctx = state.ctx.clone();
+    let (r, cs, ls) = blocking(move || {
+        let mut conn = ctx.conn()?;
+        let r = residents::get(&mut conn, &ctx.master, rid)?;
+        let cs = cards::for_resident(&mut conn, rid)?;
+        let ls = links::for_resident(&mut conn, rid)?;
+        Ok((r, cs, ls))
+    })
+    .await?;
+    let can_issue = !cs.iter().any(|c| c.status.holds_slot());
+    let body = page(
+        &cx,
+        &admin,
+        &r.name,
+        html! {
+            h1 { (r.name) }
+            (resident_summary(l, &r))
+            h2 { (l.t("健康卡", "Cards")) }
+            @if cs.is_empty() {
+                p.muted { (l.t("尚未发卡。", "No card yet.")) }
+            } @else {
+                table.list {
+                    thead { tr {
+                        th { (l.t("卡号", "Card")) }
+                        th { (l.t("状态", "Status")) }
+                        th { (l.t("签发时间", "Issued")) }
+                        th { (l.t("状态变更", "Status changed")) }
+                        th { (l.t("原因", "Reason")) }
+                        th { (l.t("操作", "Actions")) }
+                    } }
+                    tbody {
+                        @for c in cs.iter().rev() {
+                            tr data-card=(c.id) {
+                                td.mono title=(c.id) { (short(c.id)) }
+                                td { (status_badge(l, c.status)) }
+                                td { (when(c.issued_at)) }
+                                td { (when(c.status_changed_at)) }
+                                td { (c.status_reason.as_deref().unwrap_or("")) }
+                                td { (card_actions(l, c)) }
+                            }
+                        }
+                    }
+                }
+            }
+            @if can_issue {
+                form method="post" action=(format!("/admin/residents/{}/cards", r.id)) {
+                    (cx.csrf_field())
+                    button type="submit" { (l.t("发卡", "Issue card")) }
+                }
+            }
+            h2 { (l.t("医疗机构病历号", "Clinics' patient numbers")) }
+            @if ls.is_empty() {
+                p.muted { (l.t("尚无关联。", "None linked yet.")) }
+            } @else {
+                table.list {
+                    thead { tr { th { (l.t("机构代码", "Clinic")) } th { (l.t("病历号", "Patient number")) } } }
+                    tbody {
+                        @for (code, lpid, _) in &ls {
+                            tr { td.mono { (code.as_str()) } td.mono { (lpid.as_str()) } }
+                        }
+                    }
+                }
+            }
+        },
+    );
+    Ok(cx.ok(body))
+}
+
+/// The page that shows a new card's holder credential, this once.
+pub(super) fn issued_page(
+    cx: &Cx,
+    req: &HttpRequest,
+    admin: &crate::store::admins::Admin,
+    card: &Card,
+    credential: &SecretToken,
+    reissued: bool,
+) -> Markup {
+    let l = cx.lang;
+    let info = req.connection_info();
+    let link = format!(
+        "{}://{}/card#{}",
+        info.scheme(),
+        info.host(),
+        credential.expose()
+    );
+    page(
+        cx,
+        admin,
+        l.t("已发卡", "Card issued"),
+        html! {
+            h1 { @if reissued { (l.t("已补发新卡", "New card issued")) } @else { (l.t("已发卡", "Card issued")) } }
+            p { (l.t("卡号", "Card")) " " span.mono title=(card.id) { (short(card.id)) } " · " (status_badge(l, card.status)) }
+            section.secret {
+                h2 { (l.t("持卡人凭证", "Holder credential")) }
+                p.warn { (l.t(
+                    "凭证只显示这一次。请把下面的链接交给持卡人（短信或当面扫码），持卡人用它在手机上打开电子健康卡。",
+                    "The credential is shown only this once. Give the link below to the holder (text message or in person): it opens the health card on their phone.",
+                )) }
+                p { code #holder-credential.mono.break { (credential.expose()) } }
+                p { (l.t("持卡人链接：", "Holder link: ")) code #holder-link.mono.break { (link) } }
+            }
+            div.actions {
+                a.button href=(format!("/admin/cards/{}/print", card.id)) { (l.t("打印卡片", "Print card")) }
+                a.button.secondary href=(format!("/admin/residents/{}", card.resident_id)) { (l.t("返回居民信息", "Back to the resident")) }
+            }
+        },
+    )
+}
+
+#[derive(Deserialize)]
+pub(in crate::web) struct CsrfForm {
+    csrf: Option<String>,
+}
+
+pub(super) async fn issue(
+    req: HttpRequest,
+    state: web::Data<State>,
+    id: web::Path<String>,
+    form: web::Form<CsrfForm>,
+) -> PageResult {
+    let cx = Cx::new(&req);
+    let admin = signed_in!(req, state, cx);
+    csrf_or_refuse!(req, cx, form.csrf.as_deref());
+    let rid = ResidentId::from_uuid(uuid(&id)?);
+    let actor = Actor::admin(admin.username.as_str());
+    let ctx = state.ctx.clone();
+    let (card, secret) = blocking(move || registry::issue_card(&ctx, &actor, rid)).await?;
+    let body = issued_page(&cx, &req, &admin, &card, &secret, false);
+    Ok(cx.html(StatusCode::CREATED, body))
+}
+
+/// A card id from a path, or 404.
+pub(super) fn card_id(s: &str) -> Result<CardId, AppError> {
+    Ok(CardId::from_uuid(uuid(s)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phones_are_masked() {
+        assert_eq!(masked_phone("13800001234"), "138****1234");
+        assert_eq!(masked_phone("123"), "***");
+    }
+}

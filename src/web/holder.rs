@@ -1,0 +1,367 @@
+//! `/card`: the holder's page on their phone.
+//!
+//! How the holder opens it: the card office gives a link `/card#<credential>`.
+//! The fragment never reaches the server or its logs; `card.js` reads it,
+//! removes it from the address bar and history, and posts it once to
+//! `/card/open`, which keeps it in an HttpOnly, SameSite=Strict cookie. The
+//! credential can also be pasted into the form. From then on the page asks
+//! `/card/token` for fresh dynamic tokens and the phone draws the QR itself
+//! (vendored MIT QR encoder, alphanumeric mode, level M): the server renders
+//! no image. Without JavaScript, `/card/qr.svg` is the fallback.
+//!
+//! The page shows the QR, its countdown and the card reference only; who
+//! looked the card up is folded away, so a screenshot of the code leaks
+//! nothing else.
+
+use std::collections::HashMap;
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse};
+use maud::html;
+use serde::{Deserialize, Serialize};
+
+use super::csrf;
+use super::page::{short, when, Area, Cx, PageError, PageResult};
+use crate::crypto::{SecretKind, SecretToken};
+use crate::domain::CardStatus;
+use crate::error::AppError;
+use crate::http::auth::blocking;
+use crate::http::State;
+use crate::service::registry;
+use crate::store::cards::Card;
+use crate::store::{access_log, cards, clinics};
+use crate::token::TokenKind;
+
+/// The cookie that keeps the holder credential on the phone.
+pub const HOLDER_COOKIE: &str = "hc_holder";
+/// How long the phone keeps it (the credential itself lives until a reissue).
+const HOLDER_COOKIE_SECS: i64 = 180 * 24 * 3600;
+
+pub fn scope() -> actix_web::Scope {
+    web::scope("/card")
+        .route("", web::get().to(show))
+        .route("/", web::get().to(show))
+        .route("/open", web::post().to(open))
+        .route("/close", web::post().to(close))
+        .route("/token", web::post().to(token))
+        .route("/qr.svg", web::get().to(qr_svg))
+        .default_service(web::to(|| async {
+            Err::<HttpResponse, _>(PageError(AppError::NotFound("no such page".into())))
+        }))
+}
+
+fn credential(req: &HttpRequest) -> Option<SecretToken> {
+    let c = req.cookie(HOLDER_COOKIE)?;
+    SecretToken::parse(SecretKind::Holder, c.value())
+}
+
+/// The card of the presented credential (`None`: no or an unknown credential).
+async fn holder_card(
+    state: &web::Data<State>,
+    secret: &SecretToken,
+    rate_limited: bool,
+) -> Result<Option<Card>, AppError> {
+    let hash = secret.hash();
+    if rate_limited {
+        state.limits.holder_rate(&hash)?;
+    }
+    let ctx = state.ctx.clone();
+    blocking(move || cards::find_by_holder(&mut *ctx.conn()?, &hash)).await
+}
+
+fn open_form(cx: &Cx, error: Option<&str>) -> maud::Markup {
+    let l = cx.lang;
+    html! {
+        h1 { (l.t("打开我的电子健康卡", "Open my health card")) }
+        p { (l.t(
+            "请使用发卡时收到的链接打开本页；也可以把持卡人凭证（以 hch_ 开头）粘贴到下面。",
+            "Open this page with the link you were given when the card was issued, or paste the holder credential (it begins with hch_) below.",
+        )) }
+        form #open-form.card-form.narrow method="post" action="/card/open" autocomplete="off" {
+            (cx.csrf_field())
+            div.field.invalid[error.is_some()] {
+                label for="credential" { (l.t("持卡人凭证", "Holder credential")) }
+                input #credential type="password" name="credential" required spellcheck="false"
+                    autocomplete="off" aria-invalid=[error.map(|_| "true")];
+                @if let Some(e) = error { p.error id="credential-error" role="alert" { (e) } }
+            }
+            button type="submit" { (l.t("打开", "Open")) }
+        }
+    }
+}
+
+fn status_words(cx: &Cx, s: CardStatus) -> &'static str {
+    match s {
+        CardStatus::Active => "",
+        CardStatus::Suspended => cx.t(
+            "此卡已被暂停使用，请联系发卡机构。",
+            "This card is suspended; contact the card office.",
+        ),
+        CardStatus::Revoked => cx.t(
+            "此卡已被吊销，不能再使用。",
+            "This card has been revoked and can no longer be used.",
+        ),
+        CardStatus::Replaced => cx.t(
+            "此卡已被补发的新卡替代，请使用新卡的链接。",
+            "This card has been replaced by a new one: use the new card's link.",
+        ),
+    }
+}
+
+async fn show(req: HttpRequest, state: web::Data<State>) -> PageResult {
+    let cx = Cx::new(&req);
+    let l = cx.lang;
+    let card = match credential(&req) {
+        Some(s) => holder_card(&state, &s, false).await?,
+        None => None,
+    };
+    let Some(card) = card else {
+        let body = cx.shell(
+            Area::Card,
+            l.t("我的电子健康卡", "My health card"),
+            &["card.js"],
+            None,
+            open_form(&cx, None),
+        );
+        return Ok(cx.ok(body));
+    };
+    // Who looked the card up: the resident's verifications, by clinic name.
+    let ctx = state.ctx.clone();
+    let resident = card.resident_id;
+    // A replaced or revoked card's credential (a lost phone) must not keep
+    // showing where the resident is seen: only the card's status is shown.
+    let current = card.status.holds_slot();
+    let (rows, names) = blocking(move || {
+        let mut conn = ctx.conn()?;
+        let rows = if current {
+            access_log::for_resident(&mut conn, resident, 100)?
+        } else {
+            Vec::new()
+        };
+        let names: HashMap<String, String> = clinics::list(&mut conn)?
+            .into_iter()
+            .map(|c| (c.id.to_string(), c.name))
+            .collect();
+        Ok((rows, names))
+    })
+    .await?;
+    let lookups: Vec<_> = rows
+        .iter()
+        .filter(|r| r.action == "verify" || r.action == "link.create")
+        .take(20)
+        .collect();
+    let active = card.status == CardStatus::Active;
+    let body = cx.shell(
+        Area::Card,
+        l.t("我的电子健康卡", "My health card"),
+        &["qrcode-generator.js", "card.js"],
+        None,
+        html! {
+            section.holder-card {
+                p.card-title { (l.t("居民电子健康卡", "Electronic health card")) }
+                @if active {
+                    div #qr.qr role="img" aria-label=(l.t("就诊二维码", "Health card QR code")) {
+                        noscript { img src="/card/qr.svg" alt=(l.t("就诊二维码", "Health card QR code")); }
+                    }
+                    p.countdown aria-live="polite" {
+                        span #countdown-text data-zh="{s} 秒后自动刷新" data-en="Refreshes in {s} s"
+                            data-offline-zh="网络不可用，正在重试…" data-offline-en="Offline; retrying…" {}
+                    }
+                    button #refresh.secondary type="button" { (l.t("立即刷新", "Refresh now")) }
+                    p.hint { (l.t("出示此二维码给医院扫码。二维码每分钟更新，截图很快失效。", "Show this code to the clinic's scanner. It changes every minute, so a screenshot soon stops working.")) }
+                } @else {
+                    p.error.banner role="alert" #card-status { (status_words(&cx, card.status)) }
+                }
+                p.card-ref { (l.t("卡号", "Card")) " " span.mono { (short(card.id)) } }
+            }
+            details.lookups {
+                summary { (l.t("最近谁查询了我的卡", "Who looked up my card recently")) " (" (lookups.len()) ")" }
+                @if lookups.is_empty() {
+                    p.muted { (l.t("暂无记录。", "Nobody yet.")) }
+                } @else {
+                    ul {
+                        @for r in &lookups {
+                            li {
+                                (when(r.at)) " · "
+                                (r.clinic_id.as_ref().and_then(|c| names.get(&c.to_string())).map(String::as_str).unwrap_or(r.actor.as_str()))
+                                @if let Some(c) = &r.channel { " · " (l.channel(&c.to_string())) }
+                                " · " (l.action(&r.action))
+                                @if let Some(o) = &r.outcome { " · " (l.outcome(o)) }
+                            }
+                        }
+                    }
+                }
+            }
+            form.inline method="post" action="/card/close" {
+                (cx.csrf_field())
+                button.link type="submit" { (l.t("在此设备上退出", "Sign out on this device")) }
+            }
+        },
+    );
+    Ok(cx.ok(body))
+}
+
+#[derive(Deserialize)]
+struct OpenForm {
+    #[serde(default)]
+    credential: String,
+    csrf: Option<String>,
+}
+
+async fn open(req: HttpRequest, state: web::Data<State>, form: web::Form<OpenForm>) -> PageResult {
+    let mut cx = Cx::new(&req);
+    let l = cx.lang;
+    if !csrf::check(&req, form.csrf.as_deref()) {
+        let body = cx.shell(
+            Area::Card,
+            l.t("我的电子健康卡", "My health card"),
+            &["card.js"],
+            None,
+            open_form(
+                &cx,
+                Some(l.t(
+                    "页面已过期，请再试一次。",
+                    "The page expired; please try again.",
+                )),
+            ),
+        );
+        return Ok(cx.html(StatusCode::FORBIDDEN, body));
+    }
+    let secret = SecretToken::parse(SecretKind::Holder, form.credential.trim());
+    let card = match &secret {
+        Some(s) => holder_card(&state, s, true).await?,
+        None => None,
+    };
+    match (secret, card) {
+        (Some(s), Some(_)) => {
+            cx.set_cookie(
+                HOLDER_COOKIE,
+                s.expose().to_string(),
+                Some(HOLDER_COOKIE_SECS),
+            );
+            Ok(cx.redirect("/card"))
+        }
+        _ => {
+            let body = cx.shell(
+                Area::Card,
+                l.t("我的电子健康卡", "My health card"),
+                &["card.js"],
+                None,
+                open_form(
+                    &cx,
+                    Some(l.t(
+                        "凭证无效，请检查链接或联系发卡机构。",
+                        "This credential is not valid; check the link or contact the card office.",
+                    )),
+                ),
+            );
+            Ok(cx.html(StatusCode::UNAUTHORIZED, body))
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct CsrfOnly {
+    csrf: Option<String>,
+}
+
+async fn close(req: HttpRequest, form: web::Form<CsrfOnly>) -> PageResult {
+    let mut cx = Cx::new(&req);
+    if !csrf::check(&req, form.csrf.as_deref()) {
+        return Err(AppError::Forbidden("the form expired; reload the page".into()).into());
+    }
+    cx.remove_cookie(HOLDER_COOKIE);
+    Ok(cx.redirect("/card"))
+}
+
+/// What `card.js` gets: the token text to draw, when it expires and the
+/// server's clock (the phone's may be off).
+#[derive(Serialize)]
+struct TokenForPage {
+    token: String,
+    expires_at: i64,
+    issued_at: i64,
+    now: i64,
+}
+
+/// The JSON error of API.md for the page's own script.
+#[derive(Serialize)]
+struct ScriptError {
+    code: &'static str,
+    message: &'static str,
+}
+
+impl ScriptError {
+    fn new(code: &'static str) -> Self {
+        let message = match code {
+            "csrf" => "the page is out of date; reload it",
+            "unauthorized" => "open the card again with its link or holder credential",
+            "rate_limited" => "too many requests; wait a moment",
+            "card_not_active" => "this card is not active",
+            "unavailable" => "the service is unavailable; try again soon",
+            _ => "the request could not be handled",
+        };
+        ScriptError { code, message }
+    }
+}
+
+async fn token(req: HttpRequest, state: web::Data<State>) -> HttpResponse {
+    let cx = Cx::new(&req);
+    if !csrf::check(&req, csrf::header_token(&req)) {
+        return cx.json(StatusCode::FORBIDDEN, &ScriptError::new("csrf"));
+    }
+    let Some(secret) = credential(&req) else {
+        return cx.json(StatusCode::UNAUTHORIZED, &ScriptError::new("unauthorized"));
+    };
+    let card = match holder_card(&state, &secret, true).await {
+        Ok(Some(c)) => c,
+        Ok(None) => return cx.json(StatusCode::UNAUTHORIZED, &ScriptError::new("unauthorized")),
+        Err(AppError::RateLimited { .. }) => {
+            return cx.json(
+                StatusCode::TOO_MANY_REQUESTS,
+                &ScriptError::new("rate_limited"),
+            )
+        }
+        Err(_) => {
+            return cx.json(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &ScriptError::new("unavailable"),
+            )
+        }
+    };
+    match registry::mint_for(&state.ctx, &card, TokenKind::Dynamic) {
+        Ok(m) => cx.json(
+            StatusCode::OK,
+            &TokenForPage {
+                token: m.text,
+                expires_at: m.claims.expires_at,
+                issued_at: m.claims.issued_at,
+                now: chrono::Utc::now().timestamp(),
+            },
+        ),
+        Err(crate::service::registry::MintError::NotActive(_)) => {
+            cx.json(StatusCode::CONFLICT, &ScriptError::new("card_not_active"))
+        }
+        Err(_) => cx.json(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &ScriptError::new("unavailable"),
+        ),
+    }
+}
+
+/// The no-JavaScript fallback: the server draws the QR.
+async fn qr_svg(req: HttpRequest, state: web::Data<State>) -> PageResult {
+    let secret = credential(&req).ok_or(AppError::Unauthorized)?;
+    let card = holder_card(&state, &secret, true)
+        .await?
+        .ok_or(AppError::Unauthorized)?;
+    let minted =
+        registry::mint_for(&state.ctx, &card, TokenKind::Dynamic).map_err(AppError::from)?;
+    let svg = web::block(move || crate::token::qr::encode(&minted.text).map(|q| q.to_svg()))
+        .await?
+        .map_err(|e| AppError::Internal(format!("QR encoding: {e}")))?;
+    let mut b = HttpResponse::Ok();
+    super::page::security_headers(&mut b);
+    Ok(b.insert_header((header::CONTENT_TYPE, "image/svg+xml"))
+        .body(svg))
+}

@@ -1,0 +1,250 @@
+//! Simplified Chinese (default) and English. Strings sit at their call site
+//! as `lang.t("中文", "English")` pairs, so a page reads as one piece; the
+//! messages shared between pages (domain refusals, verification reasons,
+//! card states) are here.
+
+use actix_web::HttpRequest;
+
+use crate::domain::{CardStatus, DomainError};
+use crate::token::Reason;
+
+/// Name of the cookie that keeps the chosen language.
+pub const LANG_COOKIE: &str = "hc_lang";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    Zh,
+    En,
+}
+
+impl Lang {
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::Zh => "zh",
+            Lang::En => "en",
+        }
+    }
+
+    /// The `lang` attribute of `<html>`.
+    pub fn html(self) -> &'static str {
+        match self {
+            Lang::Zh => "zh-CN",
+            Lang::En => "en",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Lang> {
+        match s {
+            "zh" | "zh-CN" | "zh-cn" => Some(Lang::Zh),
+            "en" => Some(Lang::En),
+            _ => None,
+        }
+    }
+
+    /// `?lang=` first (and then it is remembered), else the cookie, else Chinese.
+    /// Returns the language and whether it came from the query.
+    pub fn of(req: &HttpRequest) -> (Lang, bool) {
+        let from_query = req
+            .query_string()
+            .split('&')
+            .filter_map(|kv| kv.strip_prefix("lang="))
+            .find_map(Lang::parse);
+        if let Some(l) = from_query {
+            return (l, true);
+        }
+        let from_cookie = req.cookie(LANG_COOKIE).and_then(|c| Lang::parse(c.value()));
+        (from_cookie.unwrap_or(Lang::Zh), false)
+    }
+
+    /// The other language, for the switch link.
+    pub fn other(self) -> Lang {
+        match self {
+            Lang::Zh => Lang::En,
+            Lang::En => Lang::Zh,
+        }
+    }
+
+    /// The name of this language written in itself.
+    pub fn own_name(self) -> &'static str {
+        match self {
+            Lang::Zh => "中文",
+            Lang::En => "English",
+        }
+    }
+
+    pub fn t(self, zh: &'static str, en: &'static str) -> &'static str {
+        match self {
+            Lang::Zh => zh,
+            Lang::En => en,
+        }
+    }
+
+    /// A refused input, in words, without repeating the input.
+    pub fn domain_error(self, e: &DomainError) -> &'static str {
+        match (e.field, e.reason) {
+            ("scopes", _) => self.t("请至少选择一项权限", "Choose at least one scope"),
+            (_, "empty") => self.t("必填", "Required"),
+            (_, "too_long") => self.t("太长了", "Too long"),
+            (_, "control_character") => self.t(
+                "含有不允许的字符",
+                "Contains characters that are not allowed",
+            ),
+            ("national_id", "wrong_length") => {
+                self.t("身份证号应为18位", "The ID number must have 18 characters")
+            }
+            ("national_id", "not_digits") => self.t(
+                "身份证号应为17位数字加1位数字或X",
+                "The ID number must be 17 digits and a digit or X",
+            ),
+            ("national_id", "bad_check_digit") => self.t(
+                "身份证号校验位不正确，请核对",
+                "The check digit of the ID number is wrong; please check the number",
+            ),
+            ("national_id", "bad_birth_date") => self.t(
+                "身份证号中的出生日期无效",
+                "The birth date in the ID number is not a real date",
+            ),
+            ("national_id", "birth_date_in_future") => self.t(
+                "身份证号中的出生日期在未来",
+                "The birth date in the ID number is in the future",
+            ),
+            ("national_id", "birth_date_too_early") => self.t(
+                "身份证号中的出生日期过早",
+                "The birth date in the ID number is too early",
+            ),
+            ("national_id", _) => self.t("身份证号无效", "Invalid ID number"),
+            ("phone", _) | ("mobile", _) | ("mobile_number", _) => self.t(
+                "请输入11位中国大陆手机号码",
+                "Enter an 11-digit mainland China mobile number",
+            ),
+            ("name", _) | ("person_name", _) => self.t("姓名无效", "Invalid name"),
+            ("clinic_code", _) => self.t(
+                "代码只能包含字母、数字、- 和 _，最多32个字符",
+                "Letters, digits, - and _ only, at most 32 characters",
+            ),
+            ("local_patient_id", _) => self.t("病历号无效", "Invalid patient number"),
+            ("username", _) => self.t("用户名无效", "Invalid username"),
+            _ => self.t("输入无效", "Invalid value"),
+        }
+    }
+
+    /// Why the kiosk refuses a card, in words.
+    pub fn reason(self, r: Reason) -> &'static str {
+        match r {
+            Reason::Malformed => self.t(
+                "无法识别的二维码（不是电子健康卡）",
+                "Not a health card code (unreadable)",
+            ),
+            Reason::BadSignature => self.t(
+                "二维码签名无效，可能是伪造的",
+                "The code's signature is invalid: it may be forged",
+            ),
+            Reason::UnknownKey => self.t(
+                "二维码由未知的密钥签发",
+                "The code was signed by an unknown key",
+            ),
+            Reason::KeyRevoked => self.t(
+                "签发此二维码的密钥已被吊销",
+                "The key that signed this code has been revoked",
+            ),
+            Reason::Expired => self.t(
+                "二维码已过期，请刷新后重新出示",
+                "The code has expired: refresh it and show it again",
+            ),
+            Reason::NotYetValid => self.t(
+                "二维码尚未生效（请检查设备时间）",
+                "The code is not valid yet (check the device clock)",
+            ),
+            Reason::Replayed => self.t(
+                "此动态二维码已经使用过，请刷新后重新出示",
+                "This on-screen code was already used: refresh it and show it again",
+            ),
+            Reason::CardRevoked => self.t("此卡已被吊销", "This card has been revoked"),
+            Reason::CardSuspended => self.t("此卡已被暂停使用", "This card is suspended"),
+            Reason::CardReplaced => self.t(
+                "此卡已被补发的新卡替代，请使用新卡",
+                "This card has been replaced by a new one: use the new card",
+            ),
+        }
+    }
+
+    pub fn status(self, s: CardStatus) -> &'static str {
+        match s {
+            CardStatus::Active => self.t("正常", "Active"),
+            CardStatus::Suspended => self.t("已暂停", "Suspended"),
+            CardStatus::Revoked => self.t("已吊销", "Revoked"),
+            CardStatus::Replaced => self.t("已补发替换", "Replaced"),
+        }
+    }
+
+    pub fn sex(self, s: &str) -> &'static str {
+        match s {
+            "male" => self.t("男", "Male"),
+            "female" => self.t("女", "Female"),
+            _ => self.t("未知", "Unknown"),
+        }
+    }
+
+    /// An access-log action, in words.
+    pub fn action(self, a: &str) -> String {
+        let s = match a {
+            "verify" => self.t("查验", "Verification"),
+            "resident.register" => self.t("登记居民", "Resident registered"),
+            "card.issue" => self.t("发卡", "Card issued"),
+            "card.suspend" => self.t("暂停", "Suspended"),
+            "card.reinstate" => self.t("恢复", "Reinstated"),
+            "card.revoke" => self.t("吊销", "Revoked"),
+            "card.reissue" => self.t("补发", "Reissued"),
+            "link.create" => self.t("关联病历号", "Patient number linked"),
+            "card.print" => self.t("打印卡片", "Card printed"),
+            _ => return a.to_string(),
+        };
+        s.to_string()
+    }
+
+    /// A channel of use, in words.
+    pub fn channel(self, c: &str) -> String {
+        let s = match c {
+            "window" => self.t("窗口", "Window"),
+            "kiosk" => self.t("自助机", "Kiosk"),
+            "doctor" => self.t("医生工作站", "Doctor's workstation"),
+            "app" => self.t("手机应用", "App"),
+            _ => return c.to_string(),
+        };
+        s.to_string()
+    }
+
+    /// A verification outcome label (`valid` or a reason code), in words.
+    pub fn outcome(self, o: &str) -> String {
+        if o == "valid" {
+            return self.t("有效", "Valid").to_string();
+        }
+        Reason::ALL
+            .into_iter()
+            .find(|r| r.code() == o)
+            .map(|r| self.reason(r).to_string())
+            .unwrap_or_else(|| o.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_reason_has_words_in_both_languages() {
+        for r in Reason::ALL {
+            assert!(!Lang::Zh.reason(r).is_empty());
+            assert!(Lang::En.reason(r).is_ascii());
+            assert_eq!(Lang::En.outcome(r.code()), Lang::En.reason(r));
+        }
+    }
+
+    #[test]
+    fn languages_parse() {
+        assert_eq!(Lang::parse("en"), Some(Lang::En));
+        assert_eq!(Lang::parse("zh-CN"), Some(Lang::Zh));
+        assert_eq!(Lang::parse("fr"), None);
+        assert_eq!(Lang::Zh.other(), Lang::En);
+    }
+}

@@ -1,0 +1,515 @@
+//! `/kiosk`: a clinic terminal with a keyboard-wedge scanner.
+//!
+//! The terminal signs in once with the clinic's API key (kept in an HttpOnly,
+//! SameSite=Strict cookie). The scan field keeps focus; the scanner types the
+//! token and Enter; the answer is a big green panel with the resident, or a
+//! big red one with the reason in words, and the field is ready for the next
+//! scan at once. Verification goes through `http::handlers::verify::run`, the
+//! same path as `POST /api/v1/verify`, so it is logged (channel `kiosk`) and
+//! counted in the metrics.
+
+use std::sync::Arc;
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use maud::{html, Markup};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::csrf;
+use super::page::{Area, Cx, PageError, PageResult};
+use crate::crypto::{MasterKey, SecretKind, SecretToken};
+use crate::domain::{CardId, Channel, ClinicId, LocalPatientId, Scope};
+use crate::error::AppError;
+use crate::http::auth::{blocking, ClinicAuth};
+use crate::http::handlers::verify;
+use crate::http::State;
+use crate::service::registry;
+use crate::service::verification::Outcome;
+use crate::store::clinics::{self, Clinic};
+use crate::store::{cards, residents, StoreError};
+use crate::token::Reason;
+
+/// The cookie that keeps the clinic's API key on the terminal.
+pub const KIOSK_COOKIE: &str = "hc_kiosk";
+/// A terminal stays signed in for a day, then asks for the key again.
+const KIOSK_COOKIE_SECS: i64 = 24 * 3600;
+
+pub fn scope() -> actix_web::Scope {
+    web::scope("/kiosk")
+        .route("", web::get().to(show))
+        .route("/", web::get().to(show))
+        .route("/open", web::post().to(open))
+        .route("/close", web::post().to(close))
+        .route("/scan", web::post().to(scan))
+        .route("/scan", web::get().to(back_to_scan))
+        .route("/link", web::post().to(link))
+        .default_service(web::to(|| async {
+            Err::<HttpResponse, _>(PageError(AppError::NotFound("no such page".into())))
+        }))
+}
+
+/// The clinic whose API key this terminal holds.
+async fn clinic_of(
+    req: &HttpRequest,
+    state: &web::Data<State>,
+) -> Result<Option<Arc<Clinic>>, AppError> {
+    let Some(secret) = req
+        .cookie(KIOSK_COOKIE)
+        .and_then(|c| SecretToken::parse(SecretKind::ApiKey, c.value()))
+    else {
+        return Ok(None);
+    };
+    authenticate(state, secret).await
+}
+
+async fn authenticate(
+    state: &web::Data<State>,
+    secret: SecretToken,
+) -> Result<Option<Arc<Clinic>>, AppError> {
+    let hash = secret.hash();
+    let ctx = state.ctx.clone();
+    let found = blocking(move || clinics::authenticate(&mut *ctx.conn()?, &hash)).await?;
+    Ok(found.map(Arc::new))
+}
+
+fn sign_in_page(cx: &Cx, error: Option<&str>) -> Markup {
+    let l = cx.lang;
+    cx.shell(
+        Area::Kiosk,
+        l.t("自助机登录", "Kiosk sign-in"),
+        &[],
+        None,
+        html! {
+            h1 { (l.t("自助机登录", "Kiosk sign-in")) }
+            p { (l.t("请输入本医疗机构的 API 密钥（以 hck_ 开头）。", "Enter your clinic's API key (it begins with hck_).")) }
+            form.card-form.narrow method="post" action="/kiosk/open" autocomplete="off" {
+                (cx.csrf_field())
+                div.field.invalid[error.is_some()] {
+                    label for="api_key" { (l.t("API 密钥", "API key")) }
+                    input #api_key type="password" name="api_key" required spellcheck="false" autofocus
+                        aria-invalid=[error.map(|_| "true")];
+                    @if let Some(e) = error { p.error id="api_key-error" role="alert" { (e) } }
+                }
+                button type="submit" { (l.t("登录", "Sign in")) }
+            }
+        },
+    )
+}
+
+/// What to show under the scan field.
+enum Panel {
+    None,
+    Valid {
+        name: String,
+        sex: String,
+        birth_year: i32,
+        masked_id: String,
+        card_id: Uuid,
+        ticket: String,
+        local_patient_id: Option<String>,
+    },
+    Invalid(Reason),
+    Linked {
+        name: String,
+        local_patient_id: String,
+    },
+    LinkError {
+        card_id: Uuid,
+        ticket: String,
+        message: &'static str,
+        name: String,
+    },
+    Refused(&'static str),
+}
+
+/// How long after a scan its link form may be sent.
+const LINK_TICKET_SECS: i64 = 600;
+
+/// A kiosk may link a number only to a card it has just verified: the form
+/// carries this MAC over (clinic, card, expiry), so a forged card id neither
+/// links nor discloses a name.
+fn link_ticket(master: &MasterKey, clinic: ClinicId, card: Uuid, expires: i64) -> String {
+    let mac = master.blind_index(
+        b"kiosk link ticket",
+        format!("{clinic}|{card}|{expires}").as_bytes(),
+    );
+    format!("{expires}.{}", hex::encode(&mac[..16]))
+}
+
+fn ticket_ok(master: &MasterKey, clinic: ClinicId, card: Uuid, ticket: &str) -> bool {
+    let Some(expires) = ticket
+        .split_once('.')
+        .and_then(|(e, _)| e.parse::<i64>().ok())
+    else {
+        return false;
+    };
+    if expires < chrono::Utc::now().timestamp() {
+        return false;
+    }
+    let expected = link_ticket(master, clinic, card, expires);
+    expected.len() == ticket.len()
+        && expected
+            .bytes()
+            .zip(ticket.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
+}
+
+fn link_form(cx: &Cx, clinic: &Clinic, card_id: Uuid, ticket: &str) -> Markup {
+    let l = cx.lang;
+    html! {
+        @if clinic.scopes.contains(Scope::Link) {
+            form.link-form method="post" action="/kiosk/link" autocomplete="off" {
+                (cx.csrf_field())
+                input type="hidden" name="card_id" value=(card_id);
+                input type="hidden" name="ticket" value=(ticket);
+                label for="local_patient_id" { (l.t("本院病历号", "Our patient number")) }
+                input #local_patient_id type="text" name="local_patient_id" maxlength="64" required spellcheck="false";
+                button type="submit" { (l.t("关联", "Link")) }
+            }
+        } @else {
+            p { (l.t("（本机构未开通关联病历号权限）", "(This clinic's key may not link patient numbers.)")) }
+        }
+    }
+}
+
+fn scan_page(cx: &Cx, clinic: &Clinic, panel: &Panel) -> Markup {
+    let l = cx.lang;
+    let nav = html! {
+        span.who { (clinic.name) }
+        form.inline method="post" action="/kiosk/close" {
+            (cx.csrf_field())
+            button.link type="submit" { (l.t("退出", "Sign out")) }
+        }
+    };
+    cx.shell(
+        Area::Kiosk,
+        l.t("扫码", "Scan"),
+        &["kiosk.js"],
+        Some(nav),
+        html! {
+            form #scan-form.scan method="post" action="/kiosk/scan" autocomplete="off" {
+                (cx.csrf_field())
+                label for="token" { (l.t("请扫描电子健康卡二维码", "Scan the health card's QR code")) }
+                input #token type="text" name="token" autofocus required autocomplete="off"
+                    autocapitalize="off" spellcheck="false" maxlength="600";
+                button type="submit" { (l.t("查验", "Check")) }
+            }
+            @match panel {
+                Panel::None => {
+                    div #result.result.idle { p { (l.t("等待扫码…", "Waiting for a scan…")) } }
+                }
+                Panel::Valid { name, sex, birth_year, masked_id, card_id, ticket, local_patient_id } => {
+                    div #result.result.ok role="status" data-outcome="valid" {
+                        p.verdict { "✓ " (l.t("有效", "Valid")) }
+                        p.name { (name) }
+                        dl.facts {
+                            dt { (l.t("性别", "Sex")) } dd { (l.sex(sex)) }
+                            dt { (l.t("出生年份", "Birth year")) } dd { (birth_year) }
+                            dt { (l.t("身份证号", "ID number")) } dd.mono { (masked_id) }
+                            dt { (l.t("本院病历号", "Our patient number")) }
+                            dd.mono #local-patient-id {
+                                @match local_patient_id {
+                                    Some(n) => { (n) },
+                                    None => { span.muted { (l.t("未关联", "Not linked")) } },
+                                }
+                            }
+                        }
+                        @if local_patient_id.is_none() { (link_form(cx, clinic, *card_id, ticket)) }
+                    }
+                }
+                Panel::Invalid(reason) => {
+                    div #result.result.bad role="alert" data-outcome=(reason.code()) {
+                        p.verdict { "✗ " (l.t("无效", "Not valid")) }
+                        p.reason { (l.reason(*reason)) }
+                        p.code.mono { (reason.code()) }
+                    }
+                }
+                Panel::Linked { name, local_patient_id } => {
+                    div #result.result.ok role="status" data-outcome="linked" {
+                        p.verdict { "✓ " (l.t("已关联", "Linked")) }
+                        p.name { (name) }
+                        dl.facts {
+                            dt { (l.t("本院病历号", "Our patient number")) } dd.mono #local-patient-id { (local_patient_id) }
+                        }
+                    }
+                }
+                Panel::LinkError { card_id, ticket, message, name } => {
+                    div #result.result.bad role="alert" data-outcome="link_error" {
+                        p.verdict { "✗ " (l.t("未能关联", "Not linked")) }
+                        p.name { (name) }
+                        p.reason { (message) }
+                        (link_form(cx, clinic, *card_id, ticket))
+                    }
+                }
+                Panel::Refused(message) => {
+                    div #result.result.bad role="alert" data-outcome="refused" {
+                        p.verdict { "✗" }
+                        p.reason { (message) }
+                    }
+                }
+            }
+        },
+    )
+}
+
+async fn show(req: HttpRequest, state: web::Data<State>) -> PageResult {
+    let cx = Cx::new(&req);
+    let Some(clinic) = clinic_of(&req, &state).await? else {
+        let body = sign_in_page(&cx, None);
+        return Ok(cx.ok(body));
+    };
+    let body = scan_page(&cx, &clinic, &Panel::None);
+    Ok(cx.ok(body))
+}
+
+async fn back_to_scan(req: HttpRequest) -> HttpResponse {
+    Cx::new(&req).redirect("/kiosk")
+}
+
+#[derive(Deserialize)]
+struct OpenForm {
+    #[serde(default)]
+    api_key: String,
+    csrf: Option<String>,
+}
+
+async fn open(req: HttpRequest, state: web::Data<State>, form: web::Form<OpenForm>) -> PageResult {
+    let mut cx = Cx::new(&req);
+    let l = cx.lang;
+    if !csrf::check(&req, form.csrf.as_deref()) {
+        let body = sign_in_page(
+            &cx,
+            Some(l.t(
+                "页面已过期，请再试一次。",
+                "The page expired; please try again.",
+            )),
+        );
+        return Ok(cx.html(StatusCode::FORBIDDEN, body));
+    }
+    let secret = SecretToken::parse(SecretKind::ApiKey, form.api_key.trim());
+    let clinic = match secret.clone() {
+        Some(s) => authenticate(&state, s).await?,
+        None => None,
+    };
+    match (secret, clinic) {
+        (Some(s), Some(c)) if c.scopes.contains(Scope::Verify) => {
+            cx.set_cookie(
+                KIOSK_COOKIE,
+                s.expose().to_string(),
+                Some(KIOSK_COOKIE_SECS),
+            );
+            Ok(cx.redirect("/kiosk"))
+        }
+        (Some(_), Some(_)) => {
+            let body = sign_in_page(
+                &cx,
+                Some(l.t("此密钥没有查验权限。", "This key may not verify cards.")),
+            );
+            Ok(cx.html(StatusCode::FORBIDDEN, body))
+        }
+        _ => {
+            let body = sign_in_page(
+                &cx,
+                Some(l.t(
+                    "密钥无效或已被吊销。",
+                    "This key is not valid or has been revoked.",
+                )),
+            );
+            Ok(cx.html(StatusCode::UNAUTHORIZED, body))
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct CsrfOnly {
+    csrf: Option<String>,
+}
+
+async fn close(req: HttpRequest, form: web::Form<CsrfOnly>) -> PageResult {
+    let mut cx = Cx::new(&req);
+    if !csrf::check(&req, form.csrf.as_deref()) {
+        return Err(AppError::Forbidden("the form expired; reload the page".into()).into());
+    }
+    cx.remove_cookie(KIOSK_COOKIE);
+    Ok(cx.redirect("/kiosk"))
+}
+
+#[derive(Deserialize)]
+struct ScanForm {
+    #[serde(default)]
+    token: String,
+    csrf: Option<String>,
+}
+
+async fn scan(req: HttpRequest, state: web::Data<State>, form: web::Form<ScanForm>) -> PageResult {
+    let cx = Cx::new(&req);
+    let l = cx.lang;
+    let Some(clinic) = clinic_of(&req, &state).await? else {
+        return Ok(cx.redirect("/kiosk"));
+    };
+    if !csrf::check(&req, form.csrf.as_deref()) {
+        let body = scan_page(
+            &cx,
+            &clinic,
+            &Panel::Refused(l.t("页面已过期，请重新扫码。", "The page expired; scan again.")),
+        );
+        return Ok(cx.html(StatusCode::FORBIDDEN, body));
+    }
+    if !clinic.scopes.contains(Scope::Verify) {
+        let body = scan_page(
+            &cx,
+            &clinic,
+            &Panel::Refused(l.t("此密钥没有查验权限。", "This key may not verify cards.")),
+        );
+        return Ok(cx.html(StatusCode::FORBIDDEN, body));
+    }
+    if let Err(AppError::RateLimited { .. }) = state.limits.verify_rate(&clinic) {
+        let body = scan_page(
+            &cx,
+            &clinic,
+            &Panel::Refused(l.t("操作太频繁，请稍候再扫。", "Too many scans; wait a moment.")),
+        );
+        return Ok(cx.html(StatusCode::TOO_MANY_REQUESTS, body));
+    }
+    let auth = ClinicAuth(clinic.clone());
+    let outcome = verify::run(&state, &auth, form.into_inner().token, Some(Channel::Kiosk)).await?;
+    let panel = match outcome {
+        Outcome::Valid { resolution, .. } => {
+            let r = &resolution.resident;
+            Panel::Valid {
+                name: r.name.clone(),
+                sex: r.sex.as_str().to_string(),
+                birth_year: chrono::Datelike::year(&r.birth_date),
+                masked_id: r.national_id.masked(),
+                card_id: resolution.card.id.as_uuid(),
+                ticket: link_ticket(
+                    &state.ctx.master,
+                    clinic.id,
+                    resolution.card.id.as_uuid(),
+                    chrono::Utc::now().timestamp() + LINK_TICKET_SECS,
+                ),
+                local_patient_id: resolution.local_patient_id.clone(),
+            }
+        }
+        Outcome::Invalid { reason, .. } => Panel::Invalid(reason),
+    };
+    let body = scan_page(&cx, &clinic, &panel);
+    Ok(cx.ok(body))
+}
+
+#[derive(Deserialize)]
+struct LinkForm {
+    card_id: Option<String>,
+    #[serde(default)]
+    ticket: String,
+    #[serde(default)]
+    local_patient_id: String,
+    csrf: Option<String>,
+}
+
+async fn link(req: HttpRequest, state: web::Data<State>, form: web::Form<LinkForm>) -> PageResult {
+    let cx = Cx::new(&req);
+    let l = cx.lang;
+    let Some(clinic) = clinic_of(&req, &state).await? else {
+        return Ok(cx.redirect("/kiosk"));
+    };
+    if !csrf::check(&req, form.csrf.as_deref()) {
+        let body = scan_page(
+            &cx,
+            &clinic,
+            &Panel::Refused(l.t("页面已过期，请重新扫码。", "The page expired; scan again.")),
+        );
+        return Ok(cx.html(StatusCode::FORBIDDEN, body));
+    }
+    if !clinic.scopes.contains(Scope::Link) {
+        let body = scan_page(
+            &cx,
+            &clinic,
+            &Panel::Refused(l.t(
+                "本机构未开通关联病历号权限。",
+                "This clinic's key may not link patient numbers.",
+            )),
+        );
+        return Ok(cx.html(StatusCode::FORBIDDEN, body));
+    }
+    let card_uuid = form
+        .card_id
+        .as_deref()
+        .and_then(|s| Uuid::parse_str(s).ok())
+        .ok_or_else(|| AppError::NotFound("no such card".into()))?;
+    if !ticket_ok(&state.ctx.master, clinic.id, card_uuid, &form.ticket) {
+        let body = scan_page(
+            &cx,
+            &clinic,
+            &Panel::Refused(l.t(
+                "请先扫描该卡，再关联病历号。",
+                "Scan the card first, then link its patient number.",
+            )),
+        );
+        return Ok(cx.html(StatusCode::FORBIDDEN, body));
+    }
+    let ticket = form.ticket.clone();
+    let card_id = CardId::from_uuid(card_uuid);
+    let lpid = LocalPatientId::parse(&form.local_patient_id);
+    let c = clinic.clone();
+    let ctx = state.ctx.clone();
+    let lp = lpid.clone().ok();
+    // The card's holder, and the link if the number is well formed.
+    let result = blocking(move || {
+        let Some(lp) = lp else {
+            let card = cards::get(&mut *ctx.conn()?, card_id)?;
+            let r = residents::get(&mut *ctx.conn()?, &ctx.master, card.resident_id)?;
+            return Ok((r.name, Err(None)));
+        };
+        let card = match registry::link_patient(&ctx, &c, card_id, &lp) {
+            Ok(card) => card,
+            Err(StoreError::Conflict(_)) => {
+                let card = cards::get(&mut *ctx.conn()?, card_id)?;
+                let r = residents::get(&mut *ctx.conn()?, &ctx.master, card.resident_id)?;
+                return Ok((r.name, Err(Some(()))));
+            }
+            Err(e) => return Err(e),
+        };
+        let r = residents::get(&mut *ctx.conn()?, &ctx.master, card.resident_id)?;
+        Ok((r.name, Ok(lp.as_str().to_string())))
+    })
+    .await?;
+    let (name, linked) = result;
+    let (panel, status) = match linked {
+        Ok(n) => (
+            Panel::Linked {
+                name,
+                local_patient_id: n,
+            },
+            StatusCode::CREATED,
+        ),
+        Err(None) => (
+            Panel::LinkError {
+                card_id: card_uuid,
+                ticket: ticket.clone(),
+                message: lpid
+                    .err()
+                    .map(|e| l.domain_error(&e))
+                    .unwrap_or(l.t("病历号无效", "Invalid patient number")),
+                name,
+            },
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        Err(Some(())) => (
+            Panel::LinkError {
+                card_id: card_uuid,
+                ticket: ticket.clone(),
+                message: l.t(
+                    "该病历号已关联到另一位居民。",
+                    "This patient number already belongs to another resident.",
+                ),
+                name,
+            },
+            StatusCode::CONFLICT,
+        ),
+    };
+    let body = scan_page(&cx, &clinic, &panel);
+    Ok(cx.html(status, body))
+}

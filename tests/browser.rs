@@ -1,0 +1,640 @@
+//! The web pages in a real browser: headless Chromium driven through
+//! chromedriver (W3C WebDriver), against the real application on a random
+//! port with a fresh SQLite database.
+//!
+//! The stories are driven by what a person sees (labels, button texts); the
+//! QR codes are read back from screenshots, so the printed card and the phone's
+//! self-drawn code are proven scannable. Screenshots of every page are written
+//! to `docs/screenshots/` (listed in `docs/web.md`).
+//!
+//! Without chromedriver the browser test prints a loud SKIPPED line, or fails
+//! when `HEALTHCARD_REQUIRE_BROWSER=1` (as in CI).
+
+#[path = "browser/webdriver.rs"]
+mod webdriver;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use healthcard::config::Settings;
+use healthcard::domain::Username;
+use healthcard::service::AppContext;
+use healthcard::startup::Application;
+use webdriver::{Browser, Driver, Element, ENTER};
+
+const ADMIN: &str = "officer";
+const PASSWORD: &str = "correct horse battery staple";
+
+struct TestApp {
+    base: String,
+    #[allow(dead_code)]
+    ctx: AppContext,
+    _dir: tempfile::TempDir,
+}
+
+fn spawn_app() -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Settings {
+        data_dir: dir.path().to_path_buf(),
+        database_url: dir.path().join("healthcard.db").display().to_string(),
+        bind: "127.0.0.1:0".into(),
+        // Short-lived dynamic tokens so that the holder page refreshes during the test.
+        dynamic_token_ttl_secs: 12,
+        ..Settings::default()
+    };
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            let app = Application::build(s).expect("the application starts");
+            tx.send((app.port(), app.context.clone())).unwrap();
+            let _ = app.run_until_stopped().await;
+        })
+    });
+    let (port, ctx) = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the application reports its port");
+    let phc = healthcard::crypto::hash_password(PASSWORD).unwrap();
+    let mut conn = ctx.conn().unwrap();
+    healthcard::store::admins::create(&mut conn, &Username::parse(ADMIN).unwrap(), &phc).unwrap();
+    TestApp {
+        base: format!("http://127.0.0.1:{port}"),
+        ctx,
+        _dir: dir,
+    }
+}
+
+/// An 18-character ID number with the right GB 11643 check character.
+fn national_id(first17: &str) -> String {
+    const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+    const C: &[u8; 11] = b"10X98765432";
+    let sum: u32 = first17
+        .bytes()
+        .zip(W)
+        .map(|(d, w)| u32::from(d - b'0') * w)
+        .sum();
+    format!("{first17}{}", C[(sum % 11) as usize] as char)
+}
+
+/// The same number with a wrong check character.
+fn wrong_check(id: &str) -> String {
+    let last = id.as_bytes()[17];
+    let other = if last == b'1' { '2' } else { '1' };
+    format!("{}{other}", &id[..17])
+}
+
+/// `docs/screenshots/` when `HEALTHCARD_UPDATE_SCREENSHOTS=1` (to refresh the
+/// committed pictures), else `target/screenshots/` so a test run leaves the
+/// work tree clean.
+fn screenshots() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    if std::env::var("HEALTHCARD_UPDATE_SCREENSHOTS").as_deref() == Ok("1") {
+        root.join("docs/screenshots")
+    } else {
+        root.join("target/screenshots")
+    }
+}
+
+/// What a person does and sees, by labels and button texts.
+struct Person<'a> {
+    d: &'a Driver,
+    base: &'a str,
+}
+
+fn quoted(s: &str) -> String {
+    // XPath 1.0 string literal (our texts hold no double quotes).
+    assert!(!s.contains('"'));
+    format!("\"{s}\"")
+}
+
+impl Person<'_> {
+    fn open(&self, path: &str) {
+        self.d.goto(&format!("{}{}", self.base, path));
+    }
+
+    fn path(&self) -> String {
+        self.d.url().trim_start_matches(self.base).to_string()
+    }
+
+    /// The input, select or textarea labelled `label`.
+    fn field(&self, label: &str) -> Element {
+        self.d.find(&format!(
+            "//*[@id=//label[normalize-space(.)={}]/@for]",
+            quoted(label)
+        ))
+    }
+
+    fn fill(&self, label: &str, text: &str) {
+        let f = self.field(label);
+        self.d.clear(&f);
+        self.d.type_into(&f, text);
+    }
+
+    /// The error shown beside the field labelled `label`.
+    fn error_beside(&self, label: &str) -> String {
+        let e = self.d.find(&format!(
+            "//label[normalize-space(.)={}]/ancestor::*[contains(@class,'field')][1]//*[@role='alert']",
+            quoted(label)
+        ));
+        self.d.text(&e)
+    }
+
+    fn press(&self, text: &str) {
+        let b = self.d.find(&format!(
+            "//button[normalize-space(.)={t}] | //a[normalize-space(.)={t}]",
+            t = quoted(text)
+        ));
+        self.d.click(&b);
+    }
+
+    fn tick(&self, label: &str) {
+        let l = self
+            .d
+            .find(&format!("//label[normalize-space(.)={}]", quoted(label)));
+        self.d.click(&l);
+    }
+
+    fn sees(&self, text: &str) -> bool {
+        self.d.page_text().contains(text)
+    }
+
+    fn wait_to_see(&self, text: &str) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !self.sees(text) {
+            assert!(
+                Instant::now() < deadline,
+                "expected to see {text:?} on {}; the page says:\n{}",
+                self.path(),
+                self.d.page_text()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn shot(&self, name: &str) {
+        self.d.save_screenshot(&screenshots(), name);
+    }
+
+    /// Reads the QR code shown in the element `xpath`, from a screenshot of
+    /// the window (the pages show one code at a time).
+    fn read_qr(&self, xpath: &str) -> String {
+        self.d.find(xpath);
+        let png = self.d.screenshot();
+        healthcard::token::qr::decode_png(&png).unwrap_or_else(|e| {
+            let keep = std::env::temp_dir().join("healthcard-unreadable-qr.png");
+            let _ = std::fs::write(&keep, &png);
+            panic!(
+                "no readable QR code in {xpath}: {e:?} (image kept in {})",
+                keep.display()
+            )
+        })
+    }
+
+    /// Types into whatever has the focus, as a keyboard-wedge scanner does.
+    fn scan(&self, token: &str) {
+        let focused = self.d.active();
+        let field = self.d.find("//input[@name='token']");
+        assert!(
+            self.d.same(&focused, &field),
+            "the scan field must have the focus"
+        );
+        self.d.type_into(&focused, &format!("{token}{ENTER}"));
+        self.d
+            .find("//*[@id='result' and not(contains(@class,'idle'))]");
+    }
+
+    fn outcome(&self) -> String {
+        let r = self.d.find("//*[@id='result']");
+        self.d.attr(&r, "data-outcome").unwrap_or_default()
+    }
+}
+
+#[test]
+fn stories_in_a_real_browser() {
+    let Some(browser) = Browser::find() else {
+        if std::env::var("HEALTHCARD_REQUIRE_BROWSER").as_deref() == Ok("1") {
+            panic!("HEALTHCARD_REQUIRE_BROWSER=1 but chromium or chromedriver is not installed");
+        }
+        // Written straight to stderr, past the test harness's capture, so it shows.
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "\n{line}\n*** SKIPPED: browser tests: chromium or chromedriver is not installed ***\n\
+             *** (apt-get install chromium chromium-driver; set HEALTHCARD_REQUIRE_BROWSER=1 to fail) ***\n{line}",
+            line = "*".repeat(92)
+        );
+        return;
+    };
+    let app = spawn_app();
+    let d = Driver::start(&browser);
+    let p = Person {
+        d: &d,
+        base: &app.base,
+    };
+    let id = national_id("37010219900307123");
+
+    // --- An administrator signs in (a wrong password first).
+    p.open("/admin");
+    assert_eq!(
+        p.path(),
+        "/admin/login",
+        "signed-out visitors are sent to sign in"
+    );
+    p.shot("admin-sign-in");
+    p.fill("用户名", ADMIN);
+    p.fill("密码", "not the password");
+    p.press("登录");
+    p.wait_to_see("用户名或密码错误");
+    p.fill("密码", PASSWORD);
+    p.press("登录");
+    p.wait_to_see("查找居民");
+    assert_eq!(p.path(), "/admin");
+
+    // --- Finds nobody, registers the resident; a bad ID number is refused beside its field.
+    p.fill("身份证号", &id);
+    p.press("查找");
+    p.wait_to_see("没有找到该身份证号的居民");
+    p.fill("姓名", "张三");
+    p.fill("身份证号", &wrong_check(&id));
+    p.fill("手机号（选填）", "13800001234");
+    p.press("登记");
+    assert!(p.error_beside("身份证号").contains("校验位"));
+    p.shot("admin-register-error");
+    p.fill("身份证号", &id);
+    p.press("登记");
+    p.wait_to_see("尚未发卡");
+    assert!(p.path().starts_with("/admin/residents/"));
+    assert!(p.sees("3701**********"), "the masked ID number is shown");
+    assert!(!p.sees(&id), "the full ID number is not shown");
+
+    // --- Issues a card: the holder credential is shown once.
+    p.press("发卡");
+    p.wait_to_see("凭证只显示这一次");
+    let credential = d.text(&d.find("//*[@id='holder-credential']"));
+    assert!(credential.starts_with("hch_"), "{credential}");
+    p.shot("admin-card-issued");
+
+    // --- Opens the printable card; its QR is a static token that scans from the page.
+    p.press("打印卡片");
+    p.wait_to_see("居民电子健康卡");
+    p.shot("admin-print-card");
+    let static_token = p.read_qr("//*[@id='card-qr']");
+    assert!(static_token.starts_with("EHC1:"), "{static_token}");
+    p.press("A6");
+    p.wait_to_see("打印");
+    assert!(p.read_qr("//*[@id='card-qr']").starts_with("EHC1:"));
+    p.shot("admin-print-card-a6");
+
+    // --- Registers a clinic; its API key is shown once.
+    p.open("/admin/clinics");
+    p.fill("机构代码", "JN-01");
+    p.fill("机构名称", "济南市第一人民医院");
+    p.press("创建");
+    p.wait_to_see("密钥只显示这一次");
+    let api_key = d.text(&d.find("//*[@id='api-key']"));
+    assert!(api_key.starts_with("hck_"), "{api_key}");
+    p.shot("admin-clinic-created");
+    p.press("查看机构");
+    p.wait_to_see("API 密钥");
+    // A second key, then revoked (with its tick box); the first key keeps working.
+    p.press("新建密钥");
+    p.wait_to_see("密钥只显示这一次");
+    let second_key = d.text(&d.find("//*[@id='api-key']"));
+    p.press("查看机构");
+    let row = format!("//tr[td[contains(., {})]]", quoted(&second_key[..8]));
+    d.click(&d.find(&format!("{row}//input[@type='checkbox']")));
+    d.click(&d.find(&format!("{row}//button")));
+    d.find(&format!("{row}//*[contains(@class,'status-revoked')]"));
+    p.shot("admin-clinic-keys");
+
+    // --- The kiosk signs in with the key and scans the printed card: green, with the resident.
+    p.open("/kiosk");
+    p.shot("kiosk-sign-in");
+    p.fill("API 密钥", &api_key);
+    p.press("登录");
+    p.wait_to_see("请扫描电子健康卡二维码");
+    p.scan(&static_token);
+    assert_eq!(p.outcome(), "valid");
+    assert!(p.sees("张三"));
+    assert!(p.sees("男"));
+    assert!(p.sees("1990"));
+    assert!(p.sees("3701**********"));
+    assert!(p.sees("未关联"));
+    p.shot("kiosk-valid");
+    // Links the clinic's patient number, then the next scan shows it.
+    p.fill("本院病历号", "MRN-000123");
+    p.press("关联");
+    p.wait_to_see("已关联");
+    p.scan(&static_token);
+    assert_eq!(p.outcome(), "valid");
+    assert_eq!(d.text(&d.find("//*[@id='local-patient-id']")), "MRN-000123");
+    p.shot("kiosk-valid-linked");
+    // Garbage is refused in words.
+    p.scan("HELLO");
+    assert_eq!(p.outcome(), "malformed");
+    assert!(p.sees("无法识别的二维码"));
+
+    // --- The holder opens the card on a phone with the link /card#credential.
+    d.set_window(412, 915);
+    p.open(&format!("/card#{credential}"));
+    d.find("//*[@id='qr']/*[name()='svg']");
+    assert_eq!(p.path(), "/card", "the credential leaves the address bar");
+    let first = p.read_qr("//*[@id='qr']");
+    assert!(first.starts_with("EHC1:"), "{first}");
+    p.wait_to_see("秒后自动刷新");
+    assert!(!p.sees("张三"), "no personal data on the holder's screen");
+    p.shot("holder-card");
+    // The page refreshes its QR before the token expires (12 s in this test).
+    let deadline = Instant::now() + Duration::from_secs(25);
+    let second = loop {
+        std::thread::sleep(Duration::from_millis(700));
+        if let Ok(t) = healthcard::token::qr::decode_png(&d.screenshot()) {
+            if t != first {
+                break t;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the holder's QR was not refreshed"
+        );
+    };
+    assert!(second.starts_with("EHC1:"));
+
+    // --- The kiosk takes the phone's code once; the same code again is a replay.
+    d.set_window(1280, 1000);
+    p.open("/kiosk");
+    p.scan(&second);
+    assert_eq!(p.outcome(), "valid", "{}", d.page_text());
+    assert_eq!(d.text(&d.find("//*[@id='local-patient-id']")), "MRN-000123");
+    p.scan(&second);
+    assert_eq!(p.outcome(), "replayed");
+    p.shot("kiosk-replayed");
+
+    // --- The administrator reads the card's access log: the kiosk's scans are there.
+    p.open("/admin");
+    p.fill("身份证号", &id);
+    p.press("查找");
+    p.wait_to_see("健康卡");
+    let resident_page = p.path();
+    p.press("访问记录");
+    p.wait_to_see("自助机");
+    assert!(p.sees("JN-01"));
+    p.shot("admin-access-log");
+
+    // --- Suspends the card and reinstates it.
+    p.open(&resident_page);
+    p.press("暂停");
+    p.fill("原因", "核实身份中");
+    p.tick("我已核实持卡人身份，确认执行此操作");
+    p.press("确认暂停");
+    p.wait_to_see("已暂停");
+    p.press("恢复");
+    p.tick("我已核实持卡人身份，确认执行此操作");
+    p.press("确认恢复");
+    p.wait_to_see("正常");
+
+    // --- Revokes the card, with a reason and a confirmation.
+    p.open(&resident_page);
+    p.press("吊销");
+    p.wait_to_see("吊销是永久的");
+    p.fill("原因", "卡片丢失");
+    p.press("确认吊销");
+    p.wait_to_see("请勾选确认");
+    p.tick("我已核实持卡人身份，确认执行此操作");
+    p.shot("admin-revoke-confirm");
+    p.press("确认吊销");
+    p.wait_to_see("已吊销");
+    assert!(p.sees("卡片丢失"));
+    p.shot("admin-resident");
+
+    // --- The revoked card shows red at the kiosk, with the reason in words.
+    p.open("/kiosk");
+    p.scan(&static_token);
+    assert_eq!(p.outcome(), "card_revoked");
+    assert!(p.sees("此卡已被吊销"));
+    p.shot("kiosk-revoked");
+
+    // --- The holder's page says so too, without a code.
+    d.set_window(412, 915);
+    p.open("/card");
+    p.wait_to_see("此卡已被吊销");
+    assert!(d.try_find("//*[@id='qr']").is_none());
+    p.shot("holder-card-revoked");
+    d.set_window(1280, 1000);
+
+    // --- Issues a new card, then reissues it (lost phone): the old one is replaced.
+    p.open(&resident_page);
+    p.press("发卡");
+    p.wait_to_see("凭证只显示这一次");
+    p.press("返回居民信息");
+    p.press("补发");
+    p.fill("原因", "手机丢失");
+    p.tick("我已核实持卡人身份，确认执行此操作");
+    p.press("确认补发");
+    p.wait_to_see("已补发新卡");
+    let third = d.text(&d.find("//*[@id='holder-credential']"));
+    assert!(third.starts_with("hch_") && third != credential);
+    p.press("返回居民信息");
+    p.wait_to_see("已补发替换");
+    p.wait_to_see("已吊销");
+    p.shot("admin-resident-cards");
+
+    // --- Imports a legacy CSV and reads the report.
+    let csv_dir = tempfile::tempdir().unwrap();
+    let csv = csv_dir.path().join("legacy.csv");
+    std::fs::write(
+        &csv,
+        format!(
+            "local_patient_id,name,national_id,phone\nA-1,李四,{},13900001111\nA-2,王五,{},\nA-3,赵六,123,\n",
+            national_id("11010519850101002"),
+            national_id("44030619790615004"),
+        ),
+    )
+    .unwrap();
+    p.open("/admin/import");
+    let file = p.field("CSV 文件");
+    d.type_into(&file, &csv.display().to_string());
+    p.press("导入");
+    p.wait_to_see("导入报告");
+    let report = d.text(&d.find("//*[@id='import-report']"));
+    let report = report.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(report.contains("新登记居民 2"), "{report}");
+    assert!(report.contains("有问题的行 1"), "{report}");
+    p.shot("admin-import-report");
+
+    // --- Switches to English, then signs out.
+    p.open("/admin");
+    p.press("English");
+    p.wait_to_see("Find a resident");
+    p.shot("admin-home-en");
+    p.press("中文");
+    p.wait_to_see("查找居民");
+    p.press("退出登录");
+    p.wait_to_see("管理员登录");
+    p.open("/admin/clinics");
+    assert_eq!(p.path(), "/admin/login", "the session ended");
+
+    // Every page carries the security headers (checked without the browser).
+    let http = reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    for path in ["/admin/login", "/card", "/kiosk"] {
+        let r = http.get(format!("{}{path}", app.base)).send().unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        let h = r.headers();
+        let csp = h["content-security-policy"].to_str().unwrap();
+        assert!(
+            csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+            "{csp}"
+        );
+        assert!(csp.contains("frame-ancestors 'none'"));
+        assert_eq!(h["x-frame-options"], "DENY");
+        assert_eq!(h["referrer-policy"], "same-origin");
+        assert_eq!(h["cache-control"], "no-store");
+    }
+}
+
+/// Forms refuse a missing CSRF token; cookies are HttpOnly and SameSite=Strict.
+#[test]
+fn forms_need_their_csrf_token() {
+    let app = spawn_app();
+    let http = reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = http
+        .get(format!("{}/admin/login", app.base))
+        .send()
+        .unwrap();
+    let cookie = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|c| c.starts_with("hc_csrf="))
+        .expect("a CSRF cookie");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    let pair = cookie.split(';').next().unwrap().to_string();
+    // Right password, no token: refused.
+    let r = http
+        .post(format!("{}/admin/login", app.base))
+        .header("cookie", &pair)
+        .form(&[("username", ADMIN), ("password", PASSWORD)])
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    // Token of another cookie: refused.
+    let r = http
+        .post(format!("{}/admin/login", app.base))
+        .header("cookie", &pair)
+        .form(&[("username", ADMIN), ("password", PASSWORD), ("csrf", "x")])
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    // The page's own token: signed in, with an HttpOnly, SameSite=Strict session that expires.
+    let page = http
+        .get(format!("{}/admin/login", app.base))
+        .header("cookie", &pair)
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    let token = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("a csrf field")
+        .to_string();
+    let r = http
+        .post(format!("{}/admin/login", app.base))
+        .header("cookie", &pair)
+        .header("origin", "https://evil.example")
+        .form(&[
+            ("username", ADMIN),
+            ("password", PASSWORD),
+            ("csrf", token.as_str()),
+        ])
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 403, "a foreign Origin is refused");
+    let r = http
+        .post(format!("{}/admin/login", app.base))
+        .header("cookie", &pair)
+        .form(&[
+            ("username", ADMIN),
+            ("password", PASSWORD),
+            ("csrf", token.as_str()),
+        ])
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let session = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|c| c.starts_with("hc_session="))
+        .expect("a session cookie");
+    assert!(
+        session.contains("HttpOnly") && session.contains("SameSite=Strict"),
+        "{session}"
+    );
+    assert!(
+        session.contains("Max-Age="),
+        "the session cookie expires: {session}"
+    );
+}
+
+/// A fresh CSRF cookie (`name=value`) and the form token of the sign-in page.
+fn csrf_pair(http: &reqwest::blocking::Client, base: &str) -> (String, String) {
+    let r = http.get(format!("{base}/admin/login")).send().unwrap();
+    let cookie = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|c| c.starts_with("hc_csrf="))
+        .expect("a CSRF cookie");
+    let pair = cookie.split(';').next().unwrap().to_string();
+    let page = r.text().unwrap();
+    let token = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("a csrf field")
+        .to_string();
+    (pair, token)
+}
+
+/// Repeated wrong passwords lock the account for a while, even for the right one.
+#[test]
+fn repeated_failures_lock_the_account() {
+    let app = spawn_app();
+    let http = reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let (pair, token) = csrf_pair(&http, &app.base);
+    let attempt = |password: &str| {
+        http.post(format!("{}/admin/login", app.base))
+            .header("cookie", &pair)
+            .form(&[
+                ("username", ADMIN),
+                ("password", password),
+                ("csrf", token.as_str()),
+            ])
+            .send()
+            .unwrap()
+    };
+    for _ in 0..5 {
+        let r = attempt("wrong");
+        assert_eq!(r.status(), 401);
+        assert!(r.text().unwrap().contains("用户名或密码错误"));
+    }
+    let r = attempt(PASSWORD);
+    assert_eq!(r.status(), 429, "locked even with the right password");
+    assert!(r.text().unwrap().contains("账户已暂时锁定"));
+}

@@ -1,0 +1,155 @@
+//! QR rendering: every mask decodes, and the measurement behind the fixed mask.
+
+use healthcard::token::qr::{self, MaskPattern, Qr};
+use healthcard::token::{KeyRing, SigningKey, TokenKind};
+use uuid::Uuid;
+
+const MASKS: [MaskPattern; 8] = [
+    MaskPattern::Checkerboard,
+    MaskPattern::HorizontalLines,
+    MaskPattern::VerticalLines,
+    MaskPattern::DiagonalLines,
+    MaskPattern::LargeCheckerboard,
+    MaskPattern::Fields,
+    MaskPattern::Diamonds,
+    MaskPattern::Meadow,
+];
+
+fn tokens(n: usize) -> Vec<String> {
+    let mut ring = KeyRing::new("HC");
+    ring.set_active(SigningKey::generate());
+    (0..n)
+        .map(|i| {
+            let kind = if i % 2 == 0 {
+                TokenKind::Dynamic
+            } else {
+                TokenKind::Static
+            };
+            ring.mint(Uuid::new_v4(), kind, 1_767_225_600, 120)
+                .unwrap()
+                .text
+        })
+        .collect()
+}
+
+/// A grayscale image at `px` pixels a module, with a 4-module quiet zone and
+/// a share `damage` of the symbol's modules inverted (a stand-in for print
+/// wear, stains and glare; the finder patterns can be hit too).
+fn render(
+    dark: impl Fn(usize, usize) -> bool,
+    width: usize,
+    px: usize,
+    damage: f64,
+    seed: u64,
+) -> image::GrayImage {
+    let mut state = seed | 1;
+    let mut rnd = move || {
+        // xorshift64: deterministic damage without another dependency.
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let flipped: Vec<bool> = (0..width * width).map(|_| rnd() < damage).collect();
+    let side = (width + 8) * px;
+    image::GrayImage::from_fn(side as u32, side as u32, |x, y| {
+        let (mx, my) = (x as usize / px, y as usize / px);
+        let inside = mx >= 4 && my >= 4 && mx < width + 4 && my < width + 4;
+        let on = inside && (dark(mx - 4, my - 4) != flipped[(my - 4) * width + (mx - 4)]);
+        image::Luma([if on { 0 } else { 255 }])
+    })
+}
+
+fn decodes(img: image::GrayImage, expected: &str) -> bool {
+    let mut prepared = rqrr::PreparedImage::prepare(img);
+    prepared.detect_grids().into_iter().any(|g| {
+        g.decode()
+            .map(|(_, text)| text == expected)
+            .unwrap_or(false)
+    })
+}
+
+#[test]
+fn every_mask_decodes_back_to_the_token() {
+    let text = &tokens(1)[0];
+    for mask in MASKS {
+        let qr = qr::encode_with_mask(text, mask).unwrap();
+        assert_eq!(qr.version(), 9);
+        assert_eq!(qr::decode_png(&qr.to_png()).unwrap(), *text, "{mask:?}");
+    }
+}
+
+#[test]
+fn fixed_mask_matches_the_standard_encoder_but_for_the_mask() {
+    // Same version and same data: with qrcode's own choice of mask, our
+    // modules are identical to QrCode::new's.
+    for text in tokens(8) {
+        let theirs =
+            qrcode::QrCode::with_error_correction_level(&text, qrcode::EcLevel::M).unwrap();
+        let found = MASKS.iter().any(|&m| {
+            let ours = qr::encode_with_mask(&text, m).unwrap();
+            (0..ours.width()).all(|y| {
+                (0..ours.width())
+                    .all(|x| ours.is_dark(x, y) == (theirs[(x, y)] == qrcode::Color::Dark))
+            })
+        });
+        assert!(found);
+    }
+}
+
+/// The measurement in docs/performance.md ("Token core", QR mask):
+/// `cargo test --test token_qr -- --ignored --nocapture mask_experiment`.
+#[test]
+#[ignore]
+fn mask_experiment() {
+    let n = 60;
+    let texts = tokens(n);
+    let mut picked = [0usize; 8];
+    let conditions = [
+        (2usize, 0.0f64),
+        (1, 0.0),
+        (3, 0.005),
+        (3, 0.01),
+        (3, 0.015),
+    ];
+    let mut ok_fixed = vec![0usize; conditions.len()];
+    let mut ok_best = vec![0usize; conditions.len()];
+    for (i, text) in texts.iter().enumerate() {
+        let best = qrcode::QrCode::with_error_correction_level(text, qrcode::EcLevel::M).unwrap();
+        let fixed: Qr = qr::encode(text).unwrap();
+        for (m, &mask) in MASKS.iter().enumerate() {
+            let ours = qr::encode_with_mask(text, mask).unwrap();
+            if (0..ours.width()).all(|y| {
+                (0..ours.width())
+                    .all(|x| ours.is_dark(x, y) == (best[(x, y)] == qrcode::Color::Dark))
+            }) {
+                picked[m] += 1;
+            }
+        }
+        let w = fixed.width();
+        for (c, &(px, noise)) in conditions.iter().enumerate() {
+            let seed = 0x9e37_79b9_7f4a_7c15u64 ^ ((i * 31 + c) as u64);
+            ok_fixed[c] +=
+                decodes(render(|x, y| fixed.is_dark(x, y), w, px, noise, seed), text) as usize;
+            ok_best[c] += decodes(
+                render(
+                    |x, y| best[(x, y)] == qrcode::Color::Dark,
+                    w,
+                    px,
+                    noise,
+                    seed,
+                ),
+                text,
+            ) as usize;
+        }
+    }
+    println!("tokens: {n}; mask chosen by qrcode's penalty search (patterns 0..7): {picked:?}");
+    for (c, (px, noise)) in conditions.iter().enumerate() {
+        println!(
+            "{px} px/module, {:.1}% modules inverted: fixed mask 0 decoded {}/{n}, best mask {}/{n}",
+            noise * 100.0,
+            ok_fixed[c],
+            ok_best[c]
+        );
+    }
+}
