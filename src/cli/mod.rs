@@ -2,6 +2,7 @@
 
 mod admin;
 mod audit;
+mod bench_tokens;
 mod clinic;
 mod import;
 mod keys;
@@ -61,6 +62,8 @@ enum Command {
     /// The access log.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    #[command(hide = true)]
+    BenchTokens(bench_tokens::BenchTokensArgs),
 }
 
 /// Parses the command line, runs the command and turns errors into an exit code.
@@ -100,6 +103,7 @@ pub fn main() -> ExitCode {
         Command::Verify(a) => verify::run(settings, a),
         Command::ImportLegacy(a) => import::run(settings, a),
         Command::Audit(c) => audit::run(settings, c),
+        Command::BenchTokens(a) => bench_tokens::run(settings, a),
     };
     match result {
         Ok(code) => code,
