@@ -51,12 +51,14 @@ pub fn card_for_verification(
             links::local_patient_id.nullable(),
         ))
         .load(conn)?;
-    rows.into_iter().next().map(|(card, resident, local_patient_id)| {
-        Ok(Resolution {
-            card: card.try_into()?,
-            resident: resident.open(key)?,
-            local_patient_id,
+    rows.into_iter()
+        .next()
+        .map(|(card, resident, local_patient_id)| {
+            Ok(Resolution {
+                card: card.try_into()?,
+                resident: resident.open(key)?,
+                local_patient_id,
+            })
         })
-    })
-    .transpose()
+        .transpose()
 }
