@@ -21,7 +21,7 @@ use maud::html;
 use serde::{Deserialize, Serialize};
 
 use super::csrf;
-use super::page::{short, when, Area, Cx, PageError, PageResult};
+use super::page::{close_with, short, when, Area, CsrfOnly, Cx, PageError, PageResult};
 use crate::crypto::{SecretKind, SecretToken};
 use crate::domain::CardStatus;
 use crate::error::AppError;
@@ -260,18 +260,8 @@ async fn open(req: HttpRequest, state: web::Data<State>, form: web::Form<OpenFor
     }
 }
 
-#[derive(Deserialize)]
-struct CsrfOnly {
-    csrf: Option<String>,
-}
-
 async fn close(req: HttpRequest, form: web::Form<CsrfOnly>) -> PageResult {
-    let mut cx = Cx::new(&req);
-    if !csrf::check(&req, form.csrf.as_deref()) {
-        return Err(AppError::Forbidden("the form expired; reload the page".into()).into());
-    }
-    cx.remove_cookie(HOLDER_COOKIE);
-    Ok(cx.redirect("/card"))
+    close_with(&req, &form, HOLDER_COOKIE, "/card")
 }
 
 /// What `card.js` gets: the token text to draw, when it expires and the

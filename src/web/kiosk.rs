@@ -17,7 +17,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::csrf;
-use super::page::{Area, Cx, PageError, PageResult};
+use super::page::{close_with, Area, CsrfOnly, Cx, PageError, PageResult};
 use crate::crypto::{MasterKey, SecretKind, SecretToken};
 use crate::domain::{CardId, Channel, ClinicId, LocalPatientId, Scope};
 use crate::error::AppError;
@@ -322,18 +322,8 @@ async fn open(req: HttpRequest, state: web::Data<State>, form: web::Form<OpenFor
     }
 }
 
-#[derive(Deserialize)]
-struct CsrfOnly {
-    csrf: Option<String>,
-}
-
 async fn close(req: HttpRequest, form: web::Form<CsrfOnly>) -> PageResult {
-    let mut cx = Cx::new(&req);
-    if !csrf::check(&req, form.csrf.as_deref()) {
-        return Err(AppError::Forbidden("the form expired; reload the page".into()).into());
-    }
-    cx.remove_cookie(KIOSK_COOKIE);
-    Ok(cx.redirect("/kiosk"))
+    close_with(&req, &form, KIOSK_COOKIE, "/kiosk")
 }
 
 #[derive(Deserialize)]

@@ -272,6 +272,28 @@ impl From<actix_web::error::BlockingError> for PageError {
 
 pub type PageResult = Result<HttpResponse, PageError>;
 
+/// A form that carries nothing but its CSRF token (sign-out buttons).
+#[derive(serde::Deserialize)]
+pub struct CsrfOnly {
+    pub csrf: Option<String>,
+}
+
+/// Sign-out of a cookie-held credential (holder card, kiosk): checks the
+/// form's CSRF token, forgets `cookie` and goes to `to`.
+pub fn close_with(
+    req: &HttpRequest,
+    form: &CsrfOnly,
+    cookie: &'static str,
+    to: &str,
+) -> PageResult {
+    let mut cx = Cx::new(req);
+    if !csrf::check(req, form.csrf.as_deref()) {
+        return Err(AppError::Forbidden("the form expired; reload the page".into()).into());
+    }
+    cx.remove_cookie(cookie);
+    Ok(cx.redirect(to))
+}
+
 impl ResponseError for PageError {
     fn status_code(&self) -> StatusCode {
         self.0.status_code()

@@ -14,7 +14,7 @@ use maud::{html, Markup};
 use serde::Deserialize;
 
 use super::csrf;
-use super::page::{Area, Cx, PageError, PageResult};
+use super::page::{Area, CsrfOnly, Cx, PageError, PageResult};
 use crate::http::auth::{blocking, session_secret, SESSION_COOKIE};
 use crate::http::handlers::admin::{check_credentials, open_session, SignIn};
 use crate::http::State;
@@ -293,11 +293,6 @@ async fn login(
             Ok(cx.html(StatusCode::TOO_MANY_REQUESTS, body))
         }
     }
-}
-
-#[derive(Deserialize)]
-pub(super) struct CsrfOnly {
-    csrf: Option<String>,
 }
 
 async fn logout(
