@@ -349,6 +349,71 @@ both_backends!(
 );
 
 both_backends!(
+    verification_read_of_a_batch_answers_each_scan_in_order,
+    |url| {
+        let pool = open(url);
+        let c = &mut pool.get().unwrap();
+        let k = key();
+        let (h1, _) = clinic(c, "H1");
+        let (h2, _) = clinic(c, "H2");
+        let a = resident(c, 1);
+        let b = resident(c, 2);
+        let (card_a, _) = cards::issue(c, a.id).unwrap();
+        let (card_b, _) = cards::issue(c, b.id).unwrap();
+        links::create(c, h1.id, &LocalPatientId::parse("A-1").unwrap(), a.id).unwrap();
+        links::create(c, h2.id, &LocalPatientId::parse("B-2").unwrap(), a.id).unwrap();
+        links::create(c, h2.id, &LocalPatientId::parse("B-9").unwrap(), b.id).unwrap();
+        let missing = CardId::new();
+        // The same card asked by two clinics, twice by one, and a card that
+        // does not exist, in one batch.
+        let wanted = [
+            (card_a.id, h1.id),
+            (card_b.id, h1.id),
+            (missing, h2.id),
+            (card_a.id, h2.id),
+            (card_b.id, h2.id),
+            (card_a.id, h1.id),
+        ];
+        let got: Vec<Option<(CardId, ResidentId, Option<String>)>> =
+            resolve::cards_for_verification(c, &k, &wanted)
+                .unwrap()
+                .into_iter()
+                .map(|r| {
+                    r.unwrap()
+                        .map(|r| (r.card.id, r.resident.id, r.local_patient_id))
+                })
+                .collect();
+        let some = |card: CardId, res: ResidentId, local: Option<&str>| {
+            Some((card, res, local.map(str::to_owned)))
+        };
+        assert_eq!(
+            got,
+            [
+                some(card_a.id, a.id, Some("A-1")),
+                some(card_b.id, b.id, None),
+                None,
+                some(card_a.id, a.id, Some("B-2")),
+                some(card_b.id, b.id, Some("B-9")),
+                some(card_a.id, a.id, Some("A-1")),
+            ]
+        );
+        assert!(resolve::cards_for_verification(c, &k, &[])
+            .unwrap()
+            .is_empty());
+        // Every scan of the batch must agree with the one-card read.
+        for (card, clinic) in wanted {
+            let one = resolve::card_for_verification(c, &k, card, clinic).unwrap();
+            let many = resolve::cards_for_verification(c, &k, &[(card, clinic)])
+                .unwrap()
+                .pop()
+                .unwrap()
+                .unwrap();
+            assert_eq!(one, many);
+        }
+    }
+);
+
+both_backends!(
     clinics_authenticate_by_key_hash_and_revoked_keys_fail,
     |url| {
         let pool = open(url);
@@ -420,6 +485,44 @@ both_backends!(replay_accepts_a_token_id_once, |url| {
     assert!(replay::accept_once(c, &[2u8; 16], t - Span::seconds(1)).unwrap());
     assert_eq!(replay::purge_expired(c, t).unwrap(), 1);
     assert!(!replay::accept_once(c, &id, t + Span::seconds(120)).unwrap());
+});
+
+both_backends!(replay_batch_accepts_each_id_once_first_wins, |url| {
+    let pool = open(url);
+    let c = &mut pool.get().unwrap();
+    let exp = store::now() + Span::seconds(120);
+    assert!(replay::accept_once(c, &[1u8; 16], exp).unwrap());
+    // Seen before, new, the same new id again within the batch, new.
+    let batch = [
+        ([1u8; 16], exp),
+        ([2u8; 16], exp),
+        ([2u8; 16], exp),
+        ([3u8; 16], exp),
+    ];
+    assert_eq!(
+        replay::accept_many(c, &batch).unwrap(),
+        [false, true, false, true]
+    );
+    assert_eq!(
+        replay::accept_many(c, &batch).unwrap(),
+        [false, false, false, false]
+    );
+    assert!(replay::accept_many(c, &[]).unwrap().is_empty());
+    // More rows than one INSERT takes.
+    let many: Vec<([u8; 16], _)> = (0..2500u32)
+        .map(|i| {
+            let mut id = [9u8; 16];
+            id[..4].copy_from_slice(&i.to_be_bytes());
+            (id, exp)
+        })
+        .collect();
+    let first = replay::accept_many(c, &many).unwrap();
+    assert_eq!(first.len(), 2500);
+    assert!(first.iter().all(|&fresh| fresh));
+    assert!(replay::accept_many(c, &many)
+        .unwrap()
+        .iter()
+        .all(|&fresh| !fresh));
 });
 
 both_backends!(admins_sessions_and_login_failures, |url| {

@@ -63,7 +63,7 @@ impl AppContext {
             report.clinics = store::clinics::list(&mut conn)?.len() as i64;
         }
         let keys = KeyStore::load(&pool, &master, &settings.issuer)?;
-        let audit = AuditWriter::start(pool.clone());
+        let audit = AuditWriter::start(pool.clone(), master.clone(), settings.clock_skew_secs);
         Ok((
             AppContext {
                 settings: Arc::new(settings),

@@ -2,11 +2,19 @@
 //! token itself (format, key, signature, times), the key not revoked, the
 //! card's state, replay of dynamic tokens; then the resident and the
 //! clinic's own patient number. Every outcome is written to the access log.
+//!
+//! Split for speed: [`check_token`] is pure CPU and runs on the request's
+//! thread; [`judge`] and [`settle`] take a whole batch of tokens to the
+//! database at once, on the access-log writer's thread, in the transaction
+//! that also writes their log entries.
 
-use crate::domain::{CardStatus, Channel};
+use std::sync::Arc;
+
+use crate::crypto::MasterKey;
+use crate::domain::{CardId, CardStatus, Channel, ClinicId};
 use crate::store::clinics::Clinic;
 use crate::store::resolve::{self, Resolution};
-use crate::store::{replay, StoreError};
+use crate::store::{replay, DbConnection, StoreError};
 use crate::token::{self, Claims, Reason, TokenKind, Validation};
 
 use super::{AppContext, LogEntry};
@@ -35,75 +43,137 @@ impl Outcome {
     }
 }
 
-/// Checks `text` for `clinic` at `now` (unix seconds). Blocking: call it off
-/// the async workers.
-pub fn check(
-    ctx: &AppContext,
-    clinic: &Clinic,
-    text: &str,
-    now: i64,
-) -> Result<Outcome, StoreError> {
+/// A correctly signed, current token waiting for the checks that need the
+/// database. Built by [`check_token`] on the request's thread and settled in
+/// a batch by the access-log writer (see [`super::audit`]).
+#[derive(Debug)]
+pub struct Pending {
+    pub clinic: Arc<Clinic>,
+    pub claims: Claims,
+    pub channel: Option<Channel>,
+}
+
+/// The checks that need no database: format, key, signature, times. CPU only
+/// (one Ed25519 verification, ~50 µs), so it runs where the request is;
+/// `Err` is the final outcome of a refused token.
+pub fn check_token(ctx: &AppContext, text: &str, now: i64) -> Result<Claims, Outcome> {
     let ring = ctx.keys.current();
     let validation = Validation {
         now,
         leeway_secs: ctx.settings.clock_skew_secs,
     };
-    let verified = match token::verify(text, &ring, &validation) {
-        Ok(v) => v,
-        Err(rejection) => {
-            return Ok(Outcome::Invalid {
-                reason: rejection.reason,
-                card_id: rejection.claims.map(|c| c.card_id),
-            })
-        }
-    };
-    let claims = verified.claims;
-    let card_id = claims.card_id;
-    let mut conn = ctx.conn()?;
-    let resolution = match resolve::card_for_verification(
-        &mut conn,
-        &ctx.master,
-        crate::domain::CardId::from(card_id),
-        clinic.id,
-    )? {
-        Some(r) => r,
-        // Correctly signed but unknown here: the card was never issued by this
-        // registry's database (restored backup, foreign deployment with our key).
-        None => {
-            return Ok(Outcome::Invalid {
-                reason: Reason::CardRevoked,
-                card_id: Some(card_id),
-            })
-        }
-    };
-    let state_reason = match resolution.card.status {
-        CardStatus::Active => None,
-        CardStatus::Suspended => Some(Reason::CardSuspended),
-        CardStatus::Revoked => Some(Reason::CardRevoked),
-        CardStatus::Replaced => Some(Reason::CardReplaced),
-    };
-    if let Some(reason) = state_reason {
-        return Ok(Outcome::Invalid {
-            reason,
-            card_id: Some(card_id),
-        });
+    token::verify(text, &ring, &validation)
+        .map(|v| v.claims)
+        .map_err(|rejection| Outcome::Invalid {
+            reason: rejection.reason,
+            card_id: rejection.claims.map(|c| c.card_id),
+        })
+}
+
+/// A pending token after the card read: decided, or a dynamic token on a
+/// live card that still has to pass the replay set.
+#[derive(Debug)]
+pub enum Judged {
+    Decided(Outcome),
+    NeedsReplayCheck {
+        claims: Claims,
+        resolution: Box<Resolution>,
+    },
+}
+
+/// Reads the cards of a batch (two statements whatever its size) and judges
+/// each by its card's state. Answer `i` is for `pending[i]`; an `Err` inside
+/// is a row that no longer reads back, and fails only its own verification.
+pub fn judge(
+    conn: &mut DbConnection,
+    master: &MasterKey,
+    pending: &[&Pending],
+) -> Result<Vec<Result<Judged, StoreError>>, StoreError> {
+    let wanted: Vec<(CardId, ClinicId)> = pending
+        .iter()
+        .map(|p| (CardId::from(p.claims.card_id), p.clinic.id))
+        .collect();
+    if wanted.is_empty() {
+        return Ok(Vec::new());
     }
-    if claims.kind == TokenKind::Dynamic {
-        let expires =
-            chrono::DateTime::from_timestamp(claims.expires_at + ctx.settings.clock_skew_secs, 0)
-                .map(|t| t.naive_utc())
-                .unwrap_or(chrono::NaiveDateTime::MAX);
-        if !replay::accept_once(&mut conn, &claims.token_id, expires)? {
-            return Ok(Outcome::Invalid {
-                reason: Reason::Replayed,
-                card_id: Some(card_id),
-            });
-        }
-    }
-    Ok(Outcome::Valid {
-        claims,
-        resolution: Box::new(resolution),
-    })
+    let found = resolve::cards_for_verification(conn, master, &wanted)?;
+    Ok(pending
+        .iter()
+        .zip(found)
+        .map(|(p, found)| {
+            let card_id = p.claims.card_id;
+            let invalid = |reason| {
+                Judged::Decided(Outcome::Invalid {
+                    reason,
+                    card_id: Some(card_id),
+                })
+            };
+            // Correctly signed but unknown here: the card was never issued by
+            // this registry's database (restored backup, foreign deployment
+            // with our key).
+            let Some(resolution) = found? else {
+                return Ok(invalid(Reason::CardRevoked));
+            };
+            Ok(match resolution.card.status {
+                CardStatus::Suspended => invalid(Reason::CardSuspended),
+                CardStatus::Revoked => invalid(Reason::CardRevoked),
+                CardStatus::Replaced => invalid(Reason::CardReplaced),
+                CardStatus::Active if p.claims.kind == TokenKind::Dynamic => {
+                    Judged::NeedsReplayCheck {
+                        claims: p.claims.clone(),
+                        resolution: Box::new(resolution),
+                    }
+                }
+                CardStatus::Active => Judged::Decided(Outcome::Valid {
+                    claims: p.claims.clone(),
+                    resolution: Box::new(resolution),
+                }),
+            })
+        })
+        .collect())
+}
+
+/// Passes the batch's dynamic tokens through the replay set (one statement)
+/// and gives every verification its outcome. Run it inside the transaction
+/// that appends the batch's log entries, so a token is spent exactly when its
+/// log entry commits; `clock_skew_secs` keeps replay rows as long as a token
+/// could still be accepted.
+pub fn settle(
+    conn: &mut DbConnection,
+    clock_skew_secs: i64,
+    judged: Vec<Result<Judged, StoreError>>,
+) -> Result<Vec<Result<Outcome, StoreError>>, StoreError> {
+    let spend: Vec<([u8; 16], chrono::NaiveDateTime)> = judged
+        .iter()
+        .filter_map(|j| match j {
+            Ok(Judged::NeedsReplayCheck { claims, .. }) => Some((
+                claims.token_id,
+                chrono::DateTime::from_timestamp(claims.expires_at + clock_skew_secs, 0)
+                    .map(|t| t.naive_utc())
+                    .unwrap_or(chrono::NaiveDateTime::MAX),
+            )),
+            _ => None,
+        })
+        .collect();
+    let mut first_use = replay::accept_many(conn, &spend)?.into_iter();
+    Ok(judged
+        .into_iter()
+        .map(|j| {
+            j.map(|j| match j {
+                Judged::Decided(outcome) => outcome,
+                Judged::NeedsReplayCheck { claims, resolution } => {
+                    if first_use.next().unwrap_or(false) {
+                        Outcome::Valid { claims, resolution }
+                    } else {
+                        Outcome::Invalid {
+                            reason: Reason::Replayed,
+                            card_id: Some(claims.card_id),
+                        }
+                    }
+                }
+            })
+        })
+        .collect())
 }
 
 /// The access-log entry for an outcome.

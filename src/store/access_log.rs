@@ -208,13 +208,42 @@ pub fn append(conn: &mut DbConnection, entries: &[NewLogEntry]) -> Result<Vec<i6
     if entries.is_empty() {
         return Ok(Vec::new());
     }
-    conn.transaction(|conn| {
-        // The lock: a no-op write to the head, first thing in the transaction.
-        let (mut seq, head_hash): (i64, Vec<u8>) = diesel::update(access_log_head::table.find(1))
-            .set(access_log_head::seq.eq(access_log_head::seq))
-            .returning((access_log_head::seq, access_log_head::hash))
-            .get_result(conn)?;
-        let mut prev = head_hash;
+    conn.transaction(|conn| lock_head(conn)?.append(conn, entries))
+}
+
+/// The chain head, locked until the caller's transaction ends.
+#[derive(Debug)]
+pub struct Head {
+    seq: i64,
+    hash: Vec<u8>,
+}
+
+/// Locks the chain head for the rest of the caller's transaction. Call it
+/// first in the transaction (see the module comment): other writes of the
+/// same transaction then run under the lock, and [`Head::append`] adds the
+/// entries once their content is known.
+pub fn lock_head(conn: &mut DbConnection) -> Result<Head, StoreError> {
+    // The lock: a no-op write to the head.
+    let (seq, hash): (i64, Vec<u8>) = diesel::update(access_log_head::table.find(1))
+        .set(access_log_head::seq.eq(access_log_head::seq))
+        .returning((access_log_head::seq, access_log_head::hash))
+        .get_result(conn)?;
+    Ok(Head { seq, hash })
+}
+
+impl Head {
+    /// Appends `entries` in order after this head, inside the transaction
+    /// that locked it, and returns the seqs given.
+    pub fn append(
+        self,
+        conn: &mut DbConnection,
+        entries: &[NewLogEntry],
+    ) -> Result<Vec<i64>, StoreError> {
+        if entries.is_empty() {
+            return Ok(Vec::new());
+        }
+        let Head { mut seq, hash } = self;
+        let mut prev = hash;
         let mut rows = Vec::with_capacity(entries.len());
         for e in entries {
             seq += 1;
@@ -247,7 +276,7 @@ pub fn append(conn: &mut DbConnection, entries: &[NewLogEntry]) -> Result<Vec<i6
             ))
             .execute(conn)?;
         Ok(rows.iter().map(|r| r.seq).collect())
-    })
+    }
 }
 
 fn newest(

@@ -1,5 +1,8 @@
-//! The verification read: the hot path of every scan. One statement, one
-//! round trip: the card, its resident and the asking clinic's number for them.
+//! The verification read: the hot path of every scan. The card, its resident
+//! and the asking clinic's number for them, for a whole batch of scans in two
+//! statements (the verification pipeline settles scans in batches).
+
+use std::collections::HashMap;
 
 use diesel::prelude::*;
 
@@ -19,7 +22,7 @@ pub struct Resolution {
     pub local_patient_id: Option<String>,
 }
 
-/// `cards JOIN residents LEFT JOIN links (for this clinic)`, in one statement.
+/// The verification read for one card: see [`cards_for_verification`].
 /// `None` if the card does not exist; the caller judges its status.
 pub fn card_for_verification(
     conn: &mut DbConnection,
@@ -27,38 +30,91 @@ pub fn card_for_verification(
     card: CardId,
     clinic: ClinicId,
 ) -> Result<Option<Resolution>, StoreError> {
-    // No `.first()`: diesel sends LIMIT as a bound parameter, and SQLite
-    // (3.48+) plans with a bound LIMIT's value and marks the statement for
-    // re-preparation whenever it is bound again, i.e. on every call: the
-    // re-parse cost ~20 % of a verification's CPU. The card id is the primary
-    // key, so the rows are the resident's links at this clinic (0 or 1, rarely
-    // more): load them all and keep the first.
-    let rows: Vec<(CardRow, ResidentRow, Option<String>)> = cards::table
+    cards_for_verification(conn, key, &[(card, clinic)])?
+        .pop()
+        .unwrap_or(Ok(None))
+}
+
+/// The verification read for a batch of scans: one statement for the cards
+/// with their residents and one for the asking clinics' numbers, whatever the
+/// batch size. `wanted[i]` is (card, asking clinic); answer `i` is its
+/// resolution, `None` if the card does not exist, or the error of a row that
+/// no longer reads back (one corrupt row does not fail the others).
+pub fn cards_for_verification(
+    conn: &mut DbConnection,
+    key: &MasterKey,
+    wanted: &[(CardId, ClinicId)],
+) -> Result<Vec<Result<Option<Resolution>, StoreError>>, StoreError> {
+    if wanted.is_empty() {
+        return Ok(Vec::new());
+    }
+    // `IN (…)` and no `.first()`: diesel binds LIMIT as a parameter, and
+    // SQLite (3.48+) marks such a statement for re-preparation on every rebind
+    // (the re-parse was ~20 % of a verification's CPU).
+    let mut card_ids: Vec<String> = wanted.iter().map(|(c, _)| c.to_string()).collect();
+    card_ids.sort_unstable();
+    card_ids.dedup();
+    let found: Vec<(CardRow, ResidentRow)> = cards::table
         .inner_join(residents::table)
-        .left_join(
-            links::table.on(links::resident_id
-                .eq(cards::resident_id)
-                .and(links::clinic_id.eq(clinic.to_string()))),
-        )
-        .filter(cards::id.eq(card.to_string()))
-        .order((
-            links::created_at.nullable().asc(),
-            links::local_patient_id.nullable().asc(),
-        ))
-        .select((
-            CardRow::as_select(),
-            ResidentRow::as_select(),
-            links::local_patient_id.nullable(),
-        ))
+        .filter(cards::id.eq_any(&card_ids))
+        .select((CardRow::as_select(), ResidentRow::as_select()))
         .load(conn)?;
-    rows.into_iter()
-        .next()
-        .map(|(card, resident, local_patient_id)| {
-            Ok(Resolution {
-                card: card.try_into()?,
-                resident: resident.open(key)?,
-                local_patient_id,
-            })
+
+    let mut clinic_ids: Vec<String> = wanted.iter().map(|(_, c)| c.to_string()).collect();
+    clinic_ids.sort_unstable();
+    clinic_ids.dedup();
+    let resident_ids: Vec<&str> = found.iter().map(|(c, _)| c.resident_id.as_str()).collect();
+    // Oldest first, so the first number seen for a (resident, clinic) is the
+    // one the single-card read returns.
+    let numbers: Vec<(String, String, String)> = if resident_ids.is_empty() {
+        Vec::new()
+    } else {
+        links::table
+            .filter(links::resident_id.eq_any(&resident_ids))
+            .filter(links::clinic_id.eq_any(&clinic_ids))
+            .order((links::created_at.asc(), links::local_patient_id.asc()))
+            .select((
+                links::resident_id,
+                links::clinic_id,
+                links::local_patient_id,
+            ))
+            .load(conn)?
+    };
+    let mut number_of: HashMap<(String, String), String> = HashMap::new();
+    for (resident, clinic, local) in numbers {
+        number_of.entry((resident, clinic)).or_insert(local);
+    }
+
+    // Errors kept as text: the same corrupt row may be asked for twice.
+    let opened: HashMap<String, Result<(Card, Resident), String>> = found
+        .into_iter()
+        .map(|(card, resident)| {
+            let id = card.id.clone();
+            let pair = card
+                .try_into()
+                .and_then(|card: Card| Ok((card, resident.open(key)?)))
+                .map_err(|e: StoreError| e.to_string());
+            (id, pair)
         })
-        .transpose()
+        .collect();
+    let answers = wanted
+        .iter()
+        .map(|(card, clinic)| {
+            let card_text = card.to_string();
+            let (card, resident) = match opened.get(&card_text) {
+                None => return Ok(None),
+                Some(Err(e)) => return Err(StoreError::Other(e.clone())),
+                Some(Ok(pair)) => pair.clone(),
+            };
+            let local_patient_id = number_of
+                .get(&(resident.id.to_string(), clinic.to_string()))
+                .cloned();
+            Ok(Some(Resolution {
+                card,
+                resident,
+                local_patient_id,
+            }))
+        })
+        .collect();
+    Ok(answers)
 }

@@ -98,24 +98,33 @@ pub async fn run(
     token: String,
     channel: Option<Channel>,
 ) -> Result<Outcome, AppError> {
-    let outcome = if token.len() > MAX_TOKEN_LEN {
-        Outcome::Invalid {
+    // The token alone is checked here, on the worker (pure CPU, no hop); a
+    // signed token then goes to the access-log writer, which settles it with
+    // its batch (card state, replay) in the transaction that logs it.
+    let checked = if token.len() > MAX_TOKEN_LEN {
+        Err(Outcome::Invalid {
             reason: crate::token::Reason::Malformed,
             card_id: None,
-        }
+        })
     } else {
-        let ctx = state.ctx.clone();
-        let c = clinic.0.clone();
         let now = chrono::Utc::now().timestamp();
-        web::block(move || verification::check(&ctx, &c, crate::token::trim_scanned(&token), now))
-            .await
-            .map_err(|_| AppError::Unavailable)??
+        verification::check_token(&state.ctx, crate::token::trim_scanned(&token), now)
     };
-    state
-        .ctx
-        .audit
-        .record(verification::log_entry(&clinic.0, &outcome, channel))
-        .await?;
+    let outcome = match checked {
+        Ok(claims) => {
+            let pending = verification::Pending {
+                clinic: clinic.0.clone(),
+                claims,
+                channel,
+            };
+            state.ctx.audit.verify(pending).await?
+        }
+        Err(refused) => {
+            let entry = verification::log_entry(&clinic.0, &refused, channel);
+            state.ctx.audit.record(entry).await?;
+            refused
+        }
+    };
     state.metrics.verification(
         outcome.label(),
         channel.map(|c| c.as_str()).unwrap_or("unspecified"),
