@@ -28,6 +28,9 @@ pub struct Settings {
     pub db_pool_size: u32,
     /// How long a request waits for a database connection before answering 503.
     pub db_timeout_secs: u64,
+    /// Access-log writer threads (each with its own connection) on
+    /// PostgreSQL; SQLite always has one.
+    pub log_writers: u32,
     /// Verifications a second per clinic API key (sustained); bursts up to twice that.
     pub verify_rate_per_sec: u32,
     /// Token requests a minute per holder credential.
@@ -54,6 +57,7 @@ struct FileSettings {
     session_ttl_secs: Option<i64>,
     db_pool_size: Option<u32>,
     db_timeout_secs: Option<u64>,
+    log_writers: Option<u32>,
     verify_rate_per_sec: Option<u32>,
     holder_rate_per_min: Option<u32>,
     login_failures_before_lockout: Option<u32>,
@@ -89,6 +93,7 @@ impl Default for Settings {
             session_ttl_secs: 8 * 3600,
             db_pool_size: 16,
             db_timeout_secs: 5,
+            log_writers: 4,
             verify_rate_per_sec: 2000,
             holder_rate_per_min: 30,
             login_failures_before_lockout: 5,
@@ -160,6 +165,7 @@ impl Settings {
             session_ttl_secs,
             db_pool_size,
             db_timeout_secs,
+            log_writers,
             verify_rate_per_sec,
             holder_rate_per_min,
             login_failures_before_lockout,
@@ -194,6 +200,7 @@ impl Settings {
             session_ttl_secs => "HEALTHCARD_SESSION_TTL_SECS",
             db_pool_size => "HEALTHCARD_DB_POOL_SIZE",
             db_timeout_secs => "HEALTHCARD_DB_TIMEOUT_SECS",
+            log_writers => "HEALTHCARD_LOG_WRITERS",
             verify_rate_per_sec => "HEALTHCARD_VERIFY_RATE_PER_SEC",
             holder_rate_per_min => "HEALTHCARD_HOLDER_RATE_PER_MIN",
             login_failures_before_lockout => "HEALTHCARD_LOGIN_FAILURES_BEFORE_LOCKOUT",
@@ -223,6 +230,9 @@ impl Settings {
             return Err(ConfigError(
                 "pool size and rate limits must be positive".into(),
             ));
+        }
+        if !(1..=64).contains(&self.log_writers) {
+            return Err(ConfigError("log_writers must be 1-64".into()));
         }
         Ok(())
     }

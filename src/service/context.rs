@@ -63,7 +63,21 @@ impl AppContext {
             report.clinics = store::clinics::list(&mut conn)?.len() as i64;
         }
         let keys = KeyStore::load(&pool, &master, &settings.issuer)?;
-        let audit = AuditWriter::start(pool.clone(), master.clone(), settings.clock_skew_secs);
+        let writers = match store::Backend::from_url(&settings.database_url) {
+            store::Backend::Sqlite => 1,
+            store::Backend::Postgres => settings.log_writers,
+        };
+        let writer_pool = store::connect_writer(
+            &settings.database_url,
+            writers,
+            Duration::from_secs(settings.db_timeout_secs),
+        )?;
+        let audit = AuditWriter::start(
+            writer_pool,
+            master.clone(),
+            settings.clock_skew_secs,
+            writers as usize,
+        );
         Ok((
             AppContext {
                 settings: Arc::new(settings),
