@@ -3,8 +3,8 @@
 //! table with its model and queries; every function takes `&mut DbConnection`.
 //!
 //! Portable subset only (see docs/storage.md): UUIDs as TEXT, times as UTC
-//! `TIMESTAMP`, bytes as BLOB/BYTEA, no `ON CONFLICT` (unique violations are
-//! read from the error kind).
+//! `TIMESTAMP`, bytes as BLOB/BYTEA, unique violations read from the error
+//! kind (`ON CONFLICT` only for the replay set's batch insert).
 
 pub mod access_log;
 pub mod admins;
