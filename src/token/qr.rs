@@ -307,7 +307,7 @@ impl Qr {
             let (first, rest) =
                 pixels[top * stride..(top + PNG_MODULE_PX) * stride].split_at_mut(stride);
             let modules = &self.modules[y * self.width..(y + 1) * self.width];
-            if PNG_MODULE_PX % 8 == 0 {
+            if PNG_MODULE_PX.is_multiple_of(8) {
                 // Whole bytes a module: 0x00 dark, 0xff light, without a
                 // branch (random modules would mispredict half the time).
                 let per = PNG_MODULE_PX / 8;
