@@ -19,14 +19,23 @@
 #      dynamic  fresh dynamic tokens, each sent once; then a replay pass that
 #               resends some of them (every answer must be `replayed`)
 #      mix      40 % static, 50 % dynamic, 10 % invalid (bad signature), each once
-#    and the server's peak RSS (VmHWM) and verification counters;
+#    and the server's peak RSS (VmHWM) and verification counters; then the
+#    holder's QR images: one holder credential (an administrator made with
+#    `healthcard admin create` signs in, registers a resident and issues a
+#    card), and wrk with benches/wrk/holder_qr.lua on GET /api/v1/holder/qr.png
+#    and /qr.svg for DURATION seconds each (each answer a fresh dynamic token
+#    drawn as a QR); the server's CPU time over each run (utime + stime from
+#    /proc/PID/stat) divided by the run's wall time is the cores it used, and
+#    rate / those cores is the per-core figure; a sample PNG is checked with
+#    `healthcard verify --qr`;
 # 5. prints a table, and as the LAST line one JSON object with every figure.
 #
 # Settings (environment): RESIDENTS=100000 DURATION=15 CONNECTIONS=32
 # WRK_THREADS=1 IMPORT_ROWS=1000000 (0 skips) DBS="sqlite postgres"
 # POOL=16 PG_BIN=/usr/lib/postgresql/15/bin KEEP=1 (keep the work folder)
 # PG_DURABLE=1 (default: PostgreSQL with fsync and synchronous_commit on;
-# 0 turns both off, like scripts/pg-test-server.sh).
+# 0 turns both off, like scripts/pg-test-server.sh). QR=0 skips the holder
+# QR runs.
 # Everything listens on 127.0.0.1 only; every process started here is
 # stopped by its PID on exit.
 set -euo pipefail
@@ -52,8 +61,10 @@ POOL=${POOL:-16}
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 PG_DURABLE=${PG_DURABLE:-1}
 WARMUP=${WARMUP:-3}
+QR=${QR:-1}
 CLINIC=LOADBENCH
 LUA="$ROOT/benches/wrk/verify.lua"
+QR_LUA="$ROOT/benches/wrk/holder_qr.lua"
 
 log() { printf '[load %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -174,6 +185,45 @@ run_wrk() {
     echo "$j"
 }
 
+# CPU seconds (user + system) a process has used so far.
+cpu_secs() { # PID
+    awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); printf "%.2f", ($12 + $13) / hz }' "/proc/$1/stat"
+}
+
+# A holder credential (hch_...): an administrator signs in, registers one
+# resident born in 2020 (the generated population is born 1930-2019, so the
+# ID number is free) and issues a card. Uses PORT and ADMIN_PASS.
+holder_credential() {
+    local base="http://127.0.0.1:$PORT" session rid
+    session=$(json_get "$(curl -fsS -H 'Content-Type: application/json' \
+        -d "{\"username\":\"loadbench\",\"password\":\"$ADMIN_PASS\"}" "$base/api/v1/admin/login")" token)
+    local id
+    id=$(python3 -c 'b = "11010520200101001"; w = [7,9,10,5,8,4,2,1,6,3,7,9,10,5,8,4,2]
+print(b + "10X98765432"[sum(int(c) * k for c, k in zip(b, w)) % 11])')
+    rid=$(json_get "$(curl -fsS -H "Authorization: Bearer $session" -H 'Content-Type: application/json' \
+        -d "{\"name\":\"二维码\",\"national_id\":\"$id\"}" "$base/api/v1/residents")" id)
+    json_get "$(curl -fsS -X POST -H "Authorization: Bearer $session" -H 'Content-Type: application/json' \
+        -d '{}' "$base/api/v1/residents/$rid/cards")" holder_credential
+}
+
+# run_qr FORMAT CREDENTIAL -> prints the WRKJSON object with server_cores added
+run_qr() {
+    local fmt=$1 cred=$2
+    local out="$WORK/wrk-$DB-qr-$fmt.txt" c0 c1 t0 t1
+    c0=$(cpu_secs "$SERVER_PID"); t0=$(date +%s.%N)
+    wrk -t "$WRK_THREADS" -c "$CONNECTIONS" -d "${DURATION}s" --timeout 10s -s "$QR_LUA" \
+        "http://127.0.0.1:$PORT/api/v1/holder/qr.$fmt" -- "$cred" \
+        >"$out" 2>&1 || { cat "$out" >&2; die "wrk failed (qr.$fmt)"; }
+    c1=$(cpu_secs "$SERVER_PID"); t1=$(date +%s.%N)
+    local j
+    j=$(sed -n 's/^WRKJSON //p' "$out")
+    [ -n "$j" ] || { cat "$out" >&2; die "no result from wrk (qr.$fmt)"; }
+    j=$(python3 -c 'import json,sys; r=json.loads(sys.argv[1]); c=(float(sys.argv[3])-float(sys.argv[2]))/(float(sys.argv[5])-float(sys.argv[4]))
+r["server_cores"]=round(c,2); r["per_core"]=round(r["ok"]/r["seconds"]/max(c,0.01)); print(json.dumps(r))' "$j" "$c0" "$c1" "$t0" "$t1")
+    log "$DB qr.$fmt: $(json_get "$j" rps) req/s, p50 $(json_get "$j" p50_ms) ms, p99 $(json_get "$j" p99_ms) ms, ok $(json_get "$j" ok), non-200 $(json_get "$j" non200), server on $(json_get "$j" server_cores) cores: $(json_get "$j" per_core)/s per core"
+    echo "$j"
+}
+
 # ---------------------------------------------------------------- floor
 log "measuring the verification floor (${FLOOR_SECS}s per figure, no server running)"
 FLOOR=$("$BIN" bench-tokens --floor "$FLOOR_SECS" --threads "$(nproc)")
@@ -269,10 +319,13 @@ for DB in $DBS; do
     PORT=$(free_port)
     export HEALTHCARD_BIND="127.0.0.1:$PORT"
     export HEALTHCARD_VERIFY_RATE_PER_SEC=10000000
+    export HEALTHCARD_HOLDER_RATE_PER_MIN=1000000000
     export HEALTHCARD_DB_POOL_SIZE=$POOL
     export RUST_LOG=warn
 
     API_KEY=$(json_get "$("$BIN" clinic create --code "$CLINIC" --name "Load bench" --scopes verify,link)" api_key)
+    ADMIN_PASS=$(python3 -c 'import secrets; print(secrets.token_urlsafe(18))')
+    echo "$ADMIN_PASS" | "$BIN" admin create --username loadbench >/dev/null
     t0=$(date +%s.%N)
     rep=$("$BIN" import-legacy --clinic "$CLINIC" "$WORK/population.csv")
     pop_secs=$(python3 -c "import time; print(round(time.time()-$t0, 2))")
@@ -321,17 +374,34 @@ for DB in $DBS; do
     make_mix "$STATIC" "$WORK/mixdyn-$DB.txt" "$WORK/mix-$DB.txt" "$NMIX"
     X=$(run_wrk mix "$WORK/mix-$DB.txt" once kiosk)
 
+    QP=null; QS=null
+    if [ "$QR" = 1 ]; then
+        HOLDER=$(holder_credential)
+        QP=$(run_qr png "$HOLDER")
+        QS=$(run_qr svg "$HOLDER")
+        curl -fsS -H "Authorization: Bearer $HOLDER" "http://127.0.0.1:$PORT/api/v1/holder/qr.png" -o "$WORK/sample-$DB.png"
+        "$BIN" verify --qr "$WORK/sample-$DB.png" >"$WORK/sample-$DB.json" \
+            || { cat "$WORK/sample-$DB.json" >&2; die "the sample QR PNG does not verify"; }
+        QP=$(python3 -c 'import json,sys; r=json.loads(sys.argv[1]); v=json.loads(sys.argv[2]); r["sample_decodes"]=v.get("valid") is True; print(json.dumps(r))' "$QP" "$(cat "$WORK/sample-$DB.json")")
+    fi
+
     RSS_PEAK=$(peak_rss_mb "$SERVER_PID")
     kill "$SERVER_PID"
     wait "$SERVER_PID" 2>/dev/null || true
     SERVER_PID=""
     [ "$DB" = postgres ] && stop_pg
 
-    RESULT[$DB]=$(python3 - "$S" "$P" "$D" "$R" "$X" "$RSS_IDLE" "$RSS_PEAK" "$CEILING" "$pop_secs" "$srv_valid" "$srv_replayed" "$RESIDENTS" <<'EOF'
+    RESULT[$DB]=$(python3 - "$S" "$P" "$D" "$R" "$X" "$RSS_IDLE" "$RSS_PEAK" "$CEILING" "$pop_secs" "$srv_valid" "$srv_replayed" "$RESIDENTS" "$QP" "$QS" <<'EOF'
 import json, sys
 S, P, D, R, X = (json.loads(a) for a in sys.argv[1:6])
 rss_idle, rss_peak, ceiling, pop_secs = map(float, sys.argv[6:10])
 srv_valid, srv_replayed, residents = map(int, sys.argv[10:13])
+QP, QS = json.loads(sys.argv[13]), json.loads(sys.argv[14])
+def qr(r):
+    if r is None:
+        return None
+    keys = ("rps", "p50_ms", "p99_ms", "requests", "ok", "non200", "mean_body_bytes", "server_cores", "per_core", "errors", "sample_decodes")
+    return {k: r[k] for k in keys if k in r}
 def brief(r):
     return {k: r[k] for k in ("rps", "p50_ms", "p99_ms", "p999_ms", "requests", "valid", "invalid", "non200", "reasons", "errors")}
 out = {
@@ -349,6 +419,13 @@ out = {
     "mix": dict(brief(X), invalid_share=round(X["invalid"] / max(1, X["requests"]), 3)),
     "rss_idle_mb": rss_idle,
     "rss_peak_mb": rss_peak,
+    "holder_qr_png": qr(QP),
+    "holder_qr_svg": qr(QS),
+    # per second over the run (answers 200) and per core the server used
+    "qr_png_per_sec": QP and round(QP["ok"] / QP["seconds"]),
+    "qr_png_per_core": QP and QP["per_core"],
+    "qr_svg_per_sec": QS and round(QS["ok"] / QS["seconds"]),
+    "qr_svg_per_core": QS and QS["per_core"],
 }
 print(json.dumps(out))
 EOF
@@ -387,6 +464,12 @@ for name, r in dbs.items():
         if run == "dynamic": note = "exactly once: " + ("yes" if x["exactly_once"] else "NO") + f" (replay pass {r['replay_pass']['replayed']}/{r['replay_pass']['requests']} replayed)"
         if run == "mix": note = f"invalid {x['invalid_share']*100:.1f}% {x['reasons']}"
         print(f"{name:9} {run:8.8} {x['rps']:9.0f} {x['p50_ms']:7.2f} {x['p99_ms']:7.2f} {x['valid']:8} {x['invalid']:8} {x['non200']:6}  {note}", file=sys.stderr)
+    for fmt in ("png", "svg"):
+        q = r.get(f"holder_qr_{fmt}")
+        if q:
+            note = f"{q['per_core']}/s per server core ({q['server_cores']} cores), {q['mean_body_bytes']:.0f} B"
+            if fmt == "png": note += ", sample decodes: " + ("yes" if q.get("sample_decodes") else "NO")
+            print(f"{name:9} {'qr.' + fmt:8} {q['rps']:9.0f} {q['p50_ms']:7.2f} {q['p99_ms']:7.2f} {q['ok']:8} {'':>8} {q['non200']:6}  {note}", file=sys.stderr)
     print(f"{name:9} server RSS idle {r['rss_idle_mb']} MB, peak {r['rss_peak_mb']} MB", file=sys.stderr)
 summary = {
     "machine": {"cores": int(sys.argv[7])},

@@ -54,6 +54,9 @@ fn bench(c: &mut Criterion) {
     g.bench_function("qrcode_new (mask search, reference)", |b| {
         b.iter(|| qrcode::QrCode::with_error_correction_level(black_box(&text), qrcode::EcLevel::M))
     });
+    g.bench_function("qr_encode_for_print (mask search, ours)", |b| {
+        b.iter(|| qr::encode_for_print(black_box(&text)))
+    });
     let code = qr::encode(&text).expect("qr");
     g.bench_function("qr_svg", |b| b.iter(|| black_box(&code).to_svg()));
     g.bench_function("qr_png", |b| b.iter(|| black_box(&code).to_png()));

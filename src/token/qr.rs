@@ -77,9 +77,9 @@ pub fn encode_with_mask(text: &str, mask: MaskPattern) -> Result<Qr, QrError> {
     build(text, Some(mask))
 }
 
-/// As [`encode`], but with the mask chosen by the ISO/IEC 18004 penalty search
-/// (~50x slower). For printed cards: they are made once and must scan from
-/// paper for years, so the encoder's best effort is worth its milliseconds.
+/// As [`encode`], but with the mask chosen by the ISO/IEC 18004 penalty search,
+/// exactly the symbol `QrCode::new` makes (see [`penalty`]). For printed
+/// cards: they are made once and must scan from paper for years.
 pub fn encode_for_print(text: &str) -> Result<Qr, QrError> {
     build(text, None)
 }
@@ -112,29 +112,40 @@ fn smallest_version(data: &[u8]) -> Result<Version, QrError> {
 
 fn build(text: &str, mask: Option<MaskPattern>) -> Result<Qr, QrError> {
     let data = text.as_bytes();
-    let version = smallest_version(data)?;
-    let mut bits = Bits::new(version);
-    bits.push_alphanumeric_data(data)
-        .and_then(|()| bits.push_terminator(EC_LEVEL))
-        .map_err(|_| QrError::TooLong)?;
+    let bits = match mask {
+        Some(_) => {
+            let mut bits = Bits::new(smallest_version(data)?);
+            bits.push_alphanumeric_data(data)
+                .and_then(|()| bits.push_terminator(EC_LEVEL))
+                .map_err(|_| QrError::TooLong)?;
+            bits
+        }
+        // The print path is `QrCode::new` but for the speed of the mask
+        // choice, so it also takes qrcode's segment optimiser: for some texts
+        // (a run of digits in the base45) it mixes numeric and alphanumeric
+        // segments, a different bit stream from our single segment.
+        None => {
+            smallest_version(data)?;
+            qrcode::bits::encode_auto(data, EC_LEVEL).map_err(|_| QrError::TooLong)?
+        }
+    };
+    let version = bits.version();
     let (codewords, ec) = qrcode::ec::construct_codewords(&bits.into_bytes(), version, EC_LEVEL)
         .map_err(|_| QrError::TooLong)?;
     let mut canvas = Canvas::new(version, EC_LEVEL);
     canvas.draw_all_functional_patterns();
     canvas.draw_data(&codewords, &ec);
-    let canvas = match mask {
-        Some(m) => {
-            canvas.apply_mask(m);
-            canvas
-        }
-        None => canvas.apply_best_mask(),
-    };
     let width = version.width() as usize;
-    let modules = canvas
-        .into_colors()
-        .into_iter()
-        .map(|c| c == qrcode::Color::Dark)
-        .collect();
+    let modules = match mask {
+        Some(m) => masked(canvas, m),
+        // The first mask of least penalty, in pattern order, as qrcode's
+        // `apply_best_mask` (min_by_key keeps the first of equal minima).
+        None => ALL_MASKS
+            .iter()
+            .map(|&m| masked(canvas.clone(), m))
+            .min_by_key(|grid| penalty(grid, width))
+            .ok_or(QrError::TooLong)?,
+    };
     let Version::Normal(v) = version else {
         return Err(QrError::TooLong);
     };
@@ -143,6 +154,86 @@ fn build(text: &str, mask: Option<MaskPattern>) -> Result<Qr, QrError> {
         width,
         modules,
     })
+}
+
+const ALL_MASKS: [MaskPattern; 8] = [
+    MaskPattern::Checkerboard,
+    MaskPattern::HorizontalLines,
+    MaskPattern::VerticalLines,
+    MaskPattern::DiagonalLines,
+    MaskPattern::LargeCheckerboard,
+    MaskPattern::Fields,
+    MaskPattern::Diamonds,
+    MaskPattern::Meadow,
+];
+
+/// The symbol's modules with `mask` applied (and its format information drawn).
+fn masked(mut canvas: Canvas, mask: MaskPattern) -> Vec<bool> {
+    canvas.apply_mask(mask);
+    canvas
+        .into_colors()
+        .into_iter()
+        .map(|c| c == qrcode::Color::Dark)
+        .collect()
+}
+
+/// The mask penalty of a finished symbol (`w` × `w` modules, row-major, dark =
+/// true): ISO/IEC 18004:2015 section 7.8.3.1, table 11, scored as qrcode 0.14's
+/// `Canvas::compute_total_penalty_scores` scores it, so that the chosen mask is
+/// the one `QrCode::new` chooses (tests/token_qr.rs checks this symbol by
+/// symbol). qrcode's scorer takes ~0.4 ms a mask (a boxed closure a module);
+/// this one scans a 0/1 byte grid and its transpose without data-dependent
+/// branches (random modules would mispredict every other one).
+/// - N1 (3): each run of 5 + i modules of one colour in a row or column: 3 + i.
+/// - N2 (3): each 2 × 2 block of one colour, overlapping blocks counted.
+/// - N3 (40): each 1:1:3:1:1 dark-light-dark-light-dark run in a row or column
+///   with 4 light modules on at least one side (outside the symbol counts as
+///   light). The three finder patterns always score 18 such runs, which
+///   qrcode subtracts; a constant does not change the choice, so we keep them.
+/// - N4 (10 a 5 % step in the standard): qrcode scores |dark · 200 / total −
+///   100| (integer division), 1 a half-percent, and so do we.
+fn penalty(m: &[bool], w: usize) -> u32 {
+    const FINDER: u32 = 0b101_1101;
+    let rows: Vec<u8> = m.iter().map(|&d| d as u8).collect();
+    let mut cols = vec![0u8; w * w];
+    for (y, row) in rows.chunks_exact(w).enumerate() {
+        for (x, &d) in row.iter().enumerate() {
+            cols[x * w + y] = d;
+        }
+    }
+    let mut score = 0;
+    for line in rows.chunks_exact(w).chain(cols.chunks_exact(w)) {
+        let (mut run, mut prev, mut last7) = (0u32, 2u8, 0u32);
+        for (j, &d) in line.iter().enumerate() {
+            // N1: a run ends where the colour changes (and at the line's end).
+            let same = (d == prev) as u32;
+            score += (1 - same) * (run >= 5) as u32 * run.saturating_sub(2);
+            run = run * same + 1;
+            prev = d;
+            // N3: the last seven modules, newest in bit 0.
+            last7 = ((last7 << 1) | d as u32) & 0x7f;
+            if last7 == FINDER {
+                let start = j - 6;
+                let light_before = !line[start.saturating_sub(4)..start].contains(&1);
+                let light_after = !line[j + 1..(j + 5).min(w)].contains(&1);
+                score += 40 * (light_before || light_after) as u32;
+            }
+        }
+        score += (run >= 5) as u32 * run.saturating_sub(2);
+    }
+    // N2: four modules of one colour sum to 0 or 4.
+    for pair in rows.windows(2 * w).step_by(w) {
+        let (top, bottom) = pair.split_at(w);
+        let mut blocks = 0;
+        for x in 0..w - 1 {
+            let sum = top[x] + top[x + 1] + bottom[x] + bottom[x + 1];
+            blocks += (sum & 3 == 0) as u32;
+        }
+        score += 3 * blocks;
+    }
+    // N4
+    let dark = rows.iter().map(|&d| d as usize).sum::<usize>();
+    score + (dark * 200 / rows.len()).abs_diff(100) as u32
 }
 
 impl Qr {
@@ -183,50 +274,93 @@ impl Qr {
                 while x < self.width && row[x] {
                     x += 1;
                 }
-                let _ = write!(
-                    out,
-                    "M{} {}h{}v1h-{}z",
-                    start + QUIET_ZONE,
-                    y + QUIET_ZONE,
-                    x - start,
-                    x - start
-                );
+                // "M{x} {y}h{run}v1h-{run}z", without core::fmt (a third of
+                // the drawing time went to it).
+                let run = x - start;
+                out.push('M');
+                push_decimal(&mut out, start + QUIET_ZONE);
+                out.push(' ');
+                push_decimal(&mut out, y + QUIET_ZONE);
+                out.push('h');
+                push_decimal(&mut out, run);
+                out.push_str("v1h-");
+                push_decimal(&mut out, run);
+                out.push('z');
             }
         }
         out.push_str(r#""/></svg>"#);
         out
     }
 
-    /// A grayscale PNG, [`PNG_MODULE_PX`] pixels a module, with the quiet zone.
+    /// A 1-bit grayscale PNG, [`PNG_MODULE_PX`] pixels a module, with the
+    /// quiet zone. One bit a pixel is an eighth of the data of 8-bit gray to
+    /// filter and deflate; every PNG decoder reads it (bit depth 1 is baseline
+    /// PNG). The Up filter turns the repeated pixel rows of a module row into
+    /// zeros, which fdeflate's fast mode packs well.
     pub fn to_png(&self) -> Vec<u8> {
-        use image::codecs::png::{CompressionType, FilterType, PngEncoder};
-        use image::ImageEncoder;
-
         let side = (self.width + 2 * QUIET_ZONE) * PNG_MODULE_PX;
-        let mut pixels = vec![0xffu8; side * side];
+        let stride = side.div_ceil(8);
+        // 1 = white; padding bits past `side` in a row's last byte are ignored.
+        let mut pixels = vec![0xffu8; stride * side];
         for y in 0..self.width {
             let top = (y + QUIET_ZONE) * PNG_MODULE_PX;
-            let row = &mut pixels[top * side..(top + 1) * side];
-            for x in 0..self.width {
-                if self.modules[y * self.width + x] {
+            let (first, rest) =
+                pixels[top * stride..(top + PNG_MODULE_PX) * stride].split_at_mut(stride);
+            let modules = &self.modules[y * self.width..(y + 1) * self.width];
+            if PNG_MODULE_PX.is_multiple_of(8) {
+                // Whole bytes a module: 0x00 dark, 0xff light, without a
+                // branch (random modules would mispredict half the time).
+                let per = PNG_MODULE_PX / 8;
+                for (x, &dark) in modules.iter().enumerate() {
+                    let b = (x + QUIET_ZONE) * per;
+                    first[b..b + per].fill((dark as u8).wrapping_sub(1));
+                }
+            } else {
+                for (x, _) in modules.iter().enumerate().filter(|(_, &d)| d) {
                     let left = (x + QUIET_ZONE) * PNG_MODULE_PX;
-                    row[left..left + PNG_MODULE_PX].fill(0);
+                    for px in left..left + PNG_MODULE_PX {
+                        first[px / 8] &= !(0x80 >> (px % 8));
+                    }
                 }
             }
             // The other pixel rows of this module row are copies of the first.
-            let (first, rest) = pixels[top * side..(top + PNG_MODULE_PX) * side].split_at_mut(side);
-            for copy in rest.chunks_exact_mut(side) {
+            for copy in rest.chunks_exact_mut(stride) {
                 copy.copy_from_slice(first);
             }
         }
-        let mut png = Vec::with_capacity(8 * 1024);
-        // Writing to a Vec cannot fail and the dimensions match the buffer.
+        let mut out = Vec::with_capacity(4 * 1024);
         let side = side as u32;
-        PngEncoder::new_with_quality(&mut png, CompressionType::Fast, FilterType::Up)
-            .write_image(&pixels, side, side, image::ExtendedColorType::L8)
+        let mut encoder = png::Encoder::new(&mut out, side, side);
+        encoder.set_color(png::ColorType::Grayscale);
+        encoder.set_depth(png::BitDepth::One);
+        encoder.set_compression(png::Compression::Fast);
+        encoder.set_filter(png::Filter::Up);
+        // Writing to a Vec cannot fail and the dimensions match the buffer.
+        encoder
+            .write_header()
+            .and_then(|mut w| {
+                w.write_image_data(&pixels)?;
+                w.finish()
+            })
             .expect("PNG encoding into memory");
-        png
+        out
     }
+}
+
+/// Appends `n` in decimal.
+fn push_decimal(out: &mut String, n: usize) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    let mut n = n;
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend(digits[i..].iter().map(|&d| d as char));
 }
 
 /// Reads the text of the first QR code in a PNG image (rqrr).
@@ -292,6 +426,35 @@ mod tests {
             let ours = encode(&text).unwrap().version();
             let theirs = qrcode::QrCode::with_error_correction_level(&text, EC_LEVEL).unwrap();
             assert_eq!(Version::Normal(ours), theirs.version(), "len {len}");
+        }
+    }
+
+    #[test]
+    fn png_is_one_bit_gray_with_the_same_pixels() {
+        let qr = encode("EHC1:6BFOXN*TS0BI$ZD4N9:9S6RCVN5+O30K3/XIV0W23NTDEMWK").unwrap();
+        let png = qr.to_png();
+        // IHDR: bit depth 1, colour type 0 (grayscale).
+        assert_eq!(&png[24..26], &[1, 0]);
+        let img = image::load_from_memory_with_format(&png, image::ImageFormat::Png)
+            .unwrap()
+            .to_luma8();
+        let side = (qr.width() + 2 * QUIET_ZONE) * PNG_MODULE_PX;
+        assert_eq!(img.dimensions(), (side as u32, side as u32));
+        for (px, py, p) in img.enumerate_pixels() {
+            let (mx, my) = (px as usize / PNG_MODULE_PX, py as usize / PNG_MODULE_PX);
+            let dark = mx >= QUIET_ZONE
+                && my >= QUIET_ZONE
+                && qr.is_dark(mx - QUIET_ZONE, my - QUIET_ZONE);
+            assert_eq!(p.0[0], if dark { 0 } else { 255 }, "pixel ({px}, {py})");
+        }
+    }
+
+    #[test]
+    fn decimal_digits() {
+        for n in (0..2000).chain([9999, 10_000, 123_456_789, usize::MAX]) {
+            let mut s = String::from("x");
+            push_decimal(&mut s, n);
+            assert_eq!(s, format!("x{n}"));
         }
     }
 
