@@ -731,10 +731,10 @@ both_backends!(interrupted_import_then_rerun_equals_one_clean_run, |url| {
     assert_eq!(interrupted, (table_counts(c2), snapshot(c2, h2.id, 120)));
 });
 
-/// Transactions larger than one INSERT chunk (`import::CHUNK`), a number seen
-/// twice in one transaction but in different chunks, and a run stopped after
-/// a transaction boundary: re-running ends where one clean run does, and a
-/// third run changes nothing.
+// Transactions larger than one INSERT chunk (`import::CHUNK`), a number seen
+// twice in one transaction but in different chunks, and a run stopped after
+// a transaction boundary: re-running ends where one clean run does, and a
+// third run changes nothing.
 both_backends!(import_in_large_batches_is_idempotent_across_chunks, |url| {
     const ROWS: u32 = 2600;
     const BATCH: usize = import::CHUNK + 300;
