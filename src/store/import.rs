@@ -16,8 +16,9 @@
 //!   statements of at most [`CHUNK`] rows: each transaction dirties pages of
 //!   the random-key indexes (blind index, holder hash) and writes them to the
 //!   WAL once, so fewer, larger transactions write fewer pages per row. On
-//!   the machine of docs/performance.md a 10,000-row transaction holds
-//!   SQLite's write lock for a few hundred milliseconds.
+//!   the machine of docs/performance.md a 5,000-row transaction holds
+//!   SQLite's write lock for ~0.25 s (median, up to 1,000,000 residents;
+//!   10,000 rows: ~0.65 s, and no faster overall).
 //! - Residents and cards made here get UUIDv7 ids (time-ordered), so the
 //!   primary keys and the `resident_id` indexes grow at their right edge.
 //! - Inside a transaction: one `IN (…)` look-up per chunk for residents and
@@ -49,7 +50,7 @@ pub const HEADER: [&str; 4] = ["local_patient_id", "name", "national_id", "phone
 /// under SQLite's limit of 32766 bound parameters (8 per resident row).
 pub const CHUNK: usize = 2000;
 /// Rows per transaction unless the caller asks otherwise.
-pub const DEFAULT_BATCH: usize = 10_000;
+pub const DEFAULT_BATCH: usize = 5_000;
 /// Largest transaction: a larger one would hold SQLite's write lock (and a
 /// server sharing the file waiting on it) for seconds.
 pub const MAX_BATCH: usize = 50_000;
