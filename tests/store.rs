@@ -834,6 +834,86 @@ both_backends!(interrupted_import_then_rerun_equals_one_clean_run, |url| {
     assert_eq!(interrupted, (table_counts(c2), snapshot(c2, h2.id, 120)));
 });
 
+// Transactions larger than one INSERT chunk (`import::CHUNK`), a number seen
+// twice in one transaction but in different chunks, and a run stopped after
+// a transaction boundary: re-running ends where one clean run does, and a
+// third run changes nothing.
+both_backends!(import_in_large_batches_is_idempotent_across_chunks, |url| {
+    const ROWS: u32 = 2600;
+    const BATCH: usize = import::CHUNK + 300;
+    let (csv, _) = legacy_csv(ROWS);
+    // The second row of resident 1, about 2,100 good rows in: the same
+    // transaction as its first row, the next INSERT chunk.
+    let mut lines: Vec<String> = csv.lines().map(str::to_owned).collect();
+    lines.insert(2150, format!("DUP-1,张三1,{},", nid_text(1)));
+    let csv: String = lines.iter().map(|l| format!("{l}\n")).collect();
+
+    let pool = open(url);
+    let c = &mut pool.get().unwrap();
+    let (h, _) = clinic(c, "LEGACY");
+    // Stopped after the first transaction (and part of the second file's rows).
+    let first: String = lines.iter().take(2500).map(|l| format!("{l}\n")).collect();
+    import::import_legacy(c, &key(), h.id, first.as_bytes(), BATCH, |_| {}).unwrap();
+    let mut ticks = Vec::new();
+    let rest =
+        import::import_legacy(c, &key(), h.id, csv.as_bytes(), BATCH, |n| ticks.push(n)).unwrap();
+    assert!(rest.unchanged > 0 && rest.links_created > 0);
+    assert!(ticks.len() > 1 && ticks.windows(2).all(|w| w[0] <= w[1]));
+    assert_eq!(ticks.last().copied(), Some(rest.rows));
+    let dup = |c: &mut DbConnection, clinic| {
+        let dup = links::find(c, clinic, &LocalPatientId::parse("DUP-1").unwrap())
+            .unwrap()
+            .expect("linked");
+        let first = links::find(c, clinic, &LocalPatientId::parse("MRN-1").unwrap())
+            .unwrap()
+            .expect("linked");
+        assert_eq!(dup.resident_id, first.resident_id);
+        cards::for_resident(c, dup.resident_id).unwrap().len()
+    };
+    assert_eq!(dup(c, h.id), 1, "one card for the resident seen twice");
+    let interrupted = (table_counts(c), snapshot(c, h.id, ROWS));
+
+    let dir = tempfile::tempdir().unwrap();
+    let clean_url = if url.starts_with("postgres") {
+        common::db::fresh_pg_url().unwrap()
+    } else {
+        common::db::sqlite_url(&dir)
+    };
+    let pool2 = open(&clean_url);
+    let c2 = &mut pool2.get().unwrap();
+    let (h2, _) = clinic(c2, "LEGACY");
+    let clean = import::import_legacy(c2, &key(), h2.id, csv.as_bytes(), BATCH, |_| {}).unwrap();
+    let n = u64::from(ROWS);
+    assert_eq!(
+        (
+            clean.residents_created,
+            clean.cards_issued,
+            clean.links_created,
+            clean.unchanged
+        ),
+        (n + 1, n + 1, n + 1, 0),
+        "{:?}",
+        clean.bad.first()
+    );
+    assert_eq!(rest.bad, clean.bad);
+    assert_eq!(dup(c2, h2.id), 1);
+    assert_eq!(interrupted, (table_counts(c2), snapshot(c2, h2.id, ROWS)));
+
+    let log_rows = access_log::verify_chain(c2).unwrap().rows_checked;
+    let again = import::import_legacy(c2, &key(), h2.id, csv.as_bytes(), BATCH, |_| {}).unwrap();
+    assert_eq!(
+        (
+            again.residents_created,
+            again.cards_issued,
+            again.links_created
+        ),
+        (0, 0, 0)
+    );
+    assert_eq!(again.unchanged, n + 1);
+    assert_eq!(table_counts(c2).0, i64::try_from(n + 1).unwrap());
+    assert_eq!(access_log::verify_chain(c2).unwrap().rows_checked, log_rows);
+});
+
 // ---- races ----
 
 fn race<T: Send + 'static>(

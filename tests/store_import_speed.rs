@@ -57,8 +57,15 @@ fn import_throughput() {
         .unwrap();
         let key = MasterKey::generate();
         let start = Instant::now();
-        let report =
-            import::import_legacy(c, &key, clinic.id, data.as_bytes(), 2000, |_| {}).unwrap();
+        let report = import::import_legacy(
+            c,
+            &key,
+            clinic.id,
+            data.as_bytes(),
+            import::DEFAULT_BATCH,
+            |_| {},
+        )
+        .unwrap();
         let first = start.elapsed();
         assert_eq!(
             report.residents_created,
@@ -67,8 +74,15 @@ fn import_throughput() {
             report.bad.first()
         );
         let start = Instant::now();
-        let again =
-            import::import_legacy(c, &key, clinic.id, data.as_bytes(), 2000, |_| {}).unwrap();
+        let again = import::import_legacy(
+            c,
+            &key,
+            clinic.id,
+            data.as_bytes(),
+            import::DEFAULT_BATCH,
+            |_| {},
+        )
+        .unwrap();
         let second = start.elapsed();
         assert_eq!(again.unchanged, u64::from(rows));
         println!(

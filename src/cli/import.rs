@@ -17,7 +17,7 @@ pub struct ImportArgs {
     /// CSV with the header `local_patient_id,name,national_id,phone`.
     file: PathBuf,
     /// Rows per transaction.
-    #[arg(long, default_value_t = 2000)]
+    #[arg(long, default_value_t = import::DEFAULT_BATCH)]
     batch_size: usize,
 }
 

@@ -46,8 +46,11 @@ pub(crate) struct CardRow {
     pub replaced_by: Option<String>,
 }
 
+/// `treat_none_as_default_value = false` (no field is an `Option`, so it
+/// changes nothing for one row): without it diesel's SQLite backend turns a
+/// multi-row INSERT into one statement per row, which the import pays for.
 #[derive(Debug, Clone, Insertable)]
-#[diesel(table_name = cards)]
+#[diesel(table_name = cards, treat_none_as_default_value = false)]
 pub(crate) struct NewCardRow {
     pub id: String,
     pub resident_id: String,

@@ -7,29 +7,53 @@
 //! so a run that stops half way leaves whole batches, and running again
 //! finishes the job: the end state is the one a single clean run gives.
 //!
-//! Speed: the crypto (sealing, blind indexes, holder secrets) is done before
-//! the transaction; inside it each batch costs three `IN (…)` look-ups and up
-//! to three multi-row INSERTs, whatever its size.
+//! Speed (see docs/performance.md):
+//! - Two threads, pipelined: one reads and parses the CSV and does the
+//!   per-row crypto (sealing, blind index, holder secret) for batch n+1 while
+//!   the caller's thread writes batch n. The database's write lock is held
+//!   only for database work.
+//! - Each transaction holds [`DEFAULT_BATCH`] rows by default, written as
+//!   statements of at most [`CHUNK`] rows: each transaction dirties pages of
+//!   the random-key indexes (blind index, holder hash) and writes them to the
+//!   WAL once, so fewer, larger transactions write fewer pages per row. On
+//!   the machine of docs/performance.md a 5,000-row transaction holds
+//!   SQLite's write lock for ~0.25 s (median, up to 1,000,000 residents;
+//!   10,000 rows: ~0.65 s, and no faster overall).
+//! - Residents and cards made here get UUIDv7 ids (time-ordered), so the
+//!   primary keys and the `resident_id` indexes grow at their right edge.
+//! - Inside a transaction: one `IN (…)` look-up per chunk for residents and
+//!   for links; cards are looked up only for residents who existed before.
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::io::Read;
+use std::sync::mpsc;
+use std::time::Instant;
 
 use diesel::prelude::*;
 
 use super::access_log::{self, ActorKind, NewLogEntry};
 use super::cards::NewCardRow;
 use super::links::LinkRow;
-use super::residents::{national_id_index, NewResident, ResidentRow};
+use super::residents::{NewResident, ResidentRow};
 use super::schema::{access_log_head, cards, links, residents};
-use super::{backend, now, parse_id, Backend, DbConnection, StoreError};
-use crate::crypto::MasterKey;
-use crate::domain::{ClinicId, DomainError, LocalPatientId, MobileNumber, NationalId, PersonName};
+use super::{backend, now, Backend, DbConnection, StoreError};
+use crate::crypto::{MasterKey, SecretKind, SecretToken};
+use crate::domain::{
+    CardId, CardStatus, ClinicId, DomainError, LocalPatientId, MobileNumber, NationalId,
+    PersonName, ResidentId,
+};
 
 /// The header the file must start with.
 pub const HEADER: [&str; 4] = ["local_patient_id", "name", "national_id", "phone"];
-/// Largest batch: keeps every multi-row INSERT under SQLite's limit of
-/// 32766 bound parameters (8 per resident row).
-pub const MAX_BATCH: usize = 2000;
+/// Rows per INSERT statement and per `IN (…)` look-up: keeps every statement
+/// under SQLite's limit of 32766 bound parameters (8 per resident row).
+pub const CHUNK: usize = 2000;
+/// Rows per transaction unless the caller asks otherwise.
+pub const DEFAULT_BATCH: usize = 5_000;
+/// Largest transaction: a larger one would hold SQLite's write lock (and a
+/// server sharing the file waiting on it) for seconds.
+pub const MAX_BATCH: usize = 50_000;
 
 /// What an import did. `rows` counts data rows read (good and bad).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -55,9 +79,35 @@ pub struct BadRow {
 struct Prepared {
     line: u64,
     local: LocalPatientId,
-    index: Vec<u8>,
-    /// Used only if no resident has this index yet.
+    /// Used only if no resident has this blind index yet.
     sealed: ResidentRow,
+    /// Used only if the resident gets a card from this row.
+    card_id: String,
+    holder_hash: Vec<u8>,
+}
+
+/// Good rows for one transaction, and how many data rows (good and bad) had
+/// been read when it was cut.
+struct Batch {
+    rows: Vec<Prepared>,
+    read: u64,
+}
+
+/// What the reading thread found besides the good rows.
+#[derive(Default)]
+struct Parsed {
+    rows: u64,
+    bad: Vec<BadRow>,
+}
+
+/// Ids of rows made by the import: UUIDv7, so that consecutive inserts land
+/// at the right edge of the primary-key and `resident_id` B-trees instead of
+/// on a random page each. A v7 id shows its creation time to the
+/// millisecond; for these ids that is the import's time, which says no more
+/// than a card's issue time, which every token of the card carries anyway.
+/// `Uuid::now_v7` is monotonic within the process.
+fn time_ordered_id() -> uuid::Uuid {
+    uuid::Uuid::now_v7()
 }
 
 /// Imports `reader` for `clinic`, `batch_size` rows per transaction (clamped
@@ -69,25 +119,39 @@ pub fn import_legacy(
     conn: &mut DbConnection,
     key: &MasterKey,
     clinic: ClinicId,
-    reader: impl Read,
+    reader: impl Read + Send,
     batch_size: usize,
     progress: impl FnMut(u64),
 ) -> Result<ImportReport, StoreError> {
-    // SQLite: a large page cache for the import's connection. Every row
-    // inserts into B-trees keyed by random values (blind index, UUIDs, holder
-    // hashes), so with the default 2 MB cache nearly every touched page is a
-    // pread() and the import slows as the file grows (profile: >25 % of its
-    // CPU in the kernel's read copy). Reset afterwards: the connection goes
-    // back to a pool.
+    // SQLite, for the import's connection only (reset afterwards: the
+    // connection goes back to a pool):
+    // - a large page cache: every row inserts into two B-trees keyed by
+    //   random values (blind index, holder hash), so with the default 2 MB
+    //   cache nearly every touched page is a pread() and the import slows as
+    //   the file grows;
+    // - temp_store in memory: each multi-row INSERT keeps a statement
+    //   journal, which was otherwise a temporary file (10 % of the profile);
+    // - no automatic checkpoint: `write_batches` runs the same PASSIVE
+    //   checkpoint itself after every commit, so the WAL stays as small as
+    //   before and a server sharing the file never has to checkpoint the
+    //   import's pages.
+    // `synchronous` stays as the pool set it (NORMAL in WAL mode, as for the
+    // server): a power cut may lose the last commits, never consistency, and
+    // running the import again completes it.
     let sqlite = backend(conn) == Backend::Sqlite;
     if sqlite {
-        diesel::connection::SimpleConnection::batch_execute(conn, "PRAGMA cache_size = -524288")?;
+        diesel::connection::SimpleConnection::batch_execute(
+            conn,
+            "PRAGMA cache_size = -524288; PRAGMA temp_store = MEMORY; \
+             PRAGMA wal_autocheckpoint = 0;",
+        )?;
     }
     let result = import_rows(conn, key, clinic, reader, batch_size, progress);
     if sqlite {
         let _ = diesel::connection::SimpleConnection::batch_execute(
             conn,
-            "PRAGMA cache_size = -2000; PRAGMA shrink_memory;",
+            "PRAGMA cache_size = -2000; PRAGMA temp_store = DEFAULT; \
+             PRAGMA wal_autocheckpoint = 1000; PRAGMA shrink_memory;",
         );
     }
     result
@@ -97,13 +161,91 @@ fn import_rows(
     conn: &mut DbConnection,
     key: &MasterKey,
     clinic: ClinicId,
-    reader: impl Read,
+    reader: impl Read + Send,
     batch_size: usize,
-    mut progress: impl FnMut(u64),
+    progress: impl FnMut(u64),
 ) -> Result<ImportReport, StoreError> {
     let batch_size = batch_size.clamp(1, MAX_BATCH);
     // The clinic must exist; this also gives a clear NotFound up front.
     super::clinics::get(conn, clinic)?;
+    let at = now();
+    let mut report = ImportReport::default();
+    let (written, parsed) = std::thread::scope(|s| {
+        // One batch waiting while the next is prepared: enough to keep both
+        // threads busy, and memory bounded.
+        let (tx, rx) = mpsc::sync_channel::<Batch>(1);
+        let reading = std::thread::Builder::new()
+            .name("import-read".into())
+            .spawn_scoped(s, move || read_rows(key, reader, batch_size, at, tx))
+            .map_err(|e| StoreError::Other(format!("starting the import's reader: {e}")));
+        let reading = match reading {
+            Ok(handle) => handle,
+            Err(e) => return (Err(e), Ok(Parsed::default())),
+        };
+        // `rx` is moved in and dropped when writing stops, so a reader still
+        // sending (after a database error) gets an error instead of blocking.
+        let written = write_batches(conn, clinic, rx, &mut report, progress);
+        let parsed = match reading.join() {
+            Ok(parsed) => parsed,
+            Err(panic) => std::panic::resume_unwind(panic),
+        };
+        (written, parsed)
+    });
+    written?;
+    let parsed = parsed?;
+    report.rows = parsed.rows;
+    report.bad.extend(parsed.bad);
+    report.bad.sort_by_key(|b| b.line);
+    Ok(report)
+}
+
+/// The writing side: one transaction per batch, on the caller's thread.
+fn write_batches(
+    conn: &mut DbConnection,
+    clinic: ClinicId,
+    rx: mpsc::Receiver<Batch>,
+    report: &mut ImportReport,
+    mut progress: impl FnMut(u64),
+) -> Result<(), StoreError> {
+    let clinic_text = clinic.to_string();
+    let sqlite = backend(conn) == Backend::Sqlite;
+    let mut read = 0;
+    for batch in rx {
+        let started = Instant::now();
+        import_batch(conn, clinic, &clinic_text, &batch.rows, report)?;
+        let written = started.elapsed();
+        if sqlite {
+            // What the automatic checkpoint would do after this commit, here
+            // so that its time is measured apart from the transaction's.
+            // PASSIVE: it takes no write lock and waits for no one.
+            diesel::connection::SimpleConnection::batch_execute(
+                conn,
+                "PRAGMA wal_checkpoint(PASSIVE)",
+            )?;
+        }
+        tracing::debug!(
+            rows = batch.rows.len(),
+            transaction_ms = written.as_millis() as u64,
+            checkpoint_ms = (started.elapsed() - written).as_millis() as u64,
+            "import batch committed"
+        );
+        read = batch.read;
+        progress(read);
+    }
+    progress(read);
+    Ok(())
+}
+
+/// The reading side: parses, refuses bad rows, does the crypto, and sends
+/// batches of `batch_size` good rows. Stops early (without error) if the
+/// writing side has stopped.
+fn read_rows(
+    key: &MasterKey,
+    reader: impl Read,
+    batch_size: usize,
+    at: chrono::NaiveDateTime,
+    tx: mpsc::SyncSender<Batch>,
+) -> Result<Parsed, StoreError> {
     let mut csv = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(true)
@@ -118,10 +260,9 @@ fn import_rows(
             HEADER.join(",")
         )));
     }
-    let mut report = ImportReport::default();
+    let mut parsed = Parsed::default();
     let mut record = csv::StringRecord::new();
     let mut batch = Vec::with_capacity(batch_size);
-    let at = now();
     loop {
         let more = match csv.read_record(&mut record) {
             Ok(more) => more,
@@ -129,9 +270,9 @@ fn import_rows(
                 return Err(StoreError::Other(format!("reading the CSV: {e}")));
             }
             Err(e) => {
-                report.rows += 1;
+                parsed.rows += 1;
                 let line = e.position().map_or(0, |p| p.line());
-                report.bad.push(BadRow {
+                parsed.bad.push(BadRow {
                     line,
                     reason: "not valid CSV or not UTF-8".into(),
                 });
@@ -139,24 +280,28 @@ fn import_rows(
             }
         };
         if more {
-            report.rows += 1;
+            parsed.rows += 1;
             let line = record.position().map_or(0, |p| p.line());
             match parse_row(&record) {
                 Ok(new) => batch.push(prepare(key, line, new, at)),
-                Err(reason) => report.bad.push(BadRow { line, reason }),
+                Err(reason) => parsed.bad.push(BadRow { line, reason }),
             }
         }
         if batch.len() >= batch_size || (!more && !batch.is_empty()) {
-            import_batch(conn, clinic, std::mem::take(&mut batch), &mut report)?;
-            progress(report.rows);
+            let full = Batch {
+                rows: std::mem::replace(&mut batch, Vec::with_capacity(batch_size)),
+                read: parsed.rows,
+            };
+            if tx.send(full).is_err() {
+                // The writer stopped on an error of its own, which it reports.
+                break;
+            }
         }
         if !more {
             break;
         }
     }
-    progress(report.rows);
-    report.bad.sort_by_key(|b| b.line);
-    Ok(report)
+    Ok(parsed)
 }
 
 fn parse_row(r: &csv::StringRecord) -> Result<(LocalPatientId, NewResident), String> {
@@ -191,21 +336,27 @@ fn prepare(
     (local, new): (LocalPatientId, NewResident),
     at: chrono::NaiveDateTime,
 ) -> Prepared {
+    let mut sealed = ResidentRow::seal(key, &new, at);
+    sealed.id = ResidentId::from_uuid(time_ordered_id()).to_string();
+    // The holder secret is dropped here: imported cards have no usable
+    // holder credential until reissued.
+    let holder_hash = SecretToken::generate(SecretKind::Holder).hash().0.to_vec();
     Prepared {
         line,
         local,
-        index: national_id_index(key, &new.national_id),
-        sealed: ResidentRow::seal(key, &new, at),
+        sealed,
+        card_id: CardId::from_uuid(time_ordered_id()).to_string(),
+        holder_hash,
     }
 }
 
 fn import_batch(
     conn: &mut DbConnection,
     clinic: ClinicId,
-    batch: Vec<Prepared>,
+    clinic_text: &str,
+    batch: &[Prepared],
     report: &mut ImportReport,
 ) -> Result<(), StoreError> {
-    let clinic_text = clinic.to_string();
     let sqlite = backend(conn) == Backend::Sqlite;
     let (first_line, last_line) = (
         batch.first().map_or(0, |p| p.line),
@@ -221,68 +372,87 @@ fn import_batch(
                 .execute(conn)?;
         }
         // 1. Residents already registered, by blind index.
-        let indexes: Vec<&Vec<u8>> = batch.iter().map(|p| &p.index).collect();
-        let mut resident_of: HashMap<Vec<u8>, String> = residents::table
-            .filter(residents::national_id_index.eq_any(&indexes))
-            .select((residents::national_id_index, residents::id))
-            .load::<(Vec<u8>, String)>(conn)?
-            .into_iter()
+        let mut found: Vec<(Vec<u8>, String)> = Vec::new();
+        for chunk in batch.chunks(CHUNK) {
+            let indexes: Vec<&[u8]> = chunk
+                .iter()
+                .map(|p| p.sealed.national_id_index.as_slice())
+                .collect();
+            found.extend(
+                residents::table
+                    .filter(residents::national_id_index.eq_any(&indexes))
+                    .select((residents::national_id_index, residents::id))
+                    .load::<(Vec<u8>, String)>(conn)?,
+            );
+        }
+        // Each row's resident, and whether this batch creates it.
+        let mut resident_of: HashMap<&[u8], (&str, bool)> = found
+            .iter()
+            .map(|(index, id)| (index.as_slice(), (id.as_str(), false)))
             .collect();
-        let mut new_residents = Vec::new();
-        for p in &batch {
-            if !resident_of.contains_key(&p.index) {
-                resident_of.insert(p.index.clone(), p.sealed.id.clone());
+        let mut new_residents: Vec<&ResidentRow> = Vec::new();
+        for p in batch {
+            if let Entry::Vacant(v) = resident_of.entry(&p.sealed.national_id_index) {
+                v.insert((&p.sealed.id, true));
                 new_residents.push(&p.sealed);
             }
         }
-        for chunk in new_residents.chunks(MAX_BATCH) {
+        for chunk in new_residents.chunks(CHUNK) {
             let rows: Vec<ResidentRow> = chunk.iter().map(|r| (*r).clone()).collect();
             super::insert_rows!(conn, residents::table, &rows)?;
         }
         delta.residents_created = new_residents.len() as u64;
-        let created: HashSet<&str> = new_residents.iter().map(|r| r.id.as_str()).collect();
 
         // 2. Cards: only for residents who never had one (an import must not
-        // undo a revocation).
-        let batch_residents: Vec<&String> = resident_of.values().collect();
-        let with_cards: HashSet<String> = cards::table
-            .filter(cards::resident_id.eq_any(&batch_residents))
-            .select(cards::resident_id)
-            .distinct()
-            .load::<String>(conn)?
-            .into_iter()
-            .collect();
-        let at = now();
-        let mut new_cards: Vec<NewCardRow> = Vec::new();
-        for r in batch_residents
-            .iter()
-            .filter(|r| !with_cards.contains(r.as_str()))
-        {
-            // The holder secret is dropped here: imported cards have no
-            // usable holder credential until reissued.
-            let (row, _secret) = NewCardRow::fresh(parse_id(r)?, at);
-            new_cards.push(row);
+        // undo a revocation). A resident created just now has none.
+        let mut with_cards: HashSet<String> = HashSet::new();
+        let existing: Vec<&str> = found.iter().map(|(_, id)| id.as_str()).collect();
+        for chunk in existing.chunks(CHUNK) {
+            with_cards.extend(
+                cards::table
+                    .filter(cards::resident_id.eq_any(chunk))
+                    .select(cards::resident_id)
+                    .distinct()
+                    .load::<String>(conn)?,
+            );
         }
-        for chunk in new_cards.chunks(MAX_BATCH) {
+        let at = now();
+        let mut carded: HashSet<&str> = HashSet::new();
+        let mut new_cards: Vec<NewCardRow> = Vec::new();
+        for p in batch {
+            let (resident, _) = resident_of[p.sealed.national_id_index.as_slice()];
+            if !with_cards.contains(resident) && carded.insert(resident) {
+                new_cards.push(NewCardRow {
+                    id: p.card_id.clone(),
+                    resident_id: resident.to_owned(),
+                    status: CardStatus::Active.as_str(),
+                    issued_at: at,
+                    status_changed_at: at,
+                    holder_hash: p.holder_hash.clone(),
+                });
+            }
+        }
+        for chunk in new_cards.chunks(CHUNK) {
             super::insert_rows!(conn, cards::table, chunk)?;
         }
         delta.cards_issued = new_cards.len() as u64;
-        let carded: HashSet<&str> = new_cards.iter().map(|c| c.resident_id.as_str()).collect();
 
         // 3. Links of this clinic's numbers.
-        let locals: Vec<&str> = batch.iter().map(|p| p.local.as_str()).collect();
-        let mut linked: HashMap<String, String> = links::table
-            .filter(links::clinic_id.eq(&clinic_text))
-            .filter(links::local_patient_id.eq_any(&locals))
-            .select((links::local_patient_id, links::resident_id))
-            .load::<(String, String)>(conn)?
-            .into_iter()
-            .collect();
+        let mut linked: HashMap<String, String> = HashMap::new();
+        for chunk in batch.chunks(CHUNK) {
+            let locals: Vec<&str> = chunk.iter().map(|p| p.local.as_str()).collect();
+            linked.extend(
+                links::table
+                    .filter(links::clinic_id.eq(clinic_text))
+                    .filter(links::local_patient_id.eq_any(&locals))
+                    .select((links::local_patient_id, links::resident_id))
+                    .load::<(String, String)>(conn)?,
+            );
+        }
         let mut new_links = Vec::new();
-        for p in &batch {
-            let resident = &resident_of[&p.index];
-            let changed_resident =
-                created.contains(resident.as_str()) || carded.contains(resident.as_str());
+        for p in batch {
+            let (resident, created) = resident_of[p.sealed.national_id_index.as_slice()];
+            let changed_resident = created || carded.contains(resident);
             match linked.get(p.local.as_str()) {
                 Some(other) if other != resident => delta.bad.push(BadRow {
                     line: p.line,
@@ -294,17 +464,17 @@ fn import_batch(
                     }
                 }
                 None => {
-                    linked.insert(p.local.as_str().to_owned(), resident.clone());
+                    linked.insert(p.local.as_str().to_owned(), resident.to_owned());
                     new_links.push(LinkRow {
-                        clinic_id: clinic_text.clone(),
+                        clinic_id: clinic_text.to_owned(),
                         local_patient_id: p.local.as_str().to_owned(),
-                        resident_id: resident.clone(),
+                        resident_id: resident.to_owned(),
                         created_at: at,
                     });
                 }
             }
         }
-        for chunk in new_links.chunks(MAX_BATCH) {
+        for chunk in new_links.chunks(CHUNK) {
             super::insert_rows!(conn, links::table, chunk)?;
         }
         delta.links_created = new_links.len() as u64;

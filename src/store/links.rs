@@ -16,8 +16,9 @@ pub struct Link {
     pub created_at: NaiveDateTime,
 }
 
+/// `treat_none_as_default_value = false`: see `cards::NewCardRow`.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = links)]
+#[diesel(table_name = links, treat_none_as_default_value = false)]
 pub(crate) struct LinkRow {
     pub clinic_id: String,
     pub local_patient_id: String,

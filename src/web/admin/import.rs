@@ -19,7 +19,7 @@ use crate::web::page::{Cx, PageResult};
 /// Largest upload: ~100,000 rows of a typical legacy file.
 const UPLOAD_LIMIT: usize = 16 * 1024 * 1024;
 /// Rows per transaction, as the CLI's default.
-const BATCH: usize = 2000;
+const BATCH: usize = import::DEFAULT_BATCH;
 /// Bad rows listed on the page (the count is always complete).
 const BAD_ROWS_SHOWN: usize = 500;
 
