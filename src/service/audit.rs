@@ -1,8 +1,8 @@
 //! The access-log writer. Every verification must be in the log before its
 //! answer leaves, but one transaction per verification would serialize the
-//! whole service on the chain head. So work queues here and one thread takes
-//! it in batches (group commit): each waiter gets its answer when the batch
-//! holding its entry has committed.
+//! whole service on the chain head. So work queues here and writer threads
+//! (one on SQLite) take it in batches (group commit): each waiter gets its
+//! answer when the batch holding its entry has committed.
 //!
 //! The same batch also settles verifications (see
 //! [`super::verification`]): one read for all the batch's cards, one replay
@@ -70,7 +70,7 @@ pub struct AuditWriter {
     tx: mpsc::Sender<Job>,
 }
 
-/// What the thread needs besides the jobs.
+/// What the threads need besides the jobs.
 struct Writer {
     pool: DbPool,
     master: MasterKey,
