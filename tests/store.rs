@@ -75,6 +75,15 @@ fn clinic(conn: &mut DbConnection, code: &str) -> (clinics::Clinic, SecretToken)
     .unwrap()
 }
 
+/// A second, empty database of the same backend as `url` (SQLite in `dir`).
+fn fresh_like(url: &str, dir: &tempfile::TempDir) -> String {
+    if url.starts_with("postgres") {
+        common::db::fresh_pg_url().unwrap()
+    } else {
+        common::db::sqlite_url(dir)
+    }
+}
+
 fn conflict(r: Result<impl std::fmt::Debug, StoreError>) -> &'static str {
     match r {
         Err(StoreError::Conflict(code)) => code,
@@ -821,12 +830,7 @@ both_backends!(interrupted_import_then_rerun_equals_one_clean_run, |url| {
 
     // The clean run, on a second database of the same backend.
     let dir = tempfile::tempdir().unwrap();
-    let clean_url = if url.starts_with("postgres") {
-        common::db::fresh_pg_url().unwrap()
-    } else {
-        common::db::sqlite_url(&dir)
-    };
-    let pool2 = open(&clean_url);
+    let pool2 = open(&fresh_like(url, &dir));
     let c2 = &mut pool2.get().unwrap();
     let (h2, _) = clinic(c2, "LEGACY");
     let clean = import::import_legacy(c2, &key(), h2.id, csv.as_bytes(), 10, |_| {}).unwrap();
@@ -874,12 +878,7 @@ both_backends!(import_in_large_batches_is_idempotent_across_chunks, |url| {
     let interrupted = (table_counts(c), snapshot(c, h.id, ROWS));
 
     let dir = tempfile::tempdir().unwrap();
-    let clean_url = if url.starts_with("postgres") {
-        common::db::fresh_pg_url().unwrap()
-    } else {
-        common::db::sqlite_url(&dir)
-    };
-    let pool2 = open(&clean_url);
+    let pool2 = open(&fresh_like(url, &dir));
     let c2 = &mut pool2.get().unwrap();
     let (h2, _) = clinic(c2, "LEGACY");
     let clean = import::import_legacy(c2, &key(), h2.id, csv.as_bytes(), BATCH, |_| {}).unwrap();

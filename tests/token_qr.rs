@@ -4,16 +4,7 @@ use healthcard::token::qr::{self, MaskPattern, Qr};
 use healthcard::token::{KeyRing, SigningKey, TokenKind};
 use uuid::Uuid;
 
-const MASKS: [MaskPattern; 8] = [
-    MaskPattern::Checkerboard,
-    MaskPattern::HorizontalLines,
-    MaskPattern::VerticalLines,
-    MaskPattern::DiagonalLines,
-    MaskPattern::LargeCheckerboard,
-    MaskPattern::Fields,
-    MaskPattern::Diamonds,
-    MaskPattern::Meadow,
-];
+const MASKS: [MaskPattern; 8] = qr::ALL_MASKS;
 
 fn tokens(n: usize) -> Vec<String> {
     let mut ring = KeyRing::new("HC");

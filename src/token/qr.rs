@@ -156,7 +156,8 @@ fn build(text: &str, mask: Option<MaskPattern>) -> Result<Qr, QrError> {
     })
 }
 
-const ALL_MASKS: [MaskPattern; 8] = [
+/// The eight mask patterns of ISO/IEC 18004, in their reference order.
+pub const ALL_MASKS: [MaskPattern; 8] = [
     MaskPattern::Checkerboard,
     MaskPattern::HorizontalLines,
     MaskPattern::VerticalLines,
