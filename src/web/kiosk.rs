@@ -174,6 +174,12 @@ fn link_form(cx: &Cx, clinic: &Clinic, card_id: Uuid, ticket: &str) -> Markup {
     }
 }
 
+/// The scan page with `message` in place of a result, answered with `status`.
+fn refused(cx: Cx, clinic: &Clinic, status: StatusCode, message: &'static str) -> HttpResponse {
+    let body = scan_page(&cx, clinic, &Panel::Refused(message));
+    cx.html(status, body)
+}
+
 fn scan_page(cx: &Cx, clinic: &Clinic, panel: &Panel) -> Markup {
     let l = cx.lang;
     let nav = html! {
@@ -340,28 +346,28 @@ async fn scan(req: HttpRequest, state: web::Data<State>, form: web::Form<ScanFor
         return Ok(cx.redirect("/kiosk"));
     };
     if !csrf::check(&req, form.csrf.as_deref()) {
-        let body = scan_page(
-            &cx,
+        return Ok(refused(
+            cx,
             &clinic,
-            &Panel::Refused(l.t("页面已过期，请重新扫码。", "The page expired; scan again.")),
-        );
-        return Ok(cx.html(StatusCode::FORBIDDEN, body));
+            StatusCode::FORBIDDEN,
+            l.t("页面已过期，请重新扫码。", "The page expired; scan again."),
+        ));
     }
     if !clinic.scopes.contains(Scope::Verify) {
-        let body = scan_page(
-            &cx,
+        return Ok(refused(
+            cx,
             &clinic,
-            &Panel::Refused(l.t("此密钥没有查验权限。", "This key may not verify cards.")),
-        );
-        return Ok(cx.html(StatusCode::FORBIDDEN, body));
+            StatusCode::FORBIDDEN,
+            l.t("此密钥没有查验权限。", "This key may not verify cards."),
+        ));
     }
     if let Err(AppError::RateLimited { .. }) = state.limits.verify_rate(&clinic) {
-        let body = scan_page(
-            &cx,
+        return Ok(refused(
+            cx,
             &clinic,
-            &Panel::Refused(l.t("操作太频繁，请稍候再扫。", "Too many scans; wait a moment.")),
-        );
-        return Ok(cx.html(StatusCode::TOO_MANY_REQUESTS, body));
+            StatusCode::TOO_MANY_REQUESTS,
+            l.t("操作太频繁，请稍候再扫。", "Too many scans; wait a moment."),
+        ));
     }
     let auth = ClinicAuth(clinic.clone());
     let outcome = verify::run(&state, &auth, form.into_inner().token, Some(Channel::Kiosk)).await?;
@@ -406,23 +412,23 @@ async fn link(req: HttpRequest, state: web::Data<State>, form: web::Form<LinkFor
         return Ok(cx.redirect("/kiosk"));
     };
     if !csrf::check(&req, form.csrf.as_deref()) {
-        let body = scan_page(
-            &cx,
+        return Ok(refused(
+            cx,
             &clinic,
-            &Panel::Refused(l.t("页面已过期，请重新扫码。", "The page expired; scan again.")),
-        );
-        return Ok(cx.html(StatusCode::FORBIDDEN, body));
+            StatusCode::FORBIDDEN,
+            l.t("页面已过期，请重新扫码。", "The page expired; scan again."),
+        ));
     }
     if !clinic.scopes.contains(Scope::Link) {
-        let body = scan_page(
-            &cx,
+        return Ok(refused(
+            cx,
             &clinic,
-            &Panel::Refused(l.t(
+            StatusCode::FORBIDDEN,
+            l.t(
                 "本机构未开通关联病历号权限。",
                 "This clinic's key may not link patient numbers.",
-            )),
-        );
-        return Ok(cx.html(StatusCode::FORBIDDEN, body));
+            ),
+        ));
     }
     let card_uuid = form
         .card_id
@@ -430,15 +436,15 @@ async fn link(req: HttpRequest, state: web::Data<State>, form: web::Form<LinkFor
         .and_then(|s| Uuid::parse_str(s).ok())
         .ok_or_else(|| AppError::NotFound("no such card".into()))?;
     if !ticket_ok(&state.ctx.master, clinic.id, card_uuid, &form.ticket) {
-        let body = scan_page(
-            &cx,
+        return Ok(refused(
+            cx,
             &clinic,
-            &Panel::Refused(l.t(
+            StatusCode::FORBIDDEN,
+            l.t(
                 "请先扫描该卡，再关联病历号。",
                 "Scan the card first, then link its patient number.",
-            )),
-        );
-        return Ok(cx.html(StatusCode::FORBIDDEN, body));
+            ),
+        ));
     }
     let ticket = form.ticket.clone();
     let card_id = CardId::from_uuid(card_uuid);
