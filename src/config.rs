@@ -28,8 +28,9 @@ pub struct Settings {
     pub db_pool_size: u32,
     /// How long a request waits for a database connection before answering 503.
     pub db_timeout_secs: u64,
-    /// Access-log writer threads (each with its own connection) on
-    /// PostgreSQL; SQLite always has one.
+    /// Access-log appender threads (each with its own connection) on
+    /// PostgreSQL; SQLite always has one. One is fastest on one node: see
+    /// `service::audit`.
     pub log_writers: u32,
     /// Verifications a second per clinic API key (sustained); bursts up to twice that.
     pub verify_rate_per_sec: u32,
@@ -93,7 +94,7 @@ impl Default for Settings {
             session_ttl_secs: 8 * 3600,
             db_pool_size: 16,
             db_timeout_secs: 5,
-            log_writers: 4,
+            log_writers: 1,
             verify_rate_per_sec: 2000,
             holder_rate_per_min: 30,
             login_failures_before_lockout: 5,

@@ -979,6 +979,78 @@ both_backends!(race_eight_threads_append_fifty_log_rows_each, |url| {
     );
 });
 
+both_backends!(
+    append_if_current_writes_only_after_the_head_it_names,
+    |url| {
+        let pool = open(url);
+        let c = &mut pool.get().unwrap();
+        let first: Vec<NewLogEntry> = (0..2).map(log_entry).collect();
+        let two = c
+            .transaction(|c| access_log::lock_head(c)?.append(c, &first))
+            .unwrap();
+        assert_eq!(two.seq(), 2);
+        let three = c
+            .transaction(|c| two.append_if_current(c, &[log_entry(2)]))
+            .unwrap()
+            .expect("head unchanged: appended");
+        assert_eq!(three.seq(), 3);
+        // A writer that kept the head of seq 2 is behind: nothing is written.
+        let stale = c
+            .transaction(|c| two.append_if_current(c, &[log_entry(3)]))
+            .unwrap();
+        assert_eq!(stale, None);
+        assert_eq!(
+            access_log::verify_chain(c).unwrap(),
+            access_log::ChainReport {
+                rows_checked: 3,
+                first_bad: None
+            }
+        );
+    }
+);
+
+// Like the access-log appenders of several nodes: each keeps the head of its
+// last append and falls back to locking the head when another moved it (on
+// PostgreSQL the first try runs outside a transaction, as the writer's does).
+both_backends!(race_eight_writers_keeping_their_heads_chain_whole, |url| {
+    let pool = open(url);
+    let pg = store::backend(&pool.get().unwrap()) == store::Backend::Postgres;
+    race(&pool, 8, move |c, t| {
+        let mut known: Option<access_log::Head> = None;
+        for i in 0..40 {
+            let entries = [log_entry(t * 100 + i)];
+            let fast = match (&known, pg) {
+                (Some(head), true) => head.append_if_current(c, &entries).unwrap(),
+                _ => None,
+            };
+            let head = match fast {
+                Some(head) => head,
+                None => c
+                    .transaction(|c| {
+                        let kept = match &known {
+                            Some(head) => head.append_if_current(c, &entries)?,
+                            None => None,
+                        };
+                        match kept {
+                            Some(head) => Ok(head),
+                            None => access_log::lock_head(c)?.append(c, &entries),
+                        }
+                    })
+                    .unwrap(),
+            };
+            known = Some(head);
+        }
+    });
+    let c = &mut pool.get().unwrap();
+    assert_eq!(
+        access_log::verify_chain(c).unwrap(),
+        access_log::ChainReport {
+            rows_checked: 320,
+            first_bad: None
+        }
+    );
+});
+
 both_backends!(race_concurrent_lifecycle_changes_lose_nothing, |url| {
     let pool = open(url);
     let c = &mut pool.get().unwrap();

@@ -1,24 +1,28 @@
 //! The access-log writer. Every verification must be in the log before its
 //! answer leaves, but one transaction per verification would serialize the
-//! whole service on the chain head. So work queues here and writer threads
-//! (one on SQLite) take it in batches (group commit): each waiter gets its
-//! answer when the batch holding its entry has committed.
+//! whole service on the chain head. So work queues here and is taken in
+//! batches (group commit): each waiter gets its answer when the batch holding
+//! its entry has committed.
 //!
 //! The same batch also settles verifications (see
 //! [`super::verification`]): one read for all the batch's cards, one replay
-//! insert for its dynamic tokens, one log append, one commit. A verification
-//! thus costs one thread hop and a share of a few statements, where doing
-//! each on its own cost three hops and five round trips.
+//! insert for its dynamic tokens, one log append, one commit. Two stages on
+//! threads of their own, each with its own connection: a reader takes a batch
+//! and reads its cards while the appender commits the batch before, so a
+//! batch's round trips overlap the previous one's commit instead of adding
+//! to it, and the batch that waits for the appender keeps filling.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{mpsc as sync_mpsc, Arc, Mutex};
 
 use diesel::Connection;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::crypto::MasterKey;
-use crate::store::{access_log, DbPool, StoreError};
+use crate::store::access_log::{self, Head};
+use crate::store::{self, DbConnection, DbPool, StoreError};
 
-use super::verification::{self, Outcome, Pending};
+use super::context::PooledConn;
+use super::verification::{self, Judged, Outcome, Pending};
 
 pub use crate::store::access_log::NewLogEntry as LogEntry;
 
@@ -31,19 +35,16 @@ const QUEUE: usize = 16 * 1024;
 const LINGER: std::time::Duration = std::time::Duration::from_micros(1000);
 
 /// Waits for work and takes a batch of it; `None` once every sender is gone.
-/// The receiver stays locked while the batch fills, so the threads take
-/// turns and each batch is as large as the moment allows.
-fn next_batch(rx: &Mutex<mpsc::Receiver<Job>>) -> Option<Vec<Job>> {
-    let mut rx = rx.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+fn next_batch(rx: &mut mpsc::Receiver<Job>) -> Option<Vec<Job>> {
     let mut batch = vec![rx.blocking_recv()?];
-    drain(&mut rx, &mut batch);
+    drain(rx, &mut batch);
     // Others were waiting too: the service is busy, so let the batch fill a
     // moment longer. A commit's cost hardly depends on its size, so this
     // trades a little latency for much less CPU per verification under load
     // (the idea of PostgreSQL's commit_delay/commit_siblings).
     if batch.len() > 1 && batch.len() < MAX_BATCH {
         std::thread::sleep(LINGER);
-        drain(&mut rx, &mut batch);
+        drain(rx, &mut batch);
     }
     Some(batch)
 }
@@ -68,7 +69,13 @@ enum Job {
 #[derive(Clone)]
 pub struct AuditWriter {
     tx: mpsc::Sender<Job>,
+    /// The checkpoint thread stops once every handle is gone.
+    _alive: Arc<()>,
 }
+
+/// How often the SQLite write-ahead log is copied to the database file: often
+/// enough that it stays a few hundred pages, so each copy is short.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// What the threads need besides the jobs.
 struct Writer {
@@ -77,41 +84,116 @@ struct Writer {
     clock_skew_secs: i64,
 }
 
+/// A batch on its way to the appender, with its cards read if the reader
+/// reads ahead.
+type Judging = (Vec<Job>, Option<Vec<Result<Judged, StoreError>>>);
+
 impl AuditWriter {
-    /// Starts `threads` writer threads on `pool` (which should hold as many
-    /// connections). `master` opens the residents that verifications
-    /// resolve; `clock_skew_secs` is the verification leeway.
+    /// Starts the reader thread and `appenders` appender threads on `pool`
+    /// (which should hold `appenders + 1` connections). `master` opens the
+    /// residents that verifications resolve; `clock_skew_secs` is the
+    /// verification leeway.
     ///
-    /// One thread suits SQLite (one writer at a time anyway, and a second
-    /// would wait in SQLite's busy handler). On PostgreSQL a batch spends
-    /// most of its time waiting for round trips, so several threads overlap
-    /// one batch's reads with another's commit; the chain head's row lock
-    /// still orders their appends.
+    /// One appender is best on one node: it keeps the chain head it wrote
+    /// last, so its append needs no lock round trip. More appenders take
+    /// turns on the head's row lock (each append then costs a lock, a
+    /// transaction and a head that the others moved).
+    ///
+    /// `read_ahead`: the reader reads the cards on its own connection (for
+    /// PostgreSQL, where the read is round trips). Without it the appender
+    /// reads them on its connection, as SQLite wants: a SQLite connection
+    /// drops its whole page cache whenever another connection has written,
+    /// so a separate reader would re-read every page it needs each batch.
+    /// Without it a thread also checkpoints SQLite's write-ahead log every
+    /// [`CHECKPOINT_EVERY`] on its own connection (the pool should hold one
+    /// more): the writer's connections do not (see `store::connect_writer`).
     pub fn start(
         pool: DbPool,
         master: MasterKey,
         clock_skew_secs: i64,
-        threads: usize,
+        appenders: usize,
+        read_ahead: bool,
     ) -> AuditWriter {
-        let (tx, rx) = mpsc::channel::<Job>(QUEUE);
-        let rx = Arc::new(Mutex::new(rx));
+        let (tx, mut rx) = mpsc::channel::<Job>(QUEUE);
+        // Rendezvous: the reader hands a batch over only when an appender
+        // is free, and meanwhile the next batch keeps filling in the queue.
+        let (hand, take) = sync_mpsc::sync_channel::<Judging>(0);
+        let take = Arc::new(Mutex::new(take));
         let writer = Arc::new(Writer {
             pool,
             master,
             clock_skew_secs,
         });
-        for i in 0..threads.max(1) {
-            let (rx, writer) = (rx.clone(), writer.clone());
+        let reader = writer.clone();
+        std::thread::Builder::new()
+            .name("access-log-read".into())
+            .spawn(move || {
+                let mut conn = None;
+                while let Some(batch) = next_batch(&mut rx) {
+                    if !read_ahead {
+                        if hand.send((batch, None)).is_err() {
+                            break;
+                        }
+                        continue;
+                    }
+                    match reader.judge(&mut conn, &batch) {
+                        Ok(judged) => {
+                            let judged = Some(judged);
+                            if hand.send((batch, judged)).is_err() {
+                                break;
+                            }
+                        }
+                        Err(e) => {
+                            // Tested again at the next check-out.
+                            conn = None;
+                            fail(batch, &e);
+                        }
+                    }
+                }
+            })
+            .expect("spawning a thread at start-up");
+        let alive = Arc::new(());
+        if !read_ahead {
+            let (pool, alive) = (writer.pool.clone(), Arc::downgrade(&alive));
             std::thread::Builder::new()
-                .name(format!("access-log-{i}"))
+                .name("sqlite-checkpoint".into())
                 .spawn(move || {
-                    while let Some(batch) = next_batch(&rx) {
-                        writer.run(batch);
+                    let mut conn: Option<PooledConn> = None;
+                    while alive.upgrade().is_some() {
+                        std::thread::sleep(CHECKPOINT_EVERY);
+                        let done = match &mut conn {
+                            Some(c) => store::checkpoint(c),
+                            None => pool
+                                .get()
+                                .map_err(StoreError::from)
+                                .and_then(|c| store::checkpoint(conn.insert(c))),
+                        };
+                        if let Err(e) = done {
+                            tracing::warn!(error = %e, "checkpoint failed");
+                            conn = None;
+                        }
                     }
                 })
                 .expect("spawning a thread at start-up");
         }
-        AuditWriter { tx }
+        for i in 0..appenders.max(1) {
+            let (take, writer) = (take.clone(), writer.clone());
+            std::thread::Builder::new()
+                .name(format!("access-log-{i}"))
+                .spawn(move || {
+                    let mut kept = Kept::default();
+                    loop {
+                        let next = take
+                            .lock()
+                            .unwrap_or_else(|poisoned| poisoned.into_inner())
+                            .recv();
+                        let Ok((batch, judged)) = next else { break };
+                        writer.run(&mut kept, batch, judged);
+                    }
+                })
+                .expect("spawning a thread at start-up");
+        }
+        AuditWriter { tx, _alive: alive }
     }
 
     /// Appends `entry` and returns once it is committed.
@@ -138,10 +220,58 @@ fn stopped() -> StoreError {
     StoreError::Unavailable("access log writer stopped".into())
 }
 
+/// What an appender keeps between batches: its connection (checked out
+/// once, so no check-out test per batch; dropped after an error, so the next
+/// check-out tests it) and the chain head its last append left, so the next
+/// append needs no separate lock round trip while no other writer came
+/// between.
+#[derive(Default)]
+struct Kept {
+    conn: Option<PooledConn>,
+    head: Option<Head>,
+}
+
 impl Writer {
-    /// One batch: commit it, then answer every waiter.
-    fn run(&self, batch: Vec<Job>) {
-        match self.commit(&batch) {
+    /// The read stage: the cards of the batch's verifications, judged.
+    fn judge(
+        &self,
+        conn: &mut Option<PooledConn>,
+        batch: &[Job],
+    ) -> Result<Vec<Result<Judged, StoreError>>, StoreError> {
+        let pending: Vec<&Pending> = batch
+            .iter()
+            .filter_map(|job| match job {
+                Job::Verify(p, _) => Some(p),
+                Job::Log(..) => None,
+            })
+            .collect();
+        if pending.is_empty() {
+            return Ok(Vec::new());
+        }
+        let conn: &mut DbConnection = match conn {
+            Some(conn) => conn,
+            None => conn.insert(self.pool.get()?),
+        };
+        verification::judge(conn, &self.master, &pending)
+    }
+
+    /// The append stage: commit a batch (judging it first if the reader did
+    /// not), then answer every waiter.
+    fn run(
+        &self,
+        kept: &mut Kept,
+        batch: Vec<Job>,
+        judged: Option<Vec<Result<Judged, StoreError>>>,
+    ) {
+        let result = match judged {
+            Some(judged) => Ok(judged),
+            None => self.judge(&mut kept.conn, &batch),
+        }
+        .and_then(|judged| self.commit(kept, &batch, judged));
+        if result.is_err() {
+            *kept = Kept::default();
+        }
+        match result {
             Ok(outcomes) => {
                 let mut outcomes = outcomes.into_iter();
                 for job in batch {
@@ -158,53 +288,90 @@ impl Writer {
                     }
                 }
             }
-            Err(e) => {
-                tracing::error!(error = %e, jobs = batch.len(), "access log batch failed");
-                for job in batch {
-                    // A waiter that gave up (client gone) needs no answer.
-                    match job {
-                        Job::Log(_, done) => drop(done.send(Err(clone_err(&e)))),
-                        Job::Verify(_, done) => drop(done.send(Err(clone_err(&e)))),
-                    }
+            Err(e) => fail(batch, &e),
+        }
+    }
+
+    /// In one transaction: spend the batch's dynamic tokens, append every
+    /// entry in arrival order after the chain head. Returns the
+    /// verifications' outcomes in arrival order.
+    fn commit(
+        &self,
+        kept: &mut Kept,
+        batch: &[Job],
+        judged: Vec<Result<Judged, StoreError>>,
+    ) -> Result<Vec<Result<Outcome, StoreError>>, StoreError> {
+        let conn: &mut DbConnection = match &mut kept.conn {
+            Some(conn) => conn,
+            None => kept.conn.insert(self.pool.get()?),
+        };
+        let spends = judged
+            .iter()
+            .any(|j| matches!(j, Ok(Judged::NeedsReplayCheck { .. })));
+        let known = kept.head.take();
+        let skew = self.clock_skew_secs;
+        let is_pg = matches!(conn, DbConnection::Postgresql(_));
+        let (outcomes, head) = match known {
+            // Nothing to spend, and on PostgreSQL the compare-and-append is
+            // one statement: no transaction (two round trips fewer) unless
+            // another writer moved the head since this one's last append.
+            Some(known) if is_pg && !spends => {
+                let outcomes = verification::settle(conn, skew, judged)?;
+                let entries = entries(batch, &outcomes);
+                let head = match known.append_if_current(conn, &entries)? {
+                    Some(head) => head,
+                    None => conn.transaction(|c| access_log::lock_head(c)?.append(c, &entries))?,
+                };
+                (outcomes, head)
+            }
+            known => conn.transaction(|c| {
+                // Replay first, then the head: a writer holding the head never
+                // waits for another's replay rows, so the two cannot deadlock.
+                let outcomes = verification::settle(c, skew, judged)?;
+                let entries = entries(batch, &outcomes);
+                let head = match known {
+                    Some(known) => known.append_if_current(c, &entries)?,
+                    None => None,
+                };
+                let head = match head {
+                    Some(head) => head,
+                    None => access_log::lock_head(c)?.append(c, &entries)?,
+                };
+                Ok::<_, StoreError>((outcomes, head))
+            })?,
+        };
+        kept.head = Some(head);
+        Ok(outcomes)
+    }
+}
+
+/// The batch's log entries in arrival order. A verification that failed on
+/// its own row has no outcome to log; its caller gets the error.
+fn entries(batch: &[Job], outcomes: &[Result<Outcome, StoreError>]) -> Vec<LogEntry> {
+    let mut settled = outcomes.iter();
+    let mut entries = Vec::with_capacity(batch.len());
+    for job in batch {
+        match job {
+            Job::Log(entry, _) => entries.push(entry.clone()),
+            Job::Verify(p, _) => {
+                if let Some(Ok(outcome)) = settled.next() {
+                    entries.push(verification::log_entry(&p.clinic, outcome, p.channel));
                 }
             }
         }
     }
+    entries
+}
 
-    /// Reads the batch's cards, then in one transaction: lock the chain head,
-    /// spend the dynamic tokens, append every entry in arrival order. Returns
-    /// the verifications' outcomes in arrival order.
-    fn commit(&self, batch: &[Job]) -> Result<Vec<Result<Outcome, StoreError>>, StoreError> {
-        let pending: Vec<&Pending> = batch
-            .iter()
-            .filter_map(|job| match job {
-                Job::Verify(p, _) => Some(p),
-                Job::Log(..) => None,
-            })
-            .collect();
-        let mut conn = self.pool.get()?;
-        // The read runs before the transaction: no lock is held while it does.
-        let judged = verification::judge(&mut conn, &self.master, &pending)?;
-        conn.transaction(|c| {
-            let head = access_log::lock_head(c)?;
-            let outcomes = verification::settle(c, self.clock_skew_secs, judged)?;
-            let mut settled = outcomes.iter();
-            let mut entries = Vec::with_capacity(batch.len());
-            for job in batch {
-                match job {
-                    Job::Log(entry, _) => entries.push(entry.clone()),
-                    Job::Verify(p, _) => {
-                        // A verification that failed on its own row has no
-                        // outcome to log; its caller gets the error.
-                        if let Some(Ok(outcome)) = settled.next() {
-                            entries.push(verification::log_entry(&p.clinic, outcome, p.channel));
-                        }
-                    }
-                }
-            }
-            head.append(c, &entries)?;
-            Ok(outcomes)
-        })
+/// Answers every waiter of a batch that failed.
+fn fail(batch: Vec<Job>, e: &StoreError) {
+    tracing::error!(error = %e, jobs = batch.len(), "access log batch failed");
+    for job in batch {
+        // A waiter that gave up (client gone) needs no answer.
+        match job {
+            Job::Log(_, done) => drop(done.send(Err(clone_err(e)))),
+            Job::Verify(_, done) => drop(done.send(Err(clone_err(e)))),
+        }
     }
 }
 

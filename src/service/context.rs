@@ -63,13 +63,16 @@ impl AppContext {
             report.clinics = store::clinics::list(&mut conn)?.len() as i64;
         }
         let keys = KeyStore::load(&pool, &master, &settings.issuer)?;
-        let writers = match store::Backend::from_url(&settings.database_url) {
+        let backend = store::Backend::from_url(&settings.database_url);
+        let writers = match backend {
             store::Backend::Sqlite => 1,
             store::Backend::Postgres => settings.log_writers,
         };
+        // One connection per appender, and one for the reader stage
+        // (PostgreSQL) or the checkpoint thread (SQLite).
         let writer_pool = store::connect_writer(
             &settings.database_url,
-            writers,
+            writers + 1,
             Duration::from_secs(settings.db_timeout_secs),
         )?;
         let audit = AuditWriter::start(
@@ -77,6 +80,7 @@ impl AppContext {
             master.clone(),
             settings.clock_skew_secs,
             writers as usize,
+            backend == store::Backend::Postgres,
         );
         Ok((
             AppContext {

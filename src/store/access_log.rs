@@ -208,11 +208,18 @@ pub fn append(conn: &mut DbConnection, entries: &[NewLogEntry]) -> Result<Vec<i6
     if entries.is_empty() {
         return Ok(Vec::new());
     }
-    conn.transaction(|conn| lock_head(conn)?.append(conn, entries))
+    conn.transaction(|conn| {
+        let head = lock_head(conn)?;
+        let first = head.seq + 1;
+        let last = head.append(conn, entries)?.seq;
+        Ok((first..=last).collect())
+    })
 }
 
-/// The chain head, locked until the caller's transaction ends.
-#[derive(Debug)]
+/// The chain head: the last seq and its hash. Returned by [`lock_head`] (and
+/// then locked until the caller's transaction ends) or by an append (the head
+/// after it, which a writer may keep for [`Head::append_if_current`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Head {
     seq: i64,
     hash: Vec<u8>,
@@ -232,21 +239,76 @@ pub fn lock_head(conn: &mut DbConnection) -> Result<Head, StoreError> {
 }
 
 impl Head {
+    /// The last seq in the chain.
+    pub fn seq(&self) -> i64 {
+        self.seq
+    }
+
     /// Appends `entries` in order after this head, inside the transaction
-    /// that locked it, and returns the seqs given.
+    /// that locked it with [`lock_head`], and returns the new head.
     pub fn append(
         self,
         conn: &mut DbConnection,
         entries: &[NewLogEntry],
-    ) -> Result<Vec<i64>, StoreError> {
+    ) -> Result<Head, StoreError> {
+        self.append_if_current(conn, entries)?
+            .ok_or_else(|| StoreError::Other("access log head moved while locked".into()))
+    }
+
+    /// Appends `entries` after this head only if the stored head is still
+    /// this one, and returns the new head; `None` (nothing written) if
+    /// another writer appended since. The head row is compared and updated
+    /// in the statement that writes, so a writer that kept the head of its
+    /// last append needs no separate lock round trip: on PostgreSQL the
+    /// compare, the head update and the rows are one statement (atomic even
+    /// outside a transaction); on SQLite they are two, so call it inside a
+    /// transaction there.
+    pub fn append_if_current(
+        &self,
+        conn: &mut DbConnection,
+        entries: &[NewLogEntry],
+    ) -> Result<Option<Head>, StoreError> {
         if entries.is_empty() {
-            return Ok(Vec::new());
+            return Ok(Some(self.clone()));
         }
-        let Head { mut seq, hash } = self;
-        let mut prev = hash;
+        let rows = self.chain(entries);
+        let last = rows.last().map(|r| Head {
+            seq: r.seq,
+            hash: r.hash.clone(),
+        });
+        let Some(next) = last else {
+            return Ok(Some(self.clone()));
+        };
+        let written = match conn {
+            DbConnection::Postgresql(c) => insert_unnest(c, self, &next, &rows)? == rows.len(),
+            DbConnection::Sqlite(_) => {
+                let moved = diesel::update(
+                    access_log_head::table
+                        .find(1)
+                        .filter(access_log_head::seq.eq(self.seq))
+                        .filter(access_log_head::hash.eq(&self.hash)),
+                )
+                .set((
+                    access_log_head::seq.eq(next.seq),
+                    access_log_head::hash.eq(&next.hash),
+                ))
+                .execute(conn)?;
+                if moved == 1 {
+                    for chunk in rows.chunks(INSERT_CHUNK) {
+                        super::insert_rows!(conn, access_log::table, chunk)?;
+                    }
+                }
+                moved == 1
+            }
+        };
+        Ok(written.then_some(next))
+    }
+
+    /// The rows for `entries` after this head, each hash chained to the one before.
+    fn chain(&self, entries: &[NewLogEntry]) -> Vec<Row> {
+        let mut prev = self.hash.clone();
         let mut rows = Vec::with_capacity(entries.len());
-        for e in entries {
-            seq += 1;
+        for (seq, e) in (self.seq + 1..).zip(entries) {
             let mut row = Row {
                 seq,
                 at: e.at.trunc_subsecs(6),
@@ -266,56 +328,120 @@ impl Head {
             prev = row.hash.clone();
             rows.push(row);
         }
-        match conn {
-            DbConnection::Postgresql(c) => insert_unnest(c, &rows)?,
-            DbConnection::Sqlite(_) => {
-                for chunk in rows.chunks(INSERT_CHUNK) {
-                    super::insert_rows!(conn, access_log::table, chunk)?;
-                }
-            }
-        }
-        diesel::update(access_log_head::table.find(1))
-            .set((
-                access_log_head::seq.eq(seq),
-                access_log_head::hash.eq(&prev),
-            ))
-            .execute(conn)?;
-        Ok(rows.iter().map(|r| r.seq).collect())
+        rows
     }
 }
 
-/// PostgreSQL: the rows as one array per column, `INSERT … SELECT * FROM
-/// unnest(…)`. The statement's text does not depend on the number of rows, so
-/// it is prepared once per connection; a multi-row `VALUES` list is parsed
-/// and planned anew for every batch (diesel cannot cache it), which was most
-/// of PostgreSQL's own CPU per verification batch.
-fn insert_unnest(c: &mut diesel::PgConnection, rows: &[Row]) -> Result<(), StoreError> {
+/// PostgreSQL: the head compared and moved from `from` to `to`, and the rows
+/// inserted as one array per column (`unnest`), in one statement. Its text
+/// does not depend on the number of rows and it has a static query id, so
+/// diesel prepares it once per connection (a multi-row `VALUES` list, or a
+/// `sql_query`, is parsed and planned anew for every batch: most of
+/// PostgreSQL's own CPU per verification batch). The rows go in only if the
+/// head matched; returns how many went in.
+fn insert_unnest(
+    c: &mut diesel::PgConnection,
+    from: &Head,
+    to: &Head,
+    rows: &[Row],
+) -> Result<usize, StoreError> {
+    Ok(pg::AppendRows::new(from, to, rows).execute(c)?)
+}
+
+mod pg {
+    use diesel::pg::Pg;
+    use diesel::query_builder::{AstPass, QueryFragment, QueryId};
     use diesel::sql_types::{Array, BigInt, Binary, Nullable, Text, Timestamp};
-    fn col<T: Clone>(rows: &[Row], f: impl Fn(&Row) -> &T) -> Vec<T> {
-        rows.iter().map(|r| f(r).clone()).collect()
+    use diesel::{PgConnection, QueryResult, RunQueryDsl};
+
+    use super::{Head, Row};
+
+    /// `WITH head AS (UPDATE … WHERE seq = from) INSERT … SELECT * FROM
+    /// unnest(…) WHERE EXISTS (SELECT 1 FROM head)`. If another writer holds
+    /// the head, the UPDATE waits for it and then re-checks its WHERE against
+    /// the committed row: no match, no rows.
+    pub(super) struct AppendRows<'a> {
+        from: &'a Head,
+        to: &'a Head,
+        seq: Vec<i64>,
+        at: Vec<chrono::NaiveDateTime>,
+        texts: [Vec<String>; 3],
+        optional: [Vec<Option<String>>; 6],
+        hashes: [Vec<Vec<u8>>; 2],
     }
-    diesel::sql_query(
-        "INSERT INTO access_log (seq, at, actor_kind, actor, action, card_id, resident_id, \
-         clinic_id, channel, outcome, detail, prev_hash, hash) \
-         SELECT * FROM unnest($1::int8[], $2::timestamp[], $3::text[], $4::text[], $5::text[], \
-         $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], \
-         $12::bytea[], $13::bytea[])",
-    )
-    .bind::<Array<BigInt>, _>(rows.iter().map(|r| r.seq).collect::<Vec<_>>())
-    .bind::<Array<Timestamp>, _>(rows.iter().map(|r| r.at).collect::<Vec<_>>())
-    .bind::<Array<Text>, _>(col(rows, |r| &r.actor_kind))
-    .bind::<Array<Text>, _>(col(rows, |r| &r.actor))
-    .bind::<Array<Text>, _>(col(rows, |r| &r.action))
-    .bind::<Array<Nullable<Text>>, _>(col(rows, |r| &r.card_id))
-    .bind::<Array<Nullable<Text>>, _>(col(rows, |r| &r.resident_id))
-    .bind::<Array<Nullable<Text>>, _>(col(rows, |r| &r.clinic_id))
-    .bind::<Array<Nullable<Text>>, _>(col(rows, |r| &r.channel))
-    .bind::<Array<Nullable<Text>>, _>(col(rows, |r| &r.outcome))
-    .bind::<Array<Nullable<Text>>, _>(col(rows, |r| &r.detail))
-    .bind::<Array<Binary>, _>(col(rows, |r| &r.prev_hash))
-    .bind::<Array<Binary>, _>(col(rows, |r| &r.hash))
-    .execute(c)?;
-    Ok(())
+
+    impl<'a> AppendRows<'a> {
+        pub(super) fn new(from: &'a Head, to: &'a Head, rows: &[Row]) -> Self {
+            fn col<T: Clone>(rows: &[Row], f: impl Fn(&Row) -> &T) -> Vec<T> {
+                rows.iter().map(|r| f(r).clone()).collect()
+            }
+            AppendRows {
+                from,
+                to,
+                seq: col(rows, |r| &r.seq),
+                at: col(rows, |r| &r.at),
+                texts: [
+                    col(rows, |r| &r.actor_kind),
+                    col(rows, |r| &r.actor),
+                    col(rows, |r| &r.action),
+                ],
+                optional: [
+                    col(rows, |r| &r.card_id),
+                    col(rows, |r| &r.resident_id),
+                    col(rows, |r| &r.clinic_id),
+                    col(rows, |r| &r.channel),
+                    col(rows, |r| &r.outcome),
+                    col(rows, |r| &r.detail),
+                ],
+                hashes: [col(rows, |r| &r.prev_hash), col(rows, |r| &r.hash)],
+            }
+        }
+    }
+
+    /// The statement's cache key: one text whatever the rows.
+    pub(super) struct AppendRowsId;
+
+    impl QueryId for AppendRows<'_> {
+        type QueryId = AppendRowsId;
+        const HAS_STATIC_QUERY_ID: bool = true;
+    }
+
+    impl QueryFragment<Pg> for AppendRows<'_> {
+        fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+            out.push_sql("WITH head AS (UPDATE access_log_head SET seq = ");
+            out.push_bind_param::<BigInt, _>(&self.to.seq)?;
+            out.push_sql(", hash = ");
+            out.push_bind_param::<Binary, _>(&self.to.hash)?;
+            out.push_sql(" WHERE id = 1 AND seq = ");
+            out.push_bind_param::<BigInt, _>(&self.from.seq)?;
+            out.push_sql(" AND hash = ");
+            out.push_bind_param::<Binary, _>(&self.from.hash)?;
+            out.push_sql(
+                " RETURNING 1) INSERT INTO access_log (seq, at, actor_kind, actor, action, \
+                 card_id, resident_id, clinic_id, channel, outcome, detail, prev_hash, hash) \
+                 SELECT * FROM unnest(",
+            );
+            out.push_bind_param::<Array<BigInt>, _>(&self.seq)?;
+            out.push_sql(", ");
+            out.push_bind_param::<Array<Timestamp>, _>(&self.at)?;
+            for col in &self.texts {
+                out.push_sql(", ");
+                out.push_bind_param::<Array<Text>, _>(col)?;
+            }
+            for col in &self.optional {
+                out.push_sql(", ");
+                out.push_bind_param::<Array<Nullable<Text>>, _>(col)?;
+            }
+            for col in &self.hashes {
+                out.push_sql(", ");
+                out.push_bind_param::<Array<Binary>, _>(col)?;
+            }
+            out.push_sql(") WHERE EXISTS (SELECT 1 FROM head)");
+            Ok(())
+        }
+    }
+
+    impl RunQueryDsl<PgConnection> for AppendRows<'_> {}
 }
 
 fn newest(
