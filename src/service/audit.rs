@@ -7,10 +7,11 @@
 //! The same batch also settles verifications (see
 //! [`super::verification`]): one read for all the batch's cards, one replay
 //! insert for its dynamic tokens, one log append, one commit. Two stages on
-//! threads of their own, each with its own connection: a reader takes a batch
-//! and reads its cards while the appender commits the batch before, so a
-//! batch's round trips overlap the previous one's commit instead of adding
-//! to it, and the batch that waits for the appender keeps filling.
+//! threads of their own: a reader takes a batch (on PostgreSQL it also reads
+//! the batch's cards, on its own connection) while the appender commits the
+//! batch before, so a batch's round trips overlap the previous one's commit
+//! instead of adding to it, and the batch that waits for the appender keeps
+//! filling.
 
 use std::sync::{mpsc as sync_mpsc, Arc, Mutex};
 
