@@ -611,6 +611,17 @@ fn log_entry(i: usize) -> NewLogEntry {
     e
 }
 
+/// The access log verifies, with `rows` rows.
+fn assert_whole_chain(c: &mut DbConnection, rows: u64) {
+    assert_eq!(
+        access_log::verify_chain(c).unwrap(),
+        access_log::ChainReport {
+            rows_checked: rows,
+            first_bad: None
+        }
+    );
+}
+
 /// A fresh database with a 10-row chain that verifies.
 fn chain_of_ten(url: &str) -> DbPool {
     let pool = open(url);
@@ -969,14 +980,7 @@ both_backends!(race_eight_threads_append_fifty_log_rows_each, |url| {
         }
     });
     let c = &mut pool.get().unwrap();
-    let report = access_log::verify_chain(c).unwrap();
-    assert_eq!(
-        report,
-        access_log::ChainReport {
-            rows_checked: 400,
-            first_bad: None
-        }
-    );
+    assert_whole_chain(c, 400);
 });
 
 both_backends!(
@@ -999,13 +1003,7 @@ both_backends!(
             .transaction(|c| two.append_if_current(c, &[log_entry(3)]))
             .unwrap();
         assert_eq!(stale, None);
-        assert_eq!(
-            access_log::verify_chain(c).unwrap(),
-            access_log::ChainReport {
-                rows_checked: 3,
-                first_bad: None
-            }
-        );
+        assert_whole_chain(c, 3);
     }
 );
 
@@ -1042,13 +1040,7 @@ both_backends!(race_eight_writers_keeping_their_heads_chain_whole, |url| {
         }
     });
     let c = &mut pool.get().unwrap();
-    assert_eq!(
-        access_log::verify_chain(c).unwrap(),
-        access_log::ChainReport {
-            rows_checked: 320,
-            first_bad: None
-        }
-    );
+    assert_whole_chain(c, 320);
 });
 
 both_backends!(race_concurrent_lifecycle_changes_lose_nothing, |url| {
