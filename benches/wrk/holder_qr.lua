@@ -8,6 +8,9 @@
 -- nearly every answer is a 429. Answers are counted by status and size;
 -- done() prints one line `WRKJSON {...}` for load.sh to parse.
 
+-- The WRKJSON fields both scripts share, from beside this file.
+local wrkjson = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "wrkjson.lua")
+
 local threads = {}
 local counter = 0
 
@@ -52,17 +55,7 @@ function done(summary, latency, requests)
       tl = tl + (t:get("limited") or 0)
       tb = tb + (t:get("body_bytes") or 0)
    end
-   local secs = summary.duration / 1e6
-   local e = summary.errors
    io.write(string.format(
-      'WRKJSON {"requests":%d,"seconds":%.3f,"rps":%.1f,' ..
-      '"p50_ms":%.3f,"p90_ms":%.3f,"p99_ms":%.3f,"p999_ms":%.3f,"mean_ms":%.3f,"max_ms":%.3f,' ..
-      '"ok":%d,"non200":%d,"rate_limited":%d,"mean_body_bytes":%.0f,' ..
-      '"errors":{"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d}}\n',
-      summary.requests, secs, summary.requests / secs,
-      latency:percentile(50) / 1000, latency:percentile(90) / 1000,
-      latency:percentile(99) / 1000, latency:percentile(99.9) / 1000,
-      latency.mean / 1000, latency.max / 1000,
-      tok, tn, tl, tok > 0 and tb / tok or 0,
-      e.connect, e.read, e.write, e.status, e.timeout))
+      'WRKJSON {%s,"ok":%d,"non200":%d,"rate_limited":%d,"mean_body_bytes":%.0f}\n',
+      wrkjson.timing(summary, latency), tok, tn, tl, tok > 0 and tb / tok or 0))
 end

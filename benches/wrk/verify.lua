@@ -16,7 +16,10 @@
 --
 -- Every answer is read: valid / invalid by reason / non-200 are counted and
 -- done() prints one line `WRKJSON {...}` with throughput, latency percentiles
--- (microseconds) and the counts, for load.sh to parse.
+-- (milliseconds) and the counts, for load.sh to parse.
+
+-- The WRKJSON fields both scripts share, from beside this file.
+local wrkjson = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "wrkjson.lua")
 
 local threads = {}
 local counter = 0
@@ -156,17 +159,8 @@ function done(summary, latency, requests)
    for k, v in pairs(merged) do
       table.insert(rs, string.format('"%s":%d', k, v))
    end
-   local secs = summary.duration / 1e6
-   local e = summary.errors
    io.write(string.format(
-      'WRKJSON {"requests":%d,"seconds":%.3f,"rps":%.1f,' ..
-      '"p50_ms":%.3f,"p90_ms":%.3f,"p99_ms":%.3f,"p999_ms":%.3f,"mean_ms":%.3f,"max_ms":%.3f,' ..
-      '"valid":%d,"invalid":%d,"non200":%d,"sent":%d,"filler":%d,"threads_exhausted":%d,' ..
-      '"errors":{"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d},"reasons":{%s}}\n',
-      summary.requests, secs, summary.requests / secs,
-      latency:percentile(50) / 1000, latency:percentile(90) / 1000,
-      latency:percentile(99) / 1000, latency:percentile(99.9) / 1000,
-      latency.mean / 1000, latency.max / 1000,
-      tv, ti, tn, ts_, tf, te,
-      e.connect, e.read, e.write, e.status, e.timeout, table.concat(rs, ",")))
+      'WRKJSON {%s,"valid":%d,"invalid":%d,"non200":%d,"sent":%d,"filler":%d,' ..
+      '"threads_exhausted":%d,"reasons":{%s}}\n',
+      wrkjson.timing(summary, latency), tv, ti, tn, ts_, tf, te, table.concat(rs, ",")))
 end
