@@ -208,21 +208,14 @@ fn write_batches(
     mut progress: impl FnMut(u64),
 ) -> Result<(), StoreError> {
     let clinic_text = clinic.to_string();
-    let sqlite = backend(conn) == Backend::Sqlite;
     let mut read = 0;
     for batch in rx {
         let started = Instant::now();
         import_batch(conn, clinic, &clinic_text, &batch.rows, report)?;
         let written = started.elapsed();
-        if sqlite {
-            // What the automatic checkpoint would do after this commit, here
-            // so that its time is measured apart from the transaction's.
-            // PASSIVE: it takes no write lock and waits for no one.
-            diesel::connection::SimpleConnection::batch_execute(
-                conn,
-                "PRAGMA wal_checkpoint(PASSIVE)",
-            )?;
-        }
+        // What SQLite's automatic checkpoint would do after this commit, here
+        // so that its time is measured apart from the transaction's.
+        super::checkpoint(conn)?;
         tracing::debug!(
             rows = batch.rows.len(),
             transaction_ms = written.as_millis() as u64,
