@@ -98,7 +98,7 @@ if [ -n "$PERF" ]; then
     perf record -F 999 -a -g -o "$W/perf.data" -- sleep "$SECS" >/dev/null 2>&1 &
     PP=$!
 fi
-wrk -t1 -c32 -d"${SECS}s" -s "$LUA" "$URL" -- "$W/static.txt" "$KEY" cycle 1 "$RATE" window >"$W/wrk.txt"
+wrk -t1 -c"${CONNS:-32}" -d"${SECS}s" -s "$LUA" "$URL" -- "$W/static.txt" "$KEY" cycle 1 "$RATE" window >"$W/wrk.txt"
 threads_cpu >"$W/t1"
 PG1=$(pg_cpu)
 [ -n "$PP" ] && wait "$PP"

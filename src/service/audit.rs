@@ -14,6 +14,7 @@
 //! filling.
 
 use std::sync::{mpsc as sync_mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use diesel::Connection;
 use tokio::sync::{mpsc, oneshot};
@@ -32,20 +33,30 @@ const MAX_BATCH: usize = 1024;
 /// Jobs waiting beyond this make callers wait (back-pressure, not memory growth).
 const QUEUE: usize = 16 * 1024;
 
-/// How long a busy batch waits for more work before it commits.
-const LINGER: std::time::Duration = std::time::Duration::from_micros(1000);
+/// How long a busy batch waits at most for more work before it commits.
+const LINGER: Duration = Duration::from_micros(1000);
+/// The batch stops waiting after a step in which no work arrived.
+const LINGER_STEP: Duration = Duration::from_micros(100);
 
 /// Waits for work and takes a batch of it; `None` once every sender is gone.
 fn next_batch(rx: &mut mpsc::Receiver<Job>) -> Option<Vec<Job>> {
     let mut batch = vec![rx.blocking_recv()?];
     drain(rx, &mut batch);
     // Others were waiting too: the service is busy, so let the batch fill a
-    // moment longer. A commit's cost hardly depends on its size, so this
-    // trades a little latency for much less CPU per verification under load
-    // (the idea of PostgreSQL's commit_delay/commit_siblings).
-    if batch.len() > 1 && batch.len() < MAX_BATCH {
-        std::thread::sleep(LINGER);
+    // moment longer, in short steps while work keeps arriving. A commit's
+    // cost hardly depends on its size, so this trades a little latency for
+    // much less CPU per verification under load (the idea of PostgreSQL's
+    // commit_delay/commit_siblings). It stops at the first quiet step: when
+    // every client is already waiting on this batch, waiting longer only
+    // leaves the cores idle.
+    let deadline = Instant::now() + LINGER;
+    while batch.len() > 1 && batch.len() < MAX_BATCH {
+        let before = batch.len();
+        std::thread::sleep(LINGER_STEP);
         drain(rx, &mut batch);
+        if batch.len() == before || Instant::now() >= deadline {
+            break;
+        }
     }
     Some(batch)
 }
@@ -76,7 +87,7 @@ pub struct AuditWriter {
 
 /// How often the SQLite write-ahead log is copied to the database file: often
 /// enough that it stays a few hundred pages, so each copy is short.
-const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 
 /// What the threads need besides the jobs.
 struct Writer {
