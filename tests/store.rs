@@ -1070,3 +1070,119 @@ both_backends!(race_concurrent_lifecycle_changes_lose_nothing, |url| {
         "{results:?}"
     );
 });
+
+fn token_id(i: u32) -> [u8; 16] {
+    let mut id = [7u8; 16];
+    id[..4].copy_from_slice(&i.to_be_bytes());
+    id
+}
+
+// The access-log writer's one-statement path for dynamic tokens: the spend,
+// the head's move and the rows go in together or not at all.
+both_backends!(spend_and_append_writes_all_or_nothing, |url| {
+    let pool = open(url);
+    let c = &mut pool.get().unwrap();
+    let exp = store::now() + Span::seconds(120);
+    let first: Vec<NewLogEntry> = (0..2).map(log_entry).collect();
+    let two = c
+        .transaction(|c| access_log::lock_head(c)?.append(c, &first))
+        .unwrap();
+    let tokens = [(token_id(1), exp), (token_id(2), exp)];
+    let entries = [log_entry(2), log_entry(3)];
+    let four = c
+        .transaction(|c| two.spend_and_append_if_current(c, &entries, &tokens))
+        .unwrap()
+        .expect("head current, tokens new: written");
+    assert_eq!(four.seq(), 4);
+    // Behind the head: nothing written, the new token not spent.
+    let stale = c
+        .transaction(|c| two.spend_and_append_if_current(c, &[log_entry(4)], &[(token_id(3), exp)]))
+        .unwrap();
+    assert_eq!(stale, None);
+    // Head current, but one token already spent: nothing written, the other
+    // token not spent either.
+    let replayed = c
+        .transaction(|c| {
+            four.spend_and_append_if_current(
+                c,
+                &[log_entry(4), log_entry(5)],
+                &[(token_id(4), exp), (token_id(2), exp)],
+            )
+        })
+        .unwrap();
+    assert_eq!(replayed, None);
+    assert_whole_chain(c, 4);
+    let now_spent = [
+        (token_id(1), exp),
+        (token_id(2), exp),
+        (token_id(3), exp),
+        (token_id(4), exp),
+    ];
+    assert_eq!(
+        replay::accept_many(c, &now_spent).unwrap(),
+        [false, false, true, true]
+    );
+});
+
+// Eight writers spend overlapping token ids the way the access-log writer
+// does (PostgreSQL: the one statement outside a transaction first; then, or
+// on SQLite, a transaction that locks the head before it spends). Each id is
+// a first use exactly once, and the chain stays whole.
+both_backends!(race_eight_writers_spend_each_token_once, |url| {
+    let pool = open(url);
+    let pg = store::backend(&pool.get().unwrap()) == store::Backend::Postgres;
+    let exp = store::now() + Span::seconds(120);
+    let firsts = race(&pool, 8, move |c, t| {
+        let mut known: Option<access_log::Head> = None;
+        let mut first_uses = Vec::new();
+        for i in 0..20u32 {
+            // Ids shared by pairs of writers, plus one of this writer's own.
+            let batch = [
+                (token_id(i * 10 + (t as u32) / 2), exp),
+                (token_id(1000 + t as u32 * 100 + i), exp),
+            ];
+            let entries = [
+                log_entry(t * 100 + i as usize),
+                log_entry(t * 100 + i as usize),
+            ];
+            let fast = match (&known, pg) {
+                (Some(head), true) => match head.spend_and_append_if_current(c, &entries, &batch) {
+                    Ok(done) => done,
+                    Err(StoreError::Conflict("unique_violation")) => None,
+                    Err(e) => panic!("{e}"),
+                },
+                _ => None,
+            };
+            if let Some(head) = fast {
+                first_uses.extend(batch.iter().map(|(id, _)| *id));
+                known = Some(head);
+                continue;
+            }
+            let (head, fresh) = c
+                .transaction(|c| {
+                    let head = access_log::lock_head(c)?;
+                    let fresh = replay::accept_many(c, &batch)?;
+                    Ok::<_, StoreError>((head.append(c, &entries)?, fresh))
+                })
+                .unwrap();
+            first_uses.extend(
+                batch
+                    .iter()
+                    .zip(fresh)
+                    .filter(|(_, f)| *f)
+                    .map(|((id, _), _)| *id),
+            );
+            known = Some(head);
+        }
+        first_uses
+    });
+    let mut all: Vec<[u8; 16]> = firsts.into_iter().flatten().collect();
+    let n = all.len();
+    all.sort_unstable();
+    all.dedup();
+    assert_eq!(all.len(), n, "a token id was a first use twice");
+    // 20 shared ids per pair of writers (4 pairs) and 20 own ids per writer.
+    assert_eq!(n, 20 * 4 + 20 * 8);
+    let c = &mut pool.get().unwrap();
+    assert_whole_chain(c, 320);
+});

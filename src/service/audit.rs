@@ -304,9 +304,9 @@ impl Writer {
         }
     }
 
-    /// In one transaction: spend the batch's dynamic tokens, append every
-    /// entry in arrival order after the chain head. Returns the
-    /// verifications' outcomes in arrival order.
+    /// Spends the batch's dynamic tokens and appends every entry in arrival
+    /// order after the chain head, atomically. Returns the verifications'
+    /// outcomes in arrival order.
     fn commit(
         &self,
         kept: &mut Kept,
@@ -317,41 +317,61 @@ impl Writer {
             Some(conn) => conn,
             None => kept.conn.insert(self.pool.get()?),
         };
-        let spends = judged
-            .iter()
-            .any(|j| matches!(j, Ok(Judged::NeedsReplayCheck { .. })));
-        let known = kept.head.take();
         let skew = self.clock_skew_secs;
         let is_pg = matches!(conn, DbConnection::Postgresql(_));
-        let (outcomes, head) = match known {
-            // Nothing to spend, and on PostgreSQL the compare-and-append is
-            // one statement: no transaction (two round trips fewer) unless
-            // another writer moved the head since this one's last append.
-            Some(known) if is_pg && !spends => {
-                let outcomes = verification::settle(conn, skew, judged)?;
+        let mut judged = judged;
+        let known = kept.head.take();
+        // PostgreSQL, head kept: optimistically every token is a first use,
+        // and the spend, the head's compare-and-move and the rows are one
+        // statement (no transaction: one round trip where the transaction
+        // below takes four). It writes nothing if another writer moved the
+        // head or a token turns out spent; then the transaction settles.
+        if let (Some(known), true) = (&known, is_pg) {
+            let spends = verification::spends(&judged, skew);
+            let distinct = {
+                let mut ids: Vec<_> = spends.iter().map(|(id, _)| id).collect();
+                ids.sort_unstable();
+                ids.windows(2).all(|w| w[0] != w[1])
+            };
+            if distinct {
+                let outcomes = verification::settle_as(judged, vec![true; spends.len()]);
                 let entries = entries(batch, &outcomes);
-                let head = match known.append_if_current(conn, &entries)? {
-                    Some(head) => head,
-                    None => conn.transaction(|c| access_log::lock_head(c)?.append(c, &entries))?,
-                };
-                (outcomes, head)
+                match known.spend_and_append_if_current(conn, &entries, &spends) {
+                    Ok(Some(head)) => {
+                        kept.head = Some(head);
+                        return Ok(outcomes);
+                    }
+                    // A concurrent spend of one of the ids (another node):
+                    // the statement was rolled back whole.
+                    Ok(None) | Err(StoreError::Conflict("unique_violation")) => {}
+                    Err(e) => return Err(e),
+                }
+                judged = verification::unsettle(outcomes);
             }
-            known => conn.transaction(|c| {
-                // Replay first, then the head: a writer holding the head never
-                // waits for another's replay rows, so the two cannot deadlock.
-                let outcomes = verification::settle(c, skew, judged)?;
-                let entries = entries(batch, &outcomes);
-                let head = match known {
-                    Some(known) => known.append_if_current(c, &entries)?,
-                    None => None,
-                };
-                let head = match head {
+        }
+        let (outcomes, head) = conn.transaction(|c| {
+            // The head first on PostgreSQL: tokens are spent only under the
+            // head (what the one-statement path's check relies on), and no
+            // two writers wait for each other in opposite orders. On SQLite
+            // the transaction holds the only write lock anyway, and a kept
+            // head saves the lock's statement.
+            let locked = if is_pg {
+                Some(access_log::lock_head(c)?)
+            } else {
+                None
+            };
+            let outcomes = verification::settle(c, skew, judged)?;
+            let entries = entries(batch, &outcomes);
+            let head = match (locked, known) {
+                (Some(locked), _) => locked.append(c, &entries)?,
+                (None, Some(known)) => match known.append_if_current(c, &entries)? {
                     Some(head) => head,
                     None => access_log::lock_head(c)?.append(c, &entries)?,
-                };
-                Ok::<_, StoreError>((outcomes, head))
-            })?,
-        };
+                },
+                (None, None) => access_log::lock_head(c)?.append(c, &entries)?,
+            };
+            Ok::<_, StoreError>((outcomes, head))
+        })?;
         kept.head = Some(head);
         Ok(outcomes)
     }

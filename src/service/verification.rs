@@ -130,17 +130,14 @@ pub fn judge(
         .collect())
 }
 
-/// Passes the batch's dynamic tokens through the replay set (one statement)
-/// and gives every verification its outcome. Run it inside the transaction
-/// that appends the batch's log entries, so a token is spent exactly when its
-/// log entry commits; `clock_skew_secs` keeps replay rows as long as a token
-/// could still be accepted.
-pub fn settle(
-    conn: &mut DbConnection,
+/// The dynamic tokens of a batch that still have to pass the replay set, in
+/// batch order, with the time their replay rows may be purged: as long as
+/// the token could still be accepted (`clock_skew_secs` past its expiry).
+pub fn spends(
+    judged: &[Result<Judged, StoreError>],
     clock_skew_secs: i64,
-    judged: Vec<Result<Judged, StoreError>>,
-) -> Result<Vec<Result<Outcome, StoreError>>, StoreError> {
-    let spend: Vec<([u8; 16], chrono::NaiveDateTime)> = judged
+) -> Vec<([u8; 16], chrono::NaiveDateTime)> {
+    judged
         .iter()
         .filter_map(|j| match j {
             Ok(Judged::NeedsReplayCheck { claims, .. }) => Some((
@@ -151,9 +148,30 @@ pub fn settle(
             )),
             _ => None,
         })
-        .collect();
-    let mut first_use = replay::accept_many(conn, &spend)?.into_iter();
-    Ok(judged
+        .collect()
+}
+
+/// Passes the batch's dynamic tokens through the replay set (one statement)
+/// and gives every verification its outcome. Run it inside the transaction
+/// that appends the batch's log entries, so a token is spent exactly when its
+/// log entry commits.
+pub fn settle(
+    conn: &mut DbConnection,
+    clock_skew_secs: i64,
+    judged: Vec<Result<Judged, StoreError>>,
+) -> Result<Vec<Result<Outcome, StoreError>>, StoreError> {
+    let first_use = replay::accept_many(conn, &spends(&judged, clock_skew_secs))?;
+    Ok(settle_as(judged, first_use))
+}
+
+/// Every verification's outcome, given for each token of [`spends`] (in
+/// order) whether this is its first use; a missing answer counts as a replay.
+pub fn settle_as(
+    judged: Vec<Result<Judged, StoreError>>,
+    first_use: Vec<bool>,
+) -> Vec<Result<Outcome, StoreError>> {
+    let mut first_use = first_use.into_iter();
+    judged
         .into_iter()
         .map(|j| {
             j.map(|j| match j {
@@ -170,7 +188,24 @@ pub fn settle(
                 }
             })
         })
-        .collect())
+        .collect()
+}
+
+/// Undoes [`settle_as`] with every token a first use, for a batch whose
+/// optimistic write did not happen. Exact because [`judge`] never decides a
+/// dynamic token valid: a valid dynamic outcome came from the replay check.
+pub fn unsettle(outcomes: Vec<Result<Outcome, StoreError>>) -> Vec<Result<Judged, StoreError>> {
+    outcomes
+        .into_iter()
+        .map(|o| {
+            o.map(|o| match o {
+                Outcome::Valid { claims, resolution } if claims.kind == TokenKind::Dynamic => {
+                    Judged::NeedsReplayCheck { claims, resolution }
+                }
+                decided => Judged::Decided(decided),
+            })
+        })
+        .collect()
 }
 
 /// The access-log entry for an outcome.

@@ -12,7 +12,7 @@
 use chrono::{NaiveDateTime, SubsecRound};
 use diesel::prelude::*;
 
-use super::schema::{access_log, access_log_head};
+use super::schema::{access_log, access_log_head, replay};
 use super::{corrupt, parse_id, DbConnection, StoreError};
 use crate::crypto::sha256;
 use crate::domain::{CardId, Channel, ClinicId, NationalId, ResidentId};
@@ -304,6 +304,78 @@ impl Head {
         Ok(written.then_some(next))
     }
 
+    /// Like [`Head::append_if_current`], and spends `tokens` (dynamic token
+    /// ids, distinct, with the time their replay rows may be purged) in the
+    /// same step, all or nothing. `None`, with nothing written, if another
+    /// writer moved the head or any of the tokens is already spent: the
+    /// caller then locks the head in a transaction and settles token by
+    /// token. On PostgreSQL it is one statement, atomic without a
+    /// transaction, so a batch of dynamic tokens costs one round trip
+    /// instead of four (BEGIN, replay insert, append, COMMIT).
+    ///
+    /// It relies on the writer's rule that tokens are spent only under the
+    /// head, by this statement or in a transaction that took
+    /// [`lock_head`] first and appends after: a committed spend has moved
+    /// the head, so the check that no token is spent cannot miss one, and a
+    /// concurrent spend of the same id fails this statement on the key
+    /// (an error; the statement is rolled back whole). On SQLite, call it
+    /// inside a transaction.
+    pub fn spend_and_append_if_current(
+        &self,
+        conn: &mut DbConnection,
+        entries: &[NewLogEntry],
+        tokens: &[([u8; 16], NaiveDateTime)],
+    ) -> Result<Option<Head>, StoreError> {
+        if tokens.is_empty() {
+            return self.append_if_current(conn, entries);
+        }
+        let ids: Vec<Vec<u8>> = tokens.iter().map(|(id, _)| id.to_vec()).collect();
+        match conn {
+            DbConnection::Postgresql(c) => {
+                let rows = self.chain(entries);
+                let Some(next) = rows.last().map(|r| Head {
+                    seq: r.seq,
+                    hash: r.hash.clone(),
+                }) else {
+                    return Ok(None);
+                };
+                let mut sorted: Vec<_> = tokens.to_vec();
+                sorted.sort_unstable_by_key(|(id, _)| *id);
+                let statement = pg::SpendAndAppendRows {
+                    rows: pg::AppendRows::new(self, &next, &rows),
+                    ids: sorted.iter().map(|(id, _)| id.to_vec()).collect(),
+                    expires: sorted.iter().map(|(_, exp)| *exp).collect(),
+                };
+                Ok((statement.execute(c)? == rows.len()).then_some(next))
+            }
+            DbConnection::Sqlite(_) => {
+                let spent: i64 = replay::table
+                    .filter(replay::token_id.eq_any(&ids))
+                    .count()
+                    .get_result(conn)?;
+                if spent > 0 {
+                    return Ok(None);
+                }
+                let Some(next) = self.append_if_current(conn, entries)? else {
+                    return Ok(None);
+                };
+                let values: Vec<_> = tokens
+                    .iter()
+                    .map(|(id, exp)| {
+                        (
+                            replay::token_id.eq(id.to_vec()),
+                            replay::expires_at.eq(*exp),
+                        )
+                    })
+                    .collect();
+                for chunk in values.chunks(INSERT_CHUNK) {
+                    super::insert_rows!(conn, replay::table, chunk)?;
+                }
+                Ok(Some(next))
+            }
+        }
+    }
+
     /// The rows for `entries` after this head, each hash chained to the one before.
     fn chain(&self, entries: &[NewLogEntry]) -> Vec<Row> {
         let mut prev = self.hash.clone();
@@ -406,9 +478,11 @@ mod pg {
         const HAS_STATIC_QUERY_ID: bool = true;
     }
 
-    impl QueryFragment<Pg> for AppendRows<'_> {
-        fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
-            out.push_sql("WITH head AS (UPDATE access_log_head SET seq = ");
+    impl AppendRows<'_> {
+        /// `UPDATE access_log_head … WHERE … seq = from AND hash = from`,
+        /// without its closing `RETURNING`, so a caller can add conditions.
+        fn walk_head<'b>(&'b self, out: &mut AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+            out.push_sql("UPDATE access_log_head SET seq = ");
             out.push_bind_param::<BigInt, _>(&self.to.seq)?;
             out.push_sql(", hash = ");
             out.push_bind_param::<Binary, _>(&self.to.hash)?;
@@ -416,8 +490,13 @@ mod pg {
             out.push_bind_param::<BigInt, _>(&self.from.seq)?;
             out.push_sql(" AND hash = ");
             out.push_bind_param::<Binary, _>(&self.from.hash)?;
+            Ok(())
+        }
+
+        /// The rows' `INSERT`, only if the CTE `head` returned a row.
+        fn walk_rows<'b>(&'b self, out: &mut AstPass<'_, 'b, Pg>) -> QueryResult<()> {
             out.push_sql(
-                " RETURNING 1) INSERT INTO access_log (seq, at, actor_kind, actor, action, \
+                " INSERT INTO access_log (seq, at, actor_kind, actor, action, \
                  card_id, resident_id, clinic_id, channel, outcome, detail, prev_hash, hash) \
                  SELECT * FROM unnest(",
             );
@@ -440,6 +519,53 @@ mod pg {
             Ok(())
         }
     }
+
+    impl QueryFragment<Pg> for AppendRows<'_> {
+        fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+            out.push_sql("WITH head AS (");
+            self.walk_head(&mut out)?;
+            out.push_sql(" RETURNING 1)");
+            self.walk_rows(&mut out)
+        }
+    }
+
+    /// [`AppendRows`] that also spends dynamic tokens: the head moves only if
+    /// none of them is in the replay set yet, and the replay rows and the
+    /// log rows go in only if it moved. Ids sorted, so two statements that
+    /// share ids take their key locks in the same order.
+    pub(super) struct SpendAndAppendRows<'a> {
+        pub(super) rows: AppendRows<'a>,
+        pub(super) ids: Vec<Vec<u8>>,
+        pub(super) expires: Vec<chrono::NaiveDateTime>,
+    }
+
+    /// The statement's cache key.
+    pub(super) struct SpendAndAppendRowsId;
+
+    impl QueryId for SpendAndAppendRows<'_> {
+        type QueryId = SpendAndAppendRowsId;
+        const HAS_STATIC_QUERY_ID: bool = true;
+    }
+
+    impl QueryFragment<Pg> for SpendAndAppendRows<'_> {
+        fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+            out.push_sql("WITH head AS (");
+            self.rows.walk_head(&mut out)?;
+            out.push_sql(" AND NOT EXISTS (SELECT 1 FROM replay WHERE token_id = ANY(");
+            out.push_bind_param::<Array<Binary>, _>(&self.ids)?;
+            out.push_sql(
+                ")) RETURNING 1), spent AS (INSERT INTO replay (token_id, expires_at) \
+                 SELECT * FROM unnest(",
+            );
+            out.push_bind_param::<Array<Binary>, _>(&self.ids)?;
+            out.push_sql(", ");
+            out.push_bind_param::<Array<Timestamp>, _>(&self.expires)?;
+            out.push_sql(") WHERE EXISTS (SELECT 1 FROM head) ORDER BY 1)");
+            self.rows.walk_rows(&mut out)
+        }
+    }
+
+    impl RunQueryDsl<PgConnection> for SpendAndAppendRows<'_> {}
 
     impl RunQueryDsl<PgConnection> for AppendRows<'_> {}
 }
