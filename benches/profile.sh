@@ -6,7 +6,8 @@
 #
 # A fresh database with RESIDENTS (20,000) imported residents, the release
 # service, a 3 s wrk warm-up and then SECONDS (10) of static tokens with
-# benches/wrk/verify.lua at 32 connections (RATE=N paces it). Prints the rate,
+# benches/wrk/verify.lua at 32 connections (CONNS=N changes that, RATE=N
+# paces it, KIND=dynamic sends fresh dynamic tokens, each once). Prints the rate,
 # the CPU time per verification of each of the server's thread groups (actix
 # workers, access-log threads) and, on PostgreSQL, of all PostgreSQL
 # processes together, plus the top statements from pg_stat_statements (calls,
@@ -21,6 +22,8 @@ DB=${1:?usage: benches/profile.sh sqlite|postgres [SECONDS] [perf]}
 SECS=${2:-10}
 PERF=${3:-}
 RATE=${RATE:-0}
+KIND=${KIND:-static}
+KEEP=${KEEP:-}
 RESIDENTS=${RESIDENTS:-20000}
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 BIN=${BIN:-}
@@ -38,7 +41,7 @@ pg_as() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 cleanup() {
     if [ -n "$SP" ]; then kill "$SP" 2>/dev/null || true; wait "$SP" 2>/dev/null || true; fi
     if [ -n "$PG_UP" ]; then pg_as "$PG_BIN/pg_ctl" -D "$W/pg" -m fast -w stop >/dev/null 2>&1 || true; fi
-    if [ -n "$PERF" ]; then echo "kept $W (perf.data)" >&2; else rm -rf "$W"; fi
+    if [ -n "$PERF$KEEP" ]; then echo "kept $W" >&2; else rm -rf "$W"; fi
 }
 trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
@@ -54,7 +57,7 @@ case $DB in
         PGP=$(free_port)
         pg_as "$PG_BIN/pg_ctl" -D "$W/pg" -l "$W/pg.log" -w -o "-p $PGP -k $W -c listen_addresses=127.0.0.1 \
             -c shared_buffers=256MB -c shared_preload_libraries=pg_stat_statements \
-            -c pg_stat_statements.track_planning=on" start >/dev/null
+            -c pg_stat_statements.track_planning=on ${PG_EXTRA:-}" start >/dev/null
         PG_UP=1
         export HEALTHCARD_DATABASE_URL="postgres://postgres@127.0.0.1:$PGP/postgres" ;;
     sqlite) export HEALTHCARD_DATABASE_URL="$W/data/healthcard.db" ;;
@@ -70,6 +73,12 @@ if [ "$DB" = postgres ]; then
     psql_ -c "VACUUM ANALYZE" -c "CHECKPOINT" -c "CREATE EXTENSION pg_stat_statements" >/dev/null
 fi
 "$BIN" bench-tokens --kind static --count "$RESIDENTS" >"$W/static.txt"
+TOKENS="$W/static.txt" MODE=cycle
+if [ "$KIND" = dynamic ]; then
+    # Enough for SECS at 15,000/s, each sent once.
+    "$BIN" bench-tokens --kind dynamic --count $((SECS * 15000)) >"$W/dynamic.txt"
+    TOKENS="$W/dynamic.txt" MODE=once
+fi
 "$BIN" serve >"$W/server.log" 2>&1 &
 SP=$!
 for _ in $(seq 100); do curl -fsS "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
@@ -98,7 +107,7 @@ if [ -n "$PERF" ]; then
     perf record -F 999 -a -g -o "$W/perf.data" -- sleep "$SECS" >/dev/null 2>&1 &
     PP=$!
 fi
-wrk -t1 -c"${CONNS:-32}" -d"${SECS}s" -s "$LUA" "$URL" -- "$W/static.txt" "$KEY" cycle 1 "$RATE" window >"$W/wrk.txt"
+wrk -t1 -c"${CONNS:-32}" -d"${SECS}s" -s "$LUA" "$URL" -- "$TOKENS" "$KEY" "$MODE" 1 "$RATE" window >"$W/wrk.txt"
 threads_cpu >"$W/t1"
 PG1=$(pg_cpu)
 [ -n "$PP" ] && wait "$PP"

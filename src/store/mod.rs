@@ -82,7 +82,7 @@ struct Customizer {
     /// SQLite page cache per connection, in KiB (SQLite's default: 2000).
     sqlite_cache_kib: u32,
     /// The access-log writer's connections: PostgreSQL plans each prepared
-    /// statement once, SQLite leaves checkpoints to [`checkpoint`] on
+    /// statement once and never as a table scan, SQLite leaves checkpoints to [`checkpoint`] on
     /// another thread (see [`connect_writer`]).
     writer: bool,
 }
@@ -102,8 +102,16 @@ impl CustomizeConnection<DbConnection, r2d2::Error> for Customizer {
             c.batch_execute("SET statement_timeout = 15000")
                 .map_err(r2d2::Error::QueryError)?;
             if self.writer {
-                c.batch_execute("SET plan_cache_mode = force_generic_plan")
-                    .map_err(r2d2::Error::QueryError)?;
+                // Every statement of the writer is a key lookup or an
+                // insert. Its plans are made once per connection, and one
+                // made while a table looked empty (a fresh database, the
+                // replay set after a purge) would scan that table on every
+                // batch until the next ANALYZE: measured, 4.5 ms a batch for
+                // the replay check over 7,000 rows. No scans, then.
+                c.batch_execute(
+                    "SET plan_cache_mode = force_generic_plan; SET enable_seqscan = off",
+                )
+                .map_err(r2d2::Error::QueryError)?;
             }
         }
         if let DbConnection::Sqlite(c) = conn {
