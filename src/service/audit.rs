@@ -5,8 +5,9 @@
 //! its entry has committed.
 //!
 //! The same batch also settles verifications (see
-//! [`super::verification`]): one read for all the batch's cards, one replay
-//! insert for its dynamic tokens, one log append, one commit. Two stages on
+//! [`super::verification`]): one read for all the batch's cards, then the
+//! replay set for its dynamic tokens and the log append together (on
+//! PostgreSQL one statement, see [`Head::spend_and_append_if_current`]). Two stages on
 //! threads of their own: a reader takes a batch (on PostgreSQL it also reads
 //! the batch's cards, on its own connection) while the appender commits the
 //! batch before, so a batch's round trips overlap the previous one's commit

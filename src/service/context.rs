@@ -1,5 +1,5 @@
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 use crate::config::Settings;
 use crate::crypto::MasterKey;
@@ -17,6 +17,8 @@ pub type PooledConn = diesel::r2d2::PooledConnection<diesel::r2d2::ConnectionMan
 pub struct AppContext {
     pub settings: Arc<Settings>,
     pub pool: DbPool,
+    /// Hands [`AppContext::conn`]'s connections out first come, first served.
+    gate: Arc<FairGate>,
     pub master: MasterKey,
     pub keys: KeyStore,
     pub audit: AuditWriter,
@@ -84,6 +86,7 @@ impl AppContext {
         );
         Ok((
             AppContext {
+                gate: Arc::new(FairGate::new(settings.db_pool_size)),
                 settings: Arc::new(settings),
                 pool,
                 master,
@@ -94,9 +97,13 @@ impl AppContext {
         ))
     }
 
-    /// A pooled connection, or `Unavailable` when the database does not answer in time.
-    pub fn conn(&self) -> Result<PooledConn, StoreError> {
-        self.pool.get().map_err(StoreError::from)
+    /// A pooled connection, or `Unavailable` when the database does not
+    /// answer in time. Callers get connections in the order they asked.
+    pub fn conn(&self) -> Result<GatedConn, StoreError> {
+        let timeout = Duration::from_secs(self.settings.db_timeout_secs);
+        let pass = self.gate.enter(timeout)?;
+        let conn = self.pool.get().map_err(StoreError::from)?;
+        Ok(GatedConn { conn, _pass: pass })
     }
 
     /// Runs `f` with a connection inside a database transaction.
@@ -107,5 +114,155 @@ impl AppContext {
         use diesel::Connection;
         let mut conn = self.conn()?;
         conn.transaction(|c| f(c))
+    }
+}
+
+/// A connection from [`AppContext::conn`]; its place in the gate is given
+/// back with it.
+pub struct GatedConn {
+    conn: PooledConn,
+    _pass: GatePass,
+}
+
+impl std::ops::Deref for GatedConn {
+    type Target = DbConnection;
+    fn deref(&self) -> &DbConnection {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for GatedConn {
+    fn deref_mut(&mut self) -> &mut DbConnection {
+        &mut self.conn
+    }
+}
+
+/// First come, first served admission to the pool, `permits` at a time.
+/// r2d2 wakes an arbitrary waiter when a connection comes back and lets a
+/// newcomer take it first, so under contention some requests waited seconds
+/// while later ones went ahead (PostgreSQL, 32 concurrent holder QR requests,
+/// 16 connections: p99 0.12-1.4 s, max 0.6-2.5 s in four runs, the time spent
+/// in r2d2's `get`; with the gate p99 36-48 ms, max 0.19-0.24 s in three).
+/// Here waiters queue and the front one goes first.
+struct FairGate {
+    state: Mutex<Queue>,
+    turn: Condvar,
+}
+
+struct Queue {
+    free: u32,
+    next_ticket: u64,
+    waiting: std::collections::VecDeque<u64>,
+}
+
+/// A place admitted by the gate; dropping it lets the next waiter in.
+struct GatePass(Arc<FairGate>);
+
+impl FairGate {
+    fn new(permits: u32) -> FairGate {
+        FairGate {
+            state: Mutex::new(Queue {
+                free: permits.max(1),
+                next_ticket: 0,
+                waiting: Default::default(),
+            }),
+            turn: Condvar::new(),
+        }
+    }
+
+    fn enter(self: &Arc<Self>, timeout: Duration) -> Result<GatePass, StoreError> {
+        let deadline = Instant::now() + timeout;
+        let mut q = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let ticket = q.next_ticket;
+        q.next_ticket += 1;
+        q.waiting.push_back(ticket);
+        loop {
+            if q.free > 0 && q.waiting.front() == Some(&ticket) {
+                q.waiting.pop_front();
+                q.free -= 1;
+                // The next in line may find a place free too.
+                self.turn.notify_all();
+                return Ok(GatePass(self.clone()));
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                q.waiting.retain(|t| *t != ticket);
+                self.turn.notify_all();
+                return Err(StoreError::Unavailable(
+                    "no database connection in time".into(),
+                ));
+            }
+            q = self
+                .turn
+                .wait_timeout(q, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
+}
+
+impl Drop for GatePass {
+    fn drop(&mut self) {
+        let mut q = self.0.state.lock().unwrap_or_else(|p| p.into_inner());
+        q.free += 1;
+        self.0.turn.notify_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Waits until `n` tickets are queued at the gate.
+    fn queued(gate: &FairGate, n: usize) {
+        while gate.state.lock().unwrap().waiting.len() < n {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    #[test]
+    fn gate_admits_waiters_in_arrival_order() {
+        let gate = Arc::new(FairGate::new(1));
+        let held = gate.enter(Duration::from_secs(5)).unwrap();
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let mut threads = Vec::new();
+        for i in 0..4 {
+            let (g, o) = (gate.clone(), order.clone());
+            threads.push(std::thread::spawn(move || {
+                let _pass = g.enter(Duration::from_secs(5)).unwrap();
+                o.lock().unwrap().push(i);
+                std::thread::sleep(Duration::from_millis(2));
+            }));
+            queued(&gate, i + 1);
+        }
+        drop(held);
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(*order.lock().unwrap(), [0, 1, 2, 3]);
+    }
+
+    #[test]
+    fn a_waiter_that_gives_up_holds_no_one_back() {
+        let gate = Arc::new(FairGate::new(1));
+        let held = gate.enter(Duration::from_secs(5)).unwrap();
+        let early = {
+            let gate = gate.clone();
+            std::thread::spawn(move || gate.enter(Duration::from_millis(30)).map(|_| ()))
+        };
+        queued(&gate, 1);
+        let late = {
+            let gate = gate.clone();
+            std::thread::spawn(move || gate.enter(Duration::from_secs(5)).map(|_| ()))
+        };
+        queued(&gate, 2);
+        assert!(matches!(
+            early.join().unwrap(),
+            Err(StoreError::Unavailable(_))
+        ));
+        drop(held);
+        assert!(late.join().unwrap().is_ok());
+        // The place is free again.
+        let _again = gate.enter(Duration::from_millis(100)).unwrap();
     }
 }
