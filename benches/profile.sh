@@ -14,6 +14,9 @@
 # execution and planning time, plans). With `perf` it also records
 # `perf record -a -g` of the whole machine into the work folder, kept then.
 # BIN=path runs another build (e.g. an older commit's, for A/B runs).
+# KEEP=1 keeps the work folder (server and PostgreSQL logs); PG_EXTRA adds
+# PostgreSQL settings, e.g. "-c session_preload_libraries=auto_explain
+# -c auto_explain.log_min_duration=5 -c auto_explain.log_analyze=on".
 # Everything listens on 127.0.0.1; what it starts is stopped by PID.
 set -euo pipefail
 cd "$(dirname "$0")/.."
