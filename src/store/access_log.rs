@@ -329,7 +329,6 @@ impl Head {
         if tokens.is_empty() {
             return self.append_if_current(conn, entries);
         }
-        let ids: Vec<Vec<u8>> = tokens.iter().map(|(id, _)| id.to_vec()).collect();
         match conn {
             DbConnection::Postgresql(c) => {
                 let rows = self.chain(entries);
@@ -348,7 +347,10 @@ impl Head {
                 };
                 Ok((statement.execute(c)? == rows.len()).then_some(next))
             }
+            // A spend must come with its log rows.
+            DbConnection::Sqlite(_) if entries.is_empty() => Ok(None),
             DbConnection::Sqlite(_) => {
+                let ids: Vec<Vec<u8>> = tokens.iter().map(|(id, _)| id.to_vec()).collect();
                 let spent: i64 = replay::table
                     .filter(replay::token_id.eq_any(&ids))
                     .count()
@@ -359,18 +361,9 @@ impl Head {
                 let Some(next) = self.append_if_current(conn, entries)? else {
                     return Ok(None);
                 };
-                let values: Vec<_> = tokens
-                    .iter()
-                    .map(|(id, exp)| {
-                        (
-                            replay::token_id.eq(id.to_vec()),
-                            replay::expires_at.eq(*exp),
-                        )
-                    })
-                    .collect();
-                for chunk in values.chunks(INSERT_CHUNK) {
-                    super::insert_rows!(conn, replay::table, chunk)?;
-                }
+                // None is spent: checked above, and a SQLite transaction
+                // whose snapshot another writer changed since cannot write.
+                super::replay::accept_many(conn, tokens)?;
                 Ok(Some(next))
             }
         }
