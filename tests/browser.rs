@@ -138,11 +138,16 @@ impl Person<'_> {
         self.d.text(&e)
     }
 
-    fn press(&self, text: &str) {
-        let b = self.d.find(&format!(
+    /// Waits (up to 10 s) for a button or link reading `text`.
+    fn control(&self, text: &str) -> Element {
+        self.d.find(&format!(
             "//button[normalize-space(.)={t}] | //a[normalize-space(.)={t}]",
             t = quoted(text)
-        ));
+        ))
+    }
+
+    fn press(&self, text: &str) {
+        let b = self.control(text);
         self.d.click(&b);
     }
 
@@ -373,7 +378,9 @@ fn stories_in_a_real_browser() {
     p.open("/admin");
     p.fill("身份证号", &id);
     p.press("查找");
-    p.wait_to_see("健康卡");
+    // The search page's title says 健康卡 too: wait for the resident page's
+    // own link before taking its address.
+    p.control("访问记录");
     let resident_page = p.path();
     p.press("访问记录");
     p.wait_to_see("自助机");
