@@ -342,8 +342,8 @@ impl Writer {
                         kept.head = Some(head);
                         return Ok(outcomes);
                     }
-                    // A concurrent spend of one of the ids (another node):
-                    // the statement was rolled back whole.
+                    // The replay key's backstop (a spend the statement's
+                    // check missed): it was rolled back whole.
                     Ok(None) | Err(StoreError::Conflict("unique_violation")) => {}
                     Err(e) => return Err(e),
                 }

@@ -316,10 +316,11 @@ impl Head {
     /// It relies on the writer's rule that tokens are spent only under the
     /// head, by this statement or in a transaction that took
     /// [`lock_head`] first and appends after: a committed spend has moved
-    /// the head, so the check that no token is spent cannot miss one, and a
-    /// concurrent spend of the same id fails this statement on the key
-    /// (an error; the statement is rolled back whole). On SQLite, call it
-    /// inside a transaction.
+    /// the head, so the check that no token is spent cannot miss one (a spend
+    /// that commits while this statement waits for the head has moved it,
+    /// and the head's compare fails). The replay key stays as a backstop: a
+    /// spend the check did miss fails the statement with `Conflict` and it
+    /// is rolled back whole. On SQLite, call it inside a transaction.
     pub fn spend_and_append_if_current(
         &self,
         conn: &mut DbConnection,
