@@ -272,11 +272,7 @@ impl Head {
             return Ok(Some(self.clone()));
         }
         let rows = self.chain(entries);
-        let last = rows.last().map(|r| Head {
-            seq: r.seq,
-            hash: r.hash.clone(),
-        });
-        let Some(next) = last else {
+        let Some(next) = Head::after(&rows) else {
             return Ok(Some(self.clone()));
         };
         let written = match conn {
@@ -333,18 +329,14 @@ impl Head {
         match conn {
             DbConnection::Postgresql(c) => {
                 let rows = self.chain(entries);
-                let Some(next) = rows.last().map(|r| Head {
-                    seq: r.seq,
-                    hash: r.hash.clone(),
-                }) else {
+                let Some(next) = Head::after(&rows) else {
                     return Ok(None);
                 };
-                let mut sorted: Vec<_> = tokens.to_vec();
-                sorted.sort_unstable_by_key(|(id, _)| *id);
+                let (ids, expires) = super::replay::sorted_columns(tokens);
                 let statement = pg::SpendAndAppendRows {
                     rows: pg::AppendRows::new(self, &next, &rows),
-                    ids: sorted.iter().map(|(id, _)| id.to_vec()).collect(),
-                    expires: sorted.iter().map(|(_, exp)| *exp).collect(),
+                    ids,
+                    expires,
                 };
                 Ok((statement.execute(c)? == rows.len()).then_some(next))
             }
@@ -368,6 +360,14 @@ impl Head {
                 Ok(Some(next))
             }
         }
+    }
+
+    /// The head once `rows` are appended: their last seq and hash.
+    fn after(rows: &[Row]) -> Option<Head> {
+        rows.last().map(|r| Head {
+            seq: r.seq,
+            hash: r.hash.clone(),
+        })
     }
 
     /// The rows for `entries` after this head, each hash chained to the one before.

@@ -82,8 +82,8 @@ struct Customizer {
     /// SQLite page cache per connection, in KiB (SQLite's default: 2000).
     sqlite_cache_kib: u32,
     /// The access-log writer's connections: PostgreSQL plans each prepared
-    /// statement once and never as a table scan, SQLite leaves checkpoints to [`checkpoint`] on
-    /// another thread (see [`connect_writer`]).
+    /// statement once and never as a table scan, SQLite leaves checkpoints
+    /// to [`checkpoint`] on another thread (see [`connect_writer`]).
     writer: bool,
 }
 

@@ -40,11 +40,8 @@ pub fn accept_many(
     let mut inserted: HashSet<Vec<u8>> = HashSet::with_capacity(rows.len());
     match conn {
         DbConnection::Postgresql(c) if !rows.is_empty() => {
-            let spent: Vec<Vec<u8>> = pg::Spend {
-                ids: rows.iter().map(|(id, _)| id.to_vec()).collect(),
-                expires: rows.iter().map(|(_, exp)| *exp).collect(),
-            }
-            .load(c)?;
+            let (ids, expires) = sorted_columns(&rows);
+            let spent: Vec<Vec<u8>> = pg::Spend { ids, expires }.load(c)?;
             inserted.extend(spent);
         }
         DbConnection::Postgresql(_) => {}
@@ -73,6 +70,21 @@ pub fn accept_many(
         .iter()
         .map(|(id, _)| inserted.remove(id.as_slice()))
         .collect())
+}
+
+/// Token ids and their expiries as one array each, sorted by id: what the
+/// PostgreSQL statements that spend take (here and in
+/// [`super::access_log::Head::spend_and_append_if_current`]), in the order
+/// that keeps two batches sharing ids from locking them in opposite orders.
+pub(super) fn sorted_columns(
+    tokens: &[([u8; 16], NaiveDateTime)],
+) -> (Vec<Vec<u8>>, Vec<NaiveDateTime>) {
+    let mut sorted = tokens.to_vec();
+    sorted.sort_unstable_by_key(|(id, _)| *id);
+    sorted
+        .into_iter()
+        .map(|(id, exp)| (id.to_vec(), exp))
+        .unzip()
 }
 
 mod pg {
