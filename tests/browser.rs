@@ -202,9 +202,27 @@ impl Person<'_> {
             self.d.same(&focused, &field),
             "the scan field must have the focus"
         );
+        // The page before may show an answer too: wait for the new page's.
+        let before = self.d.try_find("//*[@id='result']");
         self.d.type_into(&focused, &format!("{token}{ENTER}"));
-        self.d
-            .find("//*[@id='result' and not(contains(@class,'idle'))]");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let answer = self
+                .d
+                .try_find("//*[@id='result' and not(contains(@class,'idle'))]");
+            if let Some(answer) = answer {
+                if before.as_ref().is_none_or(|b| !self.d.same(b, &answer)) {
+                    return;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no answer to the scan on {}; the page says:\n{}",
+                self.path(),
+                self.d.page_text()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     fn outcome(&self) -> String {
