@@ -11,6 +11,7 @@ use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
+use crate::service::verification::Counters;
 use crate::store::DbPool;
 
 use super::State;
@@ -19,12 +20,12 @@ pub struct Metrics {
     registry: Registry,
     requests: IntCounterVec,
     latency: HistogramVec,
-    verifications: IntCounterVec,
     pool: IntGaugeVec,
 }
 
 impl Metrics {
-    pub fn new() -> Metrics {
+    /// The request metrics, exported beside the service's verification counters.
+    pub fn new(counters: &Counters) -> Metrics {
         let registry = Registry::new_custom(Some("healthcard".into()), None)
             .expect("a constant, valid prefix");
         let requests = IntCounterVec::new(
@@ -41,14 +42,6 @@ impl Metrics {
             &["route"],
         )
         .expect("valid metric");
-        let verifications = IntCounterVec::new(
-            Opts::new(
-                "verifications_total",
-                "Token verifications by outcome (valid or reason) and channel",
-            ),
-            &["outcome", "channel"],
-        )
-        .expect("valid metric");
         let pool = IntGaugeVec::new(
             Opts::new("db_pool_connections", "Database pool connections by state"),
             &["state"],
@@ -57,7 +50,7 @@ impl Metrics {
         for c in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(latency.clone()),
-            Box::new(verifications.clone()),
+            Box::new(counters.verifications.clone()),
             Box::new(pool.clone()),
         ] {
             registry.register(c).expect("metric names are unique");
@@ -66,15 +59,8 @@ impl Metrics {
             registry,
             requests,
             latency,
-            verifications,
             pool,
         }
-    }
-
-    pub fn verification(&self, outcome: &str, channel: &str) {
-        self.verifications
-            .with_label_values(&[outcome, channel])
-            .inc();
     }
 
     /// The text exposition format.
@@ -91,12 +77,6 @@ impl Metrics {
         let mut buf = Vec::new();
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
         String::from_utf8(buf).unwrap_or_default()
-    }
-}
-
-impl Default for Metrics {
-    fn default() -> Self {
-        Self::new()
     }
 }
 

@@ -22,7 +22,7 @@ impl State {
     pub fn new(ctx: AppContext) -> State {
         State {
             limits: limits::Limits::new(&ctx.settings),
-            metrics: metrics::Metrics::new(),
+            metrics: metrics::Metrics::new(&ctx.counters),
             clinic_cache: auth::ClinicCache::default(),
             ctx,
         }

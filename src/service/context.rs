@@ -22,6 +22,7 @@ pub struct AppContext {
     pub master: MasterKey,
     pub keys: KeyStore,
     pub audit: AuditWriter,
+    pub counters: super::verification::Counters,
 }
 
 /// What happened on start-up, so `serve` can tell a newcomer what to do next.
@@ -92,6 +93,7 @@ impl AppContext {
                 master,
                 keys,
                 audit,
+                counters: Default::default(),
             },
             report,
         ))

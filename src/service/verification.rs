@@ -19,6 +19,80 @@ use crate::token::{self, Claims, Reason, TokenKind, Validation};
 
 use super::{AppContext, LogEntry};
 
+/// Counts of verifications by outcome and channel, exported with the HTTP
+/// metrics. Kept here so that every door (API, kiosk, FHIR) counts the same way.
+#[derive(Clone)]
+pub struct Counters {
+    pub verifications: prometheus::IntCounterVec,
+}
+
+impl Counters {
+    pub fn new() -> Counters {
+        let verifications = prometheus::IntCounterVec::new(
+            prometheus::Opts::new(
+                "verifications_total",
+                "Token verifications by outcome (valid or reason) and channel",
+            ),
+            &["outcome", "channel"],
+        )
+        .expect("valid metric");
+        Counters { verifications }
+    }
+
+    fn count(&self, outcome: &Outcome, channel: Option<Channel>) {
+        self.verifications
+            .with_label_values(&[
+                outcome.label(),
+                channel.map(|c| c.as_str()).unwrap_or("unspecified"),
+            ])
+            .inc();
+    }
+}
+
+impl Default for Counters {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The verification use case, the same for every door: checks a scanned
+/// text, settles it with the access-log writer (card state, replay) in the
+/// transaction that logs it, and counts it.
+pub async fn verify_scanned(
+    ctx: &AppContext,
+    clinic: &Arc<Clinic>,
+    token: &str,
+    channel: Option<Channel>,
+) -> Result<Outcome, StoreError> {
+    // The token alone is checked here, on the worker (pure CPU, no hop).
+    let checked = if token.len() > token::MAX_TOKEN_LEN {
+        Err(Outcome::Invalid {
+            reason: Reason::Malformed,
+            card_id: None,
+        })
+    } else {
+        let now = chrono::Utc::now().timestamp();
+        check_token(ctx, token::trim_scanned(token), now)
+    };
+    let outcome = match checked {
+        Ok(claims) => {
+            let pending = Pending {
+                clinic: clinic.clone(),
+                claims,
+                channel,
+            };
+            ctx.audit.verify(pending).await?
+        }
+        Err(refused) => {
+            let entry = log_entry(clinic, &refused, channel);
+            ctx.audit.record(entry).await?;
+            refused
+        }
+    };
+    ctx.counters.count(&outcome, channel);
+    Ok(outcome)
+}
+
 /// What a clinic learns from a verification.
 #[derive(Debug)]
 pub enum Outcome {

@@ -21,11 +21,10 @@ use super::page::{close_with, Area, CsrfOnly, Cx, PageError, PageResult};
 use crate::crypto::{MasterKey, SecretKind, SecretToken};
 use crate::domain::{CardId, Channel, ClinicId, LocalPatientId, Scope};
 use crate::error::AppError;
-use crate::http::auth::{blocking, ClinicAuth};
-use crate::http::handlers::verify;
+use crate::http::auth::blocking;
 use crate::http::State;
 use crate::service::registry;
-use crate::service::verification::Outcome;
+use crate::service::verification::{self, Outcome};
 use crate::store::clinics::{self, Clinic};
 use crate::store::{cards, residents, StoreError};
 use crate::token::Reason;
@@ -369,8 +368,13 @@ async fn scan(req: HttpRequest, state: web::Data<State>, form: web::Form<ScanFor
             l.t("操作太频繁，请稍候再扫。", "Too many scans; wait a moment."),
         ));
     }
-    let auth = ClinicAuth(clinic.clone());
-    let outcome = verify::run(&state, &auth, form.into_inner().token, Some(Channel::Kiosk)).await?;
+    let outcome = verification::verify_scanned(
+        &state.ctx,
+        &clinic,
+        &form.into_inner().token,
+        Some(Channel::Kiosk),
+    )
+    .await?;
     let panel = match outcome {
         Outcome::Valid { resolution, .. } => {
             let r = &resolution.resident;

@@ -12,7 +12,6 @@ use crate::http::auth::ClinicAuth;
 use crate::http::views::ResidentView;
 use crate::http::State;
 use crate::service::verification::{self, Outcome};
-use crate::token::MAX_TOKEN_LEN;
 
 #[derive(Deserialize, ToSchema)]
 pub struct VerifyRequest {
@@ -91,47 +90,6 @@ pub fn response(outcome: &Outcome, pii: bool) -> VerifyResponse {
     }
 }
 
-/// Verifies, logs and counts one token for a clinic. Shared with the kiosk page.
-pub async fn run(
-    state: &web::Data<State>,
-    clinic: &ClinicAuth,
-    token: String,
-    channel: Option<Channel>,
-) -> Result<Outcome, AppError> {
-    // The token alone is checked here, on the worker (pure CPU, no hop); a
-    // signed token then goes to the access-log writer, which settles it with
-    // its batch (card state, replay) in the transaction that logs it.
-    let checked = if token.len() > MAX_TOKEN_LEN {
-        Err(Outcome::Invalid {
-            reason: crate::token::Reason::Malformed,
-            card_id: None,
-        })
-    } else {
-        let now = chrono::Utc::now().timestamp();
-        verification::check_token(&state.ctx, crate::token::trim_scanned(&token), now)
-    };
-    let outcome = match checked {
-        Ok(claims) => {
-            let pending = verification::Pending {
-                clinic: clinic.0.clone(),
-                claims,
-                channel,
-            };
-            state.ctx.audit.verify(pending).await?
-        }
-        Err(refused) => {
-            let entry = verification::log_entry(&clinic.0, &refused, channel);
-            state.ctx.audit.record(entry).await?;
-            refused
-        }
-    };
-    state.metrics.verification(
-        outcome.label(),
-        channel.map(|c| c.as_str()).unwrap_or("unspecified"),
-    );
-    Ok(outcome)
-}
-
 /// Verify a scanned token and resolve the resident.
 #[utoipa::path(tag = "verify", request_body = VerifyRequest,
     responses(
@@ -152,7 +110,7 @@ pub async fn verify(
         None | Some("") => None,
         Some(c) => Some(c.parse::<Channel>()?),
     };
-    let outcome = run(&state, &clinic, body.token, channel).await?;
+    let outcome = verification::verify_scanned(&state.ctx, &clinic.0, &body.token, channel).await?;
     let pii = clinic.0.scopes.contains(Scope::Pii);
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
