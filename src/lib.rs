@@ -8,6 +8,8 @@
 //! - [`http`], [`web`], [`startup`]: the HTTP API, the pages and their wiring.
 //! - [`cli`]: the `healthcard` command line.
 
+#![forbid(unsafe_code)]
+
 pub mod cli;
 pub mod config;
 pub mod crypto;
