@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::crypto::MasterKey;
+use crate::proxy::TrustedProxies;
 
 /// Everything the service and the commands read from their surroundings.
 #[derive(Debug, Clone)]
@@ -42,6 +43,11 @@ pub struct Settings {
     pub key_refresh_secs: u64,
     /// JSON log lines instead of human-readable ones.
     pub log_json: bool,
+    /// Proxies whose `X-Forwarded-*` and `Forwarded` headers are believed (default none).
+    pub trusted_proxies: TrustedProxies,
+    /// This node's public base URL (`https://hc.example`), for links shown to
+    /// people; `None`: `http://` and the bind address, for local use.
+    pub public_url: Option<String>,
 }
 
 /// The optional TOML file: same names as [`Settings`], every field optional.
@@ -64,6 +70,8 @@ struct FileSettings {
     login_failures_before_lockout: Option<u32>,
     key_refresh_secs: Option<u64>,
     log_json: Option<bool>,
+    trusted_proxies: Option<Vec<String>>,
+    public_url: Option<String>,
 }
 
 /// Values given on the command line; they override everything else.
@@ -100,6 +108,8 @@ impl Default for Settings {
             login_failures_before_lockout: 5,
             key_refresh_secs: 2,
             log_json: false,
+            trusted_proxies: TrustedProxies::default(),
+            public_url: None,
         }
     }
 }
@@ -132,7 +142,7 @@ impl Settings {
                 .map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
             let f: FileSettings = toml::from_str(&text)
                 .map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
-            s.apply_file(f);
+            s.apply_file(f)?;
         }
         s.apply_env()?;
         if let Some(d) = &overrides.data_dir {
@@ -151,7 +161,14 @@ impl Settings {
         Ok(s)
     }
 
-    fn apply_file(&mut self, f: FileSettings) {
+    fn apply_file(&mut self, f: FileSettings) -> Result<(), ConfigError> {
+        if let Some(list) = &f.trusted_proxies {
+            self.trusted_proxies = TrustedProxies::parse_all(list.iter().map(String::as_str))
+                .map_err(|e| ConfigError(format!("trusted_proxies: {e}")))?;
+        }
+        if let Some(u) = &f.public_url {
+            self.public_url = Some(u.clone());
+        }
         macro_rules! take {
             ($($field:ident),*) => { $( if let Some(v) = f.$field { self.$field = v; } )* };
         }
@@ -173,6 +190,7 @@ impl Settings {
             key_refresh_secs,
             log_json
         );
+        Ok(())
     }
 
     fn apply_env(&mut self) -> Result<(), ConfigError> {
@@ -188,6 +206,13 @@ impl Settings {
         self.master_key = env("HEALTHCARD_MASTER_KEY");
         if let Some(v) = env("HEALTHCARD_ISSUER") {
             self.issuer = v;
+        }
+        if let Some(v) = env("HEALTHCARD_TRUSTED_PROXIES") {
+            self.trusted_proxies = TrustedProxies::parse(&v)
+                .map_err(|e| ConfigError(format!("HEALTHCARD_TRUSTED_PROXIES: {e}")))?;
+        }
+        if let Some(v) = env("HEALTHCARD_PUBLIC_URL") {
+            self.public_url = Some(v);
         }
         macro_rules! num {
             ($($field:ident => $name:literal),*) => {
@@ -235,7 +260,27 @@ impl Settings {
         if !(1..=64).contains(&self.log_writers) {
             return Err(ConfigError("log_writers must be 1-64".into()));
         }
+        if let Some(u) = &self.public_url {
+            public_base(u)?;
+        }
         Ok(())
+    }
+
+    /// The base of links shown to people (`https://hc.example`, no trailing
+    /// slash): the configured public URL, never a request's `Host` header
+    /// (which any client can set). Unset, `http://` and the bind address,
+    /// with an unspecified address read as loopback: right for local use only.
+    pub fn public_base(&self) -> String {
+        match &self.public_url {
+            Some(u) => public_base(u).unwrap_or_else(|_| u.clone()),
+            None => {
+                let bind = self
+                    .bind
+                    .replace("0.0.0.0:", "127.0.0.1:")
+                    .replace("[::]:", "[::1]:");
+                format!("http://{bind}")
+            }
+        }
     }
 
     /// The master key: `HEALTHCARD_MASTER_KEY` if set, else `data_dir/master.key`
@@ -255,6 +300,29 @@ impl Settings {
     pub fn database_url_for_logs(&self) -> String {
         redact_url(&self.database_url)
     }
+}
+
+/// Checks a public URL (`http(s)://host[:port][/path]`, no query or
+/// fragment) and returns it without a trailing slash.
+fn public_base(url: &str) -> Result<String, ConfigError> {
+    let bad = || {
+        ConfigError(format!(
+            "public_url must be http(s)://host[/path], not {url:?}"
+        ))
+    };
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .ok_or_else(bad)?;
+    let host = rest.split('/').next().unwrap_or_default();
+    if host.is_empty()
+        || host.contains('@')
+        || url.contains(['?', '#'])
+        || url.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(bad());
+    }
+    Ok(url.trim_end_matches('/').to_string())
 }
 
 fn redact_url(url: &str) -> String {
@@ -287,6 +355,30 @@ mod tests {
         );
         assert_eq!(redact_url("data/healthcard.db"), "data/healthcard.db");
         assert_eq!(redact_url("postgres://hc@db/hc"), "postgres://hc@db/hc");
+    }
+
+    #[test]
+    fn public_urls_are_checked() {
+        assert_eq!(
+            public_base("https://hc.example/").unwrap(),
+            "https://hc.example"
+        );
+        assert_eq!(
+            public_base("http://10.0.0.5:8080/hc").unwrap(),
+            "http://10.0.0.5:8080/hc"
+        );
+        for bad in [
+            "hc.example",
+            "https://",
+            "https://a b",
+            "https://x/?q",
+            "ftp://x",
+            "https://u@x",
+        ] {
+            assert!(public_base(bad).is_err(), "{bad}");
+        }
+        let s = Settings::default();
+        assert_eq!(s.public_base(), "http://127.0.0.1:8080");
     }
 
     #[test]

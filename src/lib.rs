@@ -6,6 +6,7 @@
 //! - [`store`]: diesel on SQLite or PostgreSQL, one module per table.
 //! - [`service`]: use cases shared by the API, the pages and the CLI.
 //! - [`http`], [`web`], [`startup`]: the HTTP API, the pages and their wiring.
+//! - [`proxy`]: the client's address, scheme and host, believed only from trusted proxies.
 //! - [`cli`]: the `healthcard` command line.
 
 #![forbid(unsafe_code)]
@@ -16,6 +17,7 @@ pub mod crypto;
 pub mod domain;
 pub mod error;
 pub mod http;
+pub mod proxy;
 pub mod service;
 pub mod startup;
 pub mod store;

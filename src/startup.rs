@@ -156,6 +156,26 @@ async fn json_errors(
     Ok(ServiceResponse::new(req, resp).map_into_right_body())
 }
 
+/// `Strict-Transport-Security` on every answer to an HTTPS client (our own
+/// TLS, or a trusted proxy's `X-Forwarded-Proto: https`), so the browser uses
+/// HTTPS only from then on. Not over plain HTTP: RFC 6797 (section 7.2) says
+/// a host must not send it there, and a local `http://127.0.0.1` would be
+/// unreachable for a year after.
+async fn hsts(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let https = crate::proxy::client(req.request()).https;
+    let mut res = next.call(req).await?;
+    if https {
+        res.headers_mut().insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        );
+    }
+    Ok(res)
+}
+
 async fn not_found() -> HttpResponse {
     HttpResponse::NotFound().json(ErrorBody {
         code: "not_found".into(),
@@ -178,7 +198,7 @@ pub fn app(
     let (app, api) = App::new()
         .into_utoipa_app()
         .openapi(ApiDoc::openapi())
-        .app_data(state)
+        .app_data(state.clone())
         .app_data(extract::json_config())
         .app_data(extract::path_config())
         .app_data(extract::query_config())
@@ -222,11 +242,14 @@ pub fn app(
         .service(ops::card_use)
         .split_for_parts();
     let api = web::Data::new(api);
+    let proxies = web::Data::new(state.ctx.settings.trusted_proxies.clone());
     app.app_data(api)
+        .app_data(proxies)
         .route("/openapi.json", web::get().to(openapi))
         .configure(crate::web::routes)
         .default_service(web::to(not_found))
         .wrap(from_fn(json_errors))
+        .wrap(from_fn(hsts))
         .wrap(from_fn(metrics::track))
         .wrap(
             DefaultHeaders::new()
@@ -295,25 +318,16 @@ impl Application {
     }
 }
 
-/// Purges expired replay entries and idle rate-limit keys once a minute.
+/// Purges expired replay entries, sessions and kiosk sessions, sign-in
+/// failures older than `service::admins::FAILURE_MEMORY`, and idle
+/// rate-limit keys, once a minute.
 fn spawn_housekeeping(state: web::Data<State>) {
     std::thread::Builder::new()
         .name("housekeeping".into())
         .spawn(move || loop {
             std::thread::sleep(std::time::Duration::from_secs(60));
             state.limits.housekeeping();
-            let now = chrono::Utc::now().naive_utc();
-            match state.ctx.conn() {
-                Ok(mut conn) => {
-                    if let Err(e) = crate::store::replay::purge_expired(&mut conn, now) {
-                        tracing::warn!(error = %e, "replay purge failed");
-                    }
-                    if let Err(e) = crate::store::sessions::purge_expired(&mut conn, now) {
-                        tracing::warn!(error = %e, "session purge failed");
-                    }
-                }
-                Err(e) => tracing::warn!(error = %e, "housekeeping: no database connection"),
-            }
+            crate::service::housekeeping::purge(&state.ctx, chrono::Utc::now().naive_utc());
         })
         .expect("spawning a thread at start-up");
 }

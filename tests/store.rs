@@ -560,14 +560,68 @@ both_backends!(admins_sessions_and_login_failures, |url| {
     sessions::delete(c, &s.hash()).unwrap();
     assert_eq!(sessions::find_valid(c, &s.hash(), t).unwrap(), None);
 
-    assert_eq!(admins::failures(c, &u).unwrap(), (0, None));
-    assert_eq!(admins::record_failure(c, &u).unwrap(), 1);
-    assert_eq!(admins::record_failure(c, &u).unwrap(), 2);
-    let (n, last) = admins::failures(c, &u).unwrap();
-    assert_eq!(n, 2);
-    assert!(last.is_some());
-    admins::clear_failures(c, &u).unwrap();
-    assert_eq!(admins::failures(c, &u).unwrap(), (0, None));
+    // A disabled account's sessions stop at once and stay gone after enabling.
+    let s2 = SecretToken::generate(SecretKind::Session);
+    sessions::create(c, a.id, &s2.hash(), t + Span::hours(8)).unwrap();
+    let d = admins::set_disabled(c, &u, Some(t)).unwrap();
+    assert_eq!(d.disabled_at, Some(t));
+    assert_eq!(sessions::find_valid(c, &s2.hash(), t).unwrap(), None);
+    assert!(admins::set_disabled(c, &u, None)
+        .unwrap()
+        .disabled_at
+        .is_none());
+    assert_eq!(sessions::find_valid(c, &s2.hash(), t).unwrap(), None);
+    assert!(matches!(
+        admins::set_disabled(c, &Username::parse("nobody").unwrap(), None),
+        Err(StoreError::NotFound)
+    ));
+
+    // Failures: three counters per attempt; old rows count as none and restart at one.
+    use healthcard::store::login_failures::{self as lf, Failures};
+    let since = t - Span::hours(24);
+    let none = lf::read(c, "10.0.0.1", "alice", since).unwrap();
+    assert_eq!(none.pair, Failures::default());
+    lf::record(c, "10.0.0.1", Some("alice"), t, since).unwrap();
+    lf::record(c, "10.0.0.1", Some("alice"), t, since).unwrap();
+    lf::record(c, "10.0.0.2", Some("alice"), t, since).unwrap();
+    lf::record(c, "10.0.0.1", None, t, since).unwrap();
+    let n = lf::read(c, "10.0.0.1", "alice", since).unwrap();
+    assert_eq!((n.pair.count, n.source.count, n.username.count), (2, 3, 3));
+    assert_eq!(n.pair.last_at, Some(t));
+    let later = t + Span::hours(25);
+    assert_eq!(
+        lf::read(c, "10.0.0.1", "alice", later - Span::hours(24))
+            .unwrap()
+            .pair,
+        Failures::default()
+    );
+    lf::record(c, "10.0.0.1", Some("alice"), later, later - Span::hours(24)).unwrap();
+    assert_eq!(
+        lf::read(c, "10.0.0.1", "alice", later - Span::hours(24))
+            .unwrap()
+            .pair
+            .count,
+        1
+    );
+    lf::clear_after_success(c, "10.0.0.1", "alice").unwrap();
+    let n = lf::read(c, "10.0.0.2", "alice", since).unwrap();
+    assert_eq!(
+        (n.pair.count, n.username.count),
+        (1, 0),
+        "other sources' pairs stay"
+    );
+    assert_eq!(lf::clear_username(c, "alice").unwrap(), 1);
+    // Housekeeping's purge drops only rows older than its cut-off.
+    lf::record(c, "10.0.0.9", Some("bob"), t, since).unwrap();
+    assert_eq!(lf::purge(c, t).unwrap(), 0, "nothing older than t");
+    assert_eq!(lf::read(c, "10.0.0.9", "bob", since).unwrap().pair.count, 1);
+    assert_eq!(
+        lf::purge(c, t + Span::seconds(1)).unwrap(),
+        4,
+        "all but 10.0.0.1's"
+    );
+    let n = lf::read(c, "10.0.0.1", "x", later - Span::hours(1)).unwrap();
+    assert_eq!(n.source.count, 1, "the row touched later stays");
 });
 
 both_backends!(signing_keys_rotate_and_revoke, |url| {

@@ -16,6 +16,8 @@ pub enum SecretKind {
     Holder,
     /// An administrator's session token.
     Session,
+    /// A kiosk terminal's session token (in its cookie instead of the API key).
+    KioskSession,
 }
 
 impl SecretKind {
@@ -25,6 +27,7 @@ impl SecretKind {
             SecretKind::ApiKey => "hck_",
             SecretKind::Holder => "hch_",
             SecretKind::Session => "hcs_",
+            SecretKind::KioskSession => "hct_",
         }
     }
 }

@@ -6,12 +6,14 @@ mod card;
 mod clinic;
 mod ids;
 mod national_id;
+mod password;
 mod person;
 
 pub use card::{CardAction, CardStatus, LifecycleError};
 pub use clinic::{Channel, ClinicCode, LocalPatientId, Scope, Scopes, Username};
 pub use ids::{AdminId, CardId, ClinicId, ResidentId};
 pub use national_id::NationalId;
+pub use password::{NewPassword, PasswordError, MIN_CHARS as MIN_PASSWORD_CHARS};
 pub use person::{MobileNumber, PersonName, Sex};
 
 /// Why an input was refused. `field` and `reason` are stable snake_case codes

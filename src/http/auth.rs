@@ -136,18 +136,15 @@ impl FromRequest for ClinicAuth {
 }
 
 /// True when the request's `Origin` names this very host (scheme-less
-/// compare of host and port against `Host`). Browsers send `Origin` on every
+/// compare of host and port against `Host`, or a trusted proxy's forwarded host). Browsers send `Origin` on every
 /// cross-origin and same-origin POST; a request without one is not trusted.
 pub fn same_origin(req: &HttpRequest) -> bool {
     let origin = req
         .headers()
         .get(header::ORIGIN)
         .and_then(|v| v.to_str().ok());
-    let host = req
-        .headers()
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok());
-    match (origin, host) {
+    let host = crate::proxy::client(req).host;
+    match (origin, host.as_deref()) {
         (Some(o), Some(h)) => o
             .split_once("://")
             .map(|(_, rest)| rest.trim_end_matches('/'))
@@ -164,8 +161,8 @@ pub fn session_secret(req: &HttpRequest) -> Option<SecretToken> {
     if let Some(b) = bearer(req) {
         return SecretToken::parse(SecretKind::Session, b);
     }
-    let cookie = req.cookie(SESSION_COOKIE)?;
-    SecretToken::parse(SecretKind::Session, cookie.value())
+    let cookie = crate::proxy::cookie(req, SESSION_COOKIE)?;
+    SecretToken::parse(SecretKind::Session, &cookie)
 }
 
 impl FromRequest for AdminAuth {

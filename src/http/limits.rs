@@ -1,7 +1,7 @@
 //! Per-credential rate limits. The defaults let a busy hospital system verify
 //! ~1,000 cards a second on one key, while a password-guessing loop is stopped
 //! after a handful of tries (that part is in the database, so it holds across
-//! nodes: see `handlers::admin`).
+//! nodes: see `service::admins`).
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
@@ -62,12 +62,10 @@ impl Limits {
             .map_err(|n| refused(n, &DefaultClock::default()))
     }
 
-    /// Sign-in attempts per client address, before any password is hashed.
-    pub fn login_rate(&self, req: &HttpRequest) -> Result<(), AppError> {
-        let ip = req
-            .peer_addr()
-            .map(|a| a.ip())
-            .unwrap_or(IpAddr::from([0, 0, 0, 0]));
+    /// Sign-in attempts per client address (`proxy::client`), before any
+    /// password is hashed: a cheap first stop on this node; the throttles that
+    /// hold across nodes are in `service::admins`.
+    pub fn login_rate(&self, ip: IpAddr) -> Result<(), AppError> {
         self.login_ip
             .check_key(&ip)
             .map_err(|n| refused(n, &DefaultClock::default()))

@@ -2,9 +2,12 @@
 //! each one combines the domain rules, the token core and the store, and
 //! writes the access log. Nothing here knows about HTTP.
 
+pub mod admins;
 mod audit;
 mod context;
+pub mod housekeeping;
 pub mod keys;
+pub mod kiosk;
 pub mod registry;
 pub mod usage;
 pub mod verification;

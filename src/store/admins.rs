@@ -1,12 +1,11 @@
-//! Administrator accounts, and the login failure record used to slow down
-//! password guessing. The record is in the database, not in one node's
-//! memory, so lock-out holds across nodes.
+//! Administrator accounts. The sign-in failure counters are in
+//! [`super::login_failures`].
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::schema::{admins, login_failures};
-use super::{corrupt, is_unique_violation, now, on_unique, parse_id, DbConnection, StoreError};
+use super::schema::{admins, sessions};
+use super::{corrupt, now, on_unique, parse_id, DbConnection, StoreError};
 use crate::domain::{AdminId, Username};
 
 #[derive(Clone, PartialEq, Eq)]
@@ -16,6 +15,8 @@ pub struct Admin {
     /// Argon2id PHC string, for `crypto::verify_password`.
     pub password_phc: String,
     pub created_at: NaiveDateTime,
+    /// Set by `healthcard admin disable`: no sign-in, no session.
+    pub disabled_at: Option<NaiveDateTime>,
 }
 
 impl std::fmt::Debug for Admin {
@@ -24,6 +25,7 @@ impl std::fmt::Debug for Admin {
             .field("id", &self.id)
             .field("username", &self.username)
             .field("created_at", &self.created_at)
+            .field("disabled_at", &self.disabled_at)
             .finish_non_exhaustive()
     }
 }
@@ -35,6 +37,7 @@ pub(crate) struct AdminRow {
     pub username: String,
     pub password_phc: String,
     pub created_at: NaiveDateTime,
+    pub disabled_at: Option<NaiveDateTime>,
 }
 
 impl TryFrom<AdminRow> for Admin {
@@ -45,6 +48,7 @@ impl TryFrom<AdminRow> for Admin {
             username: Username::parse(&r.username).map_err(corrupt("username"))?,
             password_phc: r.password_phc,
             created_at: r.created_at,
+            disabled_at: r.disabled_at,
         })
     }
 }
@@ -60,6 +64,7 @@ pub fn create(
         username: username.as_str().to_owned(),
         password_phc: password_phc.to_owned(),
         created_at: now(),
+        disabled_at: None,
     };
     diesel::insert_into(admins::table)
         .values(&row)
@@ -86,53 +91,56 @@ pub fn count(conn: &mut DbConnection) -> Result<i64, StoreError> {
     Ok(admins::table.count().get_result(conn)?)
 }
 
-/// Counts a failed login for `username` (whether or not the account exists,
-/// so the answer does not reveal that). Returns the new count.
-pub fn record_failure(conn: &mut DbConnection, username: &Username) -> Result<i64, StoreError> {
-    let at = now();
-    let bump = |conn: &mut DbConnection| {
-        diesel::update(login_failures::table.find(username.as_str()))
-            .set((
-                login_failures::count.eq(login_failures::count + 1),
-                login_failures::last_at.eq(at),
-            ))
-            .returning(login_failures::count)
-            .get_result::<i64>(conn)
-            .optional()
-    };
-    if let Some(n) = bump(conn)? {
-        return Ok(n);
-    }
-    match diesel::insert_into(login_failures::table)
-        .values((
-            login_failures::username.eq(username.as_str()),
-            login_failures::count.eq(1i64),
-            login_failures::last_at.eq(at),
-        ))
-        .execute(conn)
-    {
-        Ok(_) => Ok(1),
-        // Another node inserted first: count on its row.
-        Err(e) if is_unique_violation(&e) => bump(conn)?.ok_or(StoreError::NotFound),
-        Err(e) => Err(e.into()),
-    }
+/// Every administrator, by username.
+pub fn list(conn: &mut DbConnection) -> Result<Vec<Admin>, StoreError> {
+    admins::table
+        .order(admins::username.asc())
+        .select(AdminRow::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(Admin::try_from)
+        .collect()
 }
 
-/// Forgets the failures after a successful login.
-pub fn clear_failures(conn: &mut DbConnection, username: &Username) -> Result<(), StoreError> {
-    diesel::delete(login_failures::table.find(username.as_str())).execute(conn)?;
-    Ok(())
-}
-
-/// Failed logins since the last success, and when the last one was.
-pub fn failures(
+/// Disables (`Some(at)`) or enables (`None`) an account; `NotFound` if there
+/// is no such administrator. Disabling also ends every session of the account.
+pub fn set_disabled(
     conn: &mut DbConnection,
     username: &Username,
-) -> Result<(i64, Option<NaiveDateTime>), StoreError> {
-    let row: Option<(i64, NaiveDateTime)> = login_failures::table
-        .find(username.as_str())
-        .select((login_failures::count, login_failures::last_at))
-        .first(conn)
-        .optional()?;
-    Ok(row.map_or((0, None), |(n, at)| (n, Some(at))))
+    at: Option<NaiveDateTime>,
+) -> Result<Admin, StoreError> {
+    let n = diesel::update(admins::table.filter(admins::username.eq(username.as_str())))
+        .set(admins::disabled_at.eq(at))
+        .execute(conn)?;
+    if n == 0 {
+        return Err(StoreError::NotFound);
+    }
+    let admin = find_by_username(conn, username)?.ok_or(StoreError::NotFound)?;
+    if at.is_some() {
+        delete_sessions(conn, admin.id)?;
+    }
+    Ok(admin)
+}
+
+/// Replaces the password hash; `NotFound` if there is no such administrator.
+pub fn set_password(
+    conn: &mut DbConnection,
+    username: &Username,
+    password_phc: &str,
+) -> Result<Admin, StoreError> {
+    let n = diesel::update(admins::table.filter(admins::username.eq(username.as_str())))
+        .set(admins::password_phc.eq(password_phc))
+        .execute(conn)?;
+    if n == 0 {
+        return Err(StoreError::NotFound);
+    }
+    find_by_username(conn, username)?.ok_or(StoreError::NotFound)
+}
+
+/// Ends every session of an administrator; returns how many there were.
+pub fn delete_sessions(conn: &mut DbConnection, admin: AdminId) -> Result<usize, StoreError> {
+    Ok(
+        diesel::delete(sessions::table.filter(sessions::admin_id.eq(admin.to_string())))
+            .execute(conn)?,
+    )
 }

@@ -31,12 +31,12 @@ pub struct ApiKeyInfo {
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = clinics)]
-struct ClinicRow {
-    id: String,
-    code: String,
-    name: String,
-    scopes: String,
-    created_at: NaiveDateTime,
+pub(crate) struct ClinicRow {
+    pub id: String,
+    pub code: String,
+    pub name: String,
+    pub scopes: String,
+    pub created_at: NaiveDateTime,
 }
 
 impl TryFrom<ClinicRow> for Clinic {
@@ -149,6 +149,23 @@ pub fn authenticate(
         .transpose()
 }
 
+/// As [`authenticate`], with the id of the key that matched (a kiosk session
+/// is bound to it, so revoking the key ends the session).
+pub fn authenticate_key(
+    conn: &mut DbConnection,
+    hash: &SecretHash,
+) -> Result<Option<(Clinic, String)>, StoreError> {
+    api_keys::table
+        .inner_join(clinics::table)
+        .filter(api_keys::key_hash.eq(hash.0.to_vec()))
+        .filter(api_keys::revoked_at.is_null())
+        .select((ClinicRow::as_select(), api_keys::id))
+        .first::<(ClinicRow, String)>(conn)
+        .optional()?
+        .map(|(c, k)| Ok((Clinic::try_from(c)?, k)))
+        .transpose()
+}
+
 /// A new API key for the clinic (shown once); `NotFound` if no such clinic.
 pub fn add_key(
     conn: &mut DbConnection,
@@ -191,6 +208,8 @@ pub fn revoke_key(conn: &mut DbConnection, key_id: &str) -> Result<(), StoreErro
     )
     .set(api_keys::revoked_at.eq(now()))
     .execute(conn)?;
+    // Kiosks signed in with this key stop at once.
+    super::kiosk_sessions::delete_for_key(conn, key_id)?;
     if n == 0 {
         // Already revoked is fine; absent is not.
         api_keys::table

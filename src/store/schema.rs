@@ -34,6 +34,7 @@ diesel::table! {
         username -> Text,
         password_phc -> Text,
         created_at -> Timestamp,
+        disabled_at -> Nullable<Timestamp>,
     }
 }
 
@@ -97,7 +98,18 @@ diesel::table! {
 }
 
 diesel::table! {
-    login_failures (username) {
+    kiosk_sessions (token_hash) {
+        token_hash -> Binary,
+        clinic_id -> Text,
+        api_key_id -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    login_failures (source, username) {
+        source -> Text,
         username -> Text,
         count -> BigInt,
         last_at -> Timestamp,
@@ -148,6 +160,8 @@ diesel::table! {
 diesel::joinable!(api_keys -> clinics (clinic_id));
 diesel::joinable!(card_events -> cards (card_id));
 diesel::joinable!(cards -> residents (resident_id));
+diesel::joinable!(kiosk_sessions -> api_keys (api_key_id));
+diesel::joinable!(kiosk_sessions -> clinics (clinic_id));
 diesel::joinable!(links -> clinics (clinic_id));
 diesel::joinable!(links -> residents (resident_id));
 diesel::joinable!(sessions -> admins (admin_id));
@@ -161,6 +175,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     cards,
     clinics,
     counters,
+    kiosk_sessions,
     links,
     login_failures,
     replay,

@@ -28,7 +28,8 @@ pub fn create(
     Ok(())
 }
 
-/// The administrator of an unexpired session with this hash.
+/// The administrator of an unexpired session with this hash, unless the
+/// account is disabled (a disabled account's sessions stop at once).
 pub fn find_valid(
     conn: &mut DbConnection,
     hash: &SecretHash,
@@ -38,6 +39,7 @@ pub fn find_valid(
         .inner_join(admins::table)
         .filter(sessions::token_hash.eq(hash.0.to_vec()))
         .filter(sessions::expires_at.gt(now))
+        .filter(admins::disabled_at.is_null())
         .select(AdminRow::as_select())
         .first(conn)
         .optional()?

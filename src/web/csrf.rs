@@ -33,9 +33,7 @@ fn well_formed(v: &str) -> bool {
 
 /// The cookie value of this request, if it is one we could have set.
 pub fn cookie_value(req: &HttpRequest) -> Option<String> {
-    req.cookie(CSRF_COOKIE)
-        .map(|c| c.value().to_string())
-        .filter(|v| well_formed(v))
+    crate::proxy::cookie(req, CSRF_COOKIE).filter(|v| well_formed(v))
 }
 
 /// The form token for a cookie value.
@@ -57,10 +55,12 @@ fn origin_ok(req: &HttpRequest) -> bool {
     let Ok(origin) = origin.to_str() else {
         return false;
     };
-    let host = req.connection_info().host().to_string();
+    let Some(host) = crate::proxy::client(req).host else {
+        return false;
+    };
     origin
         .split_once("://")
-        .map(|(_, rest)| rest.trim_end_matches('/') == host)
+        .map(|(_, rest)| rest.trim_end_matches('/').eq_ignore_ascii_case(&host))
         .unwrap_or(false)
 }
 

@@ -28,6 +28,7 @@ use crate::error::AppError;
 use crate::http::auth::blocking;
 use crate::http::State;
 use crate::service::registry;
+use crate::store::access_log::ActorKind;
 use crate::store::cards::Card;
 use crate::store::{access_log, cards, clinics};
 use crate::token::TokenKind;
@@ -51,8 +52,8 @@ pub fn scope() -> actix_web::Scope {
 }
 
 fn credential(req: &HttpRequest) -> Option<SecretToken> {
-    let c = req.cookie(HOLDER_COOKIE)?;
-    SecretToken::parse(SecretKind::Holder, c.value())
+    let c = crate::proxy::cookie(req, HOLDER_COOKIE)?;
+    SecretToken::parse(SecretKind::Holder, &c)
 }
 
 /// The card of the presented credential (`None`: no or an unknown credential).
@@ -183,7 +184,11 @@ async fn show(req: HttpRequest, state: web::Data<State>) -> PageResult {
                         @for r in &lookups {
                             li {
                                 (when(r.at)) " · "
-                                (r.clinic_id.as_ref().and_then(|c| names.get(&c.to_string())).map(String::as_str).unwrap_or(r.actor.as_str()))
+                                (r.clinic_id.as_ref().and_then(|c| names.get(&c.to_string())).map(String::as_str).unwrap_or(match r.actor_kind {
+                                    // Who in the card office did it is not the holder's business.
+                                    ActorKind::Clinic | ActorKind::Holder => r.actor.as_str(),
+                                    _ => l.t("发卡机构", "Card office"),
+                                }))
                                 @if let Some(c) = &r.channel { " · " (l.channel(&c.to_string())) }
                                 " · " (l.action(&r.action))
                                 @if let Some(o) = &r.outcome { " · " (l.outcome(o)) }

@@ -52,7 +52,7 @@ impl Lang {
         if let Some(l) = from_query {
             return (l, true);
         }
-        let from_cookie = req.cookie(LANG_COOKIE).and_then(|c| Lang::parse(c.value()));
+        let from_cookie = crate::proxy::cookie(req, LANG_COOKIE).and_then(|c| Lang::parse(&c));
         (from_cookie.unwrap_or(Lang::Zh), false)
     }
 

@@ -1,7 +1,10 @@
 //! `/kiosk`: a clinic terminal with a keyboard-wedge scanner.
 //!
-//! The terminal signs in once with the clinic's API key (kept in an HttpOnly,
-//! SameSite=Strict cookie). The scan field keeps focus; the scanner types the
+//! The terminal signs in once with the clinic's API key and keeps only a
+//! server-side session's token in an HttpOnly, SameSite=Strict cookie
+//! (`service::kiosk`): the key never sits in the browser, signing out ends
+//! the session for good, and revoking the key ends every kiosk session it
+//! opened. The scan field keeps focus; the scanner types the
 //! token and Enter; the answer is a big green panel with the resident, or a
 //! big red one with the reason in words, and the field is ready for the next
 //! scan at once. Verification goes through `http::handlers::verify::run`, the
@@ -18,21 +21,20 @@ use uuid::Uuid;
 
 use super::csrf;
 use super::page::{close_with, Area, CsrfOnly, Cx, PageError, PageResult};
-use crate::crypto::{MasterKey, SecretKind, SecretToken};
+use crate::crypto::MasterKey;
 use crate::domain::{CardId, Channel, ClinicId, LocalPatientId, Scope};
 use crate::error::AppError;
 use crate::http::auth::blocking;
 use crate::http::State;
+use crate::service::kiosk::{self, Opened};
 use crate::service::registry;
 use crate::service::verification::{self, Outcome};
-use crate::store::clinics::{self, Clinic};
+use crate::store::clinics::Clinic;
 use crate::store::{cards, residents, StoreError};
 use crate::token::Reason;
 
-/// The cookie that keeps the clinic's API key on the terminal.
+/// The cookie that keeps the kiosk session's token on the terminal.
 pub const KIOSK_COOKIE: &str = "hc_kiosk";
-/// A terminal stays signed in for a day, then asks for the key again.
-const KIOSK_COOKIE_SECS: i64 = 24 * 3600;
 
 pub fn scope() -> actix_web::Scope {
     web::scope("/kiosk")
@@ -48,27 +50,16 @@ pub fn scope() -> actix_web::Scope {
         }))
 }
 
-/// The clinic whose API key this terminal holds.
+/// The clinic whose kiosk session this terminal holds.
 async fn clinic_of(
     req: &HttpRequest,
     state: &web::Data<State>,
 ) -> Result<Option<Arc<Clinic>>, AppError> {
-    let Some(secret) = req
-        .cookie(KIOSK_COOKIE)
-        .and_then(|c| SecretToken::parse(SecretKind::ApiKey, c.value()))
-    else {
+    let Some(token) = crate::proxy::cookie(req, KIOSK_COOKIE) else {
         return Ok(None);
     };
-    authenticate(state, secret).await
-}
-
-async fn authenticate(
-    state: &web::Data<State>,
-    secret: SecretToken,
-) -> Result<Option<Arc<Clinic>>, AppError> {
-    let hash = secret.hash();
     let ctx = state.ctx.clone();
-    let found = blocking(move || clinics::authenticate(&mut *ctx.conn()?, &hash)).await?;
+    let found = blocking(move || kiosk::clinic_of(&ctx, &token)).await?;
     Ok(found.map(Arc::new))
 }
 
@@ -293,28 +284,25 @@ async fn open(req: HttpRequest, state: web::Data<State>, form: web::Form<OpenFor
         );
         return Ok(cx.html(StatusCode::FORBIDDEN, body));
     }
-    let secret = SecretToken::parse(SecretKind::ApiKey, form.api_key.trim());
-    let clinic = match secret.clone() {
-        Some(s) => authenticate(&state, s).await?,
-        None => None,
-    };
-    match (secret, clinic) {
-        (Some(s), Some(c)) if c.scopes.contains(Scope::Verify) => {
+    let ctx = state.ctx.clone();
+    let key = form.api_key.clone();
+    match blocking(move || kiosk::open(&ctx, &key)).await? {
+        Opened::Session(secret, _) => {
             cx.set_cookie(
                 KIOSK_COOKIE,
-                s.expose().to_string(),
-                Some(KIOSK_COOKIE_SECS),
+                secret.expose().to_string(),
+                Some(kiosk::SESSION_SECS),
             );
             Ok(cx.redirect("/kiosk"))
         }
-        (Some(_), Some(_)) => {
+        Opened::NoVerifyScope => {
             let body = sign_in_page(
                 &cx,
                 Some(l.t("此密钥没有查验权限。", "This key may not verify cards.")),
             );
             Ok(cx.html(StatusCode::FORBIDDEN, body))
         }
-        _ => {
+        Opened::BadKey => {
             let body = sign_in_page(
                 &cx,
                 Some(l.t(
@@ -327,7 +315,15 @@ async fn open(req: HttpRequest, state: web::Data<State>, form: web::Form<OpenFor
     }
 }
 
-async fn close(req: HttpRequest, form: web::Form<CsrfOnly>) -> PageResult {
+/// Signs the terminal out: the session ends on the server, so the old
+/// cookie value is worthless wherever a copy of it went.
+async fn close(req: HttpRequest, state: web::Data<State>, form: web::Form<CsrfOnly>) -> PageResult {
+    if csrf::check(&req, form.csrf.as_deref()) {
+        if let Some(token) = crate::proxy::cookie(&req, KIOSK_COOKIE) {
+            let ctx = state.ctx.clone();
+            blocking(move || kiosk::close(&ctx, &token)).await?;
+        }
+    }
     close_with(&req, &form, KIOSK_COOKIE, "/kiosk")
 }
 

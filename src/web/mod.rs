@@ -9,7 +9,7 @@
 //! - Every form carries a CSRF token bound to an HttpOnly, SameSite=Strict
 //!   cookie ([`csrf`]); every page has the security headers of [`page`].
 //! - The pages call the same use cases as the API (`service::registry`,
-//!   `http::handlers::verify::run`, `handlers::admin::check_credentials`), so
+//!   `http::handlers::verify::run`, `service::admins::sign_in`), so
 //!   a change made here is logged and counted exactly as one made by API.
 
 mod admin;

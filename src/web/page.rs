@@ -62,7 +62,7 @@ pub struct Cx {
 impl Cx {
     pub fn new(req: &HttpRequest) -> Cx {
         let (lang, from_query) = Lang::of(req);
-        let secure = req.connection_info().scheme() == "https";
+        let secure = crate::proxy::client(req).https;
         let mut cx = Cx {
             lang,
             csrf: String::new(),
@@ -89,10 +89,12 @@ impl Cx {
         self.lang.t(zh, en)
     }
 
-    /// Queues an HttpOnly, SameSite=Strict cookie on path `/` (Secure over HTTPS).
+    /// Queues an HttpOnly, SameSite=Strict cookie on path `/`; over HTTPS it
+    /// is `Secure` and named `__Host-` + `name` ([`crate::proxy::cookie_name`]).
     /// `max_age_secs: None` makes a browser-session cookie.
     pub fn set_cookie(&mut self, name: &'static str, value: String, max_age_secs: Option<i64>) {
-        let mut c = Cookie::build(name, value)
+        let name = crate::proxy::cookie_name(self.secure, name);
+        let mut c = Cookie::build(name.clone(), value)
             .path("/")
             .http_only(true)
             .same_site(SameSite::Strict)
@@ -107,7 +109,8 @@ impl Cx {
 
     /// Queues the removal of a cookie.
     pub fn remove_cookie(&mut self, name: &'static str) {
-        let mut c = Cookie::build(name, "")
+        let name = crate::proxy::cookie_name(self.secure, name);
+        let mut c = Cookie::build(name.clone(), "")
             .path("/")
             .http_only(true)
             .same_site(SameSite::Strict)

@@ -504,11 +504,12 @@ fn kiosk_link_needs_a_card_the_kiosk_just_scanned() {
     let app = spawn_app(Backend::Sqlite).unwrap();
     let (_, card, _) = app.resident_with_card(96);
     let (_, key) = app.clinic("KL", &["verify", "link"]);
-    let csrf_cookie = "A".repeat(43);
+    let csrf_cookie = "C".repeat(43);
     let csrf = healthcard::web::csrf::token_for(&csrf_cookie);
+    let session = crate::admins::kiosk_open(&app, &key);
     let r = app
         .post("/kiosk/link")
-        .header("cookie", format!("hc_kiosk={key}; hc_csrf={csrf_cookie}"))
+        .header("cookie", session)
         .form(&[
             ("csrf", csrf.as_str()),
             ("card_id", card.as_str()),

@@ -6,6 +6,7 @@ mod common;
 
 mod helpers;
 
+mod admins;
 mod bad_input;
 mod cards;
 mod cli;

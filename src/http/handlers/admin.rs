@@ -1,16 +1,15 @@
 //! Administrator sign-in and sign-out.
 
 use actix_web::{post, web, HttpRequest, HttpResponse};
-use chrono::{Duration, Utc};
+use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::crypto::{self, SecretKind, SecretToken};
-use crate::domain::Username;
 use crate::error::AppError;
 use crate::http::auth::{blocking, session_secret, AdminAuth};
 use crate::http::State;
-use crate::store::{admins, sessions, StoreError};
+use crate::service::admins::{open_session, sign_in, SignIn};
+use crate::store::sessions;
 
 #[derive(Deserialize, ToSchema)]
 pub struct LoginRequest {
@@ -23,87 +22,6 @@ pub struct LoginResponse {
     /// Bearer session token for `Authorization: Bearer …`.
     pub token: String,
     pub expires_at: chrono::DateTime<Utc>,
-}
-
-/// A PHC hash of a random password, checked when the username does not
-/// exist so that both paths cost one Argon2 computation.
-fn decoy_hash() -> &'static str {
-    static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    DECOY.get_or_init(|| {
-        crypto::hash_password(&hex::encode(crypto::random_bytes::<16>())).unwrap_or_default()
-    })
-}
-
-/// Seconds an account stays locked after `failures` consecutive failures:
-/// nothing below the threshold, then 30 s doubling up to 15 minutes.
-pub fn lockout_secs(failures: i64, threshold: i64) -> i64 {
-    if failures < threshold {
-        return 0;
-    }
-    let steps = (failures - threshold).min(5) as u32;
-    (30i64 << steps).min(900)
-}
-
-/// The outcome of checking a username and password against the store.
-pub enum SignIn {
-    Ok(admins::Admin),
-    Wrong,
-    Locked { retry_after: i64 },
-}
-
-/// Checks credentials with lock-out; shared by the API and the portal.
-pub fn check_credentials(
-    state: &State,
-    username: &str,
-    password: &str,
-) -> Result<SignIn, StoreError> {
-    let threshold = i64::from(state.ctx.settings.login_failures_before_lockout);
-    let Ok(username) = Username::parse(username) else {
-        crypto::verify_password(password, decoy_hash());
-        return Ok(SignIn::Wrong);
-    };
-    let mut conn = state.ctx.conn()?;
-    let (failures, last) = admins::failures(&mut conn, &username)?;
-    let locked_for = lockout_secs(failures, threshold);
-    if let Some(last) = last {
-        let until = last.and_utc() + Duration::seconds(locked_for);
-        let now = Utc::now();
-        if locked_for > 0 && until > now {
-            return Ok(SignIn::Locked {
-                retry_after: (until - now).num_seconds().max(1),
-            });
-        }
-    }
-    let admin = admins::find_by_username(&mut conn, &username)?;
-    let ok = match &admin {
-        Some(a) => crypto::verify_password(password, &a.password_phc),
-        None => {
-            crypto::verify_password(password, decoy_hash());
-            false
-        }
-    };
-    match (ok, admin) {
-        (true, Some(a)) => {
-            admins::clear_failures(&mut conn, &username)?;
-            Ok(SignIn::Ok(a))
-        }
-        _ => {
-            admins::record_failure(&mut conn, &username)?;
-            Ok(SignIn::Wrong)
-        }
-    }
-}
-
-/// Opens a session; returns its secret and expiry.
-pub fn open_session(
-    state: &State,
-    admin: &admins::Admin,
-) -> Result<(SecretToken, chrono::DateTime<Utc>), StoreError> {
-    let secret = SecretToken::generate(SecretKind::Session);
-    let expires = Utc::now() + Duration::seconds(state.ctx.settings.session_ttl_secs);
-    let mut conn = state.ctx.conn()?;
-    sessions::create(&mut conn, admin.id, &secret.hash(), expires.naive_utc())?;
-    Ok((secret, expires))
 }
 
 /// Sign in with a username and password.
@@ -122,13 +40,15 @@ pub async fn login(
     state: web::Data<State>,
     body: web::Json<LoginRequest>,
 ) -> Result<HttpResponse, AppError> {
-    state.limits.login_rate(&req)?;
+    let client = crate::proxy::client(&req);
+    state.limits.login_rate(client.ip)?;
     let body = body.into_inner();
-    let st = state.clone();
+    let ctx = state.ctx.clone();
+    let source = client.source_key();
     let outcome = blocking(move || {
         Ok(
-            match check_credentials(&st, &body.username, &body.password)? {
-                SignIn::Ok(a) => Ok(Some(open_session(&st, &a)?)),
+            match sign_in(&ctx, &source, &body.username, &body.password)? {
+                SignIn::Ok(a) => Ok(Some(open_session(&ctx, &a)?)),
                 SignIn::Wrong => Ok(None),
                 SignIn::Locked { retry_after } => Err(AppError::RateLimited {
                     retry_after: retry_after as u64,

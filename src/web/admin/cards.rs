@@ -222,7 +222,14 @@ pub(super) async fn change(
             .await?;
         return match done {
             Ok((new, secret)) => {
-                let body = issued_page(&cx, &req, &admin, &new, &secret, true);
+                let body = issued_page(
+                    &cx,
+                    &state.ctx.settings.public_base(),
+                    &admin,
+                    &new,
+                    &secret,
+                    true,
+                );
                 Ok(cx.html(StatusCode::CREATED, body))
             }
             Err(()) => Ok(refused(cx, &admin, &card, &r, action, &reason)),

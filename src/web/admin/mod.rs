@@ -1,5 +1,5 @@
 //! `/admin`: the card office's portal. Sign-in with the same lock-out as
-//! the API (`handlers::admin::check_credentials`), an HttpOnly SameSite=Strict
+//! the API (`service::admins::sign_in`), an HttpOnly SameSite=Strict
 //! session cookie that expires with the server-side session, and CSRF checks
 //! on every form.
 
@@ -16,8 +16,8 @@ use serde::Deserialize;
 use super::csrf;
 use super::page::{Area, CsrfOnly, Cx, PageError, PageResult};
 use crate::http::auth::{blocking, session_secret, SESSION_COOKIE};
-use crate::http::handlers::admin::{check_credentials, open_session, SignIn};
 use crate::http::State;
+use crate::service::admins::{open_session, sign_in, SignIn};
 use crate::store::admins::Admin;
 use crate::store::sessions;
 
@@ -243,7 +243,8 @@ async fn login(
         return Ok(csrf_refused(cx));
     }
     let l = cx.lang;
-    if let Err(crate::error::AppError::RateLimited { .. }) = state.limits.login_rate(&req) {
+    let client = crate::proxy::client(&req);
+    if let Err(crate::error::AppError::RateLimited { .. }) = state.limits.login_rate(client.ip) {
         let body = login_page(
             &cx,
             &form.username,
@@ -254,11 +255,12 @@ async fn login(
         );
         return Ok(cx.html(StatusCode::TOO_MANY_REQUESTS, body));
     }
-    let st = state.clone();
+    let ctx = state.ctx.clone();
+    let source = client.source_key();
     let (username, password) = (form.username.clone(), form.password);
     let outcome = blocking(move || {
-        Ok(match check_credentials(&st, &username, &password)? {
-            SignIn::Ok(a) => Ok(open_session(&st, &a)?),
+        Ok(match sign_in(&ctx, &source, &username, &password)? {
+            SignIn::Ok(a) => Ok(open_session(&ctx, &a)?),
             SignIn::Wrong => Err(None),
             SignIn::Locked { retry_after } => Err(Some(retry_after)),
         })
@@ -283,11 +285,11 @@ async fn login(
         Err(Some(secs)) => {
             let msg = match l {
                 super::Lang::Zh => {
-                    format!("登录失败次数过多，账户已暂时锁定，请在 {secs} 秒后重试。")
+                    format!("登录失败次数过多，请在 {secs} 秒后重试。")
                 }
-                super::Lang::En => format!(
-                    "Too many failed sign-ins: the account is locked for {secs} more seconds."
-                ),
+                super::Lang::En => {
+                    format!("Too many failed sign-ins: try again in {secs} seconds.")
+                }
             };
             let body = login_page(&cx, &form.username, Some(&msg));
             Ok(cx.html(StatusCode::TOO_MANY_REQUESTS, body))

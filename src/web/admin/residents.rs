@@ -357,23 +357,19 @@ pub(super) async fn show(
     Ok(cx.ok(body))
 }
 
-/// The page that shows a new card's holder credential, this once.
+/// The page that shows a new card's holder credential, this once. The link
+/// starts with the configured public URL (`Settings::public_base`), never
+/// with the request's `Host`, which whoever sends the request chooses.
 pub(super) fn issued_page(
     cx: &Cx,
-    req: &HttpRequest,
+    public_base: &str,
     admin: &crate::store::admins::Admin,
     card: &Card,
     credential: &SecretToken,
     reissued: bool,
 ) -> Markup {
     let l = cx.lang;
-    let info = req.connection_info();
-    let link = format!(
-        "{}://{}/card#{}",
-        info.scheme(),
-        info.host(),
-        credential.expose()
-    );
+    let link = format!("{public_base}/card#{}", credential.expose());
     page(
         cx,
         admin,
@@ -416,7 +412,14 @@ pub(super) async fn issue(
     let actor = Actor::admin(admin.username.as_str());
     let ctx = state.ctx.clone();
     let (card, secret) = blocking(move || registry::issue_card(&ctx, &actor, rid)).await?;
-    let body = issued_page(&cx, &req, &admin, &card, &secret, false);
+    let body = issued_page(
+        &cx,
+        &state.ctx.settings.public_base(),
+        &admin,
+        &card,
+        &secret,
+        false,
+    );
     Ok(cx.html(StatusCode::CREATED, body))
 }
 
