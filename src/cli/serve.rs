@@ -7,6 +7,14 @@ use crate::startup::Application;
 pub fn run(settings: Settings) -> anyhow::Result<ExitCode> {
     let db = settings.database_url_for_logs();
     let data_dir = settings.data_dir.clone();
+    let loopback = settings.bind.starts_with("127.") || settings.bind.starts_with("[::1]");
+    if settings.public_url.is_none() && !loopback {
+        // Holder links would name the bind address, which people outside cannot open.
+        eprintln!(
+            "warning: HEALTHCARD_PUBLIC_URL is not set: holder links will start with {}",
+            settings.public_base()
+        );
+    }
     actix_web::rt::System::new().block_on(async move {
         let app = Application::build(settings)?;
         let r = &app.report;

@@ -8,9 +8,9 @@ use std::fmt;
 /// Fewest characters (Unicode scalar values) a new password may have.
 pub const MIN_CHARS: usize = 12;
 
-/// The zxcvbn score a new password must reach: `Three` is "more than 10^8
-/// guesses", the level the zxcvbn authors call safely unguessable for an
-/// online attack; sign-in throttling does the rest.
+/// The zxcvbn score a new password must reach: `Three`, an estimate of at
+/// least 10^8 guesses (the zxcvbn crate's `Score` docs: `Two` is "10^8
+/// guesses or less"), far past what sign-in throttling lets anyone try online.
 const MIN_SCORE: zxcvbn::Score = zxcvbn::Score::Three;
 
 /// A password that passed [`NewPassword::parse`]. `Debug` hides it.
