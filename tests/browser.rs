@@ -634,7 +634,8 @@ fn csrf_pair(http: &reqwest::blocking::Client, base: &str) -> (String, String) {
     (pair, token)
 }
 
-/// Repeated wrong passwords lock the account for a while, even for the right one.
+/// Repeated wrong passwords from one source stop that source on that account
+/// for a while, even with the right password (other sources: tests/api/admins.rs).
 #[test]
 fn repeated_failures_lock_the_account() {
     let app = spawn_app();
@@ -661,5 +662,5 @@ fn repeated_failures_lock_the_account() {
     }
     let r = attempt(PASSWORD);
     assert_eq!(r.status(), 429, "locked even with the right password");
-    assert!(r.text().unwrap().contains("账户已暂时锁定"));
+    assert!(r.text().unwrap().contains("登录失败次数过多"));
 }
