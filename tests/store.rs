@@ -534,7 +534,7 @@ both_backends!(replay_batch_accepts_each_id_once_first_wins, |url| {
         .all(|&fresh| !fresh));
 });
 
-both_backends!(admins_sessions_and_login_failures, |url| {
+both_backends!(admins_sessions_and_login_throttle, |url| {
     let pool = open(url);
     let c = &mut pool.get().unwrap();
     let u = Username::parse("Alice").unwrap();
@@ -577,7 +577,7 @@ both_backends!(admins_sessions_and_login_failures, |url| {
     ));
 
     // Failures: three counters per attempt; old rows count as none and restart at one.
-    use healthcard::store::login_failures::{self as lf, Failures};
+    use healthcard::store::login_throttle::{self as lf, Failures};
     let since = t - Span::hours(24);
     let none = lf::read(c, "10.0.0.1", "alice", since).unwrap();
     assert_eq!(none.pair, Failures::default());

@@ -30,7 +30,7 @@ use super::AppContext;
 use crate::crypto::{self, SecretKind, SecretToken};
 use crate::domain::{NewPassword, Username};
 use crate::store::admins::{self, Admin};
-use crate::store::login_failures::{self, Failures};
+use crate::store::login_throttle::{self, Failures};
 use crate::store::{access_log, sessions, StoreError};
 
 /// How long a failure is remembered.
@@ -121,10 +121,10 @@ pub fn sign_in(
     let mut conn = ctx.conn()?;
     let Ok(username) = Username::parse(username) else {
         crypto::verify_password(password, decoy_hash());
-        login_failures::record(&mut conn, source, None, now, since)?;
+        login_throttle::record(&mut conn, source, None, now, since)?;
         return Ok(SignIn::Wrong);
     };
-    let counts = login_failures::read(&mut conn, source, username.as_str(), since)?;
+    let counts = login_throttle::read(&mut conn, source, username.as_str(), since)?;
     let rules = Throttle::of(ctx);
     let account_wait = if counts.pair.count > 0 {
         rules.username.wait(counts.username, now)
@@ -153,12 +153,12 @@ pub fn sign_in(
     match admin {
         // A disabled account answers as a wrong password does.
         Some(a) if ok && a.disabled_at.is_none() => {
-            login_failures::clear_after_success(&mut conn, source, username.as_str())?;
+            login_throttle::clear_after_success(&mut conn, source, username.as_str())?;
             Ok(SignIn::Ok(a))
         }
         _ => {
             conn.transaction(|c| {
-                login_failures::record(c, source, Some(username.as_str()), now, since)
+                login_throttle::record(c, source, Some(username.as_str()), now, since)
             })?;
             Ok(SignIn::Wrong)
         }
@@ -259,7 +259,7 @@ pub fn set_password(
 /// counted for unknown names too).
 pub fn unlock(ctx: &AppContext, actor: &Actor, username: &Username) -> Result<usize, StoreError> {
     logged(ctx, actor, "admin.unlock", username, |c| {
-        login_failures::clear_username(c, username.as_str())
+        login_throttle::clear_username(c, username.as_str())
     })
 }
 

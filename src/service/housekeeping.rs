@@ -4,10 +4,11 @@
 use chrono::NaiveDateTime;
 
 use super::AppContext;
-use crate::store::{kiosk_sessions, login_failures, replay, sessions};
+use crate::store::{kiosk_sessions, login_failures, login_throttle, replay, sessions};
 
 /// Drops expired replay entries, admin and kiosk sessions, and sign-in
-/// failures older than [`super::admins::FAILURE_MEMORY`]. A failure is
+/// failures (`login_throttle`, and the previous version's `login_failures`)
+/// older than [`super::admins::FAILURE_MEMORY`]. A failure is
 /// logged and the next round tries again.
 pub fn purge(ctx: &AppContext, now: NaiveDateTime) {
     let mut conn = match ctx.conn() {
@@ -26,7 +27,12 @@ pub fn purge(ctx: &AppContext, now: NaiveDateTime) {
     if let Err(e) = kiosk_sessions::purge_expired(&mut conn, now) {
         tracing::warn!(error = %e, "kiosk session purge failed");
     }
-    if let Err(e) = login_failures::purge(&mut conn, now - super::admins::FAILURE_MEMORY) {
+    let forgotten = now - super::admins::FAILURE_MEMORY;
+    if let Err(e) = login_throttle::purge(&mut conn, forgotten) {
         tracing::warn!(error = %e, "sign-in failure purge failed");
+    }
+    // The previous version's table, still written by old nodes in a rolling upgrade.
+    if let Err(e) = login_failures::purge(&mut conn, forgotten) {
+        tracing::warn!(error = %e, "legacy sign-in failure purge failed");
     }
 }

@@ -15,6 +15,7 @@ pub mod import;
 pub mod kiosk_sessions;
 pub mod links;
 pub mod login_failures;
+pub mod login_throttle;
 pub mod replay;
 pub mod residents;
 pub mod resolve;

@@ -108,7 +108,15 @@ diesel::table! {
 }
 
 diesel::table! {
-    login_failures (source, username) {
+    login_failures (username) {
+        username -> Text,
+        count -> BigInt,
+        last_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    login_throttle (source, username) {
         source -> Text,
         username -> Text,
         count -> BigInt,
@@ -178,6 +186,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     kiosk_sessions,
     links,
     login_failures,
+    login_throttle,
     replay,
     residents,
     sessions,

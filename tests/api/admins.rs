@@ -351,19 +351,40 @@ fn housekeeping_purges_old_sign_in_failures() {
         let Some(app) = spawn_app_with(backend, |_| {}) else {
             continue;
         };
-        use healthcard::store::login_failures;
+        use healthcard::store::login_throttle;
         let now = chrono::Utc::now().naive_utc();
         let old = now - chrono::Duration::hours(30);
         let mut conn = app.ctx.conn().unwrap();
-        login_failures::record(&mut conn, "10.9.9.9", Some("admin"), old, old).unwrap();
-        login_failures::record(&mut conn, "10.9.9.8", Some("admin"), now, now).unwrap();
+        login_throttle::record(&mut conn, "10.9.9.9", Some("admin"), old, old).unwrap();
+        login_throttle::record(&mut conn, "10.9.9.8", Some("admin"), now, now).unwrap();
+        // Rows of the previous version's table, as an old node writes them.
+        {
+            use diesel::{ExpressionMethods, RunQueryDsl};
+            use healthcard::store::schema::login_failures as lf;
+            for (user, at) in [("old-node", old), ("new-node", now)] {
+                diesel::insert_into(lf::table)
+                    .values((
+                        lf::username.eq(user),
+                        lf::count.eq(3i64),
+                        lf::last_at.eq(at),
+                    ))
+                    .execute(&mut *conn)
+                    .unwrap();
+            }
+        }
         drop(conn);
         healthcard::service::housekeeping::purge(&app.ctx, now);
         let mut conn = app.ctx.conn().unwrap();
-        let gone = login_failures::read(&mut conn, "10.9.9.9", "admin", old).unwrap();
+        let gone = login_throttle::read(&mut conn, "10.9.9.9", "admin", old).unwrap();
         assert_eq!(gone.pair.count, 0, "the day-old failure is gone");
-        let kept = login_failures::read(&mut conn, "10.9.9.8", "admin", old).unwrap();
+        let kept = login_throttle::read(&mut conn, "10.9.9.8", "admin", old).unwrap();
         assert_eq!(kept.pair.count, 1, "a recent one stays");
+        use diesel::{QueryDsl, RunQueryDsl};
+        let legacy: Vec<String> = healthcard::store::schema::login_failures::table
+            .select(healthcard::store::schema::login_failures::username)
+            .load(&mut *conn)
+            .unwrap();
+        assert_eq!(legacy, ["new-node"], "the old table is purged too");
     }
 }
 

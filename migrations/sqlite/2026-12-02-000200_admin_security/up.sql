@@ -6,20 +6,21 @@
 
 ALTER TABLE admins ADD COLUMN disabled_at TIMESTAMP;
 
--- The old rows were per username only; they are short-lived counters, so
--- they are dropped rather than carried over.
-DROP TABLE login_failures;
--- One table, three kinds of row: (source, username) for a pair, (source, '*')
+-- Replaces login_failures (per username only), which stays for nodes of the
+-- previous version during a rolling upgrade (expand, then contract: a later
+-- migration drops it); housekeeping purges its old rows meanwhile.
+-- Three kinds of row: (source, username) for a pair, (source, '*')
 -- for a source across usernames, ('*', username) for a username across
 -- sources. '*' is neither an address nor a valid username.
-CREATE TABLE login_failures (
+CREATE TABLE login_throttle (
     source   TEXT NOT NULL,
     username TEXT NOT NULL,
     count    BIGINT NOT NULL,
     last_at  TIMESTAMP NOT NULL,
     PRIMARY KEY (source, username)
 );
-CREATE INDEX login_failures_username ON login_failures (username);
+CREATE INDEX login_throttle_username ON login_throttle (username);
+CREATE INDEX login_throttle_last_at ON login_throttle (last_at);
 CREATE INDEX login_failures_last_at ON login_failures (last_at);
 
 CREATE TABLE kiosk_sessions (
