@@ -202,10 +202,12 @@ pub fn app(
         .app_data(extract::json_config())
         .app_data(extract::path_config())
         .app_data(extract::query_config())
+        .app_data(extract::form_config())
         .app_data(web::PayloadConfig::new(extract::JSON_LIMIT))
         .service(admin::login)
         .service(admin::logout)
         .service(residents::register)
+        .service(residents::search)
         .service(residents::find)
         .service(residents::get)
         .service(cards::issue)
@@ -241,7 +243,7 @@ pub fn app(
         .service(ops::metrics)
         .service(ops::card_use)
         .split_for_parts();
-    let api = web::Data::new(api);
+    let api = web::Data::new(mark_deprecated(api));
     let proxies = web::Data::new(state.ctx.settings.trusted_proxies.clone());
     app.app_data(api)
         .app_data(proxies)
@@ -270,6 +272,22 @@ pub fn app(
                 )),
         )
         .wrap(TracingLogger::<QuietSpans>::new())
+}
+
+/// Routes kept for old clients but not to be used by new ones (docs/api.md).
+/// Marked here: utoipa reads `deprecated` only from Rust's own attribute,
+/// which would also warn at every use of the handler.
+fn mark_deprecated(mut api: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    // The full ID number in a URL; POST /api/v1/residents/search replaces it.
+    if let Some(op) = api
+        .paths
+        .paths
+        .get_mut("/api/v1/residents")
+        .and_then(|p| p.get.as_mut())
+    {
+        op.deprecated = Some(utoipa::openapi::Deprecated::True);
+    }
+    api
 }
 
 /// The OpenAPI 3 document, generated from the handlers' annotations.

@@ -296,8 +296,11 @@ fn stories_in_a_real_browser() {
     assert!(credential.starts_with("hch_"), "{credential}");
     p.shot("admin-card-issued");
 
-    // --- Opens the printable card; its QR is a static token that scans from the page.
+    // --- Opens the printable card (a GET shows a form; the token is minted on
+    // its POST); its QR is a static token that scans from the page.
     p.press("打印卡片");
+    p.wait_to_see("五年有效");
+    p.press("生成卡片");
     p.wait_to_see("居民电子健康卡");
     p.shot("admin-print-card");
     let static_token = p.read_qr("//*[@id='card-qr']");

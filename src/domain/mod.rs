@@ -4,6 +4,7 @@
 
 mod card;
 mod clinic;
+mod document;
 mod ids;
 mod national_id;
 mod password;
@@ -11,6 +12,7 @@ mod person;
 
 pub use card::{CardAction, CardStatus, LifecycleError};
 pub use clinic::{Channel, ClinicCode, LocalPatientId, Scope, Scopes, Username};
+pub use document::DocumentType;
 pub use ids::{AdminId, CardId, ClinicId, ResidentId};
 pub use national_id::NationalId;
 pub use password::{NewPassword, PasswordError, MIN_CHARS as MIN_PASSWORD_CHARS};

@@ -9,6 +9,20 @@ const FIELD: &str = "national_id";
 const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
 /// Check character for each value of the weighted sum mod 11.
 const CHECK: [u8; 11] = *b"10X98765432";
+/// The first two digits of every province-level division of GB/T 2260-2007
+/// (the 31 provinces, autonomous regions and municipalities, Taiwan 71, Hong
+/// Kong 81, Macao 82), as listed by the National Bureau of Statistics
+/// (县及县以上行政区划代码, www.gov.cn/test/2011-08/22/content_1930111.htm).
+/// The residence permits of Hong Kong, Macao and Taiwan residents (830000 for
+/// Taiwan) are another document type, not a 居民身份证号. See docs/identity.md.
+const PROVINCES: [&[u8; 2]; 34] = [
+    b"11", b"12", b"13", b"14", b"15", b"21", b"22", b"23", b"31", b"32", b"33", b"34", b"35",
+    b"36", b"37", b"41", b"42", b"43", b"44", b"45", b"46", b"50", b"51", b"52", b"53", b"54",
+    b"61", b"62", b"63", b"64", b"65", b"71", b"81", b"82",
+];
+/// Characters of the number a masked form shows: the province and the city
+/// (positions 1-4), which a reader who knows the region has anyway.
+const MASK_VISIBLE: usize = 4;
 /// Birth years before this are refused. 1800, not 1900: the standard's own
 /// example number, 440524188001010014, encodes a birth in 1880.
 const EARLIEST_BIRTH_YEAR: i32 = 1800;
@@ -44,6 +58,9 @@ impl NationalId {
         if check_char(&bytes[..17]) != last {
             return Err(DomainError::new(FIELD, "bad_check_digit"));
         }
+        if !PROVINCES.iter().any(|p| bytes[..2] == p[..]) {
+            return Err(DomainError::new(FIELD, "unknown_region"));
+        }
         let birth = birth_date_of(bytes).ok_or(DomainError::new(FIELD, "bad_birth_date"))?;
         if birth > today {
             return Err(DomainError::new(FIELD, "birth_date_in_future"));
@@ -75,11 +92,26 @@ impl NationalId {
         }
     }
 
-    /// First 4 and last 4 characters, the 10 between as `*`: what a clinic
-    /// without the `pii` scope sees.
+    /// The masked form every answer without the `pii` scope shows (API,
+    /// kiosk, portal): the first 4 characters, then 14 `*`. The one place the
+    /// rule lives.
+    ///
+    /// Why so much is hidden: answers also carry the birth date and sex, and
+    /// a reader may know the 6-digit region. With those, only the 3-digit
+    /// sequence (its last digit's parity fixed by sex: 500 choices) and the
+    /// check character (fixed by the rest) are left, so exactly 500 valid
+    /// numbers remain only if every one of positions 15-18 is hidden. The
+    /// old mask showed them (`1101**********002X`) and left about 2.
     pub fn masked(&self) -> String {
-        format!("{}{}{}", &self.0[..4], "*".repeat(10), &self.0[14..])
+        mask(&self.0)
     }
+}
+
+/// [`NationalId::masked`] of a normalised 18-character number.
+fn mask(number: &str) -> String {
+    let visible: String = number.chars().take(MASK_VISIBLE).collect();
+    let hidden = number.chars().count().saturating_sub(MASK_VISIBLE);
+    format!("{visible}{}", "*".repeat(hidden))
 }
 
 /// The MOD 11-2 check character of the first 17 digits.
@@ -132,11 +164,11 @@ mod tests {
         let a = NationalId::parse("11010519491231002X").unwrap();
         assert_eq!(a.birth_date(), day(1949, 12, 31));
         assert_eq!(a.sex(), Sex::Female);
-        assert_eq!(a.masked(), "1101**********002X");
+        assert_eq!(a.masked(), "1101**************");
         let b = NationalId::parse("440524188001010014").unwrap();
         assert_eq!(b.birth_date(), day(1880, 1, 1));
         assert_eq!(b.sex(), Sex::Male);
-        assert_eq!(b.masked(), "4405**********0014");
+        assert_eq!(b.masked(), "4405**************");
     }
 
     #[test]
@@ -151,7 +183,7 @@ mod tests {
         let a = NationalId::parse("11010519491231002X").unwrap();
         for s in [format!("{a:?}"), format!("{a}")] {
             assert!(!s.contains("11010519491231002X"), "{s}");
-            assert!(s.contains("1101**********002X"));
+            assert!(s.contains("1101**************"));
         }
     }
 
@@ -166,6 +198,17 @@ mod tests {
         assert_eq!(r("11010519491231002Y"), "not_digits");
         assert_eq!(r("1101051949123100２X"), "wrong_length");
         assert_eq!(r("110105194912310021"), "bad_check_digit");
+        // 10 and 99 are no province of GB/T 2260; 83 (Taiwan residents'
+        // residence permits) is another document.
+        for region in [100105, 990101, 830000, 720101, 470101] {
+            assert_eq!(r(&make(region, day(1949, 12, 31), 2)), "unknown_region");
+        }
+        for region in [110105, 650102, 710000, 810000, 820000] {
+            assert!(
+                NationalId::parse_at(&make(region, day(1949, 12, 31), 2), day(2026, 11, 23))
+                    .is_ok()
+            );
+        }
         assert_eq!(
             r(&make(110105, day(2026, 11, 24), 1)),
             "birth_date_in_future"
@@ -190,8 +233,60 @@ mod tests {
     }
 
     fn valid_parts() -> impl Strategy<Value = (u32, NaiveDate, u32)> {
-        (100000u32..=999999, 0i64..(125 * 365), 0u32..=999)
-            .prop_map(|(r, d, s)| (r, day(1900, 1, 1) + chrono::Duration::days(d), s))
+        (
+            prop::sample::select(PROVINCES.to_vec()),
+            0u32..=9999,
+            0i64..(125 * 365),
+            0u32..=999,
+        )
+            .prop_map(|(p, rest, d, s)| {
+                let province: u32 = std::str::from_utf8(p).unwrap().parse().unwrap();
+                (
+                    province * 10_000 + rest,
+                    day(1900, 1, 1) + chrono::Duration::days(d),
+                    s,
+                )
+            })
+    }
+
+    /// How many valid numbers agree with everything one answer without `pii`
+    /// discloses (the masked form, birth date, sex), for a reader who also
+    /// knows the 6-digit region: every sequence and check character tried,
+    /// each candidate judged by the parser itself.
+    fn consistent(masked: &str, region: &str, birth: NaiveDate, sex: Sex) -> usize {
+        let mut n = 0;
+        for seq in 0..1000 {
+            for c in b"0123456789X" {
+                let text = format!("{region}{}{seq:03}{}", birth.format("%Y%m%d"), *c as char);
+                let agrees = masked
+                    .bytes()
+                    .zip(text.bytes())
+                    .all(|(m, t)| m == b'*' || m == t);
+                if !agrees {
+                    continue;
+                }
+                if let Ok(id) = NationalId::parse_at(&text, day(2026, 11, 23)) {
+                    if id.birth_date() == birth && id.sex() == sex {
+                        n += 1;
+                    }
+                }
+            }
+        }
+        n
+    }
+
+    #[test]
+    fn the_old_mask_gave_the_number_away_and_the_new_one_does_not() {
+        let id = NationalId::parse("11010519491231002X").unwrap();
+        let old = format!(
+            "{}{}{}",
+            &id.as_str()[..4],
+            "*".repeat(10),
+            &id.as_str()[14..]
+        );
+        let (b, s) = (id.birth_date(), id.sex());
+        assert_eq!(consistent(&old, "110105", b, s), 1);
+        assert_eq!(consistent(&id.masked(), "110105", b, s), 500);
     }
 
     proptest! {
@@ -204,9 +299,25 @@ mod tests {
             prop_assert_eq!(id.sex(), if (seq % 10) % 2 == 1 { Sex::Male } else { Sex::Female });
             prop_assert_eq!(id.masked().len(), 18);
             prop_assert_eq!(&id.masked()[..4], &text[..4]);
-            prop_assert_eq!(&id.masked()[14..], &text[14..]);
+            prop_assert!(id.masked()[4..].bytes().all(|b| b == b'*'));
         }
+    }
 
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        /// The privacy rule of API-2.md, over many numbers: at least 500
+        /// valid numbers stay consistent with the mask, birth date and sex.
+        #[test]
+        fn at_least_500_numbers_fit_any_masked_answer((region, birth, seq) in valid_parts()) {
+            let text = make(region, birth, seq);
+            let id = NationalId::parse_at(&text, day(2026, 11, 23)).unwrap();
+            let n = consistent(&id.masked(), &text[..6], id.birth_date(), id.sex());
+            prop_assert!(n >= 500, "{n} numbers fit {}", id.masked());
+        }
+    }
+
+    proptest! {
         #[test]
         fn every_single_character_change_is_refused(
             (region, birth, seq) in valid_parts(),

@@ -2,8 +2,13 @@
 //! JSON error of API.md: 400 for broken JSON, 413 over the limit, 415 for a
 //! wrong content type, 422 for well-formed JSON with wrong or missing values,
 //! 404 for a path identifier that cannot exist.
+//!
+//! No message repeats what the client sent: serde's own messages quote the
+//! offending value (`invalid type: string "…"`), which may be an ID number or
+//! a credential sent in the wrong field, and error bodies end up in clients'
+//! logs. A message says where (line and column), never what.
 
-use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
+use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError, UrlencodedError};
 use actix_web::{web, HttpRequest};
 use serde::de::DeserializeOwned;
 
@@ -27,21 +32,27 @@ fn json_error(err: JsonPayloadError) -> AppError {
             AppError::UnsupportedMediaType("send the body as application/json".into())
         }
         JsonPayloadError::Deserialize(e) => serde_error(&e),
-        other => AppError::BadRequest {
+        JsonPayloadError::Serialize(_) => AppError::Internal("JSON serialization".into()),
+        _ => AppError::BadRequest {
             code: "bad_request",
-            message: other.to_string(),
+            message: "the request body could not be read".into(),
         },
     }
 }
 
-/// Broken JSON is a 400; JSON of the wrong shape a 422.
+/// Broken JSON is a 400; JSON of the wrong shape a 422. The message names the
+/// place, not the content (see the module's comment).
 pub fn serde_error(e: &serde_json::Error) -> AppError {
     use serde_json::error::Category;
+    let at = format!("line {}, column {}", e.line(), e.column());
     match e.classify() {
-        Category::Data => AppError::invalid("invalid_body", e.to_string()),
-        _ => AppError::BadRequest {
+        Category::Data => AppError::invalid(
+            "invalid_body",
+            format!("the body does not have the fields and types this route takes ({at}); see /openapi.json"),
+        ),
+        Category::Io | Category::Syntax | Category::Eof => AppError::BadRequest {
             code: "malformed_json",
-            message: e.to_string(),
+            message: format!("the body is not valid JSON ({at})"),
         },
     }
 }
@@ -52,8 +63,29 @@ pub fn path_config() -> web::PathConfig {
 }
 
 pub fn query_config() -> web::QueryConfig {
-    web::QueryConfig::default().error_handler(|err: QueryPayloadError, _req| {
-        AppError::invalid("invalid_query", err.to_string()).into()
+    web::QueryConfig::default().error_handler(|_err: QueryPayloadError, _req| {
+        AppError::invalid(
+            "invalid_query",
+            "the query string does not have the parameters and values this route takes",
+        )
+        .into()
+    })
+}
+
+/// The pages' forms: a form that cannot be read is a 400 that does not repeat
+/// the field's value.
+pub fn form_config() -> web::FormConfig {
+    web::FormConfig::default().error_handler(|err: UrlencodedError, _req| match err {
+        UrlencodedError::Overflow { limit, .. } => AppError::PayloadTooLarge(limit).into(),
+        UrlencodedError::ContentType => AppError::UnsupportedMediaType(
+            "send the form as application/x-www-form-urlencoded".into(),
+        )
+        .into(),
+        _ => AppError::BadRequest {
+            code: "bad_request",
+            message: "the form could not be read".into(),
+        }
+        .into(),
     })
 }
 

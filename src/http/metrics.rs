@@ -80,8 +80,23 @@ impl Metrics {
     }
 }
 
+/// The method as a metrics label: one of the methods of RFC 9110 (and PATCH),
+/// else `other`. Any token is a valid method on the wire, and each distinct
+/// label is a series kept until restart, so a client must not choose them.
+fn method_label(m: &actix_web::http::Method) -> &'static str {
+    const KNOWN: [&str; 9] = [
+        "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
+    ];
+    KNOWN
+        .into_iter()
+        .find(|k| *k == m.as_str())
+        .unwrap_or("other")
+}
+
 /// Middleware: counts every request by its route pattern (never the raw path,
-/// which may hold identifiers) and status.
+/// which may hold identifiers, and `unmatched` when no route matched), its
+/// method (from a fixed set) and status. Every label comes from a set fixed
+/// by the code, so no request can add series.
 pub async fn track(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
@@ -90,7 +105,7 @@ pub async fn track(
     let route = req
         .match_pattern()
         .unwrap_or_else(|| "unmatched".to_string());
-    let method = req.method().to_string();
+    let method = method_label(req.method());
     let state = req.app_data::<web::Data<State>>().cloned();
     let res = next.call(req).await?;
     if let Some(state) = state {
@@ -98,7 +113,7 @@ pub async fn track(
         state
             .metrics
             .requests
-            .with_label_values(&[&method, &route, &status])
+            .with_label_values(&[method, &route, &status])
             .inc();
         state
             .metrics
@@ -107,4 +122,20 @@ pub async fn track(
             .observe(start.elapsed().as_secs_f64());
     }
     Ok(res)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::http::Method;
+
+    #[test]
+    fn only_known_methods_become_labels() {
+        assert_eq!(method_label(&Method::GET), "GET");
+        assert_eq!(method_label(&Method::PATCH), "PATCH");
+        let odd = Method::from_bytes(b"BREW").unwrap();
+        assert_eq!(method_label(&odd), "other");
+        let long = Method::from_bytes("X".repeat(7000).as_bytes()).unwrap();
+        assert_eq!(method_label(&long), "other");
+    }
 }

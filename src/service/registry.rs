@@ -4,7 +4,9 @@
 use chrono::Utc;
 
 use crate::crypto::SecretToken;
-use crate::domain::{CardAction, CardId, ClinicCode, ClinicId, LocalPatientId, ResidentId, Scopes};
+use crate::domain::{
+    CardAction, CardId, ClinicCode, ClinicId, LocalPatientId, NationalId, ResidentId, Scopes,
+};
 use crate::store::access_log::ActorKind;
 use crate::store::cards::{self, Card};
 use crate::store::clinics::{self, ApiKeyInfo, Clinic};
@@ -178,6 +180,130 @@ pub fn mint_for(ctx: &AppContext, card: &Card, kind: TokenKind) -> Result<Minted
         .current()
         .mint(card.id.into(), kind, Utc::now().timestamp(), lifetime)
         .map_err(|_| MintError::NoKey)
+}
+
+/// Where an administrator had a token minted: written to the access log, so
+/// that every long-lived bearer token handed out can be traced to its hour
+/// and its administrator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MintVia {
+    /// `POST /api/v1/cards/{id}/tokens`
+    Api,
+    /// `GET /api/v1/cards/{id}/qr.svg`
+    QrSvg,
+    /// `GET /api/v1/cards/{id}/qr.png`
+    QrPng,
+    /// The portal's printable card.
+    PrintPage,
+}
+
+impl MintVia {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MintVia::Api => "api",
+            MintVia::QrSvg => "qr.svg",
+            MintVia::QrPng => "qr.png",
+            MintVia::PrintPage => "print",
+        }
+    }
+
+    fn action(self) -> &'static str {
+        match self {
+            MintVia::PrintPage => "card.print",
+            MintVia::Api | MintVia::QrSvg | MintVia::QrPng => "token.mint",
+        }
+    }
+}
+
+/// Mints a token for an administrator and records it (`token.mint`, or
+/// `card.print` for the printable card) before the token is handed out: a
+/// token whose row could not be written is never returned.
+pub fn mint_recorded(
+    ctx: &AppContext,
+    actor: &Actor,
+    card: CardId,
+    kind: TokenKind,
+    via: MintVia,
+) -> Result<(Card, MintedToken), MintError> {
+    let card = cards::get(&mut *ctx.conn()?, card)?;
+    let minted = mint_for(ctx, &card, kind)?;
+    let detail = format!("{} via {}", kind.as_str(), via.as_str());
+    ctx.with_tx(|c| {
+        log(
+            c,
+            entry(
+                actor,
+                via.action(),
+                Some(card.id),
+                Some(card.resident_id),
+                Some(detail),
+            ),
+        )
+    })?;
+    Ok((card, minted))
+}
+
+/// Where an administrator looked a resident up by ID number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LookupVia {
+    /// `POST /api/v1/residents/search` or the deprecated `GET ?national_id=`.
+    Api,
+    /// The portal's search form (and its "already registered" link).
+    Portal,
+}
+
+impl LookupVia {
+    fn as_str(self) -> &'static str {
+        match self {
+            LookupVia::Api => "api",
+            LookupVia::Portal => "portal",
+        }
+    }
+}
+
+/// Finds a resident by ID number (blind index) and records the look-up, in
+/// the same transaction: `resident.lookup` with outcome `found` (on the
+/// resident's current card, so it shows in the card's and the holder's log)
+/// or `not_found` (so that probing numbers leaves a trace too).
+pub fn find_resident(
+    ctx: &AppContext,
+    actor: &Actor,
+    number: &NationalId,
+    via: LookupVia,
+) -> Result<Option<Resident>, StoreError> {
+    ctx.with_tx(|c| {
+        let found = residents::find_by_national_id(c, &ctx.master, number)?;
+        let card = match &found {
+            Some(r) => current_card(&cards::for_resident(c, r.id)?),
+            None => None,
+        };
+        let mut e = entry(
+            actor,
+            "resident.lookup",
+            card,
+            found.as_ref().map(|r| r.id),
+            Some(format!("via {}", via.as_str())),
+        );
+        e.outcome = Some(
+            if found.is_some() {
+                "found"
+            } else {
+                "not_found"
+            }
+            .to_string(),
+        );
+        log(c, e)?;
+        Ok(found)
+    })
+}
+
+/// The card that holds the resident's slot, else the newest one.
+fn current_card(cs: &[Card]) -> Option<CardId> {
+    cs.iter()
+        .rev()
+        .find(|c| c.status.holds_slot())
+        .or(cs.last())
+        .map(|c| c.id)
 }
 
 pub fn create_clinic(

@@ -100,6 +100,10 @@ impl Lang {
                 "身份证号校验位不正确，请核对",
                 "The check digit of the ID number is wrong; please check the number",
             ),
+            ("national_id", "unknown_region") => self.t(
+                "身份证号的前两位不是有效的省级行政区划代码，请核对",
+                "The first two digits of the ID number are not a province code; please check the number",
+            ),
             ("national_id", "bad_birth_date") => self.t(
                 "身份证号中的出生日期无效",
                 "The birth date in the ID number is not a real date",
@@ -197,6 +201,8 @@ impl Lang {
             "card.reissue" => self.t("补发", "Reissued"),
             "link.create" => self.t("关联病历号", "Patient number linked"),
             "card.print" => self.t("打印卡片", "Card printed"),
+            "token.mint" => self.t("生成二维码", "Code made"),
+            "resident.lookup" => self.t("按身份证号查找", "Looked up by ID number"),
             _ => return a.to_string(),
         };
         s.to_string()

@@ -13,4 +13,5 @@ mod cli;
 mod keys;
 mod multinode;
 mod ops;
+mod privacy;
 mod verify;

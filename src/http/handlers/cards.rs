@@ -10,7 +10,7 @@ use crate::http::auth::{blocking, AdminAuth, ClinicAuth};
 use crate::http::extract::{optional_json, uuid};
 use crate::http::views::{AccessLogView, CardView, IssuedCard, LinkView, TokenView};
 use crate::http::State;
-use crate::service::registry::{self, Actor};
+use crate::service::registry::{self, Actor, MintVia};
 use crate::store::{access_log, cards, links};
 use crate::token::{MintedToken, TokenKind};
 
@@ -217,7 +217,7 @@ pub fn token_view(m: &MintedToken) -> TokenView {
 #[post("/api/v1/cards/{id}/tokens")]
 pub async fn mint(
     state: web::Data<State>,
-    _admin: AdminAuth,
+    admin: AdminAuth,
     id: web::Path<String>,
     body: web::Json<MintRequest>,
 ) -> Result<HttpResponse, AppError> {
@@ -226,10 +226,10 @@ pub async fn mint(
         .kind
         .parse()
         .map_err(|_| AppError::invalid("invalid_kind", "kind must be `static` or `dynamic`"))?;
+    let actor = Actor::admin(admin.0.username.as_str());
     let ctx = state.ctx.clone();
     let view = web::block(move || -> Result<TokenView, AppError> {
-        let card = cards::get(&mut *ctx.conn()?, id)?;
-        let minted = registry::mint_for(&ctx, &card, kind)?;
+        let (_, minted) = registry::mint_recorded(&ctx, &actor, id, kind, MintVia::Api)?;
         Ok(token_view(&minted))
     })
     .await
@@ -241,18 +241,20 @@ pub async fn mint(
 
 async fn static_qr(
     state: web::Data<State>,
+    admin: AdminAuth,
     id: String,
-    png: bool,
+    via: MintVia,
 ) -> Result<HttpResponse, AppError> {
     let id = card_id(&id)?;
+    let actor = Actor::admin(admin.0.username.as_str());
     let ctx = state.ctx.clone();
     let text = web::block(move || -> Result<String, AppError> {
-        let card = cards::get(&mut *ctx.conn()?, id)?;
-        Ok(registry::mint_for(&ctx, &card, TokenKind::Static)?.text)
+        let (_, minted) = registry::mint_recorded(&ctx, &actor, id, TokenKind::Static, via)?;
+        Ok(minted.text)
     })
     .await
     .map_err(|_| AppError::Unavailable)??;
-    super::qr_response(&text, png, true).await
+    super::qr_response(&text, via == MintVia::QrPng, true).await
 }
 
 /// A fresh static token of the card as an SVG QR code (for printing).
@@ -262,10 +264,10 @@ async fn static_qr(
 #[get("/api/v1/cards/{id}/qr.svg")]
 pub async fn qr_svg(
     state: web::Data<State>,
-    _admin: AdminAuth,
+    admin: AdminAuth,
     id: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    static_qr(state, id.into_inner(), false).await
+    static_qr(state, admin, id.into_inner(), MintVia::QrSvg).await
 }
 
 /// A fresh static token of the card as a PNG QR code.
@@ -275,10 +277,10 @@ pub async fn qr_svg(
 #[get("/api/v1/cards/{id}/qr.png")]
 pub async fn qr_png(
     state: web::Data<State>,
-    _admin: AdminAuth,
+    admin: AdminAuth,
     id: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    static_qr(state, id.into_inner(), true).await
+    static_qr(state, admin, id.into_inner(), MintVia::QrPng).await
 }
 
 /// Administrators or a clinic (its own links only).

@@ -12,7 +12,7 @@ use crate::domain::{CardAction, CardStatus};
 use crate::error::AppError;
 use crate::http::auth::blocking;
 use crate::http::State;
-use crate::service::registry::{self, Actor};
+use crate::service::registry::{self, Actor, MintVia};
 use crate::store::cards::Card;
 use crate::store::residents::Resident;
 use crate::store::{access_log, cards, residents, StoreError};
@@ -284,9 +284,10 @@ pub(in crate::web) struct PrintQuery {
     size: Option<String>,
 }
 
-/// A page laid out for an ID-1 card (85.60 × 53.98 mm) or A6, with a fresh
-/// static token's QR large enough to scan from paper.
-pub(super) async fn print(
+/// The step before printing: making a printed card mints a five-year bearer
+/// token and writes the access log, so it is a POST from this form (CSRF
+/// checked), never a GET a link or a prefetch could trigger.
+pub(super) async fn print_form(
     req: HttpRequest,
     state: web::Data<State>,
     id: web::Path<String>,
@@ -296,6 +297,55 @@ pub(super) async fn print(
     let admin = signed_in!(req, state, cx);
     let l = cx.lang;
     let a6 = q.size.as_deref() == Some("a6");
+    let (card, r) = load(&state, &id).await?;
+    let body = page(
+        &cx,
+        &admin,
+        l.t("打印卡片", "Print card"),
+        html! {
+            h1 { (l.t("打印卡片", "Print card")) " · " span.mono { (short(card.id)) } }
+            p { a href=(format!("/admin/residents/{}", r.id)) { (r.name) } " · " (l.status(card.status)) }
+            p.warn { (l.t(
+                "打印的卡片带有一个五年有效的静态二维码，生成时记入访问记录。",
+                "A printed card carries a static code valid for five years; making it is recorded in the access log.",
+            )) }
+            @if card.status != CardStatus::Active {
+                p.error.banner role="alert" { (l.t("只有正常状态的卡可以打印。", "Only active cards are printed.")) }
+            } @else {
+                form.card-form method="post" action=(format!("/admin/cards/{}/print", card.id)) {
+                    (cx.csrf_field())
+                    input type="hidden" name="size" value=(if a6 { "a6" } else { "id1" });
+                    div.actions {
+                        button type="submit" { (l.t("生成卡片", "Make the card")) }
+                        a.button.secondary href=(format!("/admin/residents/{}", r.id)) { (l.t("取消", "Cancel")) }
+                    }
+                }
+            }
+        },
+    );
+    Ok(cx.ok(body))
+}
+
+#[derive(Deserialize)]
+pub(in crate::web) struct PrintForm {
+    size: Option<String>,
+    csrf: Option<String>,
+}
+
+/// A page laid out for an ID-1 card (85.60 × 53.98 mm) or A6, with a fresh
+/// static token's QR large enough to scan from paper; the token is recorded
+/// (`card.print`) before the page is sent.
+pub(super) async fn print(
+    req: HttpRequest,
+    state: web::Data<State>,
+    id: web::Path<String>,
+    form: web::Form<PrintForm>,
+) -> PageResult {
+    let cx = Cx::new(&req);
+    let admin = signed_in!(req, state, cx);
+    csrf_or_refuse!(req, cx, form.csrf.as_deref());
+    let l = cx.lang;
+    let a6 = form.size.as_deref() == Some("a6");
     let (card, r) = load(&state, &id).await?;
     if card.status != CardStatus::Active {
         return Err(AppError::Conflict {
@@ -307,38 +357,37 @@ pub(super) async fn print(
         }
         .into());
     }
+    let actor = Actor::admin(admin.username.as_str());
     let ctx = state.ctx.clone();
-    let c2 = card.clone();
+    let cid = card.id;
     let svg = web::block(move || -> Result<String, AppError> {
-        let minted = registry::mint_for(&ctx, &c2, TokenKind::Static)?;
+        let (_, minted) =
+            registry::mint_recorded(&ctx, &actor, cid, TokenKind::Static, MintVia::PrintPage)?;
         let qr = crate::token::qr::encode_for_print(&minted.text)
             .map_err(|e| AppError::Internal(format!("QR encoding: {e}")))?;
         Ok(qr.to_svg())
     })
     .await??;
-    let actor = Actor::admin(admin.username.as_str());
-    state
-        .ctx
-        .audit
-        .record(registry::entry(
-            &actor,
-            "card.print",
-            Some(card.id),
-            Some(card.resident_id),
-            None,
-        ))
-        .await?;
     let size_class = if a6 {
         "print-card size-a6"
     } else {
         "print-card size-id1"
     };
+    let layout = |size: &str, label: &str, current: bool| {
+        html! {
+            form.inline method="post" action=(format!("/admin/cards/{}/print", card.id)) {
+                (cx.csrf_field())
+                input type="hidden" name="size" value=(size);
+                button.secondary.current[current] type="submit" { (label) }
+            }
+        }
+    };
     let body = html! {
         div.toolbar.no-print {
             a.button.secondary href=(format!("/admin/residents/{}", r.id)) { "← " (l.t("返回", "Back")) }
             span { (l.t("版式：", "Layout: ")) }
-            a.button.secondary.current[!a6] href=(format!("/admin/cards/{}/print?size=id1", card.id)) { (l.t("卡片 (ID-1)", "Card (ID-1)")) }
-            a.button.secondary.current[a6] href=(format!("/admin/cards/{}/print?size=a6", card.id)) { "A6" }
+            (layout("id1", l.t("卡片 (ID-1)", "Card (ID-1)"), !a6))
+            (layout("a6", "A6", a6))
             button #print-button type="button" { (l.t("打印", "Print")) }
             p.hint { (l.t("打印时请选择“实际大小”(100%)，不要缩放。", "Print at actual size (100%), without scaling.")) }
         }

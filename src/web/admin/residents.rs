@@ -15,7 +15,7 @@ use crate::error::AppError;
 use crate::http::auth::blocking;
 use crate::http::extract::uuid;
 use crate::http::State;
-use crate::service::registry::{self, Actor};
+use crate::service::registry::{self, Actor, LookupVia};
 use crate::store::cards::Card;
 use crate::store::residents::{NewResident, Resident};
 use crate::store::{cards, links, residents, StoreError};
@@ -53,11 +53,11 @@ pub(super) async fn find(
             return Ok(cx.html(StatusCode::UNPROCESSABLE_ENTITY, body));
         }
     };
+    let actor = Actor::admin(admin.username.as_str());
     let ctx = state.ctx.clone();
     let n = nid.clone();
     let found =
-        blocking(move || residents::find_by_national_id(&mut *ctx.conn()?, &ctx.master, &n))
-            .await?;
+        blocking(move || registry::find_resident(&ctx, &actor, &n, LookupVia::Portal)).await?;
     match found {
         Some(r) => Ok(cx.redirect(&format!("/admin/residents/{}", r.id))),
         None => {
@@ -198,11 +198,9 @@ pub(super) async fn register(
         move || match registry::register_resident(&ctx, &actor, &new) {
             Ok(r) => Ok(Ok(r)),
             Err(StoreError::Conflict(_)) => {
-                let existing = residents::find_by_national_id(
-                    &mut *ctx.conn()?,
-                    &ctx.master,
-                    &new.national_id,
-                )?;
+                // The link to the registered resident is a look-up by number too.
+                let existing =
+                    registry::find_resident(&ctx, &actor, &new.national_id, LookupVia::Portal)?;
                 Ok(Err(existing.map(|r| r.id)))
             }
             Err(e) => Err(e),
