@@ -85,9 +85,7 @@ impl ResidentRow {
     pub(crate) fn open(self, key: &MasterKey) -> Result<Resident, StoreError> {
         let nid = key.open(NATIONAL_ID_PURPOSE, &self.national_id_enc)?;
         let nid = std::str::from_utf8(&nid).map_err(corrupt("national id"))?;
-        // Checked against a far-future "today": it was valid when stored.
-        let far = NaiveDate::from_ymd_opt(9999, 12, 31).expect("valid date");
-        let national_id = NationalId::parse_at(nid, far).map_err(corrupt("national id"))?;
+        let national_id = NationalId::parse_stored(nid).map_err(corrupt("national id"))?;
         let phone = match self.phone_enc {
             Some(enc) => {
                 Some(String::from_utf8(key.open(PHONE_PURPOSE, &enc)?).map_err(corrupt("phone"))?)
