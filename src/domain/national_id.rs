@@ -114,7 +114,8 @@ impl NationalId {
     /// sequence (its last digit's parity fixed by sex: 500 choices) and the
     /// check character (fixed by the rest) are left, so exactly 500 valid
     /// numbers remain only if every one of positions 15-18 is hidden. The
-    /// old mask showed them (`1101**********002X`) and left about 2.
+    /// old mask showed them (`1101**********002X`) and left one number to a
+    /// reader who knows the region.
     pub fn masked(&self) -> String {
         mask(&self.0)
     }

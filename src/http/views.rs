@@ -22,7 +22,7 @@ pub struct ResidentView {
     /// `male` or `female`, read from the ID number.
     pub sex: String,
     pub birth_date: NaiveDate,
-    /// e.g. `3701**********123X`
+    /// e.g. `3701**************` (`domain::NationalId::masked`: 500 numbers stay possible)
     pub national_id_masked: String,
     /// Only for administrators and clinics with the `pii` scope.
     #[serde(skip_serializing_if = "Option::is_none")]
