@@ -299,7 +299,7 @@ fn stories_in_a_real_browser() {
     // --- Opens the printable card (a GET shows a form; the token is minted on
     // its POST); its QR is a static token that scans from the page.
     p.press("打印卡片");
-    p.wait_to_see("五年有效");
+    p.wait_to_see("长期有效");
     p.press("生成卡片");
     p.wait_to_see("居民电子健康卡");
     p.shot("admin-print-card");

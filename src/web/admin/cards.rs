@@ -284,7 +284,7 @@ pub(in crate::web) struct PrintQuery {
     size: Option<String>,
 }
 
-/// The step before printing: making a printed card mints a five-year bearer
+/// The step before printing: making a printed card mints a long-lived bearer
 /// token and writes the access log, so it is a POST from this form (CSRF
 /// checked), never a GET a link or a prefetch could trigger.
 pub(super) async fn print_form(
@@ -306,8 +306,8 @@ pub(super) async fn print_form(
             h1 { (l.t("打印卡片", "Print card")) " · " span.mono { (short(card.id)) } }
             p { a href=(format!("/admin/residents/{}", r.id)) { (r.name) } " · " (l.status(card.status)) }
             p.warn { (l.t(
-                "打印的卡片带有一个五年有效的静态二维码，生成时记入访问记录。",
-                "A printed card carries a static code valid for five years; making it is recorded in the access log.",
+                "打印的卡片带有一个长期有效的静态二维码（默认五年），生成时记入访问记录。",
+                "A printed card carries a long-lived static code (five years by default); making it is recorded in the access log.",
             )) }
             @if card.status != CardStatus::Active {
                 p.error.banner role="alert" { (l.t("只有正常状态的卡可以打印。", "Only active cards are printed.")) }
