@@ -259,6 +259,15 @@ mod tests {
             s
         );
         assert!(serde_json::from_str::<Scopes>("[]").is_err());
+        // The FHIR scopes (issue 16) keep the fixed order after the first three.
+        let fhir = Scopes::parse("search,xref,verify").unwrap();
+        assert_eq!(fhir.to_string(), "verify,xref,search");
+        assert!(
+            fhir.contains(Scope::Xref)
+                && fhir.contains(Scope::Search)
+                && !fhir.contains(Scope::Pii)
+        );
+        assert_eq!(Scopes::parse(&fhir.to_string()).unwrap(), fhir);
     }
 
     #[test]
