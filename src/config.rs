@@ -48,6 +48,9 @@ pub struct Settings {
     /// This node's public base URL (`https://hc.example`), for links shown to
     /// people; `None`: `http://` and the bind address, for local use.
     pub public_url: Option<String>,
+    /// Start of the FHIR identifier systems (`{prefix}:resident`, `{prefix}:card`,
+    /// `{prefix}:clinic:{code}:mrn`); empty means `urn:healthcard:{issuer}`.
+    pub fhir_system_prefix: String,
 }
 
 /// The optional TOML file: same names as [`Settings`], every field optional.
@@ -72,6 +75,7 @@ struct FileSettings {
     log_json: Option<bool>,
     trusted_proxies: Option<Vec<String>>,
     public_url: Option<String>,
+    fhir_system_prefix: Option<String>,
 }
 
 /// Values given on the command line; they override everything else.
@@ -110,6 +114,7 @@ impl Default for Settings {
             log_json: false,
             trusted_proxies: TrustedProxies::default(),
             public_url: None,
+            fhir_system_prefix: String::new(),
         }
     }
 }
@@ -130,6 +135,18 @@ fn env_parse<T: std::str::FromStr>(name: &str) -> Result<Option<T>, ConfigError>
 }
 
 impl Settings {
+    /// The FHIR identifier systems' common start (see [`Settings::fhir_system_prefix`]).
+    pub fn fhir_prefix(&self) -> String {
+        if self.fhir_system_prefix.trim().is_empty() {
+            format!("urn:healthcard:{}", self.issuer)
+        } else {
+            self.fhir_system_prefix
+                .trim()
+                .trim_end_matches(':')
+                .to_string()
+        }
+    }
+
     /// Reads the layers: defaults, file (`--config` or `HEALTHCARD_CONFIG`), environment, flags.
     pub fn load(overrides: &Overrides) -> Result<Settings, ConfigError> {
         let mut s = Settings::default();
@@ -188,7 +205,8 @@ impl Settings {
             holder_rate_per_min,
             login_failures_before_lockout,
             key_refresh_secs,
-            log_json
+            log_json,
+            fhir_system_prefix
         );
         Ok(())
     }
@@ -213,6 +231,9 @@ impl Settings {
         }
         if let Some(v) = env("HEALTHCARD_PUBLIC_URL") {
             self.public_url = Some(v);
+        }
+        if let Some(v) = env("HEALTHCARD_FHIR_SYSTEM_PREFIX") {
+            self.fhir_system_prefix = v;
         }
         macro_rules! num {
             ($($field:ident => $name:literal),*) => {

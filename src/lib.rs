@@ -5,7 +5,8 @@
 //! - [`domain`]: national ID numbers, names, card lifecycle — parsed types.
 //! - [`store`]: diesel on SQLite or PostgreSQL, one module per table.
 //! - [`service`]: use cases shared by the API, the pages and the CLI.
-//! - [`http`], [`web`], [`startup`]: the HTTP API, the pages and their wiring.
+//! - [`http`], [`web`], [`fhir`], [`startup`]: the HTTP API, the pages, the FHIR
+//!   facade and their wiring.
 //! - [`proxy`]: the client's address, scheme and host, believed only from trusted proxies.
 //! - [`cli`]: the `healthcard` command line.
 
@@ -16,6 +17,7 @@ pub mod config;
 pub mod crypto;
 pub mod domain;
 pub mod error;
+pub mod fhir;
 pub mod http;
 pub mod proxy;
 pub mod service;

@@ -42,7 +42,7 @@ impl Modify for SecuritySchemes {
             ("admin", "session token from POST /api/v1/admin/login"),
             (
                 "clinic",
-                "clinic API key (hck_…) with scopes verify, link, pii",
+                "clinic API key (hck_…) with scopes verify, link, pii, xref, search",
             ),
             (
                 "holder",
@@ -118,7 +118,8 @@ async fn json_errors(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody, BoxBody>>, actix_web::Error> {
-    let page = is_page(req.path());
+    // The FHIR scope answers OperationOutcomes of its own (`crate::fhir`).
+    let page = is_page(req.path()) || req.path() == "/fhir" || req.path().starts_with("/fhir/");
     let res = next.call(req).await?;
     let status = res.status();
     let is_json = res
@@ -249,6 +250,7 @@ pub fn app(
         .app_data(proxies)
         .route("/openapi.json", web::get().to(openapi))
         .configure(crate::web::routes)
+        .configure(crate::fhir::routes)
         .default_service(web::to(not_found))
         .wrap(from_fn(json_errors))
         .wrap(from_fn(hsts))

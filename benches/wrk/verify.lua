@@ -1,7 +1,8 @@
--- wrk script for POST /api/v1/verify (benches/load.sh drives it).
+-- wrk script for POST /api/v1/verify (benches/load.sh drives it) and its FHIR
+-- form POST /fhir/Patient/$resolve-card (benches/fhir.sh).
 --
 --   wrk -t T -c C -d D -s benches/wrk/verify.lua URL/api/v1/verify -- \
---       TOKENS_FILE API_KEY MODE THREADS [RATE] [CHANNEL]
+--       TOKENS_FILE API_KEY MODE THREADS [RATE] [CHANNEL] [FORM]
 --
 -- TOKENS_FILE  one EHC1 token per line (lines starting with '#' are skipped)
 -- MODE         cycle: each thread loops over its share of the tokens (static)
@@ -13,6 +14,9 @@
 --              the connections go). Pacing is per thread on an absolute
 --              schedule, with wrk's delay() hook (millisecond granularity).
 -- CHANNEL      optional `channel` field (default "window")
+-- FORM         optional: `api` (default, the JSON body of /api/v1/verify) or
+--              `fhir` (a FHIR Parameters body; valid/reason read from the
+--              Parameters answer)
 --
 -- Every answer is read: valid / invalid by reason / non-200 are counted and
 -- done() prints one line `WRKJSON {...}` with throughput, latency percentiles
@@ -51,6 +55,7 @@ local slot = 0
 local headers = nil
 local channel = "window"
 local path = "/api/v1/verify"
+local form = "api"
 
 -- per-thread counts, read by done() through thread:get
 valid = 0
@@ -69,6 +74,10 @@ function init(args)
    local nthreads = tonumber(args[4] or "1")
    local rate = tonumber(args[5] or "0") or 0
    if args[6] and args[6] ~= "" then channel = args[6] end
+   if args[7] == "fhir" then
+      form = "fhir"
+      path = "/fhir/Patient/$resolve-card"
+   end
    if rate > 0 then per_thread_rate = rate / nthreads end
    local me = id
    local f = assert(io.open(file, "r"), "cannot open " .. tostring(file))
@@ -84,7 +93,7 @@ function init(args)
    end
    f:close()
    headers = {
-      ["Content-Type"] = "application/json",
+      ["Content-Type"] = form == "fhir" and "application/fhir+json" or "application/json",
       ["Authorization"] = "Bearer " .. key,
    }
    if wrk.path and wrk.path ~= "/" then path = wrk.path end
@@ -101,6 +110,14 @@ function delay()
    return math.floor(wait)
 end
 
+function body_for(tok)
+   if form == "fhir" then
+      return '{"resourceType":"Parameters","parameter":[{"name":"token","valueString":"' ..
+         tok .. '"},{"name":"channel","valueCode":"' .. channel .. '"}]}'
+   end
+   return '{"token":"' .. tok .. '","channel":"' .. channel .. '"}'
+end
+
 function request()
    pos = pos + 1
    local tok
@@ -111,14 +128,13 @@ function request()
          exhausted = 1
          filler = filler + 1
          wrk.thread:stop()
-         return wrk.format("POST", path, headers, '{"token":"EXHAUSTED"}')
+         return wrk.format("POST", path, headers, body_for("EXHAUSTED"))
       end
       pos = 1
    end
    tok = tokens[pos]
    sent = sent + 1
-   return wrk.format("POST", path, headers,
-      '{"token":"' .. tok .. '","channel":"' .. channel .. '"}')
+   return wrk.format("POST", path, headers, body_for(tok))
 end
 
 function response(status, hdrs, body)
@@ -126,11 +142,12 @@ function response(status, hdrs, body)
       non200 = non200 + 1
       return
    end
-   if body:find('"valid":true', 1, true) then
+   if body:find('"valid":true', 1, true) or body:find('"valueBoolean":true', 1, true) then
       valid = valid + 1
    else
       invalid = invalid + 1
-      local r = body:match('"reason":"([a-z_]+)"') or "unknown"
+      local r = body:match('"reason":"([a-z_]+)"')
+         or body:match('"name":"reason","valueCode":"([a-z_]+)"') or "unknown"
       reason_counts[r] = (reason_counts[r] or 0) + 1
       local parts = {}
       for k, v in pairs(reason_counts) do

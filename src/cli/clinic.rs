@@ -17,7 +17,7 @@ pub enum ClinicCommand {
         code: String,
         #[arg(long)]
         name: String,
-        /// Comma-separated: verify, link, pii.
+        /// Comma-separated: verify, link, pii, xref, search.
         #[arg(long, default_value = "verify,link")]
         scopes: String,
     },

@@ -95,16 +95,29 @@ pub enum Scope {
     Link,
     /// See the full national ID number on verification.
     Pii,
+    /// See other clinics' patient numbers (FHIR `$ihe-pix`, Patient reads):
+    /// for county medical communities that share records.
+    Xref,
+    /// Search residents by demographics (FHIR PDQm without an identifier).
+    Search,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 3] = [Scope::Verify, Scope::Link, Scope::Pii];
+    pub const ALL: [Scope; 5] = [
+        Scope::Verify,
+        Scope::Link,
+        Scope::Pii,
+        Scope::Xref,
+        Scope::Search,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Scope::Verify => "verify",
             Scope::Link => "link",
             Scope::Pii => "pii",
+            Scope::Xref => "xref",
+            Scope::Search => "search",
         }
     }
 }
@@ -120,7 +133,7 @@ impl FromStr for Scope {
 }
 
 /// A non-empty set of scopes. Text form: comma-separated in a fixed order
-/// (`verify,link,pii`), which is also how it is stored.
+/// (`verify,link,pii,xref,search`), which is also how it is stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Scopes(u8);
 
@@ -246,6 +259,15 @@ mod tests {
             s
         );
         assert!(serde_json::from_str::<Scopes>("[]").is_err());
+        // The FHIR scopes (issue 16) keep the fixed order after the first three.
+        let fhir = Scopes::parse("search,xref,verify").unwrap();
+        assert_eq!(fhir.to_string(), "verify,xref,search");
+        assert!(
+            fhir.contains(Scope::Xref)
+                && fhir.contains(Scope::Search)
+                && !fhir.contains(Scope::Pii)
+        );
+        assert_eq!(Scopes::parse(&fhir.to_string()).unwrap(), fhir);
     }
 
     #[test]

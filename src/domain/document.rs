@@ -4,7 +4,7 @@ use super::DomainError;
 /// list where a code exists). Only the two that carry the 18-character citizen
 /// number (GB 11643) can be used yet; the others are known, so that a client
 /// sending one learns it is not supported rather than misspelt.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DocumentType {
     ResidentIdCard,
     HouseholdRegister,
@@ -46,6 +46,15 @@ impl DocumentType {
             DocumentType::BirthCertificate => "birth_certificate",
             DocumentType::HmtResidencePermit => "hmt_residence_permit",
             DocumentType::ForeignPermanentResidence => "foreign_permanent_residence",
+        }
+    }
+
+    /// The OID of the number's register (a FHIR system is `urn:oid:` + this),
+    /// where one has been looked up: see docs/fhir.md for the sources.
+    pub fn oid(self) -> Option<&'static str> {
+        match self {
+            DocumentType::ResidentIdCard => Some(super::identifier::RESIDENT_ID_CARD_OID),
+            _ => None,
         }
     }
 

@@ -5,6 +5,7 @@
 mod card;
 mod clinic;
 mod document;
+mod identifier;
 mod ids;
 mod national_id;
 mod password;
@@ -13,10 +14,11 @@ mod person;
 pub use card::{CardAction, CardStatus, LifecycleError};
 pub use clinic::{Channel, ClinicCode, LocalPatientId, Scope, Scopes, Username};
 pub use document::DocumentType;
+pub use identifier::{IdentifierDomain, IdentifierSystems, SystemValue, RESIDENT_ID_CARD_OID};
 pub use ids::{AdminId, CardId, ClinicId, ResidentId};
 pub use national_id::NationalId;
 pub use password::{NewPassword, PasswordError, MIN_CHARS as MIN_PASSWORD_CHARS};
-pub use person::{MobileNumber, PersonName, Sex};
+pub use person::{family_matches, given_matches, name_parts, MobileNumber, PersonName, Sex};
 
 /// Why an input was refused. `field` and `reason` are stable snake_case codes
 /// (the HTTP layer answers 422 with them); the message never repeats the input,

@@ -108,6 +108,51 @@ impl fmt::Display for MobileNumber {
     }
 }
 
+/// How FHIR's `family` and `given` are read from a name, which the registry
+/// stores whole, as written on the ID card. A name written with spaces
+/// (a foreigner's, family name first as Chinese documents write it: `MOHR
+/// ALICE`) splits at the spaces. A Chinese name has no space, and where its
+/// surname ends (张 or 欧阳) cannot be told without a surname list, so it is
+/// not split: `None`.
+pub fn name_parts(name: &str) -> Option<(&str, Vec<&str>)> {
+    let mut words = name.split_whitespace();
+    let family = words.next()?;
+    let given: Vec<&str> = words.collect();
+    (!given.is_empty()).then_some((family, given))
+}
+
+/// PDQm `family`: the family name starts with `value` (equals it with
+/// `:exact`). For a name that is not split, the name starts with `value`
+/// either way: a surname is where a Chinese name begins. Case-sensitive.
+pub fn family_matches(name: &str, value: &str, exact: bool) -> bool {
+    match name_parts(name) {
+        Some((family, _)) if exact => family == value,
+        Some((family, _)) => family.starts_with(value),
+        None => name.starts_with(value),
+    }
+}
+
+/// PDQm `given`: a given name starts with `value` (equals it with `:exact`).
+/// For a name that is not split, what follows a one- or two-character
+/// surname does.
+pub fn given_matches(name: &str, value: &str, exact: bool) -> bool {
+    let check = |g: &str| {
+        if exact {
+            g == value
+        } else {
+            g.starts_with(value)
+        }
+    };
+    match name_parts(name) {
+        Some((_, given)) => given.into_iter().any(check),
+        None => name
+            .char_indices()
+            .skip(1)
+            .take(2)
+            .any(|(i, _)| check(&name[i..])),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,6 +211,24 @@ mod tests {
             assert_eq!(s.as_str().parse::<Sex>().unwrap(), s);
         }
         assert!("x".parse::<Sex>().is_err());
+    }
+
+    #[test]
+    fn family_and_given_from_whole_names() {
+        assert_eq!(name_parts("MOHR ALICE"), Some(("MOHR", vec!["ALICE"])));
+        assert_eq!(name_parts("张三"), None);
+        assert!(family_matches("MOHR ALICE", "MO", false));
+        assert!(family_matches("MOHR ALICE", "MOHR", true));
+        assert!(!family_matches("MOHR ALICE", "MO", true));
+        assert!(!family_matches("MOHR ALICE", "ALICE", false));
+        assert!(family_matches("欧阳娜娜", "欧阳", true));
+        assert!(family_matches("张三", "张", false));
+        assert!(!family_matches("张三", "三", false));
+        assert!(given_matches("MOHR ALICE", "AL", false));
+        assert!(!given_matches("MOHR ALICE", "AL", true));
+        assert!(given_matches("欧阳娜娜", "娜娜", true));
+        assert!(given_matches("张三丰", "三丰", true));
+        assert!(!given_matches("张三丰", "张", false));
     }
 
     proptest! {

@@ -8,6 +8,7 @@ mod context;
 pub mod housekeeping;
 pub mod keys;
 pub mod kiosk;
+pub mod patients;
 pub mod registry;
 pub mod usage;
 pub mod verification;

@@ -118,3 +118,104 @@ pub fn for_resident(
         })
         .collect()
 }
+
+/// One of a resident's numbers with its clinic, and the clinic's own merge
+/// of it into another of its numbers (PIXm feed), if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Number {
+    pub clinic_id: ClinicId,
+    pub clinic_code: ClinicCode,
+    pub local_patient_id: LocalPatientId,
+    pub replaced_by: Option<LocalPatientId>,
+}
+
+/// Every number naming the resident, by clinic code then number.
+pub fn numbers_of(
+    conn: &mut DbConnection,
+    resident: ResidentId,
+) -> Result<Vec<Number>, StoreError> {
+    let rows: Vec<(String, String, String, Option<String>)> = links::table
+        .inner_join(clinics::table)
+        .filter(links::resident_id.eq(resident.to_string()))
+        .order((clinics::code.asc(), links::local_patient_id.asc()))
+        .select((
+            clinics::code,
+            links::local_patient_id,
+            links::clinic_id,
+            links::replaced_by,
+        ))
+        .load(conn)?;
+    let local = |t: &str| LocalPatientId::parse(t).map_err(corrupt("local patient id"));
+    rows.into_iter()
+        .map(|(code, number, clinic, replaced_by)| {
+            Ok(Number {
+                clinic_id: parse_id(&clinic)?,
+                clinic_code: ClinicCode::parse(&code).map_err(corrupt("clinic code"))?,
+                local_patient_id: local(&number)?,
+                replaced_by: replaced_by.as_deref().map(local).transpose()?,
+            })
+        })
+        .collect()
+}
+
+/// Points the clinic's existing number at another resident (a feed that
+/// corrects a link); its merge mark goes with it.
+pub fn move_to(
+    conn: &mut DbConnection,
+    clinic: ClinicId,
+    local: &LocalPatientId,
+    resident: ResidentId,
+) -> Result<(), StoreError> {
+    let n = diesel::update(links::table.find((clinic.to_string(), local.as_str())))
+        .set((
+            links::resident_id.eq(resident.to_string()),
+            links::replaced_by.eq(None::<String>),
+        ))
+        .execute(conn)?;
+    if n == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
+/// Marks the clinic's number as merged into another of its numbers, or
+/// clears the mark (`None`).
+pub fn set_replaced_by(
+    conn: &mut DbConnection,
+    clinic: ClinicId,
+    local: &LocalPatientId,
+    by: Option<&LocalPatientId>,
+) -> Result<(), StoreError> {
+    let n = diesel::update(links::table.find((clinic.to_string(), local.as_str())))
+        .set(links::replaced_by.eq(by.map(|b| b.as_str().to_owned())))
+        .execute(conn)?;
+    if n == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
+/// Removes the clinic's number; `false` if there was none.
+pub fn delete(
+    conn: &mut DbConnection,
+    clinic: ClinicId,
+    local: &LocalPatientId,
+) -> Result<bool, StoreError> {
+    let n =
+        diesel::delete(links::table.find((clinic.to_string(), local.as_str()))).execute(conn)?;
+    Ok(n > 0)
+}
+
+/// Whether the clinic holds any number for the resident.
+pub fn clinic_knows(
+    conn: &mut DbConnection,
+    clinic: ClinicId,
+    resident: ResidentId,
+) -> Result<bool, StoreError> {
+    let n: i64 = links::table
+        .filter(links::resident_id.eq(resident.to_string()))
+        .filter(links::clinic_id.eq(clinic.to_string()))
+        .count()
+        .get_result(conn)?;
+    Ok(n > 0)
+}

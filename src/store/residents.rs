@@ -151,3 +151,42 @@ pub fn get(
 pub fn count(conn: &mut DbConnection) -> Result<i64, StoreError> {
     Ok(residents::table.count().get_result(conn)?)
 }
+
+/// Residents whose name starts with `name_prefix` (case-sensitive), of the
+/// given sex and birth date when given, at most `limit`, by name. The
+/// prefix narrows by index (see the FHIR migration); callers match the
+/// family and given names exactly on what comes back.
+pub fn search_by_name_prefix(
+    conn: &mut DbConnection,
+    key: &MasterKey,
+    name_prefix: &str,
+    sex: Option<Sex>,
+    birth_date: Option<NaiveDate>,
+    limit: i64,
+) -> Result<Vec<Resident>, StoreError> {
+    let mut pattern = String::with_capacity(name_prefix.len() + 2);
+    for c in name_prefix.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    let mut q = residents::table
+        .filter(residents::name.like(pattern).escape('\\'))
+        .into_boxed();
+    if let Some(sex) = sex {
+        q = q.filter(residents::sex.eq(sex.as_str()));
+    }
+    if let Some(d) = birth_date {
+        q = q.filter(residents::birth_date.eq(d));
+    }
+    q.order((residents::name.asc(), residents::id.asc()))
+        .limit(limit)
+        .select(ResidentRow::as_select())
+        .load(conn)?
+        .into_iter()
+        .filter(|r| r.name.starts_with(name_prefix))
+        .map(|r| r.open(key))
+        .collect()
+}

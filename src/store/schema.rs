@@ -94,6 +94,7 @@ diesel::table! {
         local_patient_id -> Text,
         resident_id -> Text,
         created_at -> Timestamp,
+        replaced_by -> Nullable<Text>,
     }
 }
 

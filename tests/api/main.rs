@@ -10,6 +10,7 @@ mod admins;
 mod bad_input;
 mod cards;
 mod cli;
+mod fhir;
 mod keys;
 mod multinode;
 mod ops;

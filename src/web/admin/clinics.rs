@@ -26,6 +26,8 @@ fn scope_name(l: Lang, s: Scope) -> &'static str {
         Scope::Verify => l.t("查验健康卡", "Verify cards"),
         Scope::Link => l.t("关联病历号", "Link patient numbers"),
         Scope::Pii => l.t("查看完整身份证号", "See full ID numbers"),
+        Scope::Xref => l.t("查看其他机构病历号", "See other clinics' patient numbers"),
+        Scope::Search => l.t("按人口学信息检索居民", "Search residents by demographics"),
     }
 }
 
@@ -36,6 +38,8 @@ struct ClinicValues {
     verify: bool,
     link: bool,
     pii: bool,
+    xref: bool,
+    search: bool,
 }
 
 fn create_form(cx: &Cx, v: &ClinicValues, errors: &HashMap<&'static str, &'static str>) -> Markup {
@@ -54,7 +58,7 @@ fn create_form(cx: &Cx, v: &ClinicValues, errors: &HashMap<&'static str, &'stati
             }, errors.get("name").copied(), None))
             fieldset.field.invalid[errors.contains_key("scopes")] {
                 legend { (l.t("权限", "Scopes")) }
-                @for (s, checked) in [(Scope::Verify, v.verify), (Scope::Link, v.link), (Scope::Pii, v.pii)] {
+                @for (s, checked) in [(Scope::Verify, v.verify), (Scope::Link, v.link), (Scope::Pii, v.pii), (Scope::Xref, v.xref), (Scope::Search, v.search)] {
                     div.check {
                         input type="checkbox" id=(format!("scope-{}", s.as_str())) name=(format!("scope_{}", s.as_str())) value="on" checked[checked];
                         label for=(format!("scope-{}", s.as_str())) { (scope_name(l, s)) }
@@ -129,6 +133,8 @@ pub(in crate::web) struct ClinicForm {
     scope_verify: Option<String>,
     scope_link: Option<String>,
     scope_pii: Option<String>,
+    scope_xref: Option<String>,
+    scope_search: Option<String>,
     csrf: Option<String>,
 }
 
@@ -170,6 +176,8 @@ pub(super) async fn create(
         verify: form.scope_verify.is_some(),
         link: form.scope_link.is_some(),
         pii: form.scope_pii.is_some(),
+        xref: form.scope_xref.is_some(),
+        search: form.scope_search.is_some(),
     };
     let mut errors: HashMap<&'static str, &'static str> = HashMap::new();
     let code = ClinicCode::parse(&form.code)
@@ -189,6 +197,8 @@ pub(super) async fn create(
         (Scope::Verify, values.verify),
         (Scope::Link, values.link),
         (Scope::Pii, values.pii),
+        (Scope::Xref, values.xref),
+        (Scope::Search, values.search),
     ]
     .into_iter()
     .filter_map(|(s, on)| on.then_some(s))

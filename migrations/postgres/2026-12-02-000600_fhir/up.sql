@@ -1,0 +1,8 @@
+-- FHIR (issue 16). A clinic's own merge of two of its numbers (PIXm ITI-104
+-- with active false and link replaced-by): the number that replaces this one.
+ALTER TABLE links ADD COLUMN replaced_by TEXT;
+-- PDQm demographic search: names are stored in clear (only the ID number and
+-- the phone are sealed), so a family-name prefix is found by index;
+-- text_pattern_ops lets LIKE 'prefix%' use it whatever the database's collation.
+CREATE INDEX residents_name_prefix ON residents (name text_pattern_ops);
+CREATE INDEX residents_birth_date ON residents (birth_date);
