@@ -2,6 +2,7 @@
 //! the master key (sealing and blind indexes), random secrets shown once,
 //! and password hashing. Nothing here knows about HTTP or SQL.
 
+pub mod gm;
 mod master_key;
 mod password;
 mod secret;

@@ -61,7 +61,8 @@ impl AppContext {
         {
             let mut conn = pool.get().map_err(StoreError::from)?;
             store::migrate(&mut conn)?;
-            report.created_signing_key = super::keys::ensure_active_key(&mut conn, &master)?;
+            report.created_signing_key =
+                super::keys::ensure_active_key(&mut conn, &master, crate::token::Alg::Ed25519)?;
             report.admins = store::admins::count(&mut conn)?;
             report.clinics = store::clinics::list(&mut conn)?.len() as i64;
         }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::crypto::MasterKey;
 use crate::store::{signing_keys, DbConnection, DbPool, StoreError};
-use crate::token::{KeyRing, KeyState, Kid, SigningKey, VerifyingKey};
+use crate::token::{Alg, KeyRing, KeyState, Kid, SigningKey, VerifyingKey};
 
 /// The node's current key ring, swapped whole on reload so readers never block.
 #[derive(Clone)]
@@ -18,8 +18,32 @@ pub struct KeyStore {
     issuer: String,
 }
 
-/// Makes a first signing key when there is no active one. Returns whether it made one.
-pub fn ensure_active_key(conn: &mut DbConnection, master: &MasterKey) -> Result<bool, StoreError> {
+/// Stores `key` as the active key (the previous one is retired).
+fn insert_active(
+    conn: &mut DbConnection,
+    master: &MasterKey,
+    key: &SigningKey,
+) -> Result<(), StoreError> {
+    let sealed = key
+        .seal(master)
+        .map_err(|e| StoreError::Other(format!("sealing the new signing key: {e}")))?;
+    signing_keys::insert_active(
+        conn,
+        &key.kid().to_b64(),
+        key.alg().as_str(),
+        key.public_key(),
+        &sealed,
+    )?;
+    Ok(())
+}
+
+/// Makes a first signing key of `alg` when there is no active one. Returns
+/// whether it made one.
+pub fn ensure_active_key(
+    conn: &mut DbConnection,
+    master: &MasterKey,
+    alg: Alg,
+) -> Result<bool, StoreError> {
     let keys = signing_keys::list(conn)?;
     if keys
         .iter()
@@ -27,13 +51,7 @@ pub fn ensure_active_key(conn: &mut DbConnection, master: &MasterKey) -> Result<
     {
         return Ok(false);
     }
-    let key = SigningKey::generate();
-    match signing_keys::insert_active(
-        conn,
-        &key.kid().to_b64(),
-        &key.public_key(),
-        &key.seal(master),
-    ) {
+    match insert_active(conn, master, &SigningKey::generate_alg(alg)) {
         Ok(_) => Ok(true),
         // Another node started at the same moment and won; its key is as good.
         Err(StoreError::Conflict(_)) => Ok(false),
@@ -55,8 +73,12 @@ pub fn load_ring(
             .as_str()
             .parse()
             .map_err(|_| StoreError::Other(format!("unknown key state {:?}", stored.state)))?;
+        let alg: Alg = stored
+            .alg
+            .parse()
+            .map_err(|_| StoreError::Other(format!("unknown key algorithm {:?}", stored.alg)))?;
         if state == KeyState::Active {
-            let key = SigningKey::unseal(master, &stored.sealed_private).map_err(|_| {
+            let key = SigningKey::unseal(master, alg, &stored.sealed_private).map_err(|_| {
                 StoreError::Other(format!(
                     "signing key {} cannot be opened with this master key",
                     stored.kid
@@ -66,26 +88,19 @@ pub fn load_ring(
         } else {
             let kid = Kid::from_b64(&stored.kid)
                 .ok_or_else(|| StoreError::Other(format!("bad kid {:?}", stored.kid)))?;
-            let public_key: [u8; 32] = stored
-                .public_key
-                .as_slice()
-                .try_into()
+            let key = VerifyingKey::with_kid(alg, &stored.public_key, kid)
                 .map_err(|_| StoreError::Other(format!("bad public key for {}", stored.kid)))?;
-            ring.add_verifier(VerifyingKey { kid, public_key }, state);
+            ring.add_verifier(key, state);
         }
     }
     Ok(ring)
 }
 
-/// Makes a new active key; the previous one is retired and keeps verifying.
-pub fn rotate(conn: &mut DbConnection, master: &MasterKey) -> Result<Kid, StoreError> {
-    let key = SigningKey::generate();
-    signing_keys::insert_active(
-        conn,
-        &key.kid().to_b64(),
-        &key.public_key(),
-        &key.seal(master),
-    )?;
+/// Makes a new active key of `alg`; the previous one (of any algorithm) is
+/// retired and keeps verifying until its tokens expire.
+pub fn rotate(conn: &mut DbConnection, master: &MasterKey, alg: Alg) -> Result<Kid, StoreError> {
+    let key = SigningKey::generate_alg(alg);
+    insert_active(conn, master, &key)?;
     Ok(*key.kid())
 }
 
@@ -141,6 +156,8 @@ impl KeyStore {
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct KeyInfo {
     pub kid: String,
+    /// `ed25519`, `es256` or `sm2`.
+    pub alg: String,
     pub state: String,
     pub created_at: chrono::DateTime<chrono::Utc>,
 }
@@ -151,6 +168,7 @@ pub fn list(conn: &mut DbConnection) -> Result<Vec<KeyInfo>, StoreError> {
         .into_iter()
         .map(|k| KeyInfo {
             kid: k.kid,
+            alg: k.alg,
             state: k.state.as_str().to_string(),
             created_at: k.created_at.and_utc(),
         })

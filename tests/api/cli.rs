@@ -144,6 +144,40 @@ fn cli_first_start_admin_clinic_keys_verify_audit() {
     assert!(String::from_utf8_lossy(&o.stdout).contains("BROKEN"));
 }
 
+/// `keys rotate --alg` for each algorithm; the offline `verify --jwks` checks
+/// tokens of every key in the mixed ring.
+#[test]
+fn cli_rotates_to_each_algorithm_and_verifies_offline() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut tokens = vec![mint_with_local_key(d)];
+    for alg in ["es256", "sm2", "ed25519"] {
+        let out = ok(&healthcard(d, &["keys", "rotate", "--alg", alg], None));
+        let v: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["alg"], alg);
+        tokens.push(mint_with_local_key(d));
+    }
+    let o = healthcard(d, &["keys", "rotate", "--alg", "rsa"], None);
+    assert!(!o.status.success());
+    let keys = ok(&healthcard(d, &["keys", "list"], None));
+    assert_eq!(keys.lines().count(), 4);
+    for alg in ["\"ed25519\"", "\"es256\"", "\"sm2\""] {
+        assert!(keys.contains(alg), "{keys}");
+    }
+    let jwks = ok(&healthcard(d, &["keys", "jwks"], None));
+    let jwks_path = d.join("jwks.json");
+    std::fs::write(&jwks_path, &jwks).unwrap();
+    let other = tempfile::tempdir().unwrap();
+    for token in &tokens {
+        let out = ok(&healthcard(
+            other.path(),
+            &["verify", "--jwks", jwks_path.to_str().unwrap(), token],
+            None,
+        ));
+        assert!(out.contains("\"valid\": true"), "{out}");
+    }
+}
+
 fn open(d: &std::path::Path) -> healthcard::service::AppContext {
     let s = healthcard::config::Settings {
         data_dir: d.to_path_buf(),
