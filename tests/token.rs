@@ -907,3 +907,146 @@ fn openssl_command_line_verifies_our_tokens() {
         assert!(!ok, "{alg}: a changed Sig_structure must fail: {said}");
     }
 }
+
+// ---- one vector per algorithm ---------------------------------------------
+
+/// The fixed key of each algorithm's vector, from published examples so that
+/// it is known outside this code: Ed25519 the seed 00..1f as in
+/// ehc1-vectors.json; P-256 the key of RFC 6979 A.2.5 (as PKCS#8 v1, the
+/// form ring reads); SM2 the key of GM/T 0003.5-2012 Annex A.
+fn alg_vector_key(alg: Alg) -> SigningKey {
+    match alg {
+        Alg::Ed25519 => SigningKey::from_seed(&core::array::from_fn(|i| i as u8)).unwrap(),
+        Alg::Es256 => {
+            let d = "C9AFA9D845BA75166B5C215767B1D6934E50C3DB36E89B127B8A622B120F6721";
+            let q = "0460FED4BA255A9D31C961EB74C6356D68C049B8923B61FA6CE669622E60F29FB6\
+                     7903FE1008B8BC99A41AE9E95628BC64F2F1B20C2D7E9F5177A3C294D4462299";
+            let der = hex::decode(format!(
+                "308187020100301306072a8648ce3d020106082a8648ce3d030107046d306b0201010420{d}a144034200{q}"
+            ))
+            .unwrap();
+            SigningKey::from_secret(Alg::Es256, &der).unwrap()
+        }
+        Alg::Sm2 => SigningKey::from_secret(
+            Alg::Sm2,
+            &hex::decode("3945208F7B2144B13F36E38AC6D39F95889393692860B51A42FB81EF4DF7C5B8")
+                .unwrap(),
+        )
+        .unwrap(),
+    }
+}
+
+fn alg_vector_claims() -> Claims {
+    Claims {
+        issuer: "HC".into(),
+        issued_at: NOW,
+        expires_at: NOW + STATIC_LIFETIME,
+        token_id: [0x5a; 16],
+        card_id: "3f2b8c1e-7a4d-4e9b-8c6f-1d2e3f405162".parse().unwrap(),
+        kind: TokenKind::Static,
+    }
+}
+
+fn alg_vectors() -> Vec<Value> {
+    let json: Value = serde_json::from_str(include_str!("vectors/ehc1-alg-vectors.json")).unwrap();
+    json["vectors"].as_array().unwrap().clone()
+}
+
+#[test]
+fn one_vector_per_algorithm_verifies_and_refuses_every_flip() {
+    let vs = alg_vectors();
+    let algs: Vec<Alg> = vs
+        .iter()
+        .map(|v| v["alg"].as_str().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(algs, Alg::ALL);
+    for (v, alg) in vs.iter().zip(algs) {
+        let key = alg_vector_key(alg);
+        assert_eq!(
+            hex::encode(key.secret_bytes().unwrap()),
+            v["key"]["private_hex"]
+        );
+        let jwk: healthcard::token::Jwk = serde_json::from_value(v["key"]["jwk"].clone()).unwrap();
+        assert_eq!(jwk.to_verifying_key().unwrap(), key.verifying_key());
+        let ring = KeyRing::from_jwks("HC", &Jwks { keys: vec![jwk] }).unwrap();
+        let text = v["text"].as_str().unwrap();
+        let now = v["valid_at"].as_i64().unwrap();
+        assert_eq!(reason(text, &ring, now), Ok(alg_vector_claims()), "{alg}");
+        let cose = coset::CoseSign1::from_tagged_slice(&to_bytes(text)).unwrap();
+        assert_eq!(hex::encode(cose.tbs_data(b"")), v["sig_structure_hex"]);
+        assert_eq!(
+            i64::from(qr::encode(text).unwrap().version()),
+            v["qr_version_m"].as_i64().unwrap()
+        );
+        // Ed25519 and SM2 (RFC 6979-style nonce) mint the same text again;
+        // ES256 signatures are randomised, so only the verification counts.
+        let again = token::mint(&key, &alg_vector_claims()).unwrap();
+        if alg == Alg::Es256 {
+            assert_ne!(again, text);
+            assert!(reason(&again, &ring, now).is_ok());
+        } else {
+            assert_eq!(again, text, "{alg}");
+        }
+        let bytes = to_bytes(text);
+        for i in 0..bytes.len() {
+            let mut b = bytes.clone();
+            b[i] ^= 0x01;
+            assert!(reason(&to_text(&b), &ring, now).is_err(), "{alg} byte {i}");
+        }
+    }
+}
+
+/// Regenerates tests/vectors/ehc1-alg-vectors.json:
+/// `HEALTHCARD_WRITE_VECTORS=1 cargo test --test token -- --ignored write_alg_vectors`.
+/// The ES256 text changes each time (randomised signature); the others must not.
+#[test]
+#[ignore]
+fn write_alg_vectors() {
+    if std::env::var_os("HEALTHCARD_WRITE_VECTORS").is_none() {
+        return;
+    }
+    let claims = alg_vector_claims();
+    let mut out = Vec::new();
+    for alg in Alg::ALL {
+        let key = alg_vector_key(alg);
+        let text = token::mint(&key, &claims).unwrap();
+        let bytes = to_bytes(&text);
+        let cose = coset::CoseSign1::from_tagged_slice(&bytes).unwrap();
+        let diag = format!(
+            "{{1: \"HC\", 4: {}, 6: {}, 7: h'{}', -65537: h'{}', -65538: {}}}",
+            claims.expires_at,
+            claims.issued_at,
+            hex::encode(claims.token_id),
+            hex::encode(claims.card_id.as_bytes()),
+            claims.kind.code()
+        );
+        out.push(serde_json::json!({
+            "alg": alg.as_str(),
+            "cose_alg": alg.cose_id(),
+            "key": {
+                "private_hex": hex::encode(key.secret_bytes().unwrap()),
+                "public_key_hex": hex::encode(key.public_key()),
+                "kid_hex": hex::encode(key.kid().as_bytes()),
+                "jwk": healthcard::token::Jwk::from_verifying_key(&key.verifying_key()),
+            },
+            "claims_diag": diag,
+            "protected_hex": hex::encode(cose.protected.clone().original_data.unwrap()),
+            "sig_structure_hex": hex::encode(cose.tbs_data(b"")),
+            "signature_hex": hex::encode(&cose.signature),
+            "cose_hex": hex::encode(&bytes),
+            "text": text,
+            "text_len": text.len(),
+            "qr_version_m": qr::encode(&text).unwrap().version(),
+            "valid_at": NOW + 60,
+        }));
+    }
+    let doc = serde_json::json!({
+        "description": "One static EHC1 token per signing algorithm (ed25519, es256, sm2), same claims. Keys: Ed25519 seed 00..1f; P-256 key of RFC 6979 A.2.5 (PKCS#8); SM2 key of GM/T 0003.5-2012 Annex A (the scalar d). SM2 signer ID 1234567812345678. See docs/token-format.md.",
+        "vectors": out,
+    });
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/vectors/ehc1-alg-vectors.json"
+    );
+    std::fs::write(path, serde_json::to_string_pretty(&doc).unwrap() + "\n").unwrap();
+}
