@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::crypto::MasterKey;
+use crate::crypto::{MasterKey, Suite};
 use crate::proxy::TrustedProxies;
 
 /// Everything the service and the commands read from their surroundings.
@@ -48,6 +48,9 @@ pub struct Settings {
     /// This node's public base URL (`https://hc.example`), for links shown to
     /// people; `None`: `http://` and the bind address, for local use.
     pub public_url: Option<String>,
+    /// `HEALTHCARD_CRYPTO_SUITE`: the suite a new data folder is made with;
+    /// for an existing folder it must match what the folder records (or be unset).
+    pub crypto_suite: Option<Suite>,
 }
 
 /// The optional TOML file: same names as [`Settings`], every field optional.
@@ -72,6 +75,7 @@ struct FileSettings {
     log_json: Option<bool>,
     trusted_proxies: Option<Vec<String>>,
     public_url: Option<String>,
+    crypto_suite: Option<String>,
 }
 
 /// Values given on the command line; they override everything else.
@@ -110,12 +114,19 @@ impl Default for Settings {
             log_json: false,
             trusted_proxies: TrustedProxies::default(),
             public_url: None,
+            crypto_suite: None,
         }
     }
 }
 
 fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn parse_suite(name: &str, v: &str) -> Result<Suite, ConfigError> {
+    v.trim()
+        .parse()
+        .map_err(|_| ConfigError(format!("{name}: {v:?} is not `default` or `gm`")))
 }
 
 fn env_parse<T: std::str::FromStr>(name: &str) -> Result<Option<T>, ConfigError> {
@@ -169,6 +180,9 @@ impl Settings {
         if let Some(u) = &f.public_url {
             self.public_url = Some(u.clone());
         }
+        if let Some(v) = &f.crypto_suite {
+            self.crypto_suite = Some(parse_suite("crypto_suite", v)?);
+        }
         macro_rules! take {
             ($($field:ident),*) => { $( if let Some(v) = f.$field { self.$field = v; } )* };
         }
@@ -213,6 +227,9 @@ impl Settings {
         }
         if let Some(v) = env("HEALTHCARD_PUBLIC_URL") {
             self.public_url = Some(v);
+        }
+        if let Some(v) = env("HEALTHCARD_CRYPTO_SUITE") {
+            self.crypto_suite = Some(parse_suite("HEALTHCARD_CRYPTO_SUITE", &v)?);
         }
         macro_rules! num {
             ($($field:ident => $name:literal),*) => {

@@ -2,8 +2,9 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::config::Settings;
-use crate::crypto::MasterKey;
+use crate::crypto::{MasterKey, Suite};
 use crate::store::{self, DbConnection, DbPool, StoreError};
+use crate::token::Alg;
 
 use super::audit::AuditWriter;
 use super::keys::KeyStore;
@@ -51,7 +52,7 @@ impl AppContext {
                 )?;
             }
         }
-        let (master, created) = settings.master_key()?;
+        let (mut master, created) = settings.master_key()?;
         report.created_master_key = created;
         let pool = store::connect(
             &settings.database_url,
@@ -61,8 +62,15 @@ impl AppContext {
         {
             let mut conn = pool.get().map_err(StoreError::from)?;
             store::migrate(&mut conn)?;
+            let fresh = store::signing_keys::list(&mut conn)?.is_empty();
+            let suite = super::suite::settle(&settings.data_dir, settings.crypto_suite, fresh)?;
+            master = master.in_suite(suite);
+            let first_alg = match suite {
+                Suite::Default => Alg::Ed25519,
+                Suite::Gm => Alg::Sm2,
+            };
             report.created_signing_key =
-                super::keys::ensure_active_key(&mut conn, &master, crate::token::Alg::Ed25519)?;
+                super::keys::ensure_active_key(&mut conn, &master, first_alg)?;
             report.admins = store::admins::count(&mut conn)?;
             report.clinics = store::clinics::list(&mut conn)?.len() as i64;
         }

@@ -5,7 +5,7 @@
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use crate::crypto::MasterKey;
+use crate::crypto::{MasterKey, Suite};
 use crate::store::{signing_keys, DbConnection, DbPool, StoreError};
 use crate::token::{Alg, KeyRing, KeyState, Kid, SigningKey, VerifyingKey};
 
@@ -16,6 +16,20 @@ pub struct KeyStore {
     pool: DbPool,
     master: MasterKey,
     issuer: String,
+}
+
+/// A fresh key of `alg` named as `master`'s suite names keys: SHA-256 kids
+/// by default, SM3 kids under the national suite.
+fn generate(master: &MasterKey, alg: Alg) -> SigningKey {
+    let key = SigningKey::generate_alg(alg);
+    match master.suite() {
+        Suite::Default => key,
+        Suite::Gm => {
+            let kid = Kid::of_public_key_sm3(key.public_key());
+            key.with_kid(kid)
+                .expect("the SM3 kid names the key it was made from")
+        }
+    }
 }
 
 /// Stores `key` as the active key (the previous one is retired).
@@ -51,7 +65,7 @@ pub fn ensure_active_key(
     {
         return Ok(false);
     }
-    match insert_active(conn, master, &SigningKey::generate_alg(alg)) {
+    match insert_active(conn, master, &generate(master, alg)) {
         Ok(_) => Ok(true),
         // Another node started at the same moment and won; its key is as good.
         Err(StoreError::Conflict(_)) => Ok(false),
@@ -78,12 +92,19 @@ pub fn load_ring(
             .parse()
             .map_err(|_| StoreError::Other(format!("unknown key algorithm {:?}", stored.alg)))?;
         if state == KeyState::Active {
-            let key = SigningKey::unseal(master, alg, &stored.sealed_private).map_err(|_| {
-                StoreError::Other(format!(
-                    "signing key {} cannot be opened with this master key",
-                    stored.kid
-                ))
-            })?;
+            let kid = Kid::from_b64(&stored.kid)
+                .ok_or_else(|| StoreError::Other(format!("bad kid {:?}", stored.kid)))?;
+            let key = SigningKey::unseal(master, alg, &stored.sealed_private)
+                .map_err(|_| {
+                    StoreError::Other(format!(
+                        "signing key {} cannot be opened with this master key",
+                        stored.kid
+                    ))
+                })?
+                .with_kid(kid)
+                .map_err(|_| {
+                    StoreError::Other(format!("kid {} does not name its key", stored.kid))
+                })?;
             ring.set_active(key);
         } else {
             let kid = Kid::from_b64(&stored.kid)
@@ -99,7 +120,7 @@ pub fn load_ring(
 /// Makes a new active key of `alg`; the previous one (of any algorithm) is
 /// retired and keeps verifying until its tokens expire.
 pub fn rotate(conn: &mut DbConnection, master: &MasterKey, alg: Alg) -> Result<Kid, StoreError> {
-    let key = SigningKey::generate_alg(alg);
+    let key = generate(master, alg);
     insert_active(conn, master, &key)?;
     Ok(*key.kid())
 }

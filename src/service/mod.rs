@@ -9,6 +9,7 @@ pub mod housekeeping;
 pub mod keys;
 pub mod kiosk;
 pub mod registry;
+pub mod suite;
 pub mod usage;
 pub mod verification;
 

@@ -104,12 +104,12 @@ impl Jwk {
             }
             (Alg::Es256 | Alg::Sm2, None) => return Err(KeyError::BadJwk("an EC key needs y")),
         };
-        let key = VerifyingKey::new(alg, &public_key)
-            .map_err(|_| KeyError::BadJwk("x/y is not a point of the curve"))?;
-        if Kid::from_b64(&self.kid) != Some(key.kid()) {
-            return Err(KeyError::BadJwk("kid does not match the key"));
-        }
-        Ok(key)
+        // The kid is SHA-256's or (national suite) SM3's derivation of the key.
+        let kid = Kid::from_b64(&self.kid)
+            .filter(|k| k.names(&public_key))
+            .ok_or(KeyError::BadJwk("kid does not match the key"))?;
+        VerifyingKey::with_kid(alg, &public_key, kid)
+            .map_err(|_| KeyError::BadJwk("x/y is not a point of the curve"))
     }
 }
 

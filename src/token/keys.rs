@@ -76,6 +76,20 @@ impl Kid {
         Kid(kid)
     }
 
+    /// The national suite's kid: the first 8 bytes of SM3 of the public key.
+    pub fn of_public_key_sm3(public_key: &[u8]) -> Kid {
+        let digest = crate::crypto::gm::sm3(public_key);
+        let mut kid = [0u8; 8];
+        kid.copy_from_slice(&digest[..8]);
+        Kid(kid)
+    }
+
+    /// Whether this kid is one of the two derivations of `public_key`
+    /// (SHA-256 or SM3): what a published or stored kid must be.
+    pub fn names(&self, public_key: &[u8]) -> bool {
+        *self == Kid::of_public_key(public_key) || *self == Kid::of_public_key_sm3(public_key)
+    }
+
     /// Wraps kid bytes as they appear in a token header.
     pub fn from_bytes(bytes: [u8; 8]) -> Kid {
         Kid(bytes)
@@ -337,6 +351,11 @@ impl SigningKey {
     /// A key from its stored private form: PKCS#8 (v1 or v2) for Ed25519
     /// and ES256, the 32-byte big-endian private scalar `d` for SM2.
     pub fn from_secret(alg: Alg, secret: &[u8]) -> Result<SigningKey, KeyError> {
+        Self::build(alg, secret, None)
+    }
+
+    /// [`SigningKey::from_secret`] under `kid`, or the SHA-256 kid.
+    fn build(alg: Alg, secret: &[u8], kid: Option<Kid>) -> Result<SigningKey, KeyError> {
         let (key, public_key) = match alg {
             Alg::Ed25519 => {
                 let pair = Ed25519KeyPair::from_pkcs8_maybe_unchecked(secret)
@@ -360,7 +379,8 @@ impl SigningKey {
                 (SoftwareKey::Sm2(Box::new(key)), public)
             }
         };
-        let verifying = VerifyingKey::new(alg, &public_key)?;
+        let kid = kid.unwrap_or_else(|| Kid::of_public_key(&public_key));
+        let verifying = VerifyingKey::with_kid(alg, &public_key, kid)?;
         let software = Arc::new(Software {
             key,
             secret: secret.to_vec(),
@@ -370,6 +390,18 @@ impl SigningKey {
             signer: software.clone(),
             software: Some(software),
         })
+    }
+
+    /// The same key known under `kid`, which must be a derivation of its
+    /// public key ([`Kid::names`]): the national suite's SM3 kid, or the kid
+    /// a stored key was saved under.
+    pub fn with_kid(self, kid: Kid) -> Result<SigningKey, KeyError> {
+        let alg = self.alg();
+        if !kid.names(self.public_key()) {
+            return Err(KeyError::BadKey(alg));
+        }
+        let software = self.software.ok_or(KeyError::NotExportable)?;
+        Self::build(alg, &software.secret, Some(kid))
     }
 
     /// An Ed25519 key from PKCS#8 (v1 or v2).
@@ -602,6 +634,20 @@ mod tests {
         assert!(SigningKey::from_secret(Alg::Sm2, &n).is_err());
         assert!(SigningKey::from_secret(Alg::Sm2, &n_minus_1).is_err());
         assert!(SigningKey::from_secret(Alg::Sm2, &n_minus_2).is_ok());
+    }
+
+    #[test]
+    fn a_key_may_go_by_its_sm3_kid_and_no_other() {
+        let key = SigningKey::generate_alg(Alg::Sm2);
+        let sm3_kid = Kid::of_public_key_sm3(key.public_key());
+        assert_ne!(sm3_kid, *key.kid());
+        let renamed = key.clone().with_kid(sm3_kid).unwrap();
+        assert_eq!(*renamed.kid(), sm3_kid);
+        assert_eq!(renamed.verifying_key().kid(), sm3_kid);
+        assert_eq!(renamed.public_key(), key.public_key());
+        assert!(key.clone().with_kid(Kid::from_bytes([0; 8])).is_err());
+        let digest = crate::crypto::gm::sm3(key.public_key());
+        assert_eq!(sm3_kid.as_bytes(), &digest[..8]);
     }
 
     #[test]

@@ -169,3 +169,56 @@ fn rotate_takes_an_optional_alg_and_refuses_unknown_ones() {
         );
     });
 }
+
+/// A data folder made with `HEALTHCARD_CRYPTO_SUITE=gm`: the first key is
+/// SM2, ID numbers are sealed with SM4-GCM and found by an HMAC-SM3 index.
+#[test]
+fn a_national_suite_data_folder_runs_on_sm2_sm3_sm4() {
+    use healthcard::crypto::Suite;
+    for backend in [
+        crate::helpers::Backend::Sqlite,
+        crate::helpers::Backend::Postgres,
+    ] {
+        let Some(app) =
+            crate::helpers::spawn_app_with(backend, |s| s.crypto_suite = Some(Suite::Gm))
+        else {
+            continue;
+        };
+        assert_eq!(app.ctx.master.suite(), Suite::Gm);
+        let keys: Vec<Value> = app.admin_get("/api/v1/keys").json().unwrap();
+        assert_eq!(keys.len(), 1);
+        assert_eq!(keys[0]["alg"], "sm2", "the first key of a gm folder");
+        let (rid, card, _) = app.resident_with_card(72);
+        let (_, key) = app.clinic("K3", &["verify"]);
+        let token = app.mint(&card, "static");
+        assert_eq!(app.verify(&key, &token)["valid"], true);
+        // Its kid is SM3's, and the published key verifies offline.
+        let jwks: healthcard::token::Jwks = app
+            .get("/.well-known/jwks.json")
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        let ring = healthcard::token::KeyRing::from_jwks("HC", &jwks).unwrap();
+        let (public, _) = ring.verifiers().next().unwrap();
+        assert_eq!(
+            public.kid(),
+            healthcard::token::Kid::of_public_key_sm3(public.public_key())
+        );
+        assert_eq!(keys[0]["kid"], public.kid().to_b64());
+        let now = chrono::Utc::now().timestamp();
+        assert!(
+            healthcard::token::verify(&token, &ring, &healthcard::token::Validation::at(now))
+                .is_ok()
+        );
+        let nid = crate::helpers::national_id(72);
+        let r = app.admin_get(&format!("/api/v1/residents?national_id={nid}"));
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.json::<Value>().unwrap()["id"], rid.as_str());
+        let r = app.admin_post(
+            "/api/v1/residents",
+            json!({"name": "李四", "national_id": nid}),
+        );
+        assert_eq!(error_code(r, 409), "national_id_registered");
+    }
+}
