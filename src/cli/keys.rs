@@ -15,9 +15,10 @@ pub enum KeysCommand {
     List,
     /// Make a new active key; the old one stays for verification.
     Rotate {
-        /// The new key's algorithm: ed25519 (default), es256 or sm2.
-        #[arg(long, default_value = "ed25519")]
-        alg: Alg,
+        /// The new key's algorithm: ed25519, es256 or sm2 (default: sm2 in a
+        /// data folder of the national suite, ed25519 otherwise).
+        #[arg(long)]
+        alg: Option<Alg>,
     },
     /// Mark a key compromised: all its tokens stop verifying.
     Revoke { kid: String },
@@ -35,6 +36,7 @@ pub fn run(settings: Settings, cmd: KeysCommand) -> anyhow::Result<ExitCode> {
             }
         }
         KeysCommand::Rotate { alg } => {
+            let alg = alg.unwrap_or_else(|| keys::default_alg(&ctx.master));
             let kid = ctx.with_tx(|c| {
                 let kid = keys::rotate(c, &ctx.master, alg)?;
                 access_log::append(

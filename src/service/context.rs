@@ -2,9 +2,8 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::config::Settings;
-use crate::crypto::{MasterKey, Suite};
+use crate::crypto::MasterKey;
 use crate::store::{self, DbConnection, DbPool, StoreError};
-use crate::token::Alg;
 
 use super::audit::AuditWriter;
 use super::keys::KeyStore;
@@ -65,10 +64,7 @@ impl AppContext {
             let fresh = store::signing_keys::list(&mut conn)?.is_empty();
             let suite = super::suite::settle(&settings.data_dir, settings.crypto_suite, fresh)?;
             master = master.in_suite(suite);
-            let first_alg = match suite {
-                Suite::Default => Alg::Ed25519,
-                Suite::Gm => Alg::Sm2,
-            };
+            let first_alg = super::keys::default_alg(&master);
             report.created_signing_key =
                 super::keys::ensure_active_key(&mut conn, &master, first_alg)?;
             report.admins = store::admins::count(&mut conn)?;

@@ -18,6 +18,15 @@ pub struct KeyStore {
     issuer: String,
 }
 
+/// The algorithm of a key made without one being named: SM2 in a data
+/// folder of the national suite, Ed25519 otherwise.
+pub fn default_alg(master: &MasterKey) -> Alg {
+    match master.suite() {
+        Suite::Default => Alg::Ed25519,
+        Suite::Gm => Alg::Sm2,
+    }
+}
+
 /// A fresh key of `alg` named as `master`'s suite names keys: SHA-256 kids
 /// by default, SM3 kids under the national suite.
 fn generate(master: &MasterKey, alg: Alg) -> SigningKey {

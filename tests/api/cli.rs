@@ -201,6 +201,9 @@ fn cli_crypto_suite_is_recorded_and_cannot_change() {
         std::fs::read_to_string(d.join("crypto_suite")).unwrap(),
         "gm\n"
     );
+    // Rotating without --alg keeps to the suite's algorithm.
+    let out = ok(&with_suite("gm", &["keys", "rotate"]));
+    assert!(out.contains("\"sm2\""), "{out}");
     let o = with_suite("default", &["keys", "list"]);
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("gm crypto suite"));

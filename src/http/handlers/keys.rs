@@ -34,7 +34,8 @@ pub async fn list(state: web::Data<State>, _admin: AdminAuth) -> Result<HttpResp
 
 #[derive(Deserialize, ToSchema)]
 pub struct RotateBody {
-    /// `ed25519` (the default when absent), `es256` or `sm2`.
+    /// `ed25519`, `es256` or `sm2`; when absent, `sm2` in a data folder of the
+    /// national suite and `ed25519` otherwise.
     pub alg: Option<String>,
 }
 
@@ -51,7 +52,7 @@ pub async fn rotate(
     body: web::Bytes,
 ) -> Result<HttpResponse, AppError> {
     let alg = match optional_json::<RotateBody>(&req, &body)?.and_then(|b| b.alg) {
-        None => Alg::Ed25519,
+        None => keys::default_alg(&state.ctx.master),
         Some(text) => text.parse::<Alg>().map_err(|_| {
             AppError::invalid("invalid_alg", "alg must be `ed25519`, `es256` or `sm2`")
         })?,
