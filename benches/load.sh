@@ -35,7 +35,9 @@
 # POOL=16 PG_BIN=/usr/lib/postgresql/15/bin KEEP=1 (keep the work folder)
 # PG_DURABLE=1 (default: PostgreSQL with fsync and synchronous_commit on;
 # 0 turns both off, like scripts/pg-test-server.sh). QR=0 skips the holder
-# QR runs.
+# QR runs. ALG=ed25519|es256|sm2 (default ed25519): the algorithm of the key
+# the tokens are signed with (`keys rotate --alg` before minting; the floor
+# in step 2 stays ring Ed25519).
 # Everything listens on 127.0.0.1 only; every process started here is
 # stopped by its PID on exit.
 set -euo pipefail
@@ -339,6 +341,9 @@ for DB in $DBS; do
     cards=$(json_get "$rep" cards_issued)
     [ "$cards" -ge "$RESIDENTS" ] || die "only $cards cards issued for $RESIDENTS residents"
 
+    if [ "${ALG:-ed25519}" != ed25519 ]; then
+        "$BIN" keys rotate --alg "$ALG" >/dev/null
+    fi
     STATIC="$WORK/static-$DB.txt"
     "$BIN" bench-tokens --kind static --count "$RESIDENTS" >"$STATIC"
 

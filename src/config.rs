@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::crypto::MasterKey;
+use crate::crypto::{MasterKey, Suite};
 use crate::proxy::TrustedProxies;
 
 /// Everything the service and the commands read from their surroundings.
@@ -51,6 +51,9 @@ pub struct Settings {
     /// Start of the FHIR identifier systems (`{prefix}:resident`, `{prefix}:card`,
     /// `{prefix}:clinic:{code}:mrn`); empty means `urn:healthcard:{issuer}`.
     pub fhir_system_prefix: String,
+    /// `HEALTHCARD_CRYPTO_SUITE`: the suite a new data folder is made with;
+    /// for an existing folder it must match what the folder records (or be unset).
+    pub crypto_suite: Option<Suite>,
 }
 
 /// The optional TOML file: same names as [`Settings`], every field optional.
@@ -76,6 +79,7 @@ struct FileSettings {
     trusted_proxies: Option<Vec<String>>,
     public_url: Option<String>,
     fhir_system_prefix: Option<String>,
+    crypto_suite: Option<String>,
 }
 
 /// Values given on the command line; they override everything else.
@@ -115,12 +119,19 @@ impl Default for Settings {
             trusted_proxies: TrustedProxies::default(),
             public_url: None,
             fhir_system_prefix: String::new(),
+            crypto_suite: None,
         }
     }
 }
 
 fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn parse_suite(name: &str, v: &str) -> Result<Suite, ConfigError> {
+    v.trim()
+        .parse()
+        .map_err(|_| ConfigError(format!("{name}: {v:?} is not `default` or `gm`")))
 }
 
 fn env_parse<T: std::str::FromStr>(name: &str) -> Result<Option<T>, ConfigError> {
@@ -186,6 +197,9 @@ impl Settings {
         if let Some(u) = &f.public_url {
             self.public_url = Some(u.clone());
         }
+        if let Some(v) = &f.crypto_suite {
+            self.crypto_suite = Some(parse_suite("crypto_suite", v)?);
+        }
         macro_rules! take {
             ($($field:ident),*) => { $( if let Some(v) = f.$field { self.$field = v; } )* };
         }
@@ -234,6 +248,9 @@ impl Settings {
         }
         if let Some(v) = env("HEALTHCARD_FHIR_SYSTEM_PREFIX") {
             self.fhir_system_prefix = v;
+        }
+        if let Some(v) = env("HEALTHCARD_CRYPTO_SUITE") {
+            self.crypto_suite = Some(parse_suite("HEALTHCARD_CRYPTO_SUITE", &v)?);
         }
         macro_rules! num {
             ($($field:ident => $name:literal),*) => {

@@ -624,12 +624,40 @@ both_backends!(admins_sessions_and_login_throttle, |url| {
     assert_eq!(n.source.count, 1, "the row touched later stays");
 });
 
+both_backends!(signing_keys_made_before_algorithms_read_as_ed25519, |url| {
+    use healthcard::store::schema::signing_keys as t;
+    let pool = open(url);
+    let c = &mut pool.get().unwrap();
+    // A row written as the code before the alg column wrote it.
+    diesel::insert_into(t::table)
+        .values((
+            t::kid.eq("old"),
+            t::public_key.eq(&b"p"[..]),
+            t::sealed_private.eq(&b"s"[..]),
+            t::state.eq("active"),
+            t::created_at.eq(chrono::Utc::now().naive_utc()),
+        ))
+        .execute(c)
+        .unwrap();
+    assert_eq!(signing_keys::list(c).unwrap()[0].alg, "ed25519");
+    // And the column takes only the three names.
+    assert!(
+        signing_keys::insert_active(c, "new", "rsa", b"p", b"s").is_err(),
+        "alg is checked"
+    );
+    assert_eq!(
+        signing_keys::list(c).unwrap().len(),
+        1,
+        "nothing half-written"
+    );
+});
+
 both_backends!(signing_keys_rotate_and_revoke, |url| {
     use signing_keys::KeyState;
     let pool = open(url);
     let c = &mut pool.get().unwrap();
-    signing_keys::insert_active(c, "kid1", b"pub1", b"sealed1").unwrap();
-    signing_keys::insert_active(c, "kid2", b"pub2", b"sealed2").unwrap();
+    signing_keys::insert_active(c, "kid1", "ed25519", b"pub1", b"sealed1").unwrap();
+    signing_keys::insert_active(c, "kid2", "sm2", b"pub2", b"sealed2").unwrap();
     let keys = signing_keys::list(c).unwrap();
     let states: Vec<(&str, KeyState)> = keys.iter().map(|k| (k.kid.as_str(), k.state)).collect();
     assert_eq!(
@@ -639,6 +667,10 @@ both_backends!(signing_keys_rotate_and_revoke, |url| {
     assert!(keys[0].retired_at.is_some());
     assert_eq!(keys[1].public_key, b"pub2");
     assert_eq!(keys[1].sealed_private, b"sealed2");
+    assert_eq!(
+        (keys[0].alg.as_str(), keys[1].alg.as_str()),
+        ("ed25519", "sm2")
+    );
     signing_keys::revoke(c, "kid1").unwrap();
     signing_keys::revoke(c, "kid1").unwrap();
     assert_eq!(signing_keys::list(c).unwrap()[0].state, KeyState::Revoked);
@@ -647,7 +679,7 @@ both_backends!(signing_keys_rotate_and_revoke, |url| {
         Err(StoreError::NotFound)
     ));
     assert!(
-        signing_keys::insert_active(c, "kid2", b"p", b"s").is_err(),
+        signing_keys::insert_active(c, "kid2", "ed25519", b"p", b"s").is_err(),
         "kid is unique"
     );
     assert_eq!(

@@ -7,13 +7,19 @@ use crate::service::keys;
 use crate::service::registry::{entry, Actor};
 use crate::service::AppContext;
 use crate::store::access_log;
+use crate::token::Alg;
 
 #[derive(Subcommand)]
 pub enum KeysCommand {
     /// List signing keys (kid, state, created) as JSON lines, newest first.
     List,
     /// Make a new active key; the old one stays for verification.
-    Rotate,
+    Rotate {
+        /// The new key's algorithm: ed25519, es256 or sm2 (default: sm2 in a
+        /// data folder of the national suite, ed25519 otherwise).
+        #[arg(long)]
+        alg: Option<Alg>,
+    },
     /// Mark a key compromised: all its tokens stop verifying.
     Revoke { kid: String },
     /// Print the public JWKS (for offline kiosks and `healthcard verify --jwks`).
@@ -29,9 +35,10 @@ pub fn run(settings: Settings, cmd: KeysCommand) -> anyhow::Result<ExitCode> {
                 println!("{}", serde_json::to_string(&k)?);
             }
         }
-        KeysCommand::Rotate => {
+        KeysCommand::Rotate { alg } => {
+            let alg = alg.unwrap_or_else(|| keys::default_alg(&ctx.master));
             let kid = ctx.with_tx(|c| {
-                let kid = keys::rotate(c, &ctx.master)?;
+                let kid = keys::rotate(c, &ctx.master, alg)?;
                 access_log::append(
                     c,
                     &[entry(&actor, "key.rotate", None, None, Some(kid.to_b64()))],
@@ -40,7 +47,7 @@ pub fn run(settings: Settings, cmd: KeysCommand) -> anyhow::Result<ExitCode> {
             })?;
             println!(
                 "{}",
-                serde_json::json!({"kid": kid.to_b64(), "state": "active"})
+                serde_json::json!({"kid": kid.to_b64(), "alg": alg, "state": "active"})
             );
         }
         KeysCommand::Revoke { kid } => {

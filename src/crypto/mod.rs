@@ -2,6 +2,7 @@
 //! the master key (sealing and blind indexes), random secrets shown once,
 //! and password hashing. Nothing here knows about HTTP or SQL.
 
+pub mod gm;
 mod master_key;
 mod password;
 mod secret;
@@ -9,6 +10,49 @@ mod secret;
 pub use master_key::{MasterKey, MASTER_KEY_FILE};
 pub use password::{hash_password, verify_password};
 pub use secret::{SecretHash, SecretKind, SecretToken};
+
+/// Which algorithms a data folder uses for everything but token signatures
+/// (each key has its own): chosen when the folder is created, recorded in
+/// it, and refused if changed later.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Suite {
+    /// AES-256-GCM sealing, HMAC-SHA256 blind indexes, SHA-256 kids, Ed25519 first key.
+    Default,
+    /// The national suite: SM4-GCM sealing (RFC 8998), HMAC-SM3 blind
+    /// indexes, SM3 kids, SM2 first key.
+    Gm,
+}
+
+impl Suite {
+    /// `"default"` or `"gm"`: the setting and the recorded value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Suite::Default => "default",
+            Suite::Gm => "gm",
+        }
+    }
+}
+
+impl std::fmt::Display for Suite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The text was not a suite name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown crypto suite (expected default or gm)")]
+pub struct UnknownSuite;
+
+impl std::str::FromStr for Suite {
+    type Err = UnknownSuite;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [Suite::Default, Suite::Gm]
+            .into_iter()
+            .find(|x| x.as_str() == s)
+            .ok_or(UnknownSuite)
+    }
+}
 
 /// Errors from the primitives in this module. They never carry key material.
 #[derive(Debug, thiserror::Error)]

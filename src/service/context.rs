@@ -51,7 +51,7 @@ impl AppContext {
                 )?;
             }
         }
-        let (master, created) = settings.master_key()?;
+        let (mut master, created) = settings.master_key()?;
         report.created_master_key = created;
         let pool = store::connect(
             &settings.database_url,
@@ -61,7 +61,12 @@ impl AppContext {
         {
             let mut conn = pool.get().map_err(StoreError::from)?;
             store::migrate(&mut conn)?;
-            report.created_signing_key = super::keys::ensure_active_key(&mut conn, &master)?;
+            let fresh = store::signing_keys::list(&mut conn)?.is_empty();
+            let suite = super::suite::settle(&settings.data_dir, settings.crypto_suite, fresh)?;
+            master = master.in_suite(suite);
+            let first_alg = super::keys::default_alg(&master);
+            report.created_signing_key =
+                super::keys::ensure_active_key(&mut conn, &master, first_alg)?;
             report.admins = store::admins::count(&mut conn)?;
             report.clinics = store::clinics::list(&mut conn)?.len() as i64;
         }

@@ -5,9 +5,9 @@
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use crate::crypto::MasterKey;
+use crate::crypto::{MasterKey, Suite};
 use crate::store::{signing_keys, DbConnection, DbPool, StoreError};
-use crate::token::{KeyRing, KeyState, Kid, SigningKey, VerifyingKey};
+use crate::token::{Alg, KeyRing, KeyState, Kid, SigningKey, VerifyingKey};
 
 /// The node's current key ring, swapped whole on reload so readers never block.
 #[derive(Clone)]
@@ -18,8 +18,55 @@ pub struct KeyStore {
     issuer: String,
 }
 
-/// Makes a first signing key when there is no active one. Returns whether it made one.
-pub fn ensure_active_key(conn: &mut DbConnection, master: &MasterKey) -> Result<bool, StoreError> {
+/// The algorithm of a key made without one being named: SM2 in a data
+/// folder of the national suite, Ed25519 otherwise.
+pub fn default_alg(master: &MasterKey) -> Alg {
+    match master.suite() {
+        Suite::Default => Alg::Ed25519,
+        Suite::Gm => Alg::Sm2,
+    }
+}
+
+/// A fresh key of `alg` named as `master`'s suite names keys: SHA-256 kids
+/// by default, SM3 kids under the national suite.
+fn generate(master: &MasterKey, alg: Alg) -> SigningKey {
+    let key = SigningKey::generate_alg(alg);
+    match master.suite() {
+        Suite::Default => key,
+        Suite::Gm => {
+            let kid = Kid::of_public_key_sm3(key.public_key());
+            key.with_kid(kid)
+                .expect("the SM3 kid names the key it was made from")
+        }
+    }
+}
+
+/// Stores `key` as the active key (the previous one is retired).
+fn insert_active(
+    conn: &mut DbConnection,
+    master: &MasterKey,
+    key: &SigningKey,
+) -> Result<(), StoreError> {
+    let sealed = key
+        .seal(master)
+        .map_err(|e| StoreError::Other(format!("sealing the new signing key: {e}")))?;
+    signing_keys::insert_active(
+        conn,
+        &key.kid().to_b64(),
+        key.alg().as_str(),
+        key.public_key(),
+        &sealed,
+    )?;
+    Ok(())
+}
+
+/// Makes a first signing key of `alg` when there is no active one. Returns
+/// whether it made one.
+pub fn ensure_active_key(
+    conn: &mut DbConnection,
+    master: &MasterKey,
+    alg: Alg,
+) -> Result<bool, StoreError> {
     let keys = signing_keys::list(conn)?;
     if keys
         .iter()
@@ -27,13 +74,7 @@ pub fn ensure_active_key(conn: &mut DbConnection, master: &MasterKey) -> Result<
     {
         return Ok(false);
     }
-    let key = SigningKey::generate();
-    match signing_keys::insert_active(
-        conn,
-        &key.kid().to_b64(),
-        &key.public_key(),
-        &key.seal(master),
-    ) {
+    match insert_active(conn, master, &generate(master, alg)) {
         Ok(_) => Ok(true),
         // Another node started at the same moment and won; its key is as good.
         Err(StoreError::Conflict(_)) => Ok(false),
@@ -55,37 +96,41 @@ pub fn load_ring(
             .as_str()
             .parse()
             .map_err(|_| StoreError::Other(format!("unknown key state {:?}", stored.state)))?;
+        let alg: Alg = stored
+            .alg
+            .parse()
+            .map_err(|_| StoreError::Other(format!("unknown key algorithm {:?}", stored.alg)))?;
         if state == KeyState::Active {
-            let key = SigningKey::unseal(master, &stored.sealed_private).map_err(|_| {
-                StoreError::Other(format!(
-                    "signing key {} cannot be opened with this master key",
-                    stored.kid
-                ))
-            })?;
+            let kid = Kid::from_b64(&stored.kid)
+                .ok_or_else(|| StoreError::Other(format!("bad kid {:?}", stored.kid)))?;
+            let key = SigningKey::unseal(master, alg, &stored.sealed_private)
+                .map_err(|_| {
+                    StoreError::Other(format!(
+                        "signing key {} cannot be opened with this master key",
+                        stored.kid
+                    ))
+                })?
+                .with_kid(kid)
+                .map_err(|_| {
+                    StoreError::Other(format!("kid {} does not name its key", stored.kid))
+                })?;
             ring.set_active(key);
         } else {
             let kid = Kid::from_b64(&stored.kid)
                 .ok_or_else(|| StoreError::Other(format!("bad kid {:?}", stored.kid)))?;
-            let public_key: [u8; 32] = stored
-                .public_key
-                .as_slice()
-                .try_into()
+            let key = VerifyingKey::with_kid(alg, &stored.public_key, kid)
                 .map_err(|_| StoreError::Other(format!("bad public key for {}", stored.kid)))?;
-            ring.add_verifier(VerifyingKey { kid, public_key }, state);
+            ring.add_verifier(key, state);
         }
     }
     Ok(ring)
 }
 
-/// Makes a new active key; the previous one is retired and keeps verifying.
-pub fn rotate(conn: &mut DbConnection, master: &MasterKey) -> Result<Kid, StoreError> {
-    let key = SigningKey::generate();
-    signing_keys::insert_active(
-        conn,
-        &key.kid().to_b64(),
-        &key.public_key(),
-        &key.seal(master),
-    )?;
+/// Makes a new active key of `alg`; the previous one (of any algorithm) is
+/// retired and keeps verifying until its tokens expire.
+pub fn rotate(conn: &mut DbConnection, master: &MasterKey, alg: Alg) -> Result<Kid, StoreError> {
+    let key = generate(master, alg);
+    insert_active(conn, master, &key)?;
     Ok(*key.kid())
 }
 
@@ -141,6 +186,8 @@ impl KeyStore {
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct KeyInfo {
     pub kid: String,
+    /// `ed25519`, `es256` or `sm2`.
+    pub alg: String,
     pub state: String,
     pub created_at: chrono::DateTime<chrono::Utc>,
 }
@@ -151,6 +198,7 @@ pub fn list(conn: &mut DbConnection) -> Result<Vec<KeyInfo>, StoreError> {
         .into_iter()
         .map(|k| KeyInfo {
             kid: k.kid,
+            alg: k.alg,
             state: k.state.as_str().to_string(),
             created_at: k.created_at.and_utc(),
         })

@@ -10,6 +10,7 @@ pub mod keys;
 pub mod kiosk;
 pub mod patients;
 pub mod registry;
+pub mod suite;
 pub mod usage;
 pub mod verification;
 

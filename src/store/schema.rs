@@ -163,6 +163,7 @@ diesel::table! {
         created_at -> Timestamp,
         retired_at -> Nullable<Timestamp>,
         revoked_at -> Nullable<Timestamp>,
+        alg -> Text,
     }
 }
 

@@ -39,6 +39,8 @@ pub struct StoredSigningKey {
     pub public_key: Vec<u8>,
     /// Sealed with the master key by the token core.
     pub sealed_private: Vec<u8>,
+    /// `ed25519`, `es256` or `sm2` (the token core parses it).
+    pub alg: String,
     pub state: KeyState,
     pub created_at: NaiveDateTime,
     pub retired_at: Option<NaiveDateTime>,
@@ -49,6 +51,7 @@ impl std::fmt::Debug for StoredSigningKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StoredSigningKey")
             .field("kid", &self.kid)
+            .field("alg", &self.alg)
             .field("state", &self.state)
             .field("created_at", &self.created_at)
             .field("retired_at", &self.retired_at)
@@ -67,6 +70,7 @@ struct Row {
     created_at: NaiveDateTime,
     retired_at: Option<NaiveDateTime>,
     revoked_at: Option<NaiveDateTime>,
+    alg: String,
 }
 
 /// Stores a new active key and retires the previous active one, in one
@@ -75,6 +79,7 @@ struct Row {
 pub fn insert_active(
     conn: &mut DbConnection,
     kid: &str,
+    alg: &str,
     public_key: &[u8],
     sealed_private: &[u8],
 ) -> Result<StoredSigningKey, StoreError> {
@@ -93,6 +98,7 @@ pub fn insert_active(
                 signing_keys::kid.eq(kid),
                 signing_keys::public_key.eq(public_key),
                 signing_keys::sealed_private.eq(sealed_private),
+                signing_keys::alg.eq(alg),
                 signing_keys::state.eq(KeyState::Active.as_str()),
                 signing_keys::created_at.eq(at),
             ))
@@ -102,6 +108,7 @@ pub fn insert_active(
             kid: kid.to_owned(),
             public_key: public_key.to_vec(),
             sealed_private: sealed_private.to_vec(),
+            alg: alg.to_owned(),
             state: KeyState::Active,
             created_at: at,
             retired_at: None,
@@ -125,6 +132,7 @@ pub fn list(conn: &mut DbConnection) -> Result<Vec<StoredSigningKey>, StoreError
                 kid: r.kid,
                 public_key: r.public_key,
                 sealed_private: r.sealed_private,
+                alg: r.alg,
                 created_at: r.created_at,
                 retired_at: r.retired_at,
                 revoked_at: r.revoked_at,

@@ -1,41 +1,50 @@
-//! COSE_Sign1 (RFC 9052 §4.2) with EdDSA: writing through coset, reading with
-//! the strict reader in [`super::cbor`].
+//! COSE_Sign1 (RFC 9052 §4.2) under a key's algorithm: writing through coset,
+//! reading with the strict reader in [`super::cbor`].
 //!
 //! The minter uses coset so that the bytes are those of a mainstream COSE
 //! library; the verifier reads them with its own small strict reader, which
 //! accepts exactly the deterministic encoding coset writes for our header
 //! (the test vectors check the two agree).
 
-use coset::{iana, CoseSign1Builder, HeaderBuilder, TaggedCborSerializable};
+use coset::TaggedCborSerializable;
+use coset::{iana, CoseSign1Builder, HeaderBuilder, RegisteredLabelWithPrivate};
 
+use super::alg::Alg;
 use super::cbor::{self, Reader, Scalar};
-use super::keys::SigningKey;
+use super::keys::{KeyError, SigningKey};
 
 /// CBOR tag of a COSE_Sign1 (RFC 9052 §2).
 const TAG_COSE_SIGN1: u64 = 18;
 /// COSE header labels (RFC 9052 §3.1).
 const HDR_ALG: i64 = 1;
 const HDR_KID: i64 = 4;
-/// EdDSA (RFC 9053 §2.2).
-const ALG_EDDSA: i64 = -8;
 /// Context string of a Sig_structure for COSE_Sign1.
 const SIGNATURE1: &[u8] = b"Signature1";
 
-/// Signs `payload` as a tagged COSE_Sign1: protected {1: -8, 4: kid},
+/// The COSE header value of `alg` as coset spells it.
+fn coset_alg(alg: Alg) -> coset::Algorithm {
+    match alg {
+        Alg::Ed25519 => RegisteredLabelWithPrivate::Assigned(iana::Algorithm::EdDSA),
+        Alg::Es256 => RegisteredLabelWithPrivate::Assigned(iana::Algorithm::ES256),
+        Alg::Sm2 => RegisteredLabelWithPrivate::PrivateUse(alg.cose_id()),
+    }
+}
+
+/// Signs `payload` as a tagged COSE_Sign1: protected {1: alg, 4: kid},
 /// empty unprotected header, no external AAD.
-pub(crate) fn sign1(key: &SigningKey, payload: Vec<u8>) -> Vec<u8> {
-    let protected = HeaderBuilder::new()
-        .algorithm(iana::Algorithm::EdDSA)
+pub(crate) fn sign1(key: &SigningKey, payload: Vec<u8>) -> Result<Vec<u8>, KeyError> {
+    let mut protected = HeaderBuilder::new()
         .key_id(key.kid().as_bytes().to_vec())
         .build();
-    CoseSign1Builder::new()
+    protected.alg = Some(coset_alg(key.alg()));
+    Ok(CoseSign1Builder::new()
         .protected(protected)
         .payload(payload)
-        .create_signature(b"", |tbs| key.sign(tbs).to_vec())
+        .try_create_signature(b"", |tbs| key.sign(tbs))?
         .build()
         .to_tagged_vec()
         // Serialising an in-memory structure into a Vec cannot fail.
-        .expect("COSE_Sign1 serialisation into memory")
+        .expect("COSE_Sign1 serialisation into memory"))
 }
 
 /// The parts of a parsed COSE_Sign1, borrowed from the token bytes.
@@ -43,6 +52,8 @@ pub(crate) fn sign1(key: &SigningKey, payload: Vec<u8>) -> Vec<u8> {
 pub(crate) struct Sign1<'a> {
     /// The protected header exactly as sent (it is what was signed).
     pub protected: &'a [u8],
+    /// The `alg` from the protected header, as sent (not yet known to be ours).
+    pub alg: i64,
     /// The kid from the protected header (any length; ours are 8 bytes).
     pub kid: &'a [u8],
     pub payload: &'a [u8],
@@ -60,7 +71,8 @@ impl From<cbor::CborError> for NotSign1 {
 }
 
 /// Reads `18([protected: bstr, unprotected: {}, payload: bstr, signature: bstr])`
-/// and checks the protected header holds alg EdDSA and a kid, and nothing else.
+/// and checks the protected header holds an integer alg and a kid, and nothing
+/// else. Which algorithms are ours is for the verifier to say.
 /// The unprotected header must be empty: nothing unauthenticated rides along.
 pub(crate) fn parse_sign1(bytes: &[u8]) -> Result<Sign1<'_>, NotSign1> {
     let mut r = Reader::new(bytes);
@@ -88,18 +100,19 @@ pub(crate) fn parse_sign1(bytes: &[u8]) -> Result<Sign1<'_>, NotSign1> {
         }
         Ok(())
     })?;
-    if !h.is_empty() || alg != Some(ALG_EDDSA) {
+    if !h.is_empty() {
         return Err(NotSign1);
     }
     Ok(Sign1 {
         protected,
+        alg: alg.ok_or(NotSign1)?,
         kid: kid.ok_or(NotSign1)?,
         payload,
         signature,
     })
 }
 
-/// The bytes Ed25519 signs (RFC 9052 §4.4):
+/// The bytes a signature covers (RFC 9052 §4.4):
 /// `["Signature1", protected, h'' (external AAD), payload]`.
 pub(crate) fn sig_structure(protected: &[u8], payload: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(16 + protected.len() + payload.len());
@@ -121,28 +134,38 @@ mod tests {
 
     #[test]
     fn our_reader_and_coset_agree() {
-        let key = SigningKey::generate();
-        let bytes = sign1(&key, vec![0xa0]);
-        let parsed = parse_sign1(&bytes).unwrap();
-        assert_eq!(parsed.kid, key.kid().as_bytes());
-        assert_eq!(parsed.payload, &[0xa0]);
-        assert_eq!(parsed.signature.len(), 64);
-        let mut protected = vec![0xa2, 0x01, 0x27, 0x04, 0x48];
-        protected.extend_from_slice(key.kid().as_bytes());
-        assert_eq!(parsed.protected, &protected[..]);
+        for (alg, alg_bytes) in [
+            (Alg::Ed25519, &[0x27][..]),
+            (Alg::Es256, &[0x26][..]),
+            // -65601: major type 1, 4-byte argument 65600 = 0x00010040.
+            (Alg::Sm2, &[0x3a, 0x00, 0x01, 0x00, 0x40][..]),
+        ] {
+            let key = SigningKey::generate_alg(alg);
+            let bytes = sign1(&key, vec![0xa0]).unwrap();
+            let parsed = parse_sign1(&bytes).unwrap();
+            assert_eq!(parsed.kid, key.kid().as_bytes());
+            assert_eq!(parsed.alg, alg.cose_id());
+            assert_eq!(parsed.payload, &[0xa0]);
+            assert_eq!(parsed.signature.len(), 64);
+            let mut protected = vec![0xa2, 0x01];
+            protected.extend_from_slice(alg_bytes);
+            protected.extend_from_slice(&[0x04, 0x48]);
+            protected.extend_from_slice(key.kid().as_bytes());
+            assert_eq!(parsed.protected, &protected[..]);
 
-        let theirs = CoseSign1::from_tagged_slice(&bytes).unwrap();
-        assert_eq!(
-            theirs.tbs_data(b""),
-            sig_structure(parsed.protected, parsed.payload)
-        );
-        assert!(theirs.unprotected.is_empty());
+            let theirs = CoseSign1::from_tagged_slice(&bytes).unwrap();
+            assert_eq!(
+                theirs.tbs_data(b""),
+                sig_structure(parsed.protected, parsed.payload)
+            );
+            assert!(theirs.unprotected.is_empty());
+        }
     }
 
     #[test]
     fn refuses_other_shapes() {
         let key = SigningKey::generate();
-        let good = sign1(&key, vec![0xa0]);
+        let good = sign1(&key, vec![0xa0]).unwrap();
         assert!(parse_sign1(&good[1..]).is_err()); // untagged
         let mut tag = good.clone();
         tag[0] = 0xd1; // tag 17 = COSE_Mac0
@@ -152,7 +175,7 @@ mod tests {
         assert!(parse_sign1(&extra).is_err());
         assert!(parse_sign1(&good[..good.len() - 1]).is_err());
         let mut alg = good.clone();
-        alg[5] = 0x26; // alg -7 (ES256)
+        alg[5] = 0x61; // alg as text: not an integer
         assert!(parse_sign1(&alg).is_err());
         let mut unprotected = good.clone();
         let pos = 3 + 13; // d2 84 4d <13 header bytes> a0

@@ -16,8 +16,8 @@ pub struct MintedToken {
     pub kid: Kid,
 }
 
-/// Signing and verification keys of one issuer. Clone is cheap: the signing
-/// key is shared and a ring holds a handful of 40-byte verifying keys.
+/// Signing and verification keys of one issuer, of any mix of algorithms.
+/// Clone is cheap: the keys are shared.
 #[derive(Debug, Clone)]
 pub struct KeyRing {
     issuer: String,
@@ -51,11 +51,12 @@ impl KeyRing {
     /// Adds a verifying key, or changes the state of one already known.
     /// Revoking the active signing key also stops the ring minting with it.
     pub fn add_verifier(&mut self, key: VerifyingKey, state: KeyState) {
-        match self.verifiers.iter_mut().find(|(k, _)| k.kid == key.kid) {
+        let kid = key.kid();
+        match self.verifiers.iter_mut().find(|(k, _)| k.kid() == kid) {
             Some(entry) => *entry = (key, state),
             None => self.verifiers.push((key, state)),
         }
-        if state != KeyState::Active && self.active.as_ref().is_some_and(|a| *a.kid() == key.kid) {
+        if state != KeyState::Active && self.active.as_ref().is_some_and(|a| *a.kid() == kid) {
             self.active = None;
         }
     }
@@ -74,7 +75,7 @@ impl KeyRing {
     pub fn verifier(&self, kid: &Kid) -> Option<(&VerifyingKey, KeyState)> {
         self.verifiers
             .iter()
-            .find(|(k, _)| k.kid == *kid)
+            .find(|(k, _)| k.kid() == *kid)
             .map(|(k, s)| (k, *s))
     }
 
@@ -94,7 +95,7 @@ impl KeyRing {
         let key = self.active.as_ref().ok_or(KeyError::NoActiveKey)?;
         let claims = Claims::new(&self.issuer, card_id, kind, now, lifetime_secs);
         Ok(MintedToken {
-            text: super::mint(key, &claims),
+            text: super::mint(key, &claims)?,
             claims,
             kid: *key.kid(),
         })
@@ -113,7 +114,7 @@ mod tests {
             KeyError::NoActiveKey
         );
         let k1 = SigningKey::generate();
-        let k2 = SigningKey::generate();
+        let k2 = SigningKey::generate_alg(crate::token::Alg::Sm2);
         ring.set_active(k1.clone());
         ring.set_active(k2.clone());
         assert_eq!(ring.verifier(k1.kid()).unwrap().1, KeyState::Retired);

@@ -2,9 +2,9 @@
 
 use std::fmt;
 
-use ring::signature::{UnparsedPublicKey, ED25519};
 use serde::{Deserialize, Serialize};
 
+use super::alg::Alg;
 use super::claims::Claims;
 use super::keyring::KeyRing;
 use super::keys::{KeyState, Kid};
@@ -41,10 +41,12 @@ impl Validation {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Reason {
-    /// Not an EHC1 token: too long, wrong prefix, bad base45 or CBOR, wrong
-    /// algorithm, or a valid signature over missing or mistyped claims.
+    /// Not an EHC1 token: too long, wrong prefix, bad base45 or CBOR, an
+    /// algorithm that is none of ours, or a valid signature over missing or
+    /// mistyped claims.
     Malformed,
-    /// The signature does not match the named key.
+    /// The signature does not match the named key, or the token names an
+    /// algorithm other than its key's.
     BadSignature,
     /// No key of this issuer has that kid.
     UnknownKey,
@@ -161,9 +163,12 @@ pub struct VerifiedToken {
 /// Decodes and checks a token text against `ring` at `validation.now`.
 ///
 /// Order: length cap, `EHC1:` prefix, base45, tagged COSE_Sign1 with protected
-/// header {alg: EdDSA, kid} (all `Malformed`), key lookup (`UnknownKey`),
-/// Ed25519 over the Sig_structure (`BadSignature`), key state (`KeyRevoked`),
-/// claims (`Malformed`), then times (`Expired`, `NotYetValid`).
+/// header {alg, kid} and an alg that is one of [`Alg`] (all `Malformed`), key
+/// lookup (`UnknownKey`), the token's alg against its key's and the signature
+/// over the Sig_structure under the key's own algorithm (`BadSignature`), key
+/// state (`KeyRevoked`), claims (`Malformed`), then times (`Expired`,
+/// `NotYetValid`). A key is never asked to check a signature of another
+/// algorithm than its own.
 ///
 /// The claims are parsed only after the signature holds: unauthenticated
 /// payload bytes are never interpreted, and a refusal before that point
@@ -179,6 +184,7 @@ pub fn verify(
     }
     let bytes = text::decode(text).ok_or(Rejection::new(Reason::Malformed))?;
     let sign1 = cose::parse_sign1(&bytes).map_err(|_| Rejection::new(Reason::Malformed))?;
+    let alg = Alg::from_cose_id(sign1.alg).ok_or(Rejection::new(Reason::Malformed))?;
     // Our kids are 8 bytes; any other length cannot name one of our keys.
     let kid = <[u8; 8]>::try_from(sign1.kid)
         .map(Kid::from_bytes)
@@ -192,10 +198,13 @@ pub fn verify(
         .verifier(&kid)
         .ok_or_else(|| refuse(Reason::UnknownKey, None))?;
 
+    if alg != key.alg() {
+        return Err(refuse(Reason::BadSignature, None));
+    }
     let tbs = cose::sig_structure(sign1.protected, sign1.payload);
-    UnparsedPublicKey::new(&ED25519, &key.public_key)
-        .verify(&tbs, sign1.signature)
-        .map_err(|_| refuse(Reason::BadSignature, None))?;
+    if !key.verify(&tbs, sign1.signature) {
+        return Err(refuse(Reason::BadSignature, None));
+    }
 
     let claims = Claims::from_cbor(sign1.payload);
     if state == KeyState::Revoked {
@@ -246,21 +255,23 @@ mod tests {
 
     #[test]
     fn leeway_edges() {
-        let mut ring = KeyRing::new("HC");
-        ring.set_active(crate::token::SigningKey::generate());
-        let t = ring
-            .mint(
-                uuid::Uuid::new_v4(),
-                crate::token::TokenKind::Dynamic,
-                1000,
-                120,
-            )
-            .unwrap();
-        let at = |now| verify(&t.text, &ring, &Validation::at(now)).map_err(|r| r.reason);
-        assert!(at(1000).is_ok());
-        assert!(at(1120 + 59).is_ok());
-        assert_eq!(at(1120 + 60), Err(Reason::Expired));
-        assert!(at(1000 - 60).is_ok());
-        assert_eq!(at(1000 - 61), Err(Reason::NotYetValid));
+        for alg in Alg::ALL {
+            let mut ring = KeyRing::new("HC");
+            ring.set_active(crate::token::SigningKey::generate_alg(alg));
+            let t = ring
+                .mint(
+                    uuid::Uuid::new_v4(),
+                    crate::token::TokenKind::Dynamic,
+                    1000,
+                    120,
+                )
+                .unwrap();
+            let at = |now| verify(&t.text, &ring, &Validation::at(now)).map_err(|r| r.reason);
+            assert!(at(1000).is_ok());
+            assert!(at(1120 + 59).is_ok());
+            assert_eq!(at(1120 + 60), Err(Reason::Expired));
+            assert!(at(1000 - 60).is_ok());
+            assert_eq!(at(1000 - 61), Err(Reason::NotYetValid));
+        }
     }
 }

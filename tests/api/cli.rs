@@ -144,6 +144,93 @@ fn cli_first_start_admin_clinic_keys_verify_audit() {
     assert!(String::from_utf8_lossy(&o.stdout).contains("BROKEN"));
 }
 
+/// `keys rotate --alg` for each algorithm; the offline `verify --jwks` checks
+/// tokens of every key in the mixed ring.
+#[test]
+fn cli_rotates_to_each_algorithm_and_verifies_offline() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut tokens = vec![mint_with_local_key(d)];
+    for alg in ["es256", "sm2", "ed25519"] {
+        let out = ok(&healthcard(d, &["keys", "rotate", "--alg", alg], None));
+        let v: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["alg"], alg);
+        tokens.push(mint_with_local_key(d));
+    }
+    let o = healthcard(d, &["keys", "rotate", "--alg", "rsa"], None);
+    assert!(!o.status.success());
+    let keys = ok(&healthcard(d, &["keys", "list"], None));
+    assert_eq!(keys.lines().count(), 4);
+    for alg in ["\"ed25519\"", "\"es256\"", "\"sm2\""] {
+        assert!(keys.contains(alg), "{keys}");
+    }
+    let jwks = ok(&healthcard(d, &["keys", "jwks"], None));
+    let jwks_path = d.join("jwks.json");
+    std::fs::write(&jwks_path, &jwks).unwrap();
+    let other = tempfile::tempdir().unwrap();
+    for token in &tokens {
+        let out = ok(&healthcard(
+            other.path(),
+            &["verify", "--jwks", jwks_path.to_str().unwrap(), token],
+            None,
+        ));
+        assert!(out.contains("\"valid\": true"), "{out}");
+    }
+}
+
+/// The suite is chosen when a data folder is made and cannot be changed later.
+#[test]
+fn cli_crypto_suite_is_recorded_and_cannot_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let with_suite = |suite: &str, args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_healthcard"))
+            .arg("--data-dir")
+            .arg(d)
+            .args(args)
+            .env_remove("HEALTHCARD_DATABASE_URL")
+            .env_remove("DATABASE_URL")
+            .env_remove("HEALTHCARD_MASTER_KEY")
+            .env("HEALTHCARD_CRYPTO_SUITE", suite)
+            .output()
+            .unwrap()
+    };
+    let keys = ok(&with_suite("gm", &["keys", "list"]));
+    assert!(keys.contains("\"sm2\""), "{keys}");
+    assert_eq!(
+        std::fs::read_to_string(d.join("crypto_suite")).unwrap(),
+        "gm\n"
+    );
+    // Rotating without --alg keeps to the suite's algorithm.
+    let out = ok(&with_suite("gm", &["keys", "rotate"]));
+    assert!(out.contains("\"sm2\""), "{out}");
+    let o = with_suite("default", &["keys", "list"]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("gm crypto suite"));
+    // Unset: the recorded suite.
+    ok(&healthcard(d, &["keys", "list"], None));
+    let o = with_suite("sm9", &["keys", "list"]);
+    assert!(!o.status.success(), "an unknown suite name is refused");
+    // A folder made before suites (or with the default) cannot become gm.
+    let old = tempfile::tempdir().unwrap();
+    ok(&healthcard(old.path(), &["keys", "list"], None));
+    assert_eq!(
+        std::fs::read_to_string(old.path().join("crypto_suite")).unwrap(),
+        "default\n"
+    );
+    let o = Command::new(env!("CARGO_BIN_EXE_healthcard"))
+        .arg("--data-dir")
+        .arg(old.path())
+        .args(["keys", "list"])
+        .env_remove("HEALTHCARD_DATABASE_URL")
+        .env_remove("DATABASE_URL")
+        .env_remove("HEALTHCARD_MASTER_KEY")
+        .env("HEALTHCARD_CRYPTO_SUITE", "gm")
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+}
+
 fn open(d: &std::path::Path) -> healthcard::service::AppContext {
     let s = healthcard::config::Settings {
         data_dir: d.to_path_buf(),

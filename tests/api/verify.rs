@@ -11,7 +11,7 @@ fn crafted(app: &TestApp, card: &str, kind: TokenKind, iat: i64, exp: i64) -> St
     let key = ring.active().unwrap();
     let mut c = Claims::new("HC", card.parse().unwrap(), kind, iat, exp - iat);
     c.expires_at = exp;
-    token::mint(key, &c)
+    token::mint(key, &c).unwrap()
 }
 
 #[test]
@@ -121,7 +121,7 @@ fn every_reason_code_from_a_real_token() {
         let foreign = SigningKey::generate();
         let now = chrono::Utc::now().timestamp();
         let c = Claims::new("HC", card.parse().unwrap(), TokenKind::Static, now, 3600);
-        assert_eq!(reason(&token::mint(&foreign, &c)), "unknown_key");
+        assert_eq!(reason(&token::mint(&foreign, &c).unwrap()), "unknown_key");
         // expired and not_yet_valid (beyond the 60 s skew allowance)
         assert_eq!(
             reason(&crafted(

@@ -1,14 +1,17 @@
 //! Signing keys: the public JWKS, and rotation/revocation for administrators.
 
-use actix_web::{get, post, web, HttpResponse};
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use utoipa::ToSchema;
 
 use crate::error::{AppError, ErrorBody};
 use crate::http::auth::{blocking, AdminAuth};
+use crate::http::extract::optional_json;
 use crate::http::State;
 use crate::service::keys::{self, KeyInfo};
 use crate::service::registry::{entry, Actor};
 use crate::store::access_log;
-use crate::token::Jwks;
+use crate::token::{Alg, Jwks};
 
 /// The public halves of the signing keys (RFC 7517/8037), for offline checks.
 #[utoipa::path(tag = "keys", responses((status = 200, body = Object, description = "JSON Web Key Set")))]
@@ -29,15 +32,36 @@ pub async fn list(state: web::Data<State>, _admin: AdminAuth) -> Result<HttpResp
     Ok(HttpResponse::Ok().json(ks))
 }
 
-/// Make a new active signing key; the old one keeps verifying until its tokens expire.
-#[utoipa::path(tag = "keys", responses((status = 201, body = KeyInfo)), security(("admin" = [])))]
+#[derive(Deserialize, ToSchema)]
+pub struct RotateBody {
+    /// `ed25519`, `es256` or `sm2`; when absent, `sm2` in a data folder of the
+    /// national suite and `ed25519` otherwise.
+    pub alg: Option<String>,
+}
+
+/// Make a new active signing key (optionally `{"alg"}`); the old one keeps
+/// verifying until its tokens expire.
+#[utoipa::path(tag = "keys", request_body(content = Option<RotateBody>),
+    responses((status = 201, body = KeyInfo), (status = 422, body = ErrorBody, description = "invalid_alg")),
+    security(("admin" = [])))]
 #[post("/api/v1/keys/rotate")]
-pub async fn rotate(state: web::Data<State>, admin: AdminAuth) -> Result<HttpResponse, AppError> {
+pub async fn rotate(
+    state: web::Data<State>,
+    admin: AdminAuth,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, AppError> {
+    let alg = match optional_json::<RotateBody>(&req, &body)?.and_then(|b| b.alg) {
+        None => keys::default_alg(&state.ctx.master),
+        Some(text) => text.parse::<Alg>().map_err(|_| {
+            AppError::invalid("invalid_alg", "alg must be `ed25519`, `es256` or `sm2`")
+        })?,
+    };
     let actor = Actor::admin(admin.0.username.as_str());
     let ctx = state.ctx.clone();
     let kid = blocking(move || {
         ctx.with_tx(|c| {
-            let kid = keys::rotate(c, &ctx.master)?;
+            let kid = keys::rotate(c, &ctx.master, alg)?;
             access_log::append(
                 c,
                 &[entry(&actor, "key.rotate", None, None, Some(kid.to_b64()))],
