@@ -7,10 +7,12 @@ mod common;
 mod helpers;
 
 mod admins;
+mod audit_cli;
 mod bad_input;
 mod cards;
 mod cli;
 mod keys;
+mod links;
 mod multinode;
 mod ops;
 mod privacy;

@@ -40,6 +40,7 @@ pub async fn rotate(state: web::Data<State>, admin: AdminAuth) -> Result<HttpRes
             let kid = keys::rotate(c, &ctx.master)?;
             access_log::append(
                 c,
+                &ctx.master.chain_key(),
                 &[entry(&actor, "key.rotate", None, None, Some(kid.to_b64()))],
             )?;
             Ok(kid)
@@ -74,6 +75,7 @@ pub async fn revoke(
             keys::revoke(c, &kid)?;
             access_log::append(
                 c,
+                &ctx.master.chain_key(),
                 &[entry(&actor, "key.revoke", None, None, Some(kid.clone()))],
             )?;
             Ok(())
