@@ -246,6 +246,7 @@ if [ "$IMPORT_ROWS" -gt 0 ]; then
     gen_population "$IMPORT_ROWS" 7 >"$WORK/import.csv"
     export HEALTHCARD_DATA_DIR="$WORK/import-data"
     export HEALTHCARD_DATABASE_URL="$WORK/import-data/healthcard.db"
+    "$BIN" migrate >/dev/null   # only serve and migrate make a new data folder
     "$BIN" clinic create --code LEGACY --name "Legacy import" --scopes verify,link >/dev/null
     t0=$(date +%s.%N)
     rep=$("$BIN" import-legacy --clinic LEGACY "$WORK/import.csv")
@@ -325,6 +326,7 @@ for DB in $DBS; do
     export HEALTHCARD_DB_POOL_SIZE=$POOL
     export RUST_LOG=warn
 
+    "$BIN" migrate >/dev/null   # only serve and migrate make a new data folder
     API_KEY=$(json_get "$("$BIN" clinic create --code "$CLINIC" --name "Load bench" --scopes verify,link)" api_key)
     ADMIN_PASS=$(python3 -c 'import secrets; print(secrets.token_urlsafe(18))')
     echo "$ADMIN_PASS" | "$BIN" admin create --username loadbench >/dev/null

@@ -68,6 +68,7 @@ case $DB in
 esac
 PORT=$(free_port)
 export HEALTHCARD_BIND="127.0.0.1:$PORT" HEALTHCARD_VERIFY_RATE_PER_SEC=10000000 HEALTHCARD_DB_POOL_SIZE=16 RUST_LOG=warn
+"$BIN" migrate >/dev/null   # only serve and migrate make a new data folder
 KEY=$("$BIN" clinic create --code PROFILE --name Profile --scopes verify,link \
     | python3 -c 'import json,sys; print(json.load(sys.stdin)["api_key"])')
 "$BIN" import-legacy --clinic PROFILE "$W/population.csv" >/dev/null

@@ -41,6 +41,9 @@ pub struct Settings {
     pub login_failures_before_lockout: u32,
     /// How often each node re-reads the signing keys (rotation or revocation on another node).
     pub key_refresh_secs: u64,
+    /// `POST /api/v1/links` needs the clinic to have verified the card this
+    /// recently (a valid verification in the access log).
+    pub link_scan_window_secs: i64,
     /// JSON log lines instead of human-readable ones.
     pub log_json: bool,
     /// Proxies whose `X-Forwarded-*` and `Forwarded` headers are believed (default none).
@@ -75,6 +78,7 @@ struct FileSettings {
     holder_rate_per_min: Option<u32>,
     login_failures_before_lockout: Option<u32>,
     key_refresh_secs: Option<u64>,
+    link_scan_window_secs: Option<i64>,
     log_json: Option<bool>,
     trusted_proxies: Option<Vec<String>>,
     public_url: Option<String>,
@@ -115,6 +119,7 @@ impl Default for Settings {
             holder_rate_per_min: 30,
             login_failures_before_lockout: 5,
             key_refresh_secs: 2,
+            link_scan_window_secs: 24 * 3600,
             log_json: false,
             trusted_proxies: TrustedProxies::default(),
             public_url: None,
@@ -183,7 +188,7 @@ impl Settings {
             s.bind = b.clone();
         }
         if s.database_url.is_empty() {
-            s.database_url = s.data_dir.join("healthcard.db").display().to_string();
+            s.database_url = database_file(&s.data_dir).display().to_string();
         }
         s.check()?;
         Ok(s)
@@ -219,6 +224,7 @@ impl Settings {
             holder_rate_per_min,
             login_failures_before_lockout,
             key_refresh_secs,
+            link_scan_window_secs,
             log_json,
             fhir_system_prefix
         );
@@ -269,6 +275,7 @@ impl Settings {
             holder_rate_per_min => "HEALTHCARD_HOLDER_RATE_PER_MIN",
             login_failures_before_lockout => "HEALTHCARD_LOGIN_FAILURES_BEFORE_LOCKOUT",
             key_refresh_secs => "HEALTHCARD_KEY_REFRESH_SECS",
+            link_scan_window_secs => "HEALTHCARD_LINK_SCAN_WINDOW_SECS",
             log_json => "HEALTHCARD_LOG_JSON"
         );
         Ok(())
@@ -293,6 +300,11 @@ impl Settings {
         {
             return Err(ConfigError(
                 "pool size and rate limits must be positive".into(),
+            ));
+        }
+        if !(60..=30 * 86_400).contains(&self.link_scan_window_secs) {
+            return Err(ConfigError(
+                "link_scan_window_secs must be 60 s to 30 days".into(),
             ));
         }
         if !(1..=64).contains(&self.log_writers) {
@@ -321,17 +333,26 @@ impl Settings {
         }
     }
 
-    /// The master key: `HEALTHCARD_MASTER_KEY` if set, else `data_dir/master.key`
-    /// (created with mode 0600 on first use). Returns whether it was created now.
+    /// The master key: `HEALTHCARD_MASTER_KEY` if set, else the key file of
+    /// the data folder ([`master_key_file`]; created with mode 0600 on first
+    /// use). Returns whether it was created now.
     pub fn master_key(&self) -> Result<(MasterKey, bool), ConfigError> {
         match &self.master_key {
             Some(text) => MasterKey::from_base64(text)
                 .map(|k| (k, false))
                 .map_err(|e| ConfigError(format!("HEALTHCARD_MASTER_KEY: {e}"))),
-            None => MasterKey::load_or_create(Path::new(&self.data_dir)).map_err(|e| {
-                ConfigError(format!("master key in {}: {e}", self.data_dir.display()))
-            }),
+            None => {
+                let file = master_key_file(&self.data_dir);
+                MasterKey::load_or_create_file(&file)
+                    .map_err(|e| ConfigError(format!("master key {}: {e}", file.display())))
+            }
         }
+    }
+
+    /// Whether the master key comes from the data folder's key file (not
+    /// from `HEALTHCARD_MASTER_KEY`).
+    pub fn master_key_from_file(&self) -> bool {
+        self.master_key.is_none()
     }
 
     /// The database URL with any password hidden, for log lines.
@@ -361,6 +382,38 @@ fn public_base(url: &str) -> Result<String, ConfigError> {
         return Err(bad());
     }
     Ok(url.trim_end_matches('/').to_string())
+}
+
+/// Sub-folder of the data folder for the SQLite database (and its -wal and
+/// -shm files), apart from the key so that a copy of one does not carry the other.
+pub const DB_SUBDIR: &str = "db";
+/// Sub-folder of the data folder for the master key file.
+pub const KEYS_SUBDIR: &str = "keys";
+/// The SQLite file's name.
+pub const DB_FILE: &str = "healthcard.db";
+
+/// The SQLite file in `data_dir`: `db/healthcard.db`, or `healthcard.db`
+/// where a folder of the old flat layout already has one there.
+pub fn database_file(data_dir: &Path) -> PathBuf {
+    let old = data_dir.join(DB_FILE);
+    if old.exists() {
+        old
+    } else {
+        data_dir.join(DB_SUBDIR).join(DB_FILE)
+    }
+}
+
+/// The master key file in `data_dir`: `keys/master.key`, or `master.key`
+/// where a folder of the old flat layout already has one there.
+pub fn master_key_file(data_dir: &Path) -> PathBuf {
+    let old = data_dir.join(crate::crypto::MASTER_KEY_FILE);
+    if old.exists() {
+        old
+    } else {
+        data_dir
+            .join(KEYS_SUBDIR)
+            .join(crate::crypto::MASTER_KEY_FILE)
+    }
 }
 
 fn redact_url(url: &str) -> String {
@@ -417,6 +470,18 @@ mod tests {
         }
         let s = Settings::default();
         assert_eq!(s.public_base(), "http://127.0.0.1:8080");
+    }
+
+    #[test]
+    fn a_new_data_folder_keeps_database_and_key_apart_and_an_old_one_keeps_its_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        assert_eq!(database_file(d), d.join("db").join("healthcard.db"));
+        assert_eq!(master_key_file(d), d.join("keys").join("master.key"));
+        std::fs::write(d.join("healthcard.db"), b"").unwrap();
+        std::fs::write(d.join("master.key"), b"").unwrap();
+        assert_eq!(database_file(d), d.join("healthcard.db"));
+        assert_eq!(master_key_file(d), d.join("master.key"));
     }
 
     #[test]

@@ -153,6 +153,9 @@ fn conflict_message(code: &str) -> &'static str {
         "key_active" => "the active signing key cannot be revoked; rotate first",
         "signing_key_active" => "another node made a new signing key at the same moment; retry",
         "card_changed" => "the card changed at the same moment; read it again and retry",
+        "card_revoked" => "the card is revoked",
+        "card_replaced" => "the card was replaced by a reissue; use the new card",
+        "no_recent_scan" => "this clinic has not verified this card recently; scan it first",
         _ => "conflicts with stored state",
     }
 }

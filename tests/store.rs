@@ -700,7 +700,7 @@ fn log_entry(i: usize) -> NewLogEntry {
 /// The access log verifies, with `rows` rows.
 fn assert_whole_chain(c: &mut DbConnection, rows: u64) {
     assert_eq!(
-        access_log::verify_chain(c).unwrap(),
+        access_log::verify_chain(c, &key().chain_key()).unwrap(),
         access_log::ChainReport {
             rows_checked: rows,
             first_bad: None
@@ -713,14 +713,20 @@ fn chain_of_ten(url: &str) -> DbPool {
     let pool = open(url);
     let c = &mut pool.get().unwrap();
     let first: Vec<NewLogEntry> = (0..3).map(log_entry).collect();
-    assert_eq!(access_log::append(c, &first).unwrap(), vec![1, 2, 3]);
+    assert_eq!(
+        access_log::append(c, &key().chain_key(), &first).unwrap(),
+        vec![1, 2, 3]
+    );
     let rest: Vec<NewLogEntry> = (3..10).map(log_entry).collect();
     assert_eq!(
-        access_log::append(c, &rest).unwrap(),
+        access_log::append(c, &key().chain_key(), &rest).unwrap(),
         (4..=10).collect::<Vec<i64>>()
     );
-    assert_eq!(access_log::append(c, &[]).unwrap(), Vec::<i64>::new());
-    let report = access_log::verify_chain(c).unwrap();
+    assert_eq!(
+        access_log::append(c, &key().chain_key(), &[]).unwrap(),
+        Vec::<i64>::new()
+    );
+    let report = access_log::verify_chain(c, &key().chain_key()).unwrap();
     assert_eq!(report.rows_checked, 10);
     assert_eq!(report.first_bad, None);
     pool
@@ -736,7 +742,7 @@ both_backends!(access_log_reads_by_card_and_resident, |url| {
         e.resident_id = Some(resident);
     }
     entries[2].detail = Some(format!("looked up {}", nid_text(5)));
-    access_log::append(c, &entries).unwrap();
+    access_log::append(c, &key().chain_key(), &entries).unwrap();
     let by_card = access_log::for_card(c, card, 10).unwrap();
     assert_eq!(by_card.iter().map(|e| e.seq).collect::<Vec<_>>(), [3, 2]);
     assert_eq!(by_card[0].detail.as_deref(), Some("[redacted]"));
@@ -745,35 +751,94 @@ both_backends!(access_log_reads_by_card_and_resident, |url| {
     assert_eq!(access_log::for_resident(c, resident, 1).unwrap().len(), 1);
 });
 
+/// What an attacker with the database's owner rights can do: drop the
+/// triggers that keep the access log append-only.
+fn drop_append_only_triggers(c: &mut DbConnection) {
+    c.batch_execute(match *c {
+        DbConnection::Sqlite(_) => {
+            "DROP TRIGGER access_log_no_update; DROP TRIGGER access_log_no_delete;"
+        }
+        DbConnection::Postgresql(_) => "DROP TRIGGER access_log_no_change ON access_log;",
+    })
+    .unwrap();
+}
+
+both_backends!(access_log_refuses_update_and_delete, |url| {
+    let pool = chain_of_ten(url);
+    let c = &mut pool.get().unwrap();
+    for statement in [
+        "UPDATE access_log SET outcome = 'bad_signature' WHERE seq = 4",
+        "UPDATE access_log SET hash = prev_hash",
+        "DELETE FROM access_log WHERE seq = 5",
+        "DELETE FROM access_log",
+        "DELETE FROM access_log_head",
+        "UPDATE access_log_head SET chain_version = 1",
+    ] {
+        let e = c.batch_execute(statement).unwrap_err().to_string();
+        assert!(
+            e.contains("refused") || e.contains("cannot go back"),
+            "{statement}: {e}"
+        );
+    }
+    if matches!(**c, DbConnection::Postgresql(_)) {
+        assert!(c.batch_execute("TRUNCATE access_log").is_err());
+        assert!(c.batch_execute("TRUNCATE access_log_head").is_err());
+    }
+    assert_whole_chain(c, 10);
+    // Appending still works, and the chain stays whole.
+    access_log::append(c, &key().chain_key(), &[log_entry(10)]).unwrap();
+    assert_whole_chain(c, 11);
+});
+
+both_backends!(access_log_chain_needs_the_chain_key, |url| {
+    let pool = chain_of_ten(url);
+    let c = &mut pool.get().unwrap();
+    let other = MasterKey::from_bytes([9; 32]).chain_key();
+    assert_eq!(
+        access_log::verify_chain(c, &other)
+            .unwrap()
+            .first_bad
+            .unwrap()
+            .0,
+        1
+    );
+});
+
 both_backends!(access_log_chain_detects_an_edited_row, |url| {
     let pool = chain_of_ten(url);
     let c = &mut pool.get().unwrap();
+    drop_append_only_triggers(c);
     c.batch_execute("UPDATE access_log SET outcome = 'bad_signature' WHERE seq = 4")
         .unwrap();
-    let report = access_log::verify_chain(c).unwrap();
+    let report = access_log::verify_chain(c, &key().chain_key()).unwrap();
     assert_eq!(report.first_bad.unwrap().0, 4);
 });
 
 both_backends!(access_log_chain_detects_a_deleted_row, |url| {
     let pool = chain_of_ten(url);
     let c = &mut pool.get().unwrap();
+    drop_append_only_triggers(c);
     c.batch_execute("DELETE FROM access_log WHERE seq = 5")
         .unwrap();
-    let report = access_log::verify_chain(c).unwrap();
+    let report = access_log::verify_chain(c, &key().chain_key()).unwrap();
     assert_eq!(report.first_bad.unwrap().0, 5);
     // ... even if the later rows are renumbered to hide the gap.
     c.batch_execute("UPDATE access_log SET seq = seq - 1 WHERE seq > 5")
         .unwrap();
-    let (seq, _) = access_log::verify_chain(c).unwrap().first_bad.unwrap();
+    let (seq, _) = access_log::verify_chain(c, &key().chain_key())
+        .unwrap()
+        .first_bad
+        .unwrap();
     assert_eq!(seq, 5);
 });
 
 both_backends!(access_log_chain_detects_a_truncated_tail, |url| {
     let pool = chain_of_ten(url);
     let c = &mut pool.get().unwrap();
+    drop_append_only_triggers(c);
     c.batch_execute("DELETE FROM access_log WHERE seq > 8")
         .unwrap();
-    let report = access_log::verify_chain(c).unwrap();
+    let report = access_log::verify_chain(c, &key().chain_key()).unwrap();
     assert_eq!(report.rows_checked, 8);
     assert_eq!(report.first_bad.unwrap().0, 10);
 });
@@ -886,7 +951,9 @@ both_backends!(import_reports_bad_rows_and_is_idempotent, |url| {
         .iter()
         .any(|b| b.reason.contains("already linked")));
     let counts = table_counts(c);
-    let log_rows = access_log::verify_chain(c).unwrap().rows_checked;
+    let log_rows = access_log::verify_chain(c, &key().chain_key())
+        .unwrap()
+        .rows_checked;
     assert!(
         (1..=8).contains(&log_rows),
         "one entry per batch, not per row"
@@ -905,7 +972,9 @@ both_backends!(import_reports_bad_rows_and_is_idempotent, |url| {
     assert_eq!(again.bad, report.bad);
     assert_eq!(table_counts(c), counts);
     assert_eq!(
-        access_log::verify_chain(c).unwrap().rows_checked,
+        access_log::verify_chain(c, &key().chain_key())
+            .unwrap()
+            .rows_checked,
         log_rows,
         "nothing logged"
     );
@@ -995,7 +1064,9 @@ both_backends!(import_in_large_batches_is_idempotent_across_chunks, |url| {
     assert_eq!(dup(c2, h2.id), 1);
     assert_eq!(interrupted, (table_counts(c2), snapshot(c2, h2.id, ROWS)));
 
-    let log_rows = access_log::verify_chain(c2).unwrap().rows_checked;
+    let log_rows = access_log::verify_chain(c2, &key().chain_key())
+        .unwrap()
+        .rows_checked;
     let again = import::import_legacy(c2, &key(), h2.id, csv.as_bytes(), BATCH, |_| {}).unwrap();
     assert_eq!(
         (
@@ -1007,7 +1078,12 @@ both_backends!(import_in_large_batches_is_idempotent_across_chunks, |url| {
     );
     assert_eq!(again.unchanged, n + 1);
     assert_eq!(table_counts(c2).0, i64::try_from(n + 1).unwrap());
-    assert_eq!(access_log::verify_chain(c2).unwrap().rows_checked, log_rows);
+    assert_eq!(
+        access_log::verify_chain(c2, &key().chain_key())
+            .unwrap()
+            .rows_checked,
+        log_rows
+    );
 });
 
 // ---- races ----
@@ -1062,7 +1138,7 @@ both_backends!(race_eight_threads_append_fifty_log_rows_each, |url| {
     let pool = open(url);
     race(&pool, 8, |c, t| {
         for i in 0..50 {
-            access_log::append(c, &[log_entry(t * 100 + i)]).unwrap();
+            access_log::append(c, &key().chain_key(), &[log_entry(t * 100 + i)]).unwrap();
         }
     });
     let c = &mut pool.get().unwrap();
@@ -1076,7 +1152,7 @@ both_backends!(
         let c = &mut pool.get().unwrap();
         let first: Vec<NewLogEntry> = (0..2).map(log_entry).collect();
         let two = c
-            .transaction(|c| access_log::lock_head(c)?.append(c, &first))
+            .transaction(|c| access_log::lock_head(c, &key().chain_key())?.append(c, &first))
             .unwrap();
         assert_eq!(two.seq(), 2);
         let three = c
@@ -1117,7 +1193,9 @@ both_backends!(race_eight_writers_keeping_their_heads_chain_whole, |url| {
                         };
                         match kept {
                             Some(head) => Ok(head),
-                            None => access_log::lock_head(c)?.append(c, &entries),
+                            None => {
+                                access_log::lock_head(c, &key().chain_key())?.append(c, &entries)
+                            }
                         }
                     })
                     .unwrap(),
@@ -1183,7 +1261,7 @@ both_backends!(spend_and_append_writes_all_or_nothing, |url| {
     let exp = store::now() + Span::seconds(120);
     let first: Vec<NewLogEntry> = (0..2).map(log_entry).collect();
     let two = c
-        .transaction(|c| access_log::lock_head(c)?.append(c, &first))
+        .transaction(|c| access_log::lock_head(c, &key().chain_key())?.append(c, &first))
         .unwrap();
     let tokens = [(token_id(1), exp), (token_id(2), exp)];
     let four = spend(c, &two, &[log_entry(2), log_entry(3)], &tokens)
@@ -1269,7 +1347,7 @@ both_backends!(race_eight_writers_spend_each_token_once, |url| {
             }
             let (head, fresh) = c
                 .transaction(|c| {
-                    let head = access_log::lock_head(c)?;
+                    let head = access_log::lock_head(c, &key().chain_key())?;
                     let fresh = replay::accept_many(c, &batch)?;
                     Ok::<_, StoreError>((head.append(c, &entries)?, fresh))
                 })

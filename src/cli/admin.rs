@@ -98,40 +98,40 @@ pub fn run(settings: Settings, cmd: AdminCommand) -> anyhow::Result<ExitCode> {
         AdminCommand::Create { username } => {
             let username = user(&username)?;
             let password = read_password(&username)?;
-            let (ctx, _) = AppContext::open(settings)?;
+            let (ctx, _) = AppContext::open_existing(settings)?;
             let a =
                 admins::create(&ctx, &actor, &username, &password).map_err(no_such(&username))?;
             println!("{}", view(&a));
         }
         AdminCommand::List => {
-            let (ctx, _) = AppContext::open(settings)?;
+            let (ctx, _) = AppContext::open_existing(settings)?;
             for a in admins::list(&ctx)? {
                 println!("{}", view(&a));
             }
         }
         AdminCommand::Disable { username } => {
             let username = user(&username)?;
-            let (ctx, _) = AppContext::open(settings)?;
+            let (ctx, _) = AppContext::open_existing(settings)?;
             let a = admins::disable(&ctx, &actor, &username).map_err(no_such(&username))?;
             println!("{}", view(&a));
         }
         AdminCommand::Enable { username } => {
             let username = user(&username)?;
-            let (ctx, _) = AppContext::open(settings)?;
+            let (ctx, _) = AppContext::open_existing(settings)?;
             let a = admins::enable(&ctx, &actor, &username).map_err(no_such(&username))?;
             println!("{}", view(&a));
         }
         AdminCommand::Passwd { username } => {
             let username = user(&username)?;
             let password = read_password(&username)?;
-            let (ctx, _) = AppContext::open(settings)?;
+            let (ctx, _) = AppContext::open_existing(settings)?;
             let a = admins::set_password(&ctx, &actor, &username, &password)
                 .map_err(no_such(&username))?;
             println!("{}", view(&a));
         }
         AdminCommand::Unlock { username } => {
             let username = user(&username)?;
-            let (ctx, _) = AppContext::open(settings)?;
+            let (ctx, _) = AppContext::open_existing(settings)?;
             let n = admins::unlock(&ctx, &actor, &username)?;
             println!(
                 "{}",
@@ -140,7 +140,7 @@ pub fn run(settings: Settings, cmd: AdminCommand) -> anyhow::Result<ExitCode> {
         }
         AdminCommand::Sessions(SessionsCommand::Revoke { username }) => {
             let username = user(&username)?;
-            let (ctx, _) = AppContext::open(settings)?;
+            let (ctx, _) = AppContext::open_existing(settings)?;
             let n = admins::revoke_sessions(&ctx, &actor, &username).map_err(no_such(&username))?;
             println!(
                 "{}",

@@ -1,35 +1,82 @@
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Subcommand;
 
 use crate::config::Settings;
+use crate::service::anchor::Anchor;
 use crate::service::AppContext;
 use crate::store::access_log;
 
 #[derive(Subcommand)]
 pub enum AuditCommand {
-    /// Check the access log's hash chain and say where it breaks (exit 1 if it does).
-    Verify,
+    /// Check the access log's chain and say where it breaks (exit 1 if it does).
+    Verify {
+        /// Also prove that no row up to this anchor (from `audit anchor`) was rewritten.
+        #[arg(long)]
+        anchor: Option<PathBuf>,
+    },
+    /// Print a signed statement of the chain head (after checking the chain), to keep off this machine.
+    Anchor,
 }
 
 pub fn run(settings: Settings, cmd: AuditCommand) -> anyhow::Result<ExitCode> {
+    let (ctx, _) = AppContext::open_existing(settings)?;
+    let key = ctx.master.chain_key();
     match cmd {
-        AuditCommand::Verify => {
-            let (ctx, _) = AppContext::open(settings)?;
-            let report = access_log::verify_chain(&mut *ctx.conn()?)?;
-            match report.first_bad {
-                None => {
+        AuditCommand::Verify { anchor } => {
+            let anchor = match anchor {
+                None => None,
+                Some(path) => {
+                    let text = std::fs::read_to_string(&path)
+                        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+                    let anchor = Anchor::parse(&text)
+                        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+                    if let Err(e) = anchor.check(&ctx.master) {
+                        println!("access log anchor REFUSED: {e}");
+                        return Ok(ExitCode::FAILURE);
+                    }
+                    Some(anchor)
+                }
+            };
+            let point = anchor.as_ref().map(|a| (a.seq, a.hash));
+            let report = access_log::verify_chain_to(&mut *ctx.conn()?, &key, point)?;
+            match (report.first_bad, anchor) {
+                (None, None) => {
                     println!("access log intact: {} rows checked", report.rows_checked);
                     Ok(ExitCode::SUCCESS)
                 }
-                Some((seq, why)) => {
+                (None, Some(a)) => {
                     println!(
-                        "access log BROKEN at seq {seq}: {why} ({} rows checked before it)",
+                        "access log intact: {} rows checked; unchanged up to the anchor's seq {} (taken {})",
+                        report.rows_checked,
+                        a.seq,
+                        a.at.to_rfc3339()
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                (Some((seq, why)), _) => {
+                    println!(
+                        "access log BROKEN at seq {seq}: {why} ({} rows checked)",
                         report.rows_checked
                     );
                     Ok(ExitCode::FAILURE)
                 }
             }
+        }
+        AuditCommand::Anchor => {
+            // The head first, then the chain up to and past it: what is
+            // signed has been checked.
+            let mut conn = ctx.conn()?;
+            let anchor = Anchor::take(&mut conn, &ctx.master.anchor_key())?;
+            let point = Some((anchor.seq, anchor.hash));
+            let report = access_log::verify_chain_to(&mut conn, &key, point)?;
+            if let Some((seq, why)) = report.first_bad {
+                println!("access log BROKEN at seq {seq}: {why}; no anchor made");
+                return Ok(ExitCode::FAILURE);
+            }
+            print!("{}", anchor.to_text());
+            Ok(ExitCode::SUCCESS)
         }
     }
 }

@@ -70,7 +70,7 @@ pub fn run(settings: Settings, args: BenchTokensArgs) -> anyhow::Result<ExitCode
         TokenKind::Static => settings.static_token_ttl_secs,
         TokenKind::Dynamic => settings.dynamic_token_ttl_secs,
     });
-    let (ctx, _) = AppContext::open(settings)?;
+    let (ctx, _) = AppContext::open_existing(settings)?;
     let ids = active_cards(&ctx, args.clinic.as_deref())?;
     if ids.is_empty() {
         anyhow::bail!("no active cards in the store: import a population first");

@@ -34,7 +34,7 @@ pub fn run(settings: Settings, cmd: ClinicCommand) -> anyhow::Result<ExitCode> {
             if name.is_empty() || name.chars().any(char::is_control) {
                 anyhow::bail!("the clinic name must not be empty");
             }
-            let (ctx, _) = AppContext::open(settings)?;
+            let (ctx, _) = AppContext::open_existing(settings)?;
             let (clinic, key) =
                 registry::create_clinic(&ctx, &Actor::system("cli"), &code, &name, &scopes)?;
             let out = CreatedClinic {
@@ -45,7 +45,7 @@ pub fn run(settings: Settings, cmd: ClinicCommand) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         ClinicCommand::List => {
-            let (ctx, _) = AppContext::open(settings)?;
+            let (ctx, _) = AppContext::open_existing(settings)?;
             for c in clinics::list(&mut *ctx.conn()?)? {
                 println!("{}", serde_json::to_string(&ClinicView::from(&c))?);
             }

@@ -28,7 +28,7 @@ pub fn run(settings: Settings, args: ImportArgs) -> anyhow::Result<ExitCode> {
     let file = std::fs::File::open(&args.file)
         .map_err(|e| anyhow::anyhow!("{}: {e}", args.file.display()))?;
     let size = file.metadata().map(|m| m.len()).unwrap_or(0);
-    let (ctx, _) = AppContext::open(settings)?;
+    let (ctx, _) = AppContext::open_existing(settings)?;
     let clinic = clinics::find_by_code(&mut *ctx.conn()?, &code)?
         .ok_or_else(|| anyhow::anyhow!("no clinic with code {}", code.as_str()))?;
     let bar = if std::io::stderr().is_terminal() {

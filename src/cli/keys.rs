@@ -27,7 +27,7 @@ pub enum KeysCommand {
 }
 
 pub fn run(settings: Settings, cmd: KeysCommand) -> anyhow::Result<ExitCode> {
-    let (ctx, _) = AppContext::open(settings)?;
+    let (ctx, _) = AppContext::open_existing(settings)?;
     let actor = Actor::system("cli");
     match cmd {
         KeysCommand::List => {
@@ -41,6 +41,7 @@ pub fn run(settings: Settings, cmd: KeysCommand) -> anyhow::Result<ExitCode> {
                 let kid = keys::rotate(c, &ctx.master, alg)?;
                 access_log::append(
                     c,
+                    &ctx.master.chain_key(),
                     &[entry(&actor, "key.rotate", None, None, Some(kid.to_b64()))],
                 )?;
                 Ok(kid)
@@ -55,6 +56,7 @@ pub fn run(settings: Settings, cmd: KeysCommand) -> anyhow::Result<ExitCode> {
                 keys::revoke(c, &kid)?;
                 access_log::append(
                     c,
+                    &ctx.master.chain_key(),
                     &[entry(&actor, "key.revoke", None, None, Some(kid.clone()))],
                 )
             })?;

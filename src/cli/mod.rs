@@ -26,10 +26,11 @@ pub struct Cli {
     /// TOML configuration file (also HEALTHCARD_CONFIG).
     #[arg(long, global = true)]
     config: Option<PathBuf>,
-    /// Data folder for SQLite and the master key file (default ./data).
+    /// Data folder: SQLite in db/, the master key file in keys/ (default ./data).
+    /// Only serve and migrate create it.
     #[arg(long, global = true)]
     data_dir: Option<PathBuf>,
-    /// postgres://… or a SQLite path (default DATA_DIR/healthcard.db).
+    /// postgres://… or a SQLite path (default DATA_DIR/db/healthcard.db).
     #[arg(long, global = true)]
     database_url: Option<String>,
     #[command(subcommand)]

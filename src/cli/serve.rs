@@ -21,7 +21,13 @@ pub fn run(settings: Settings) -> anyhow::Result<ExitCode> {
         if r.created_master_key {
             eprintln!(
                 "created the master key file {} (mode 0600): back it up; without it the data cannot be read",
-                data_dir.join(crate::crypto::MASTER_KEY_FILE).display()
+                crate::config::master_key_file(&data_dir).display()
+            );
+        }
+        if let Some(k) = &r.rekeyed {
+            eprintln!(
+                "re-keyed the access log ({} rows; old chain {}): see the log.rekey row at seq {}",
+                k.rows, k.old_chain, k.seq
             );
         }
         if r.created_signing_key {
@@ -42,7 +48,13 @@ pub fn run(settings: Settings) -> anyhow::Result<ExitCode> {
 
 pub fn migrate(settings: Settings) -> anyhow::Result<ExitCode> {
     let db = settings.database_url_for_logs();
-    AppContext::open(settings)?;
+    let (_, report) = AppContext::open(settings)?;
+    if let Some(k) = &report.rekeyed {
+        println!(
+            "re-keyed the access log from plain SHA-256 to HMAC-SHA-256: {} rows, old chain {} (log.rekey row at seq {})",
+            k.rows, k.old_chain, k.seq
+        );
+    }
     println!("database {db} is up to date");
     Ok(ExitCode::SUCCESS)
 }

@@ -58,7 +58,7 @@ pub fn run(settings: Settings, args: VerifyArgs) -> anyhow::Result<ExitCode> {
         }
         None => {
             let issuer = settings.issuer.clone();
-            let (ctx, _) = AppContext::open(settings)?;
+            let (ctx, _) = AppContext::open_existing(settings)?;
             let mut conn = ctx.conn()?;
             keys::load_ring(&mut conn, &ctx.master, &issuer)?
         }

@@ -148,11 +148,26 @@ impl MasterKey {
     /// Reads `dir/master.key`, or creates it (mode 0600) with a fresh key.
     /// Returns the key and whether it was created now.
     pub fn load_or_create(dir: &Path) -> Result<(Self, bool), CryptoError> {
-        let path = dir.join(MASTER_KEY_FILE);
-        match std::fs::read_to_string(&path) {
+        Self::load_or_create_file(&dir.join(MASTER_KEY_FILE))
+    }
+
+    /// Reads the key file `path`, or creates it (mode 0600, its folder 0700
+    /// if made now) with a fresh key. Returns the key and whether it was
+    /// created now.
+    pub fn load_or_create_file(path: &Path) -> Result<(Self, bool), CryptoError> {
+        match std::fs::read_to_string(path) {
             Ok(text) => Ok((Self::from_base64(&text)?, false)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                std::fs::create_dir_all(dir)?;
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    if !dir.exists() {
+                        std::fs::create_dir_all(dir)?;
+                        #[cfg(unix)]
+                        {
+                            use std::os::unix::fs::PermissionsExt;
+                            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+                        }
+                    }
+                }
                 let key = Self::generate();
                 let mut opts = std::fs::OpenOptions::new();
                 opts.write(true).create_new(true);
@@ -161,7 +176,7 @@ impl MasterKey {
                     use std::os::unix::fs::OpenOptionsExt;
                     opts.mode(0o600);
                 }
-                let mut file = opts.open(&path)?;
+                let mut file = opts.open(path)?;
                 file.write_all(key.to_base64().as_bytes())?;
                 file.write_all(b"\n")?;
                 file.sync_all()?;
@@ -217,6 +232,22 @@ impl MasterKey {
                 key.open(nonce, purpose, rest)
             }
         }
+    }
+
+    /// The access log's chain MAC key (a derivation label of its own):
+    /// HMAC-SHA-256 in the default suite, HMAC-SM3 in the national one.
+    pub fn chain_key(&self) -> super::ChainKey {
+        match self.suite {
+            Suite::Default => {
+                super::ChainKey::hmac_sha256(&derive(&self.raw, b"access log chain hmac-sha256"))
+            }
+            Suite::Gm => super::ChainKey::hmac_sm3(self.derive_hmac_sm3_key(b"access log chain")),
+        }
+    }
+
+    /// The key that signs access-log anchors (HKDF label of its own).
+    pub fn anchor_key(&self) -> super::AnchorKey {
+        super::AnchorKey::from_seed(&derive(&self.raw, b"access log anchor ed25519"))
     }
 
     /// HMAC-SHA256 (default suite) or HMAC-SM3 (national suite) blind index:

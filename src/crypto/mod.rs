@@ -2,11 +2,13 @@
 //! the master key (sealing and blind indexes), random secrets shown once,
 //! and password hashing. Nothing here knows about HTTP or SQL.
 
+mod chain;
 pub mod gm;
 mod master_key;
 mod password;
 mod secret;
 
+pub use chain::{ed25519_verify, AnchorKey, ChainKey};
 pub use master_key::{MasterKey, MASTER_KEY_FILE};
 pub use password::{hash_password, verify_password};
 pub use secret::{SecretHash, SecretKind, SecretToken};

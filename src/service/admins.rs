@@ -192,6 +192,7 @@ fn logged<T>(
         let out = f(c)?;
         access_log::append(
             c,
+            &ctx.master.chain_key(),
             &[entry(
                 actor,
                 action,

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use diesel::Connection;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::crypto::MasterKey;
+use crate::crypto::{ChainKey, MasterKey};
 use crate::store::access_log::{self, Head};
 use crate::store::{self, DbConnection, DbPool, StoreError};
 
@@ -94,6 +94,8 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 struct Writer {
     pool: DbPool,
     master: MasterKey,
+    /// The access log's chain key, derived once.
+    chain: ChainKey,
     clock_skew_secs: i64,
 }
 
@@ -134,6 +136,7 @@ impl AuditWriter {
         let take = Arc::new(Mutex::new(take));
         let writer = Arc::new(Writer {
             pool,
+            chain: master.chain_key(),
             master,
             clock_skew_secs,
         });
@@ -357,7 +360,7 @@ impl Writer {
             // the transaction holds the only write lock anyway, and a kept
             // head saves the lock's statement.
             let locked = if is_pg {
-                Some(access_log::lock_head(c)?)
+                Some(access_log::lock_head(c, &self.chain)?)
             } else {
                 None
             };
@@ -367,9 +370,9 @@ impl Writer {
                 (Some(locked), _) => locked.append(c, &entries)?,
                 (None, Some(known)) => match known.append_if_current(c, &entries)? {
                     Some(head) => head,
-                    None => access_log::lock_head(c)?.append(c, &entries)?,
+                    None => access_log::lock_head(c, &self.chain)?.append(c, &entries)?,
                 },
-                (None, None) => access_log::lock_head(c)?.append(c, &entries)?,
+                (None, None) => access_log::lock_head(c, &self.chain)?.append(c, &entries)?,
             };
             Ok::<_, StoreError>((outcomes, head))
         })?;

@@ -32,11 +32,51 @@ pub struct StartupReport {
     pub created_signing_key: bool,
     pub admins: i64,
     pub clinics: i64,
+    /// The access log's old plain SHA-256 chain was re-keyed now.
+    pub rekeyed: Option<store::access_log::Rekeyed>,
 }
 
 impl AppContext {
-    /// Opens the database (migrating it), the master key and the signing keys,
-    /// creating what a first start needs.
+    /// Opens what an installation already has (the commands other than
+    /// `serve` and `migrate`): refuses, naming the folder and `--data-dir`,
+    /// where [`AppContext::open`] would create a data folder, a database
+    /// file or a master key, so that a command run in the wrong directory
+    /// does not quietly start a second installation.
+    pub fn open_existing(settings: Settings) -> anyhow::Result<(AppContext, StartupReport)> {
+        let dir = &settings.data_dir;
+        let sqlite = store::Backend::from_url(&settings.database_url) == store::Backend::Sqlite;
+        let hint = "give the folder of an existing installation with --data-dir (or HEALTHCARD_DATA_DIR); \
+                    only `healthcard serve` and `healthcard migrate` create a new one";
+        let needs_dir = sqlite || settings.master_key_from_file();
+        if needs_dir && !dir.is_dir() {
+            anyhow::bail!("no data folder {}: {hint}", dir.display());
+        }
+        if settings.master_key_from_file() {
+            let key = crate::config::master_key_file(dir);
+            if !key.exists() {
+                anyhow::bail!(
+                    "no master key in the data folder {} ({} is missing): {hint}",
+                    dir.display(),
+                    key.display()
+                );
+            }
+        }
+        if sqlite {
+            let url = &settings.database_url;
+            let file = std::path::Path::new(url.strip_prefix("sqlite://").unwrap_or(url));
+            if !file.exists() {
+                anyhow::bail!(
+                    "no database {} for the data folder {}: {hint}",
+                    file.display(),
+                    dir.display()
+                );
+            }
+        }
+        Self::open(settings)
+    }
+
+    /// Opens the database (migrating it and upgrading the access-log chain),
+    /// the master key and the signing keys, creating what a first start needs.
     pub fn open(settings: Settings) -> anyhow::Result<(AppContext, StartupReport)> {
         let mut report = StartupReport::default();
         if !settings.data_dir.exists() {
@@ -67,6 +107,15 @@ impl AppContext {
             let first_alg = super::keys::default_alg(&master);
             report.created_signing_key =
                 super::keys::ensure_active_key(&mut conn, &master, first_alg)?;
+            if let Some(rekeyed) = store::access_log::upgrade_chain(&mut conn, &master.chain_key())?
+            {
+                tracing::warn!(
+                    rows = rekeyed.rows,
+                    old_chain = %rekeyed.old_chain,
+                    "access log re-keyed from plain SHA-256 to HMAC-SHA-256"
+                );
+                report.rekeyed = Some(rekeyed);
+            }
             report.admins = store::admins::count(&mut conn)?;
             report.clinics = store::clinics::list(&mut conn)?.len() as i64;
         }

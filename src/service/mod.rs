@@ -3,6 +3,7 @@
 //! writes the access log. Nothing here knows about HTTP.
 
 pub mod admins;
+pub mod anchor;
 mod audit;
 mod context;
 pub mod housekeeping;

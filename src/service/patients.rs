@@ -159,7 +159,11 @@ pub fn read(
         }
         let resident = residents::get(c, &ctx.master, id)?;
         let rec = record(c, clinic, resident)?;
-        access_log::append(c, &[log_row(clinic, "fhir.read", Some(id))])?;
+        access_log::append(
+            c,
+            &ctx.master.chain_key(),
+            &[log_row(clinic, "fhir.read", Some(id))],
+        )?;
         Ok(Some(rec))
     })?
     .ok_or(PatientError::NotFound)
@@ -386,7 +390,7 @@ pub fn search(
                 .map(|r| log_row(clinic, action, Some(r.resident.id)))
                 .collect()
         };
-        access_log::append(c, &rows)?;
+        access_log::append(c, &ctx.master.chain_key(), &rows)?;
         Ok(Ok(shown))
     })??;
     Ok(found)
@@ -471,7 +475,11 @@ pub fn cross_reference(
             .filter(|(d, v)| !(*d == source_domain && *v == source.value))
             .filter(|(d, _)| wanted.is_empty() || wanted.contains(d))
             .collect();
-        access_log::append(c, &[log_row(clinic, "fhir.pix", Some(rid))])?;
+        access_log::append(
+            c,
+            &ctx.master.chain_key(),
+            &[log_row(clinic, "fhir.pix", Some(rid))],
+        )?;
         Ok(Ok(CrossReference {
             resident: rid,
             identifiers,
@@ -601,7 +609,7 @@ pub fn feed(
             }
             .into(),
         );
-        access_log::append(c, &[row])?;
+        access_log::append(c, &ctx.master.chain_key(), &[row])?;
         let resident = residents::get(c, &ctx.master, rid)?;
         Ok(Ok(FeedOutcome {
             created,
@@ -628,7 +636,7 @@ pub fn unlink(
         links::delete(c, clinic.id, &number)?;
         let mut row = log_row(clinic, "fhir.unlink", Some(link.resident_id));
         row.detail = Some("link removed".into());
-        access_log::append(c, &[row])?;
+        access_log::append(c, &ctx.master.chain_key(), &[row])?;
         Ok(Ok(()))
     })?
 }

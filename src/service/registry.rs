@@ -5,7 +5,8 @@ use chrono::Utc;
 
 use crate::crypto::SecretToken;
 use crate::domain::{
-    CardAction, CardId, ClinicCode, ClinicId, LocalPatientId, NationalId, ResidentId, Scopes,
+    CardAction, CardId, CardStatus, ClinicCode, ClinicId, LocalPatientId, NationalId, ResidentId,
+    Scopes,
 };
 use crate::store::access_log::ActorKind;
 use crate::store::cards::{self, Card};
@@ -68,8 +69,8 @@ pub fn entry(
     }
 }
 
-fn log(conn: &mut DbConnection, e: LogEntry) -> Result<(), StoreError> {
-    access_log::append(conn, &[e]).map(|_| ())
+fn log(ctx: &AppContext, conn: &mut DbConnection, e: LogEntry) -> Result<(), StoreError> {
+    access_log::append(conn, &ctx.master.chain_key(), &[e]).map(|_| ())
 }
 
 pub fn register_resident(
@@ -79,7 +80,11 @@ pub fn register_resident(
 ) -> Result<Resident, StoreError> {
     ctx.with_tx(|c| {
         let r = residents::create(c, &ctx.master, new)?;
-        log(c, entry(actor, "resident.register", None, Some(r.id), None))?;
+        log(
+            ctx,
+            c,
+            entry(actor, "resident.register", None, Some(r.id), None),
+        )?;
         Ok(r)
     })
 }
@@ -93,6 +98,7 @@ pub fn issue_card(
         residents::get(c, &ctx.master, resident)?;
         let (card, secret) = cards::issue(c, resident)?;
         log(
+            ctx,
             c,
             entry(actor, "card.issue", Some(card.id), Some(resident), None),
         )?;
@@ -117,6 +123,7 @@ pub fn change_card(
             CardAction::Reissue => "card.reissue",
         };
         log(
+            ctx,
             c,
             entry(
                 actor,
@@ -143,6 +150,7 @@ pub fn reissue_card(
             None => format!("replaced by {}", new.id),
         });
         log(
+            ctx,
             c,
             entry(
                 actor,
@@ -230,6 +238,7 @@ pub fn mint_recorded(
     let detail = format!("{} via {}", kind.as_str(), via.as_str());
     ctx.with_tx(|c| {
         log(
+            ctx,
             c,
             entry(
                 actor,
@@ -292,7 +301,7 @@ pub fn find_resident(
             }
             .to_string(),
         );
-        log(c, e)?;
+        log(ctx, c, e)?;
         Ok(found)
     })
 }
@@ -316,6 +325,7 @@ pub fn create_clinic(
     ctx.with_tx(|c| {
         let (clinic, key) = clinics::create(c, code, name, *scopes)?;
         log(
+            ctx,
             c,
             entry(
                 actor,
@@ -339,6 +349,7 @@ pub fn add_api_key(
         let found = clinics::get(c, clinic)?;
         let (info, secret) = clinics::add_key(c, clinic)?;
         log(
+            ctx,
             c,
             entry(
                 actor,
@@ -369,6 +380,7 @@ pub fn revoke_api_key(
         }
         clinics::revoke_key(c, key_id)?;
         log(
+            ctx,
             c,
             entry(
                 actor,
@@ -382,7 +394,12 @@ pub fn revoke_api_key(
 }
 
 /// Links a clinic's patient number to the resident of `card` (idempotent);
-/// `Conflict("link_conflict")` when the number names another resident.
+/// `Conflict("link_conflict")` when the number names another resident,
+/// `card_revoked` / `card_replaced` for a dead card, and `no_recent_scan`
+/// unless this clinic verified the card (valid) within
+/// `link_scan_window_secs`: knowing a card id is not enough to attach a
+/// number to someone, the clinic must have had the card in front of it (as
+/// the kiosk's ticket asks). The legacy import is the bulk path.
 /// Returns the card.
 pub fn link_patient(
     ctx: &AppContext,
@@ -392,6 +409,16 @@ pub fn link_patient(
 ) -> Result<Card, StoreError> {
     ctx.with_tx(|c| {
         let card = cards::get(c, card)?;
+        match card.status {
+            CardStatus::Revoked => return Err(StoreError::Conflict("card_revoked")),
+            CardStatus::Replaced => return Err(StoreError::Conflict("card_replaced")),
+            CardStatus::Active | CardStatus::Suspended => {}
+        }
+        let since =
+            crate::store::now() - chrono::Duration::seconds(ctx.settings.link_scan_window_secs);
+        if !access_log::verified_since(c, clinic.id, card.id, since)? {
+            return Err(StoreError::Conflict("no_recent_scan"));
+        }
         links::create(c, clinic.id, local, card.resident_id)?;
         let mut e = entry(
             &Actor::clinic(clinic.code.as_str()),
@@ -401,7 +428,7 @@ pub fn link_patient(
             None,
         );
         e.clinic_id = Some(clinic.id);
-        log(c, e)?;
+        log(ctx, c, e)?;
         Ok(card)
     })
 }

@@ -1,7 +1,12 @@
 //! The access log: append-only and hash-chained. Each row's hash is
-//! SHA-256(prev_hash || canonical encoding of the row), and a one-row head
-//! holds the last seq and hash, so an edited row, a deleted row and a cut-off
-//! tail are all detected by [`verify_chain`].
+//! HMAC-SHA-256(prev_hash || canonical encoding of the row) under the chain
+//! key ([`ChainKey`], derived from the master key), and a one-row head holds
+//! the last seq and hash, so an edited row, a deleted row and a cut-off tail
+//! are all detected by [`verify_chain`], even by someone who can write the
+//! database but has not the master key (they cannot recompute the chain). An
+//! anchor kept elsewhere ([`verify_chain_to`]) covers the rest. Triggers
+//! refuse UPDATE and DELETE of rows once the chain is keyed; a chain of the
+//! old plain SHA-256 format is re-keyed once by [`upgrade_chain`].
 //!
 //! Appends are serialized by updating the head row first: on PostgreSQL the
 //! UPDATE row-locks it until commit (across nodes); on SQLite a transaction
@@ -14,7 +19,7 @@ use diesel::prelude::*;
 
 use super::schema::{access_log, access_log_head, replay};
 use super::{corrupt, parse_id, DbConnection, StoreError};
-use crate::crypto::sha256;
+use crate::crypto::{sha256, ChainKey};
 use crate::domain::{CardId, Channel, ClinicId, NationalId, ResidentId};
 
 /// Rows per INSERT statement: 13 bound values each, well under SQLite's and
@@ -25,6 +30,9 @@ const VERIFY_PAGE: i64 = 1000;
 /// Longest `detail` kept; longer text is cut.
 const DETAIL_MAX_CHARS: usize = 256;
 const GENESIS: [u8; 32] = [0; 32];
+/// `access_log_head.chain_version` of a keyed chain; 1 is the old plain
+/// SHA-256 chain, which [`upgrade_chain`] re-keys.
+const KEYED_CHAIN: i32 = 2;
 
 /// Who did it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -138,13 +146,26 @@ struct Row {
 }
 
 impl Row {
-    /// The chained hash of this row's content after `prev_hash`. Every field
-    /// is length-prefixed and optional fields carry a presence byte, so no
-    /// two different rows encode the same.
-    fn compute_hash(&self) -> [u8; 32] {
-        let mut buf = Vec::with_capacity(256);
-        buf.extend_from_slice(b"healthcard access log v1");
+    /// The chained MAC of this row's content after `prev_hash`: one MAC per
+    /// row, over the same canonical encoding as before, with its own label.
+    fn compute_hash(&self, key: &ChainKey) -> [u8; 32] {
+        key.mac(&self.prev_hash, &self.encode(b"healthcard access log v2"))
+    }
+
+    /// The old (chain version 1) plain SHA-256 hash, only to check a chain
+    /// before [`upgrade_chain`] re-keys it.
+    fn compute_plain_hash(&self) -> [u8; 32] {
+        let mut buf = b"healthcard access log v1".to_vec();
         buf.extend_from_slice(&self.prev_hash);
+        buf.extend_from_slice(&self.encode(b""));
+        sha256(&buf)
+    }
+
+    /// `label`, seq, then every field length-prefixed with optional fields
+    /// carrying a presence byte, so no two different rows encode the same.
+    fn encode(&self, label: &[u8]) -> Vec<u8> {
+        let mut buf = Vec::with_capacity(256);
+        buf.extend_from_slice(label);
         buf.extend_from_slice(&self.seq.to_be_bytes());
         let mut field = |v: Option<&str>| match v {
             None => buf.push(0),
@@ -164,7 +185,7 @@ impl Row {
         field(self.channel.as_deref());
         field(self.outcome.as_deref());
         field(self.detail.as_deref());
-        sha256(&buf)
+        buf
     }
 
     fn into_entry(self) -> Result<LogEntry, StoreError> {
@@ -204,12 +225,16 @@ fn scrub_detail(detail: &str) -> String {
 }
 
 /// Appends a batch in order, in one transaction, and returns the seqs given.
-pub fn append(conn: &mut DbConnection, entries: &[NewLogEntry]) -> Result<Vec<i64>, StoreError> {
+pub fn append(
+    conn: &mut DbConnection,
+    key: &ChainKey,
+    entries: &[NewLogEntry],
+) -> Result<Vec<i64>, StoreError> {
     if entries.is_empty() {
         return Ok(Vec::new());
     }
     conn.transaction(|conn| {
-        let head = lock_head(conn)?;
+        let head = lock_head(conn, key)?;
         let first = head.seq + 1;
         let last = head.append(conn, entries)?.seq;
         Ok((first..=last).collect())
@@ -219,23 +244,35 @@ pub fn append(conn: &mut DbConnection, entries: &[NewLogEntry]) -> Result<Vec<i6
 /// The chain head: the last seq and its hash. Returned by [`lock_head`] (and
 /// then locked until the caller's transaction ends) or by an append (the head
 /// after it, which a writer may keep for [`Head::append_if_current`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// It carries the chain key its rows are chained with.
+#[derive(Debug, Clone)]
 pub struct Head {
     seq: i64,
     hash: Vec<u8>,
+    key: ChainKey,
+}
+
+impl PartialEq for Head {
+    fn eq(&self, other: &Head) -> bool {
+        self.seq == other.seq && self.hash == other.hash
+    }
 }
 
 /// Locks the chain head for the rest of the caller's transaction. Call it
 /// first in the transaction (see the module comment): other writes of the
 /// same transaction then run under the lock, and [`Head::append`] adds the
 /// entries once their content is known.
-pub fn lock_head(conn: &mut DbConnection) -> Result<Head, StoreError> {
+pub fn lock_head(conn: &mut DbConnection, key: &ChainKey) -> Result<Head, StoreError> {
     // The lock: a no-op write to the head.
     let (seq, hash): (i64, Vec<u8>) = diesel::update(access_log_head::table.find(1))
         .set(access_log_head::seq.eq(access_log_head::seq))
         .returning((access_log_head::seq, access_log_head::hash))
         .get_result(conn)?;
-    Ok(Head { seq, hash })
+    Ok(Head {
+        seq,
+        hash,
+        key: key.clone(),
+    })
 }
 
 impl Head {
@@ -272,7 +309,7 @@ impl Head {
             return Ok(Some(self.clone()));
         }
         let rows = self.chain(entries);
-        let Some(next) = Head::after(&rows) else {
+        let Some(next) = self.after(&rows) else {
             return Ok(Some(self.clone()));
         };
         let written = match conn {
@@ -329,7 +366,7 @@ impl Head {
         match conn {
             DbConnection::Postgresql(c) => {
                 let rows = self.chain(entries);
-                let Some(next) = Head::after(&rows) else {
+                let Some(next) = self.after(&rows) else {
                     return Ok(None);
                 };
                 let (ids, expires) = super::replay::sorted_columns(tokens);
@@ -363,10 +400,11 @@ impl Head {
     }
 
     /// The head once `rows` are appended: their last seq and hash.
-    fn after(rows: &[Row]) -> Option<Head> {
+    fn after(&self, rows: &[Row]) -> Option<Head> {
         rows.last().map(|r| Head {
             seq: r.seq,
             hash: r.hash.clone(),
+            key: self.key.clone(),
         })
     }
 
@@ -390,7 +428,7 @@ impl Head {
                 prev_hash: prev,
                 hash: Vec::new(),
             };
-            row.hash = row.compute_hash().to_vec();
+            row.hash = row.compute_hash(&self.key).to_vec();
             prev = row.hash.clone();
             rows.push(row);
         }
@@ -604,18 +642,67 @@ pub fn for_resident(
     newest(conn, q, limit)
 }
 
-/// Walks the whole chain in pages of [`VERIFY_PAGE`] rows (never all rows in
-/// memory) and reports the first break: a row whose content no longer matches
-/// its hash (edited), a seq gap or a `prev_hash` that is not the previous
-/// row's hash (deleted), or a last row that is not the head (cut-off tail).
-///
-/// The chain proves the log was not changed by someone who cannot also
-/// rewrite every later row and the head; anchor the head elsewhere (e.g.
-/// print it daily) to close that gap, see docs/storage.md.
-pub fn verify_chain(conn: &mut DbConnection) -> Result<ChainReport, StoreError> {
-    let (head_seq, head_hash): (i64, Vec<u8>) = access_log_head::table
+/// Whether `clinic` verified `card` with a valid outcome at or after
+/// `since`: the scan a link needs. Served by the `(card_id, seq)` index (a
+/// card's rows are few); see docs/storage.md.
+pub fn verified_since(
+    conn: &mut DbConnection,
+    clinic: ClinicId,
+    card: CardId,
+    since: NaiveDateTime,
+) -> Result<bool, StoreError> {
+    let found: Option<i64> = access_log::table
+        .filter(access_log::card_id.eq(card.to_string()))
+        .filter(access_log::clinic_id.eq(clinic.to_string()))
+        .filter(access_log::action.eq("verify"))
+        .filter(access_log::outcome.eq("valid"))
+        .filter(access_log::at.ge(since))
+        .select(access_log::seq)
+        .first(conn)
+        .optional()?;
+    Ok(found.is_some())
+}
+
+/// The chain head as stored now: its seq and hash (what an anchor signs).
+pub fn current_head(conn: &mut DbConnection) -> Result<(i64, [u8; 32]), StoreError> {
+    let (seq, hash): (i64, Vec<u8>) = access_log_head::table
         .find(1)
         .select((access_log_head::seq, access_log_head::hash))
+        .first(conn)?;
+    let hash = hash
+        .try_into()
+        .map_err(|_| StoreError::Other("corrupt access log head".into()))?;
+    Ok((seq, hash))
+}
+
+/// Walks the whole chain in pages of [`VERIFY_PAGE`] rows (never all rows in
+/// memory) and reports the first break: a row whose content no longer matches
+/// its MAC (edited), a seq gap or a `prev_hash` that is not the previous
+/// row's hash (deleted), or a last row that is not the head (cut-off tail).
+///
+/// Without the chain key nobody can make a changed chain pass. Someone who
+/// has the key and can write the database can; an anchor kept off the
+/// machine ([`verify_chain_to`]) catches that for every row up to it.
+pub fn verify_chain(conn: &mut DbConnection, key: &ChainKey) -> Result<ChainReport, StoreError> {
+    verify_chain_to(conn, key, None)
+}
+
+/// [`verify_chain`], and also that the row at `anchor`'s seq has the
+/// anchor's hash: since each MAC covers the one before, that proves every
+/// row up to it is the one the anchor saw. A mismatch, or a chain that ends
+/// before the anchor, is reported at the anchor's seq.
+pub fn verify_chain_to(
+    conn: &mut DbConnection,
+    key: &ChainKey,
+    anchor: Option<(i64, [u8; 32])>,
+) -> Result<ChainReport, StoreError> {
+    let (head_seq, head_hash, version): (i64, Vec<u8>, i32) = access_log_head::table
+        .find(1)
+        .select((
+            access_log_head::seq,
+            access_log_head::hash,
+            access_log_head::chain_version,
+        ))
         .first(conn)?;
     let mut checked = 0u64;
     let mut last_seq = 0i64;
@@ -624,6 +711,19 @@ pub fn verify_chain(conn: &mut DbConnection) -> Result<ChainReport, StoreError> 
         rows_checked: checked,
         first_bad: Some((seq, why.to_owned())),
     };
+    if version < KEYED_CHAIN {
+        return Ok(bad(
+            1,
+            "the chain is still in the old unkeyed format (run `healthcard migrate`)",
+            0,
+        ));
+    }
+    const REWRITTEN: &str = "differs from the anchor: a row at or before it was rewritten";
+    if let Some((0, hash)) = anchor {
+        if hash != GENESIS {
+            return Ok(bad(0, REWRITTEN, 0));
+        }
+    }
     loop {
         let page: Vec<Row> = access_log::table
             .filter(access_log::seq.gt(last_seq))
@@ -646,15 +746,29 @@ pub fn verify_chain(conn: &mut DbConnection) -> Result<ChainReport, StoreError> 
                     checked,
                 ));
             }
-            if row.compute_hash().as_slice() != row.hash.as_slice() {
+            if row.compute_hash(key).as_slice() != row.hash.as_slice() {
                 return Ok(bad(
                     row.seq,
-                    "content does not match its hash (edited)",
+                    "content does not match its MAC (edited)",
                     checked,
                 ));
             }
+            if let Some((seq, hash)) = anchor {
+                if row.seq == seq && row.hash.as_slice() != hash.as_slice() {
+                    return Ok(bad(seq, REWRITTEN, checked));
+                }
+            }
             last_seq = row.seq;
             last_hash = row.hash;
+        }
+    }
+    if let Some((seq, _)) = anchor {
+        if last_seq < seq {
+            return Ok(bad(
+                seq,
+                "missing: the anchor names a row the log no longer has",
+                checked,
+            ));
         }
     }
     if last_seq != head_seq || last_hash != head_hash {
@@ -668,5 +782,128 @@ pub fn verify_chain(conn: &mut DbConnection) -> Result<ChainReport, StoreError> 
     Ok(ChainReport {
         rows_checked: checked,
         first_bad: None,
+    })
+}
+
+/// What [`upgrade_chain`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rekeyed {
+    /// Old rows re-keyed (the re-key row itself not counted).
+    pub rows: u64,
+    /// The re-key row's seq.
+    pub seq: i64,
+    /// What the check of the old chain found: `intact`, or where it broke.
+    pub old_chain: String,
+}
+
+/// Re-keys a chain of the old plain SHA-256 format (chain version 1) with
+/// `key`, once: under the head's lock it checks the old chain, recomputes
+/// every row's `prev_hash` and MAC from the first row on, moves the head,
+/// marks the chain keyed and appends a `log.rekey` row that says how many
+/// rows were re-keyed and what the old chain's check found (a break found
+/// then stays on record, since re-keying would otherwise hide it). All in
+/// one transaction; `None` if the chain is already keyed, so it is safe to
+/// call on every start and by every node. It needs the master key, so it is
+/// Rust, not a SQL migration; the triggers allow the rows' UPDATE only while
+/// the chain is unkeyed.
+pub fn upgrade_chain(
+    conn: &mut DbConnection,
+    key: &ChainKey,
+) -> Result<Option<Rekeyed>, StoreError> {
+    let version: i32 = access_log_head::table
+        .find(1)
+        .select(access_log_head::chain_version)
+        .first(conn)?;
+    if version >= KEYED_CHAIN {
+        return Ok(None);
+    }
+    conn.transaction(|conn| {
+        let (head_seq, head_hash, version): (i64, Vec<u8>, i32) =
+            diesel::update(access_log_head::table.find(1))
+                .set(access_log_head::seq.eq(access_log_head::seq))
+                .returning((
+                    access_log_head::seq,
+                    access_log_head::hash,
+                    access_log_head::chain_version,
+                ))
+                .get_result(conn)?;
+        if version >= KEYED_CHAIN {
+            // Another node did it first.
+            return Ok(None);
+        }
+        let mut broken: Option<(i64, &str)> = None;
+        let (mut last_seq, mut old_prev, mut new_prev) = (0i64, GENESIS.to_vec(), GENESIS.to_vec());
+        let mut rows = 0u64;
+        loop {
+            let page: Vec<Row> = access_log::table
+                .filter(access_log::seq.gt(last_seq))
+                .order(access_log::seq.asc())
+                .limit(VERIFY_PAGE)
+                .select(Row::as_select())
+                .load(conn)?;
+            if page.is_empty() {
+                break;
+            }
+            for mut row in page {
+                if broken.is_none() {
+                    if row.seq != last_seq + 1 {
+                        broken = Some((last_seq + 1, "missing row (seq gap)"));
+                    } else if row.prev_hash != old_prev {
+                        broken = Some((row.seq, "prev_hash does not match the previous row"));
+                    } else if row.compute_plain_hash().as_slice() != row.hash.as_slice() {
+                        broken = Some((row.seq, "content does not match its hash (edited)"));
+                    }
+                }
+                old_prev = std::mem::take(&mut row.hash);
+                row.prev_hash = new_prev;
+                row.hash = row.compute_hash(key).to_vec();
+                diesel::update(access_log::table.find(row.seq))
+                    .set((
+                        access_log::prev_hash.eq(&row.prev_hash),
+                        access_log::hash.eq(&row.hash),
+                    ))
+                    .execute(conn)?;
+                new_prev = row.hash;
+                last_seq = row.seq;
+                rows += 1;
+            }
+        }
+        if broken.is_none() && (last_seq != head_seq || old_prev != head_hash) {
+            broken = Some((head_seq.max(last_seq), "last row does not match the head"));
+        }
+        let old_chain = match broken {
+            None => "intact".to_owned(),
+            Some((seq, why)) => format!("broken at seq {seq}: {why}"),
+        };
+        diesel::update(access_log_head::table.find(1))
+            .set((
+                access_log_head::seq.eq(last_seq),
+                access_log_head::hash.eq(&new_prev),
+                access_log_head::chain_version.eq(KEYED_CHAIN),
+            ))
+            .execute(conn)?;
+        let head = Head {
+            seq: last_seq,
+            hash: new_prev,
+            key: key.clone(),
+        };
+        let mut entry = NewLogEntry::new(ActorKind::System, "migrate", "log.rekey");
+        entry.outcome = Some(
+            if broken.is_none() {
+                "ok"
+            } else {
+                "old_chain_broken"
+            }
+            .into(),
+        );
+        entry.detail = Some(format!(
+            "re-keyed {rows} rows from plain SHA-256 to HMAC-SHA-256; old chain {old_chain}"
+        ));
+        let head = head.append(conn, &[entry])?;
+        Ok(Some(Rekeyed {
+            rows,
+            seq: head.seq,
+            old_chain,
+        }))
     })
 }

@@ -9,7 +9,8 @@ pub enum StoreError {
     #[error("not found")]
     NotFound,
     /// A stable code: `national_id_registered`, `card_exists`, `link_conflict`,
-    /// `clinic_code_taken`, `username_taken`, `signing_key_active`, `card_changed`.
+    /// `clinic_code_taken`, `username_taken`, `signing_key_active`, `card_changed`,
+    /// `card_revoked`, `card_replaced`, `no_recent_scan`.
     #[error("conflict: {0}")]
     Conflict(&'static str),
     #[error(transparent)]

@@ -38,7 +38,7 @@ use super::links::LinkRow;
 use super::residents::{NewResident, ResidentRow};
 use super::schema::{access_log_head, cards, links, residents};
 use super::{backend, now, Backend, DbConnection, StoreError};
-use crate::crypto::{MasterKey, SecretKind, SecretToken};
+use crate::crypto::{ChainKey, MasterKey, SecretKind, SecretToken};
 use crate::domain::{
     CardId, CardStatus, ClinicId, DomainError, LocalPatientId, MobileNumber, NationalId,
     PersonName, ResidentId,
@@ -184,7 +184,8 @@ fn import_rows(
         };
         // `rx` is moved in and dropped when writing stops, so a reader still
         // sending (after a database error) gets an error instead of blocking.
-        let written = write_batches(conn, clinic, rx, &mut report, progress);
+        let chain = key.chain_key();
+        let written = write_batches(conn, &chain, clinic, rx, &mut report, progress);
         let parsed = match reading.join() {
             Ok(parsed) => parsed,
             Err(panic) => std::panic::resume_unwind(panic),
@@ -202,6 +203,7 @@ fn import_rows(
 /// The writing side: one transaction per batch, on the caller's thread.
 fn write_batches(
     conn: &mut DbConnection,
+    chain: &ChainKey,
     clinic: ClinicId,
     rx: mpsc::Receiver<Batch>,
     report: &mut ImportReport,
@@ -211,7 +213,7 @@ fn write_batches(
     let mut read = 0;
     for batch in rx {
         let started = Instant::now();
-        import_batch(conn, clinic, &clinic_text, &batch.rows, report)?;
+        import_batch(conn, chain, clinic, &clinic_text, &batch.rows, report)?;
         let written = started.elapsed();
         // What SQLite's automatic checkpoint would do after this commit, here
         // so that its time is measured apart from the transaction's.
@@ -345,6 +347,7 @@ fn prepare(
 
 fn import_batch(
     conn: &mut DbConnection,
+    chain: &ChainKey,
     clinic: ClinicId,
     clinic_text: &str,
     batch: &[Prepared],
@@ -365,7 +368,7 @@ fn import_batch(
                 .execute(conn)?;
         }
         // 1. Residents already registered, by blind index.
-        let mut found: Vec<(Vec<u8>, String)> = Vec::new();
+        let mut found: Vec<(Vec<u8>, String, String)> = Vec::new();
         for chunk in batch.chunks(CHUNK) {
             let indexes: Vec<&[u8]> = chunk
                 .iter()
@@ -374,21 +377,33 @@ fn import_batch(
             found.extend(
                 residents::table
                     .filter(residents::national_id_index.eq_any(&indexes))
-                    .select((residents::national_id_index, residents::id))
-                    .load::<(Vec<u8>, String)>(conn)?,
+                    .select((residents::national_id_index, residents::id, residents::name))
+                    .load::<(Vec<u8>, String, String)>(conn)?,
             );
         }
-        // Each row's resident, and whether this batch creates it.
-        let mut resident_of: HashMap<&[u8], (&str, bool)> = found
+        // Each row's resident, whether this batch creates it, and its name.
+        let mut resident_of: HashMap<&[u8], (&str, bool, &str)> = found
             .iter()
-            .map(|(index, id)| (index.as_slice(), (id.as_str(), false)))
+            .map(|(index, id, name)| (index.as_slice(), (id.as_str(), false, name.as_str())))
             .collect();
         let mut new_residents: Vec<&ResidentRow> = Vec::new();
         for p in batch {
             if let Entry::Vacant(v) = resident_of.entry(&p.sealed.national_id_index) {
-                v.insert((&p.sealed.id, true));
+                v.insert((&p.sealed.id, true, &p.sealed.name));
                 new_residents.push(&p.sealed);
             }
+        }
+        // A number is linked to a resident only under that resident's name:
+        // a row with another name is someone else's claim to the number
+        // (or a typo), so it is a bad row, and it changes nothing.
+        let (batch, misnamed): (Vec<&Prepared>, Vec<&Prepared>) = batch
+            .iter()
+            .partition(|p| resident_of[p.sealed.national_id_index.as_slice()].2 == p.sealed.name);
+        for p in misnamed {
+            delta.bad.push(BadRow {
+                line: p.line,
+                reason: "name does not match the resident registered with this national_id".into(),
+            });
         }
         for chunk in new_residents.chunks(CHUNK) {
             let rows: Vec<ResidentRow> = chunk.iter().map(|r| (*r).clone()).collect();
@@ -399,7 +414,7 @@ fn import_batch(
         // 2. Cards: only for residents who never had one (an import must not
         // undo a revocation). A resident created just now has none.
         let mut with_cards: HashSet<String> = HashSet::new();
-        let existing: Vec<&str> = found.iter().map(|(_, id)| id.as_str()).collect();
+        let existing: Vec<&str> = found.iter().map(|(_, id, _)| id.as_str()).collect();
         for chunk in existing.chunks(CHUNK) {
             with_cards.extend(
                 cards::table
@@ -412,8 +427,8 @@ fn import_batch(
         let at = now();
         let mut carded: HashSet<&str> = HashSet::new();
         let mut new_cards: Vec<NewCardRow> = Vec::new();
-        for p in batch {
-            let (resident, _) = resident_of[p.sealed.national_id_index.as_slice()];
+        for p in &batch {
+            let (resident, _, _) = resident_of[p.sealed.national_id_index.as_slice()];
             if !with_cards.contains(resident) && carded.insert(resident) {
                 new_cards.push(NewCardRow {
                     id: p.card_id.clone(),
@@ -444,7 +459,7 @@ fn import_batch(
         }
         let mut new_links = Vec::new();
         for p in batch {
-            let (resident, created) = resident_of[p.sealed.national_id_index.as_slice()];
+            let (resident, created, _) = resident_of[p.sealed.national_id_index.as_slice()];
             let changed_resident = created || carded.contains(resident);
             match linked.get(p.local.as_str()) {
                 Some(other) if other != resident => delta.bad.push(BadRow {
@@ -481,7 +496,7 @@ fn import_batch(
                 "lines {first_line}-{last_line}: {} residents, {} cards, {} links created",
                 delta.residents_created, delta.cards_issued, delta.links_created
             ));
-            access_log::append(conn, &[entry])?;
+            access_log::append(conn, chain, &[entry])?;
         }
         Ok::<_, StoreError>(())
     })?;

@@ -171,13 +171,7 @@ fn open_pool(
         Backend::Postgres => url.to_owned(),
         Backend::Sqlite => {
             let path = url.strip_prefix("sqlite://").unwrap_or(url);
-            if let Some(parent) = Path::new(path).parent() {
-                if !parent.as_os_str().is_empty() {
-                    std::fs::create_dir_all(parent).map_err(|e| {
-                        StoreError::Unavailable(format!("creating {parent:?}: {e}"))
-                    })?;
-                }
-            }
+            private_sqlite_file(Path::new(path))?;
             path.to_owned()
         }
     };
@@ -192,6 +186,45 @@ fn open_pool(
         }))
         .build(ConnectionManager::<DbConnection>::new(target))
         .map_err(|e| StoreError::Unavailable(e.to_string()))
+}
+
+/// Makes the SQLite file owner-only before SQLite opens it: its folder is
+/// created (mode 0700) if missing, the file created with mode 0600 if
+/// missing, and an existing file and its `-wal` and `-shm` files set to
+/// 0600. SQLite creates `-wal` and `-shm` with the database file's mode
+/// (`findCreateFileMode` and `unixOpenSharedMemory` in its `os_unix.c`), so
+/// they stay owner-only too.
+fn private_sqlite_file(path: &Path) -> Result<(), StoreError> {
+    let fail = |what: &Path, e: std::io::Error| {
+        StoreError::Unavailable(format!("{}: {e}", what.display()))
+    };
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        if !parent.exists() {
+            let mut b = std::fs::DirBuilder::new();
+            b.recursive(true);
+            #[cfg(unix)]
+            std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+            b.create(parent).map_err(|e| fail(parent, e))?;
+        }
+    }
+    if path.as_os_str() == ":memory:" {
+        return Ok(());
+    }
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    opts.open(path).map_err(|e| fail(path, e))?;
+    #[cfg(unix)]
+    for suffix in ["", "-wal", "-shm"] {
+        use std::os::unix::fs::PermissionsExt;
+        let file = std::path::PathBuf::from(format!("{}{suffix}", path.display()));
+        match std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(fail(&file, e)),
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// Brings the schema up to date with the migrations embedded in the binary.

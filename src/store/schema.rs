@@ -25,6 +25,7 @@ diesel::table! {
         id -> Integer,
         seq -> BigInt,
         hash -> Binary,
+        chain_version -> Integer,
     }
 }
 

@@ -461,7 +461,7 @@ async fn link(req: HttpRequest, state: web::Data<State>, form: web::Form<LinkFor
         };
         let card = match registry::link_patient(&ctx, &c, card_id, &lp) {
             Ok(card) => card,
-            Err(StoreError::Conflict(_)) => {
+            Err(StoreError::Conflict("link_conflict")) => {
                 let card = cards::get(&mut *ctx.conn()?, card_id)?;
                 let r = residents::get(&mut *ctx.conn()?, &ctx.master, card.resident_id)?;
                 return Ok((r.name, Err(Some(()))));

@@ -307,7 +307,7 @@ fn links_cross_reference() {
         let (rid, card, _) = app.resident_with_card(50);
         let (_, card2, _) = app.resident_with_card(51);
         let (_, k1) = app.clinic("A1", &["verify", "link"]);
-        let (_, k2) = app.clinic("A2", &["link"]);
+        let (_, k2) = app.clinic("A2", &["verify", "link"]);
         let (_, verify_only) = app.clinic("A3", &["verify"]);
         let link = |key: &str, card: &str, mrn: &str| {
             app.post("/api/v1/links")
@@ -316,6 +316,11 @@ fn links_cross_reference() {
                 .send()
                 .unwrap()
         };
+        // A clinic links only a card it has verified (this one: not yet).
+        assert_eq!(error_code(link(&k1, &card, "P-1"), 409), "no_recent_scan");
+        for (key, c) in [(&k1, &card), (&k1, &card2), (&k2, &card), (&k2, &card2)] {
+            assert_eq!(app.verify(key, &app.mint(c, "static"))["valid"], true);
+        }
         assert_eq!(link(&k1, &card, "P-1").status(), 201);
         assert_eq!(link(&k1, &card, "P-1").status(), 201, "idempotent");
         assert_eq!(error_code(link(&k1, &card2, "P-1"), 409), "link_conflict");

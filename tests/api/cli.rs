@@ -39,8 +39,8 @@ fn cli_first_start_admin_clinic_keys_verify_audit() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     ok(&healthcard(d, &["migrate"], None));
-    assert!(d.join("healthcard.db").exists());
-    let key_file = d.join("master.key");
+    assert!(d.join("db").join("healthcard.db").exists());
+    let key_file = d.join("keys").join("master.key");
     assert!(key_file.exists());
     #[cfg(unix)]
     {
@@ -234,7 +234,7 @@ fn cli_crypto_suite_is_recorded_and_cannot_change() {
 fn open(d: &std::path::Path) -> healthcard::service::AppContext {
     let s = healthcard::config::Settings {
         data_dir: d.to_path_buf(),
-        database_url: d.join("healthcard.db").display().to_string(),
+        database_url: healthcard::config::database_file(d).display().to_string(),
         ..Default::default()
     };
     healthcard::service::AppContext::open(s).unwrap().0
@@ -258,6 +258,10 @@ fn tamper_access_log(d: &std::path::Path) {
     use diesel::RunQueryDsl;
     let ctx = open(d);
     let mut conn = ctx.conn().unwrap();
+    // The append-only trigger first (the owner of the file can drop it).
+    diesel::sql_query("DROP TRIGGER access_log_no_update")
+        .execute(&mut *conn)
+        .unwrap();
     diesel::sql_query(
         "UPDATE access_log SET actor = 'mallory' WHERE seq = (SELECT MIN(seq) FROM access_log)",
     )
@@ -269,6 +273,7 @@ fn tamper_access_log(d: &std::path::Path) {
 fn cli_import_legacy_reports_bad_rows_and_is_idempotent() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
+    ok(&healthcard(d, &["migrate"], None));
     ok(&healthcard(
         d,
         &[
@@ -290,7 +295,9 @@ fn cli_import_legacy_reports_bad_rows_and_is_idempotent() {
     writeln!(f, "A2,李四,{},", crate::helpers::national_id(2)).unwrap();
     writeln!(f, "A3,王五,110105194912310021,").unwrap(); // wrong check digit
     writeln!(f, "A4,,{},", crate::helpers::national_id(4)).unwrap(); // no name
-    writeln!(f, "A5,赵六,{},", crate::helpers::national_id(1)).unwrap(); // same person, second number
+    writeln!(f, "A5,张三,{},", crate::helpers::national_id(1)).unwrap(); // same person, second number
+    writeln!(f, "A6,冒名顶替,{},", crate::helpers::national_id(1)).unwrap(); // 张三's number, another name
+    writeln!(f, "A8,李四,{},", crate::helpers::national_id(8)).unwrap(); // two people may share a name
     drop(f);
     let o = healthcard(
         d,
@@ -305,10 +312,16 @@ fn cli_import_legacy_reports_bad_rows_and_is_idempotent() {
         !err.contains("110105194912310021"),
         "no ID number in the report"
     );
+    assert!(
+        err.contains("line 7") && err.contains("name does not match"),
+        "{err}"
+    );
+    assert!(!err.contains("冒名顶替"), "no name in the report");
     let v: Value = serde_json::from_str(out.trim().lines().last().unwrap()).unwrap();
-    assert_eq!(v["bad_rows"], 2);
-    assert_eq!(v["residents_created"], 2);
-    assert_eq!(v["cards_issued"], 2);
+    assert_eq!(v["bad_rows"], 3);
+    assert_eq!(v["residents_created"], 3);
+    assert_eq!(v["cards_issued"], 3);
+    assert_eq!(v["links_created"], 4, "A1, A2, A5, A8; not A6");
     let o = healthcard(
         d,
         &["import-legacy", "--clinic", "OLD", csv.to_str().unwrap()],

@@ -7,11 +7,13 @@ mod common;
 mod helpers;
 
 mod admins;
+mod audit_cli;
 mod bad_input;
 mod cards;
 mod cli;
 mod fhir;
 mod keys;
+mod links;
 mod multinode;
 mod ops;
 mod privacy;

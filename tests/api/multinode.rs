@@ -49,7 +49,11 @@ fn two_nodes_share_replay_revocation_and_keys() {
         .unwrap();
     assert_eq!(jwks["keys"].as_array().unwrap().len(), 2);
     // The access-log chain written by both nodes is whole.
-    let report = healthcard::store::access_log::verify_chain(&mut a.ctx.conn().unwrap()).unwrap();
+    let report = healthcard::store::access_log::verify_chain(
+        &mut a.ctx.conn().unwrap(),
+        &a.ctx.master.chain_key(),
+    )
+    .unwrap();
     assert!(report.first_bad.is_none(), "{report:?}");
     assert!(report.rows_checked >= 8);
 }

@@ -45,6 +45,7 @@ fn pii_scope_discloses_the_full_number_and_links_give_the_mrn() {
     on_both(|app| {
         let (_, card, _) = app.resident_with_card(2);
         let (_, key) = app.clinic("C2", &["verify", "link", "pii"]);
+        assert_eq!(app.verify(&key, &app.mint(&card, "static"))["valid"], true);
         let r = app
             .post("/api/v1/links")
             .bearer_auth(&key)

@@ -64,6 +64,7 @@ pub async fn rotate(
             let kid = keys::rotate(c, &ctx.master, alg)?;
             access_log::append(
                 c,
+                &ctx.master.chain_key(),
                 &[entry(&actor, "key.rotate", None, None, Some(kid.to_b64()))],
             )?;
             Ok(kid)
@@ -98,6 +99,7 @@ pub async fn revoke(
             keys::revoke(c, &kid)?;
             access_log::append(
                 c,
+                &ctx.master.chain_key(),
                 &[entry(&actor, "key.revoke", None, None, Some(kid.clone()))],
             )?;
             Ok(())

@@ -32,7 +32,7 @@ pub struct LinkCreated {
 #[utoipa::path(tag = "links", request_body = CreateLink,
     responses((status = 201, body = LinkCreated), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody, description = "no such card"),
-        (status = 409, body = ErrorBody, description = "the number already names another resident"),
+        (status = 409, body = ErrorBody, description = "`link_conflict`: the number already names another resident; `card_revoked`, `card_replaced`: the card is dead; `no_recent_scan`: this clinic has not verified the card within `link_scan_window_secs` (default 24 h)"),
         (status = 422, body = ErrorBody)),
     security(("clinic" = [])))]
 #[post("/api/v1/links")]
