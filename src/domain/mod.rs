@@ -6,6 +6,7 @@ mod card;
 mod clinic;
 mod document;
 mod ids;
+mod monitoring;
 mod national_id;
 mod password;
 mod person;
@@ -14,6 +15,9 @@ pub use card::{CardAction, CardStatus, LifecycleError};
 pub use clinic::{Channel, ClinicCode, LocalPatientId, Scope, Scopes, Username};
 pub use document::DocumentType;
 pub use ids::{AdminId, CardId, ClinicId, ResidentId};
+pub use monitoring::{
+    monitoring_day, Dimension, Grouping, Period, PeriodError, Step, MONITORING_UTC_OFFSET_HOURS,
+};
 pub use national_id::NationalId;
 pub use password::{NewPassword, PasswordError, MIN_CHARS as MIN_PASSWORD_CHARS};
 pub use person::{MobileNumber, PersonName, Sex};

@@ -8,8 +8,8 @@ mod context;
 pub mod housekeeping;
 pub mod keys;
 pub mod kiosk;
+pub mod monitoring;
 pub mod registry;
-pub mod usage;
 pub mod verification;
 
 pub use audit::{AuditWriter, LogEntry};
