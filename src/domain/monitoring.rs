@@ -300,7 +300,7 @@ mod tests {
             "leap year"
         );
         assert_eq!(
-            Period::parse("2026-01-01", "2027-01-01"),
+            Period::parse("2026-01-01", "2027-01-02"),
             Err(PeriodError::TooLong)
         );
         assert_eq!(

@@ -14,4 +14,5 @@ mod keys;
 mod multinode;
 mod ops;
 mod privacy;
+mod stats;
 mod verify;

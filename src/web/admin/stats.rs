@@ -165,9 +165,11 @@ fn dashboard_body(cx: &Cx, d: &Dashboard, error: Option<&str>) -> Markup {
             div { dt { (l.t("期间用卡次数", "Uses in the period")) } dd #total-uses { (d.uses) } }
             div { dt { (l.t("期间拒绝次数", "Refused in the period")) } dd #total-refused { (d.refused) } }
         }
-        section.chart {
+        div.dashboard {
+        section.chart.wide {
             h2 #uses-per-day-title { (l.t("每日用卡次数", "Uses per day")) }
             (line_chart(&d.by_day, "uses-per-day-title"))
+            div.scroll {
             table.list #by-day {
                 caption { (l.t("每日用卡次数", "Uses per day")) }
                 thead { tr { th { (l.t("日期", "Day")) } th.num { (l.t("次数", "Uses")) } } }
@@ -177,11 +179,13 @@ fn dashboard_body(cx: &Cx, d: &Dashboard, error: Option<&str>) -> Markup {
                     }
                 }
             }
+            }
         }
         (bar_section(l, "by-clinic", l.t("各医疗机构用卡次数", "Uses by clinic"), l.t("医疗机构", "Clinic"), &clinics))
         (bar_section(l, "by-channel", l.t("各渠道用卡次数", "Uses by channel"), l.t("渠道", "Channel"), &channels))
         (bar_section(l, "by-step", l.t("最繁忙的就诊环节", "Busiest steps of care"), l.t("就诊环节", "Step"), &steps))
         (bar_section(l, "refusals", l.t("拒绝原因", "Refusals by reason"), l.t("原因", "Reason"), &refusals))
+        }
     }
 }
 
@@ -247,7 +251,7 @@ fn bar_section(
 ) -> Markup {
     let title_id = format!("{id}-title");
     let row_h = 26.0;
-    let label_w = 220.0;
+    let label_w = 250.0;
     let h = row_h * rows.len().max(1) as f64 + 8.0;
     let top = axis_max(rows.iter().map(|r| r.2).max().unwrap_or(0));
     let bar = |v: i64| (W - label_w - 70.0) * v as f64 / top as f64;
