@@ -189,8 +189,19 @@ pub struct Dashboard {
     pub refusals: Vec<CardUseRow>,
 }
 
+/// Channels in the order of their national codes, not given last.
+fn in_code_order(mut rows: Vec<CardUseRow>) -> Vec<CardUseRow> {
+    rows.sort_by_key(|r| {
+        r.channel
+            .flatten()
+            .map(Channel::national_code)
+            .unwrap_or("~")
+    });
+    rows
+}
+
 fn busiest_first(mut rows: Vec<CardUseRow>) -> Vec<CardUseRow> {
-    rows.sort_by(|a, b| b.uses.cmp(&a.uses));
+    rows.sort_by_key(|r| std::cmp::Reverse(r.uses));
     rows
 }
 
@@ -222,7 +233,7 @@ pub fn dashboard(conn: &mut DbConnection, period: Period) -> Result<Dashboard, S
             .map(|d| (d, per_day.get(&d).copied().unwrap_or(0)))
             .collect(),
         by_clinic: busiest_first(by(conn, Dimension::Clinic)?.rows),
-        by_channel: by(conn, Dimension::Channel)?.rows,
+        by_channel: in_code_order(by(conn, Dimension::Channel)?.rows),
         by_step: busiest_first(by(conn, Dimension::Step)?.rows),
         refusals: busiest_first(refusals),
     })

@@ -10,6 +10,14 @@ use serde_json::{json, Value};
 
 use crate::helpers::{error_code, on_both, TestApp};
 
+/// (clinic id, channel, step, outcome) of a logged verification.
+type LogUse = (
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
 const DIMS: [&str; 5] = ["day", "clinic", "channel", "step", "outcome"];
 
 fn today() -> chrono::NaiveDate {
@@ -329,12 +337,7 @@ fn daily_counts_equal_a_count_of_the_log_after_concurrent_verifications() {
             }
         });
         // The log, counted directly.
-        let rows: Vec<(
-            Option<String>,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-        )> = access_log::table
+        let rows: Vec<LogUse> = access_log::table
             .filter(access_log::action.eq("verify"))
             .select((
                 access_log::clinic_id,
