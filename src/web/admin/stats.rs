@@ -88,13 +88,14 @@ pub(super) async fn csv(
     let report =
         blocking(move || monitoring::card_use(&mut *ctx.conn()?, period, Grouping::all())).await?;
     let name = format!("card-use-{}-{}.csv", period.from(), period.to());
-    let mut resp = crate::http::handlers::stats::answer(&report, true);
-    resp.headers_mut().insert(
-        header::CONTENT_DISPOSITION,
-        header::HeaderValue::from_str(&format!("attachment; filename=\"{name}\""))
-            .unwrap_or(header::HeaderValue::from_static("attachment")),
-    );
-    Ok(resp)
+    Ok(actix_web::HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8; header=present")
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{name}\""),
+        ))
+        .body(report.to_csv()))
 }
 
 fn dashboard_body(cx: &Cx, d: &Dashboard, error: Option<&str>) -> Markup {
