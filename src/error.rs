@@ -9,7 +9,7 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
-use crate::domain::DomainError;
+use crate::domain::{DomainError, PeriodError};
 use crate::store::StoreError;
 
 /// The JSON error body.
@@ -166,6 +166,18 @@ impl From<DomainError> for AppError {
             code: format!("invalid_{}", e.field).into(),
             message: e.to_string(),
         }
+    }
+}
+
+/// A refused period of the card-use figures; each refusal has its own code.
+impl From<PeriodError> for AppError {
+    fn from(e: PeriodError) -> Self {
+        let code = match e {
+            PeriodError::Unparseable => "invalid_date",
+            PeriodError::Reversed => "invalid_period",
+            PeriodError::TooLong => "period_too_long",
+        };
+        AppError::invalid(code, e.to_string())
     }
 }
 

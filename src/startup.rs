@@ -17,7 +17,7 @@ use utoipa_actix_web::AppExt;
 use crate::config::Settings;
 use crate::error::ErrorBody;
 use crate::http::handlers::{
-    admin, cards, clinics, holder, keys, links, ops, residents, revocations, verify,
+    admin, cards, clinics, holder, keys, links, ops, residents, revocations, stats, verify,
 };
 use crate::http::{extract, metrics, State};
 use crate::service::{AppContext, StartupReport};
@@ -242,7 +242,7 @@ pub fn app(
         .service(ops::healthz)
         .service(ops::readyz)
         .service(ops::metrics)
-        .service(ops::card_use)
+        .service(stats::card_use)
         .split_for_parts();
     let api = web::Data::new(mark_deprecated(api));
     let proxies = web::Data::new(state.ctx.settings.trusted_proxies.clone());

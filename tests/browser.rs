@@ -489,6 +489,150 @@ fn stories_in_a_real_browser() {
     assert!(report.contains("有问题的行 1"), "{report}");
     p.shot("admin-import-report");
 
+    // --- The card office's dashboard: a HIS uses cards at several steps,
+    // and the dashboard's numbers are the API's for the same period.
+    let http = reqwest::blocking::Client::new();
+    let token: String = http
+        .post(format!("{}/api/v1/admin/login", app.base))
+        .json(&serde_json::json!({"username": ADMIN, "password": PASSWORD}))
+        .send()
+        .unwrap()
+        .json::<serde_json::Value>()
+        .unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let api = |method: reqwest::Method, path: &str, body: serde_json::Value| {
+        let r = http
+            .request(method, format!("{}{path}", app.base))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+            .unwrap();
+        assert!(r.status().is_success(), "{path}: {}", r.status());
+        r.json::<serde_json::Value>().unwrap()
+    };
+    let his = api(
+        reqwest::Method::POST,
+        "/api/v1/clinics",
+        serde_json::json!({"code": "HIS-2", "name": "市第二人民医院", "scopes": ["verify"]}),
+    );
+    let his_key = his["api_key"].as_str().unwrap().to_string();
+    let resident = api(
+        reqwest::Method::POST,
+        "/api/v1/residents",
+        serde_json::json!({"name": "钱七", "national_id": national_id("31011519900307003")}),
+    );
+    let card = api(
+        reqwest::Method::POST,
+        &format!(
+            "/api/v1/residents/{}/cards",
+            resident["id"].as_str().unwrap()
+        ),
+        serde_json::json!({}),
+    );
+    let card_id = card["card"]["id"].as_str().unwrap().to_string();
+    let printed = api(
+        reqwest::Method::POST,
+        &format!("/api/v1/cards/{card_id}/tokens"),
+        serde_json::json!({"kind": "static"}),
+    )["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for (i, (channel, step)) in [
+        ("window", "registration"),
+        ("window", "registration"),
+        ("window", "payment"),
+        ("doctor", "diagnosis"),
+        ("doctor", "prescription"),
+        ("doctor", "examination"),
+        ("app", "payment"),
+        ("window", "dispensing"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        for _ in 0..=(i % 3) {
+            let r = http
+                .post(format!("{}/api/v1/verify", app.base))
+                .bearer_auth(&his_key)
+                .json(&serde_json::json!({"token": printed, "channel": channel, "step": step}))
+                .send()
+                .unwrap();
+            assert_eq!(r.status(), 200);
+        }
+    }
+    p.open("/admin");
+    p.press("用卡统计");
+    p.wait_to_see("每日用卡次数");
+    let from = d.attr(&p.field("开始日期"), "value").unwrap();
+    let to = d.attr(&p.field("结束日期"), "value").unwrap();
+    let shown = |table: &str| -> Vec<(String, i64)> {
+        let mut rows = Vec::new();
+        let mut i = 1;
+        while let Some(tr) = d.try_find(&format!("//table[@id='{table}']/tbody/tr[{i}]")) {
+            let cell = d.find(&format!(
+                "//table[@id='{table}']/tbody/tr[{i}]/td[@data-uses]"
+            ));
+            rows.push((
+                d.attr(&tr, "data-key").unwrap_or_default(),
+                d.attr(&cell, "data-uses").unwrap().parse().unwrap(),
+            ));
+            i += 1;
+        }
+        rows.sort();
+        rows
+    };
+    let from_api = |by: &str, field: &str, keep: &dyn Fn(&serde_json::Value) -> bool| {
+        let r = api(
+            reqwest::Method::GET,
+            &format!("/api/v1/stats/card-use?from={from}&to={to}&by={by}"),
+            serde_json::json!(null),
+        );
+        let mut rows: Vec<(String, i64)> = r["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|row| keep(row))
+            .map(|row| {
+                (
+                    row[field].as_str().unwrap_or_default().to_string(),
+                    row["uses"].as_i64().unwrap(),
+                )
+            })
+            .collect();
+        rows.sort();
+        (r["total"].as_i64().unwrap(), rows)
+    };
+    let all = |_: &serde_json::Value| true;
+    let (total, by_clinic) = from_api("clinic", "clinic_code", &all);
+    assert!(total >= 14, "the kiosk's scans and the HIS's: {total}");
+    let total_shown: i64 = d.text(&d.find("//*[@id='total-uses']")).parse().unwrap();
+    assert_eq!(total_shown, total);
+    assert_eq!(shown("by-clinic"), by_clinic);
+    assert_eq!(shown("by-channel"), from_api("channel", "channel", &all).1);
+    assert_eq!(shown("by-step"), from_api("step", "step", &all).1);
+    let refusal = |r: &serde_json::Value| r["outcome"] != "valid";
+    assert_eq!(
+        shown("refusals"),
+        from_api("outcome", "outcome", &refusal).1
+    );
+    let by_day = from_api("day", "day", &all).1;
+    let days_shown: Vec<(String, i64)> = shown("by-day")
+        .into_iter()
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    assert_eq!(days_shown, by_day);
+    let svg_charts = d.execute(
+        "return document.querySelectorAll('svg.chart').length",
+        serde_json::json!([]),
+    );
+    assert_eq!(svg_charts, 5, "five server-drawn charts");
+    d.set_window(1280, 1700);
+    p.shot("admin-stats");
+    d.set_window(1280, 1000);
+
     // --- Switches to English, then signs out.
     p.open("/admin");
     p.press("English");

@@ -7,6 +7,7 @@ mod clinic;
 mod document;
 mod identifier;
 mod ids;
+mod monitoring;
 mod national_id;
 mod password;
 mod person;
@@ -16,6 +17,9 @@ pub use clinic::{Channel, ClinicCode, LocalPatientId, Scope, Scopes, Username};
 pub use document::DocumentType;
 pub use identifier::{IdentifierDomain, IdentifierSystems, SystemValue, RESIDENT_ID_CARD_OID};
 pub use ids::{AdminId, CardId, ClinicId, ResidentId};
+pub use monitoring::{
+    monitoring_day, Dimension, Grouping, Period, PeriodError, Step, MONITORING_UTC_OFFSET_HOURS,
+};
 pub use national_id::NationalId;
 pub use password::{NewPassword, PasswordError, MIN_CHARS as MIN_PASSWORD_CHARS};
 pub use person::{family_matches, given_matches, name_parts, MobileNumber, PersonName, Sex};

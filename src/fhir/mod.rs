@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 
 pub use error::FhirError;
 
-use crate::domain::{Channel, MobileNumber, ResidentId, Scope, Sex, SystemValue};
+use crate::domain::{Channel, MobileNumber, ResidentId, Scope, Sex, Step, SystemValue};
 use crate::error::AppError;
 use crate::http::auth::ClinicAuth;
 use crate::http::State;
@@ -28,20 +28,6 @@ use crate::store::clinics::Clinic;
 
 /// The content type of every answer.
 pub const FHIR_JSON: &str = "application/fhir+json; charset=utf-8";
-
-/// The step codes of the national card-use monitoring (API-2.md). The
-/// monitoring branch adds them to the verification use case; until then
-/// `$resolve-card` checks the code and does not record it.
-const STEPS: [&str; 8] = [
-    "registration",
-    "diagnosis",
-    "dispensing",
-    "examination",
-    "payment",
-    "prescription",
-    "surgery",
-    "other",
-];
 
 /// Wires `/fhir`.
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -510,15 +496,12 @@ async fn resolve_card(req: HttpRequest, body: web::Bytes) -> Result<HttpResponse
         None | Some("") => None,
         Some(c) => Some(c.parse::<Channel>().map_err(AppError::from)?),
     };
-    if let Some(s) = step.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-        if !STEPS.contains(&s) {
-            return Err(FhirError::App(AppError::invalid(
-                "invalid_step",
-                "step is one of registration, diagnosis, dispensing, examination, payment, prescription, surgery, other",
-            )));
-        }
-    }
-    let outcome = verification::verify_scanned(&st.ctx, &clinic, &tokens[0], channel)
+    let step = match step.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(s) => Some(s.parse::<Step>().map_err(AppError::from)?),
+    };
+    let used = verification::Use { channel, step };
+    let outcome = verification::verify_scanned(&st.ctx, &clinic, &tokens[0], used)
         .await
         .map_err(AppError::from)?;
     let mut parameter =

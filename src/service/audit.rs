@@ -391,7 +391,7 @@ fn entries(batch: &[Job], outcomes: &[Result<Outcome, StoreError>]) -> Vec<LogEn
             Job::Log(entry, _) => entries.push(entry.clone()),
             Job::Verify(p, _) => {
                 if let Some(Ok(outcome)) = settled.next() {
-                    entries.push(verification::log_entry(&p.clinic, outcome, p.channel));
+                    entries.push(verification::log_entry(&p.clinic, outcome, p.used));
                 }
             }
         }

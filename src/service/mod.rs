@@ -9,10 +9,10 @@ mod context;
 pub mod housekeeping;
 pub mod keys;
 pub mod kiosk;
+pub mod monitoring;
 pub mod patients;
 pub mod registry;
 pub mod suite;
-pub mod usage;
 pub mod verification;
 
 pub use audit::{AuditWriter, LogEntry};

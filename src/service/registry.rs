@@ -64,6 +64,7 @@ pub fn entry(
         resident_id: resident,
         clinic_id: None,
         channel: None,
+        step: None,
         outcome: None,
         detail,
     }

@@ -11,7 +11,7 @@
 use std::sync::Arc;
 
 use crate::crypto::MasterKey;
-use crate::domain::{CardId, CardStatus, Channel, ClinicId};
+use crate::domain::{CardId, CardStatus, Channel, ClinicId, Step};
 use crate::store::clinics::Clinic;
 use crate::store::resolve::{self, Resolution};
 use crate::store::{replay, DbConnection, StoreError};
@@ -19,8 +19,10 @@ use crate::token::{self, Claims, Reason, TokenKind, Validation};
 
 use super::{AppContext, LogEntry};
 
-/// Counts of verifications by outcome and channel, exported with the HTTP
-/// metrics. Kept here so that every door (API, kiosk, FHIR) counts the same way.
+/// Counts of verifications by outcome, channel and step, exported with the
+/// HTTP metrics. Kept here so that every door (API, kiosk, FHIR) counts the
+/// same way. Every label comes from a fixed set (outcome codes, channel and
+/// step names, `unspecified`), never from request text.
 #[derive(Clone)]
 pub struct Counters {
     pub verifications: prometheus::IntCounterVec,
@@ -31,19 +33,20 @@ impl Counters {
         let verifications = prometheus::IntCounterVec::new(
             prometheus::Opts::new(
                 "verifications_total",
-                "Token verifications by outcome (valid or reason) and channel",
+                "Token verifications by outcome (valid or reason), channel and step",
             ),
-            &["outcome", "channel"],
+            &["outcome", "channel", "step"],
         )
         .expect("valid metric");
         Counters { verifications }
     }
 
-    fn count(&self, outcome: &Outcome, channel: Option<Channel>) {
+    fn count(&self, outcome: &Outcome, channel: Option<Channel>, step: Option<Step>) {
         self.verifications
             .with_label_values(&[
                 outcome.label(),
                 channel.map(|c| c.as_str()).unwrap_or("unspecified"),
+                step.map(|s| s.as_str()).unwrap_or("unspecified"),
             ])
             .inc();
     }
@@ -55,6 +58,14 @@ impl Default for Counters {
     }
 }
 
+/// Where and for what a card was used: recorded with the verification and
+/// counted by the card-use monitoring.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Use {
+    pub channel: Option<Channel>,
+    pub step: Option<Step>,
+}
+
 /// The verification use case, the same for every door: checks a scanned
 /// text, settles it with the access-log writer (card state, replay) in the
 /// transaction that logs it, and counts it.
@@ -62,7 +73,7 @@ pub async fn verify_scanned(
     ctx: &AppContext,
     clinic: &Arc<Clinic>,
     token: &str,
-    channel: Option<Channel>,
+    used: Use,
 ) -> Result<Outcome, StoreError> {
     // The token alone is checked here, on the worker (pure CPU, no hop).
     let checked = if token.len() > token::MAX_TOKEN_LEN {
@@ -79,17 +90,17 @@ pub async fn verify_scanned(
             let pending = Pending {
                 clinic: clinic.clone(),
                 claims,
-                channel,
+                used,
             };
             ctx.audit.verify(pending).await?
         }
         Err(refused) => {
-            let entry = log_entry(clinic, &refused, channel);
+            let entry = log_entry(clinic, &refused, used);
             ctx.audit.record(entry).await?;
             refused
         }
     };
-    ctx.counters.count(&outcome, channel);
+    ctx.counters.count(&outcome, used.channel, used.step);
     Ok(outcome)
 }
 
@@ -124,7 +135,7 @@ impl Outcome {
 pub struct Pending {
     pub clinic: Arc<Clinic>,
     pub claims: Claims,
-    pub channel: Option<Channel>,
+    pub used: Use,
 }
 
 /// The checks that need no database: format, key, signature, times. CPU only
@@ -283,7 +294,7 @@ pub fn unsettle(outcomes: Vec<Result<Outcome, StoreError>>) -> Vec<Result<Judged
 }
 
 /// The access-log entry for an outcome.
-pub fn log_entry(clinic: &Clinic, outcome: &Outcome, channel: Option<Channel>) -> LogEntry {
+pub fn log_entry(clinic: &Clinic, outcome: &Outcome, used: Use) -> LogEntry {
     let (card_id, resident_id) = match outcome {
         Outcome::Valid { resolution, .. } => {
             (Some(resolution.card.id), Some(resolution.resident.id))
@@ -298,7 +309,8 @@ pub fn log_entry(clinic: &Clinic, outcome: &Outcome, channel: Option<Channel>) -
         card_id,
         resident_id,
         clinic_id: Some(clinic.id),
-        channel,
+        channel: used.channel,
+        step: used.step,
         outcome: Some(outcome.label().to_string()),
         detail: None,
     }

@@ -18,11 +18,11 @@ use chrono::{NaiveDateTime, SubsecRound};
 use diesel::prelude::*;
 
 use super::schema::{access_log, access_log_head, replay};
-use super::{corrupt, parse_id, DbConnection, StoreError};
+use super::{card_use, corrupt, parse_id, DbConnection, StoreError};
 use crate::crypto::{sha256, ChainKey};
-use crate::domain::{CardId, Channel, ClinicId, NationalId, ResidentId};
+use crate::domain::{CardId, Channel, ClinicId, NationalId, ResidentId, Step};
 
-/// Rows per INSERT statement: 13 bound values each, well under SQLite's and
+/// Rows per INSERT statement: 14 bound values each, well under SQLite's and
 /// PostgreSQL's limits on parameters per statement.
 const INSERT_CHUNK: usize = 1000;
 /// Rows read per query while verifying the chain.
@@ -79,6 +79,8 @@ pub struct NewLogEntry {
     pub resident_id: Option<ResidentId>,
     pub clinic_id: Option<ClinicId>,
     pub channel: Option<Channel>,
+    /// The step of care of a card use (verification, identification).
+    pub step: Option<Step>,
     /// e.g. `valid` or a reason code.
     pub outcome: Option<String>,
     pub detail: Option<String>,
@@ -96,6 +98,7 @@ impl NewLogEntry {
             resident_id: None,
             clinic_id: None,
             channel: None,
+            step: None,
             outcome: None,
             detail: None,
         }
@@ -114,6 +117,7 @@ pub struct LogEntry {
     pub resident_id: Option<ResidentId>,
     pub clinic_id: Option<ClinicId>,
     pub channel: Option<Channel>,
+    pub step: Option<Step>,
     pub outcome: Option<String>,
     pub detail: Option<String>,
 }
@@ -143,6 +147,7 @@ struct Row {
     detail: Option<String>,
     prev_hash: Vec<u8>,
     hash: Vec<u8>,
+    step: Option<String>,
 }
 
 impl Row {
@@ -185,7 +190,27 @@ impl Row {
         field(self.channel.as_deref());
         field(self.outcome.as_deref());
         field(self.detail.as_deref());
+        // Added later: hashed only when present, so rows written before the
+        // column existed keep their hashes (the encoding stays unambiguous:
+        // every field before it is length-prefixed).
+        if let Some(step) = self.step.as_deref() {
+            field(Some(step));
+        }
         buf
+    }
+
+    /// The daily card-use counts these rows add (see [`card_use`]).
+    fn card_use(rows: &[Row]) -> card_use::Increments {
+        card_use::Increments::of(rows.iter().filter_map(|r| {
+            card_use::Key::of(
+                r.at,
+                &r.action,
+                r.clinic_id.as_deref(),
+                r.channel.as_deref(),
+                r.step.as_deref(),
+                r.outcome.as_deref(),
+            )
+        }))
     }
 
     fn into_entry(self) -> Result<LogEntry, StoreError> {
@@ -204,6 +229,11 @@ impl Row {
                 .channel
                 .as_deref()
                 .map(|c| c.parse().map_err(corrupt("channel")))
+                .transpose()?,
+            step: self
+                .step
+                .as_deref()
+                .map(|c| c.parse().map_err(corrupt("step")))
                 .transpose()?,
             outcome: self.outcome,
             detail: self.detail,
@@ -330,6 +360,7 @@ impl Head {
                     for chunk in rows.chunks(INSERT_CHUNK) {
                         super::insert_rows!(conn, access_log::table, chunk)?;
                     }
+                    card_use::add(conn, &Row::card_use(&rows))?;
                 }
                 moved == 1
             }
@@ -427,6 +458,7 @@ impl Head {
                 detail: e.detail.as_deref().map(scrub_detail),
                 prev_hash: prev,
                 hash: Vec::new(),
+                step: e.step.map(|s| s.as_str().to_owned()),
             };
             row.hash = row.compute_hash(&self.key).to_vec();
             prev = row.hash.clone();
@@ -455,10 +487,10 @@ fn insert_unnest(
 mod pg {
     use diesel::pg::Pg;
     use diesel::query_builder::{AstPass, QueryFragment, QueryId};
-    use diesel::sql_types::{Array, BigInt, Binary, Nullable, Text, Timestamp};
+    use diesel::sql_types::{Array, BigInt, Binary, Date, Nullable, Text, Timestamp};
     use diesel::{PgConnection, QueryResult, RunQueryDsl};
 
-    use super::{Head, Row};
+    use super::{card_use, Head, Row};
 
     /// `WITH head AS (UPDATE … WHERE seq = from) INSERT … SELECT * FROM
     /// unnest(…) WHERE EXISTS (SELECT 1 FROM head)`. If another writer holds
@@ -470,8 +502,9 @@ mod pg {
         seq: Vec<i64>,
         at: Vec<chrono::NaiveDateTime>,
         texts: [Vec<String>; 3],
-        optional: [Vec<Option<String>>; 6],
+        optional: [Vec<Option<String>>; 7],
         hashes: [Vec<Vec<u8>>; 2],
+        uses: card_use::Columns,
     }
 
     impl<'a> AppendRows<'a> {
@@ -496,8 +529,10 @@ mod pg {
                     col(rows, |r| &r.channel),
                     col(rows, |r| &r.outcome),
                     col(rows, |r| &r.detail),
+                    col(rows, |r| &r.step),
                 ],
                 hashes: [col(rows, |r| &r.prev_hash), col(rows, |r| &r.hash)],
+                uses: Row::card_use(rows).columns(),
             }
         }
     }
@@ -525,12 +560,38 @@ mod pg {
             Ok(())
         }
 
+        /// `, used AS (…)`: the rows' daily card-use counts added to
+        /// `card_use_daily`, only if the CTE `head` returned a row. Keys are
+        /// distinct and sorted (see [`card_use::Increments`]), so one upsert
+        /// touches each row once and two writers lock them in one order.
+        fn walk_uses<'b>(&'b self, out: &mut AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+            let u = &self.uses;
+            out.push_sql(
+                ", used AS (INSERT INTO card_use_daily \
+                 (day, clinic_id, channel, step, outcome, uses) SELECT * FROM unnest(",
+            );
+            out.push_bind_param::<Array<Date>, _>(&u.days)?;
+            for col in [&u.clinics, &u.channels, &u.steps, &u.outcomes] {
+                out.push_sql(", ");
+                out.push_bind_param::<Array<Text>, _>(col)?;
+            }
+            out.push_sql(", ");
+            out.push_bind_param::<Array<BigInt>, _>(&u.uses)?;
+            out.push_sql(
+                ") WHERE EXISTS (SELECT 1 FROM head) \
+                 ON CONFLICT (day, clinic_id, channel, step, outcome) \
+                 DO UPDATE SET uses = card_use_daily.uses + EXCLUDED.uses)",
+            );
+            Ok(())
+        }
+
         /// The rows' `INSERT`, only if the CTE `head` returned a row.
         fn walk_rows<'b>(&'b self, out: &mut AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+            self.walk_uses(out)?;
             out.push_sql(
                 " INSERT INTO access_log (seq, at, actor_kind, actor, action, \
-                 card_id, resident_id, clinic_id, channel, outcome, detail, prev_hash, hash) \
-                 SELECT * FROM unnest(",
+                 card_id, resident_id, clinic_id, channel, outcome, detail, step, \
+                 prev_hash, hash) SELECT * FROM unnest(",
             );
             out.push_bind_param::<Array<BigInt>, _>(&self.seq)?;
             out.push_sql(", ");

@@ -331,3 +331,14 @@ pub fn count_by_status(conn: &mut DbConnection) -> Result<Vec<(CardStatus, i64)>
         .map(|(s, n)| Ok((s.parse().map_err(corrupt("card status"))?, n)))
         .collect()
 }
+
+/// Cards ever issued, and those active now (the card office's two headline
+/// figures). Two counts over the cards table.
+pub fn counts(conn: &mut DbConnection) -> Result<(i64, i64), StoreError> {
+    let issued: i64 = cards::table.count().get_result(conn)?;
+    let active: i64 = cards::table
+        .filter(cards::status.eq(CardStatus::Active.as_str()))
+        .count()
+        .get_result(conn)?;
+    Ok((issued, active))
+}

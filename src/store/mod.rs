@@ -8,6 +8,7 @@
 
 pub mod access_log;
 pub mod admins;
+pub mod card_use;
 pub mod cards;
 pub mod clinics;
 mod error;

@@ -17,6 +17,7 @@ diesel::table! {
         detail -> Nullable<Text>,
         prev_hash -> Binary,
         hash -> Binary,
+        step -> Nullable<Text>,
     }
 }
 
@@ -56,6 +57,17 @@ diesel::table! {
         card_id -> Text,
         status -> Text,
         at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    card_use_daily (day, clinic_id, channel, step, outcome) {
+        day -> Date,
+        clinic_id -> Text,
+        channel -> Text,
+        step -> Text,
+        outcome -> Text,
+        uses -> BigInt,
     }
 }
 
@@ -183,6 +195,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     admins,
     api_keys,
     card_events,
+    card_use_daily,
     cards,
     clinics,
     counters,

@@ -5,7 +5,7 @@
 
 use actix_web::HttpRequest;
 
-use crate::domain::{CardStatus, DomainError};
+use crate::domain::{CardStatus, DomainError, Step};
 use crate::token::Reason;
 
 /// Name of the cookie that keeps the chosen language.
@@ -218,6 +218,20 @@ impl Lang {
             _ => return c.to_string(),
         };
         s.to_string()
+    }
+
+    /// A step of care, in words.
+    pub fn step(self, s: Step) -> &'static str {
+        match s {
+            Step::Registration => self.t("挂号", "Registration"),
+            Step::Diagnosis => self.t("诊断", "Diagnosis"),
+            Step::Dispensing => self.t("取药", "Dispensing"),
+            Step::Examination => self.t("检查", "Examination"),
+            Step::Payment => self.t("缴费", "Payment"),
+            Step::Prescription => self.t("开方", "Prescription"),
+            Step::Surgery => self.t("手术", "Surgery"),
+            Step::Other => self.t("其他", "Other"),
+        }
     }
 
     /// A verification outcome label (`valid` or a reason code), in words.

@@ -7,9 +7,12 @@
 //! opened. The scan field keeps focus; the scanner types the
 //! token and Enter; the answer is a big green panel with the resident, or a
 //! big red one with the reason in words, and the field is ready for the next
-//! scan at once. Verification goes through `http::handlers::verify::run`, the
-//! same path as `POST /api/v1/verify`, so it is logged (channel `kiosk`) and
-//! counted in the metrics.
+//! scan at once. Verification goes through
+//! `service::verification::verify_scanned`, the same use case as `POST
+//! /api/v1/verify`, so it is logged and counted in the metrics with the
+//! channel (`kiosk` unless the operator picks another) and the step of care
+//! picked above the scan field; the pick is kept in a cookie for the next
+//! scans.
 
 use std::sync::Arc;
 
@@ -22,19 +25,72 @@ use uuid::Uuid;
 use super::csrf;
 use super::page::{close_with, Area, CsrfOnly, Cx, PageError, PageResult};
 use crate::crypto::MasterKey;
-use crate::domain::{CardId, Channel, ClinicId, LocalPatientId, Scope};
+use crate::domain::{CardId, Channel, ClinicId, LocalPatientId, Scope, Step};
 use crate::error::AppError;
 use crate::http::auth::blocking;
 use crate::http::State;
 use crate::service::kiosk::{self, Opened};
 use crate::service::registry;
-use crate::service::verification::{self, Outcome};
+use crate::service::verification::{self, Outcome, Use};
 use crate::store::clinics::Clinic;
 use crate::store::{cards, residents, StoreError};
 use crate::token::Reason;
 
 /// The cookie that keeps the kiosk session's token on the terminal.
 pub const KIOSK_COOKIE: &str = "hc_kiosk";
+/// How long a terminal remembers the operator's pick.
+const USE_COOKIE_SECS: i64 = 24 * 3600;
+/// The channel and step the operator picked: `channel,step` (step may be empty).
+const USE_COOKIE: &str = "hc_kiosk_use";
+
+/// The channel and step picked on this terminal: `kiosk` and none until
+/// the operator picks; a cookie that no longer parses is ignored.
+fn picked(req: &HttpRequest) -> Use {
+    let default = Use {
+        channel: Some(Channel::Kiosk),
+        step: None,
+    };
+    let Some(c) = req.cookie(USE_COOKIE) else {
+        return default;
+    };
+    let (channel, step) = c.value().split_once(',').unwrap_or((c.value(), ""));
+    match (channel.parse::<Channel>(), step) {
+        (Ok(channel), "") => Use {
+            channel: Some(channel),
+            step: None,
+        },
+        (Ok(channel), s) => match s.parse::<Step>() {
+            Ok(step) => Use {
+                channel: Some(channel),
+                step: Some(step),
+            },
+            Err(_) => default,
+        },
+        _ => default,
+    }
+}
+
+/// The channel and step pickers of the scan form.
+fn use_pickers(cx: &Cx, used: Use) -> Markup {
+    let l = cx.lang;
+    html! {
+        div.pickers {
+            label for="channel" { (l.t("用卡渠道", "Channel")) }
+            select #channel name="channel" {
+                @for c in Channel::ALL {
+                    option value=(c.as_str()) selected[used.channel == Some(c)] { (l.channel(c.as_str())) }
+                }
+            }
+            label for="step" { (l.t("就诊环节", "Step of care")) }
+            select #step name="step" {
+                option value="" selected[used.step.is_none()] { (l.t("未指定", "Not given")) }
+                @for st in Step::ALL {
+                    option value=(st.as_str()) selected[used.step == Some(st)] { (l.step(st)) }
+                }
+            }
+        }
+    }
+}
 
 pub fn scope() -> actix_web::Scope {
     web::scope("/kiosk")
@@ -165,12 +221,18 @@ fn link_form(cx: &Cx, clinic: &Clinic, card_id: Uuid, ticket: &str) -> Markup {
 }
 
 /// The scan page with `message` in place of a result, answered with `status`.
-fn refused(cx: Cx, clinic: &Clinic, status: StatusCode, message: &'static str) -> HttpResponse {
-    let body = scan_page(&cx, clinic, &Panel::Refused(message));
+fn refused(
+    cx: Cx,
+    clinic: &Clinic,
+    used: Use,
+    status: StatusCode,
+    message: &'static str,
+) -> HttpResponse {
+    let body = scan_page(&cx, clinic, used, &Panel::Refused(message));
     cx.html(status, body)
 }
 
-fn scan_page(cx: &Cx, clinic: &Clinic, panel: &Panel) -> Markup {
+fn scan_page(cx: &Cx, clinic: &Clinic, used: Use, panel: &Panel) -> Markup {
     let l = cx.lang;
     let nav = html! {
         span.who { (clinic.name) }
@@ -187,6 +249,7 @@ fn scan_page(cx: &Cx, clinic: &Clinic, panel: &Panel) -> Markup {
         html! {
             form #scan-form.scan method="post" action="/kiosk/scan" autocomplete="off" {
                 (cx.csrf_field())
+                (use_pickers(cx, used))
                 label for="token" { (l.t("请扫描电子健康卡二维码", "Scan the health card's QR code")) }
                 input #token type="text" name="token" autofocus required autocomplete="off"
                     autocapitalize="off" spellcheck="false" maxlength="600";
@@ -256,7 +319,7 @@ async fn show(req: HttpRequest, state: web::Data<State>) -> PageResult {
         let body = sign_in_page(&cx, None);
         return Ok(cx.ok(body));
     };
-    let body = scan_page(&cx, &clinic, &Panel::None);
+    let body = scan_page(&cx, &clinic, picked(&req), &Panel::None);
     Ok(cx.ok(body))
 }
 
@@ -331,12 +394,30 @@ async fn close(req: HttpRequest, state: web::Data<State>, form: web::Form<CsrfOn
 struct ScanForm {
     #[serde(default)]
     token: String,
+    channel: Option<String>,
+    step: Option<String>,
     csrf: Option<String>,
 }
 
+impl ScanForm {
+    /// The picked channel and step; `None` if either is not one of ours.
+    fn used(&self) -> Option<Use> {
+        let channel = match self.channel.as_deref() {
+            None | Some("") => Some(Channel::Kiosk),
+            Some(c) => Some(c.parse::<Channel>().ok()?),
+        };
+        let step = match self.step.as_deref() {
+            None | Some("") => None,
+            Some(s) => Some(s.parse::<Step>().ok()?),
+        };
+        Some(Use { channel, step })
+    }
+}
+
 async fn scan(req: HttpRequest, state: web::Data<State>, form: web::Form<ScanForm>) -> PageResult {
-    let cx = Cx::new(&req);
+    let mut cx = Cx::new(&req);
     let l = cx.lang;
+    let used = picked(&req);
     let Some(clinic) = clinic_of(&req, &state).await? else {
         return Ok(cx.redirect("/kiosk"));
     };
@@ -344,6 +425,7 @@ async fn scan(req: HttpRequest, state: web::Data<State>, form: web::Form<ScanFor
         return Ok(refused(
             cx,
             &clinic,
+            used,
             StatusCode::FORBIDDEN,
             l.t("页面已过期，请重新扫码。", "The page expired; scan again."),
         ));
@@ -352,6 +434,7 @@ async fn scan(req: HttpRequest, state: web::Data<State>, form: web::Form<ScanFor
         return Ok(refused(
             cx,
             &clinic,
+            used,
             StatusCode::FORBIDDEN,
             l.t("此密钥没有查验权限。", "This key may not verify cards."),
         ));
@@ -360,17 +443,34 @@ async fn scan(req: HttpRequest, state: web::Data<State>, form: web::Form<ScanFor
         return Ok(refused(
             cx,
             &clinic,
+            used,
             StatusCode::TOO_MANY_REQUESTS,
             l.t("操作太频繁，请稍候再扫。", "Too many scans; wait a moment."),
         ));
     }
-    let outcome = verification::verify_scanned(
-        &state.ctx,
-        &clinic,
-        &form.into_inner().token,
-        Some(Channel::Kiosk),
-    )
-    .await?;
+    let Some(used) = form.used() else {
+        return Ok(refused(
+            cx,
+            &clinic,
+            used,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            l.t(
+                "请选择列表中的渠道和环节。",
+                "Pick a channel and a step from the lists.",
+            ),
+        ));
+    };
+    cx.set_cookie(
+        USE_COOKIE,
+        format!(
+            "{},{}",
+            used.channel.map(|c| c.as_str()).unwrap_or_default(),
+            used.step.map(|s| s.as_str()).unwrap_or_default()
+        ),
+        Some(USE_COOKIE_SECS),
+    );
+    let outcome =
+        verification::verify_scanned(&state.ctx, &clinic, &form.into_inner().token, used).await?;
     let panel = match outcome {
         Outcome::Valid { resolution, .. } => {
             let r = &resolution.resident;
@@ -391,7 +491,7 @@ async fn scan(req: HttpRequest, state: web::Data<State>, form: web::Form<ScanFor
         }
         Outcome::Invalid { reason, .. } => Panel::Invalid(reason),
     };
-    let body = scan_page(&cx, &clinic, &panel);
+    let body = scan_page(&cx, &clinic, used, &panel);
     Ok(cx.ok(body))
 }
 
@@ -408,6 +508,7 @@ struct LinkForm {
 async fn link(req: HttpRequest, state: web::Data<State>, form: web::Form<LinkForm>) -> PageResult {
     let cx = Cx::new(&req);
     let l = cx.lang;
+    let used = picked(&req);
     let Some(clinic) = clinic_of(&req, &state).await? else {
         return Ok(cx.redirect("/kiosk"));
     };
@@ -415,6 +516,7 @@ async fn link(req: HttpRequest, state: web::Data<State>, form: web::Form<LinkFor
         return Ok(refused(
             cx,
             &clinic,
+            used,
             StatusCode::FORBIDDEN,
             l.t("页面已过期，请重新扫码。", "The page expired; scan again."),
         ));
@@ -423,6 +525,7 @@ async fn link(req: HttpRequest, state: web::Data<State>, form: web::Form<LinkFor
         return Ok(refused(
             cx,
             &clinic,
+            used,
             StatusCode::FORBIDDEN,
             l.t(
                 "本机构未开通关联病历号权限。",
@@ -439,6 +542,7 @@ async fn link(req: HttpRequest, state: web::Data<State>, form: web::Form<LinkFor
         return Ok(refused(
             cx,
             &clinic,
+            used,
             StatusCode::FORBIDDEN,
             l.t(
                 "请先扫描该卡，再关联病历号。",
@@ -506,6 +610,6 @@ async fn link(req: HttpRequest, state: web::Data<State>, form: web::Form<LinkFor
             StatusCode::CONFLICT,
         ),
     };
-    let body = scan_page(&cx, &clinic, &panel);
+    let body = scan_page(&cx, &clinic, used, &panel);
     Ok(cx.html(status, body))
 }

@@ -108,6 +108,7 @@ type Row = (
     Option<String>,
     Vec<u8>,
     Vec<u8>,
+    Option<String>,
 );
 
 fn rows(c: &mut DbConnection) -> Vec<Row> {
@@ -135,6 +136,10 @@ fn encode(label: &[u8], r: &Row) -> Vec<u8> {
     field(Some(&r.4));
     for v in [&r.5, &r.6, &r.7, &r.8, &r.9, &r.10] {
         field(v.as_deref());
+    }
+    // The step of care, encoded only when present (docs/storage.md).
+    if let Some(step) = r.13.as_deref() {
+        field(Some(step));
     }
     buf
 }
@@ -340,6 +345,7 @@ fn an_old_plain_chain_is_rekeyed_once_by_migrate() {
                 Some(format!("old row {seq}")),
                 prev.clone(),
                 Vec::new(),
+                None,
             );
             r.12 = plain_hash(&prev, &r);
             prev = r.12.clone();

@@ -17,4 +17,5 @@ mod links;
 mod multinode;
 mod ops;
 mod privacy;
+mod stats;
 mod verify;

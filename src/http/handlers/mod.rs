@@ -9,6 +9,7 @@ pub mod links;
 pub mod ops;
 pub mod residents;
 pub mod revocations;
+pub mod stats;
 pub mod verify;
 
 use actix_web::http::header;

@@ -6,12 +6,12 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::domain::{Channel, Scope};
+use crate::domain::{Channel, Scope, Step};
 use crate::error::{AppError, ErrorBody};
 use crate::http::auth::ClinicAuth;
 use crate::http::views::ResidentView;
 use crate::http::State;
-use crate::service::verification::{self, Outcome};
+use crate::service::verification::{self, Outcome, Use};
 
 #[derive(Deserialize, ToSchema)]
 pub struct VerifyRequest {
@@ -19,6 +19,11 @@ pub struct VerifyRequest {
     pub token: String,
     /// Where the card was used: `window`, `kiosk`, `doctor` or `app`.
     pub channel: Option<String>,
+    /// The step of care: `registration`, `diagnosis`, `dispensing`,
+    /// `examination`, `payment`, `prescription`, `surgery` or `other`
+    /// (their national codes in docs/monitoring.md); 422 `invalid_step`
+    /// for any other value.
+    pub step: Option<String>,
 }
 
 #[derive(Serialize, Deserialize, ToSchema)]
@@ -110,7 +115,12 @@ pub async fn verify(
         None | Some("") => None,
         Some(c) => Some(c.parse::<Channel>()?),
     };
-    let outcome = verification::verify_scanned(&state.ctx, &clinic.0, &body.token, channel).await?;
+    let step = match body.step.as_deref() {
+        None | Some("") => None,
+        Some(s) => Some(s.parse::<Step>()?),
+    };
+    let used = Use { channel, step };
+    let outcome = verification::verify_scanned(&state.ctx, &clinic.0, &body.token, used).await?;
     let pii = clinic.0.scopes.contains(Scope::Pii);
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))

@@ -7,6 +7,7 @@ mod cards;
 mod clinics;
 mod import;
 mod residents;
+mod stats;
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -48,6 +49,8 @@ pub fn scope() -> actix_web::Scope {
         )
         .route("/import", web::get().to(import::form))
         .route("/import", web::post().to(import::upload))
+        .route("/stats", web::get().to(stats::show))
+        .route("/stats/card-use.csv", web::get().to(stats::csv))
         .default_service(web::to(not_found))
 }
 
@@ -119,6 +122,7 @@ pub(super) fn nav(cx: &Cx, admin: &Admin) -> Markup {
         a href="/admin/residents/new" { (l.t("登记居民", "Register resident")) }
         a href="/admin/clinics" { (l.t("医疗机构", "Clinics")) }
         a href="/admin/import" { (l.t("导入旧卡", "Import legacy cards")) }
+        a href="/admin/stats" { (l.t("用卡统计", "Card use")) }
         span.who { (admin.username.as_str()) }
         form.inline method="post" action="/admin/logout" {
             (cx.csrf_field())
