@@ -195,6 +195,8 @@ fn cli_crypto_suite_is_recorded_and_cannot_change() {
             .output()
             .unwrap()
     };
+    // Only `migrate` (or `serve`) makes a data folder.
+    ok(&with_suite("gm", &["migrate"]));
     let keys = ok(&with_suite("gm", &["keys", "list"]));
     assert!(keys.contains("\"sm2\""), "{keys}");
     assert_eq!(
@@ -213,6 +215,7 @@ fn cli_crypto_suite_is_recorded_and_cannot_change() {
     assert!(!o.status.success(), "an unknown suite name is refused");
     // A folder made before suites (or with the default) cannot become gm.
     let old = tempfile::tempdir().unwrap();
+    ok(&healthcard(old.path(), &["migrate"], None));
     ok(&healthcard(old.path(), &["keys", "list"], None));
     assert_eq!(
         std::fs::read_to_string(old.path().join("crypto_suite")).unwrap(),

@@ -185,6 +185,8 @@ fn mohr_alice(app: &TestApp) -> Mohr {
         ),
         201,
     );
+    // The JSON API links only a card this clinic has just scanned.
+    assert_eq!(app.verify(&blue, &app.mint(&card, "static"))["valid"], true);
     let r = app
         .post("/api/v1/links")
         .bearer_auth(&blue)
@@ -1041,13 +1043,15 @@ fn resolve_card_is_verify_in_fhir_form() {
             .iter()
             .filter(|e| e["action"] == "verify")
             .collect();
-        assert!(verifies
-            .iter()
-            .any(|e| e["outcome"] == "valid" && e["channel"] == "window"));
+        assert!(verifies.iter().any(|e| e["outcome"] == "valid"
+            && e["channel"] == "window"
+            && e["step"] == "registration"));
         assert!(verifies.iter().any(|e| e["outcome"] == "replayed"));
         let metrics = app.get("/metrics").send().unwrap().text().unwrap();
         assert!(
-            metrics.contains("verifications_total{channel=\"window\",outcome=\"replayed\"}"),
+            metrics.contains(
+                "verifications_total{channel=\"window\",outcome=\"replayed\",step=\"registration\"}"
+            ),
             "{metrics}"
         );
     });
