@@ -340,14 +340,16 @@ impl Application {
 
 /// Purges expired replay entries, sessions and kiosk sessions, sign-in
 /// failures older than `service::admins::FAILURE_MEMORY`, and idle
-/// rate-limit keys, once a minute.
+/// rate-limit keys, and rolls up settled days of card use, once a minute.
 fn spawn_housekeeping(state: web::Data<State>) {
     std::thread::Builder::new()
         .name("housekeeping".into())
         .spawn(move || loop {
             std::thread::sleep(std::time::Duration::from_secs(60));
             state.limits.housekeeping();
-            crate::service::housekeeping::purge(&state.ctx, chrono::Utc::now().naive_utc());
+            let now = chrono::Utc::now().naive_utc();
+            crate::service::housekeeping::purge(&state.ctx, now);
+            crate::service::housekeeping::settle_card_use(&state.ctx, now);
         })
         .expect("spawning a thread at start-up");
 }

@@ -1377,3 +1377,124 @@ both_backends!(race_eight_writers_spend_each_token_once, |url| {
     let c = &mut pool.get().unwrap();
     assert_whole_chain(c, 320);
 });
+
+/// What `card_use::grouped` must answer, summed here from the uses
+/// themselves: one row per group, sorted; with no grouping, one total.
+fn expected_card_use(
+    uses: &[store::card_use::Key],
+    from: NaiveDate,
+    to: NaiveDate,
+    by: Grouping,
+) -> Vec<store::card_use::Count> {
+    let mut sums = std::collections::BTreeMap::new();
+    for k in uses.iter().filter(|k| k.day >= from && k.day <= to) {
+        let on = |d: Dimension, v: &str| by.has(d).then(|| v.to_owned());
+        let key = (
+            by.has(Dimension::Day).then_some(k.day),
+            on(Dimension::Clinic, &k.clinic_id),
+            on(Dimension::Channel, &k.channel),
+            on(Dimension::Step, &k.step),
+            on(Dimension::Outcome, &k.outcome),
+        );
+        *sums.entry(key).or_insert(0) += 1;
+    }
+    if by.dims().is_empty() {
+        sums.entry((None, None, None, None, None)).or_insert(0);
+    }
+    sums.into_iter()
+        .map(
+            |((day, clinic_id, channel, step, outcome), uses)| store::card_use::Count {
+                day,
+                clinic_id,
+                channel,
+                step,
+                outcome,
+                uses,
+            },
+        )
+        .collect()
+}
+
+fn sorted(mut counts: Vec<store::card_use::Count>) -> Vec<store::card_use::Count> {
+    counts.sort_by_key(|c| {
+        (
+            c.day,
+            c.clinic_id.clone(),
+            c.channel.clone(),
+            c.step.clone(),
+            c.outcome.clone(),
+        )
+    });
+    counts
+}
+
+both_backends!(card_use_rollup_answers_as_the_daily_counts, |url| {
+    use store::card_use::{self, Increments, Key};
+    use store::card_use_rollup;
+    let pool = open(url);
+    let c = &mut pool.get().unwrap();
+    let day0 = NaiveDate::from_ymd_opt(2026, 3, 1).unwrap();
+    let day = |n: u64| day0.checked_add_days(chrono::Days::new(n)).unwrap();
+    // Ten days of uses, the fifth without any; clinics, channels (one not
+    // given), steps and outcomes varying with the use.
+    let mut uses = Vec::new();
+    for d in (0..10).filter(|d| *d != 4) {
+        for i in 0..(d * 3 + 2) {
+            uses.push(Key {
+                day: day(d),
+                clinic_id: format!("clinic-{}", i % 3),
+                channel: ["window", "kiosk", ""][(i % 3) as usize].to_owned(),
+                step: ["registration", "payment"][((i / 2) % 2) as usize].to_owned(),
+                outcome: ["valid", "valid", "card_revoked"][((i + d) % 3) as usize].to_owned(),
+            });
+        }
+    }
+    card_use::add(c, &Increments::of(uses.clone())).unwrap();
+    let groupings: Vec<Grouping> = std::iter::once(Grouping::default())
+        .chain(Dimension::ALL.into_iter().map(|d| Grouping::of(&[d])))
+        .chain([Grouping::of(&[Dimension::Day, Dimension::Clinic])])
+        .collect();
+    let periods = [
+        (day(0), day(9)),
+        (day(2), day(6)),
+        (day0 - Span::days(3), day(12)),
+        (day(4), day(4)),
+    ];
+    let check = |c: &mut DbConnection, uses: &[Key], when: &str| {
+        for &by in &groupings {
+            for &(from, to) in &periods {
+                assert_eq!(
+                    sorted(card_use::grouped(c, from, to, by).unwrap()),
+                    expected_card_use(uses, from, to, by),
+                    "{when}: {from}..{to} by {by}"
+                );
+            }
+        }
+    };
+    check(c, &uses, "nothing settled");
+    // Settling is bounded per call, goes day by day from the first counted
+    // day, and settles a day without uses too.
+    assert_eq!(card_use_rollup::settle(c, day(6), 3).unwrap(), 3);
+    assert_eq!(card_use_rollup::last_settled(c).unwrap(), Some(day(2)));
+    check(c, &uses, "days 0-2 settled");
+    assert_eq!(card_use_rollup::settle(c, day(6), 31).unwrap(), 4);
+    assert_eq!(
+        card_use_rollup::settled_days(c, day(4), day(4)).unwrap(),
+        vec![(day(4), 0)]
+    );
+    check(c, &uses, "days 0-6 settled");
+    assert_eq!(card_use_rollup::settle(c, day(6), 31).unwrap(), 0);
+    // Days not settled keep counting from the daily table.
+    let late: Vec<Key> = (0..5)
+        .map(|i| Key {
+            day: day(8),
+            clinic_id: "clinic-9".into(),
+            channel: "app".into(),
+            step: "surgery".into(),
+            outcome: if i == 0 { "expired" } else { "valid" }.into(),
+        })
+        .collect();
+    card_use::add(c, &Increments::of(late.clone())).unwrap();
+    uses.extend(late);
+    check(c, &uses, "after more uses on an unsettled day");
+});

@@ -1,10 +1,14 @@
-//! What the housekeeping thread of every node deletes once a minute. Each
-//! purge is one idempotent `DELETE`, so many nodes doing it at once is fine.
+//! What the housekeeping thread of every node does once a minute: deletes
+//! what expired (each purge is one idempotent `DELETE`, so many nodes doing
+//! it at once is fine) and rolls up the settled days of card use.
 
 use chrono::NaiveDateTime;
 
 use super::AppContext;
-use crate::store::{kiosk_sessions, login_failures, login_throttle, replay, sessions};
+use crate::domain::monitoring_day;
+use crate::store::{
+    card_use_rollup, kiosk_sessions, login_failures, login_throttle, replay, sessions,
+};
 
 /// Drops expired replay entries, admin and kiosk sessions, and sign-in
 /// failures (`login_throttle`, and the previous version's `login_failures`)
@@ -34,5 +38,27 @@ pub fn purge(ctx: &AppContext, now: NaiveDateTime) {
     // The previous version's table, still written by old nodes in a rolling upgrade.
     if let Err(e) = login_failures::purge(&mut conn, forgotten) {
         tracing::warn!(error = %e, "legacy sign-in failure purge failed");
+    }
+}
+
+/// Days of card use settled per round: a year of history (a node upgraded
+/// onto an old database) is rolled up over a few minutes, not in one round.
+const SETTLE_DAYS_PER_ROUND: u32 = 31;
+
+/// Rolls up the card use of every monitoring day before yesterday not yet
+/// rolled up (`store::card_use_rollup`). Yesterday is left to the daily
+/// counts: a batch appended just before midnight may still be committing.
+pub fn settle_card_use(ctx: &AppContext, now: NaiveDateTime) {
+    let Some(through) = monitoring_day(now).checked_sub_days(chrono::Days::new(2)) else {
+        return;
+    };
+    let result = ctx.conn().map_err(|e| e.to_string()).and_then(|mut conn| {
+        card_use_rollup::settle(&mut conn, through, SETTLE_DAYS_PER_ROUND)
+            .map_err(|e| e.to_string())
+    });
+    match result {
+        Ok(0) => {}
+        Ok(days) => tracing::info!(days, "card use rolled up"),
+        Err(error) => tracing::warn!(%error, "card-use roll-up failed"),
     }
 }

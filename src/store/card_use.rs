@@ -5,14 +5,14 @@
 //! card office's figures never read the raw log. Rows logged before the
 //! table existed were counted by its migration.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Date, Text};
 
 use super::schema::card_use_daily;
-use super::{DbConnection, StoreError};
+use super::{card_use_rollup, DbConnection, StoreError};
 use crate::domain::{monitoring_day, Dimension, Grouping};
 
 /// The access-log actions that are card uses.
@@ -156,9 +156,73 @@ struct RawCount {
 }
 
 /// Uses from `from` to `to` (monitoring days, both included), summed by
-/// `by`, ordered by the grouped columns; with no grouping, one total. Reads
-/// the primary key's range of those days only.
+/// `by`, ordered by the grouped columns; with no grouping, one total. By one
+/// dimension or none, the settled days come from `card_use_rollup` and only
+/// the others (today, yesterday) from this table.
 pub fn grouped(
+    conn: &mut DbConnection,
+    from: NaiveDate,
+    to: NaiveDate,
+    by: Grouping,
+) -> Result<Vec<Count>, StoreError> {
+    let dims = by.dims();
+    if dims.len() > 1 {
+        return grouped_raw(conn, from, to, by);
+    }
+    let settled = card_use_rollup::settled_days(conn, from, to)?;
+    if settled.is_empty() {
+        return grouped_raw(conn, from, to, by);
+    }
+    let dim = dims.first().copied();
+    let mut sums: BTreeMap<(Option<NaiveDate>, Option<String>), i64> = BTreeMap::new();
+    match dim {
+        None => *sums.entry((None, None)).or_default() += settled.iter().map(|s| s.1).sum::<i64>(),
+        Some(Dimension::Day) => {
+            for &(day, uses) in settled.iter().filter(|s| s.1 > 0) {
+                *sums.entry((Some(day), None)).or_default() += uses;
+            }
+        }
+        Some(d) => {
+            for (value, uses) in card_use_rollup::by_value(conn, d, from, to)? {
+                *sums.entry((None, Some(value))).or_default() += uses;
+            }
+        }
+    }
+    let days: BTreeSet<NaiveDate> = settled.iter().map(|s| s.0).collect();
+    for (a, b) in card_use_rollup::unsettled_runs(from, to, &days) {
+        for c in grouped_raw(conn, a, b, by)? {
+            let value = match dim {
+                Some(Dimension::Clinic) => c.clinic_id,
+                Some(Dimension::Channel) => c.channel,
+                Some(Dimension::Step) => c.step,
+                Some(Dimension::Outcome) => c.outcome,
+                None | Some(Dimension::Day) => None,
+            };
+            *sums.entry((c.day, value)).or_default() += c.uses;
+        }
+    }
+    if dim.is_none() {
+        sums.entry((None, None)).or_default();
+    }
+    Ok(sums
+        .into_iter()
+        .map(|((day, value), uses)| {
+            let on = |d: Dimension| if dim == Some(d) { value.clone() } else { None };
+            Count {
+                day,
+                clinic_id: on(Dimension::Clinic),
+                channel: on(Dimension::Channel),
+                step: on(Dimension::Step),
+                outcome: on(Dimension::Outcome),
+                uses,
+            }
+        })
+        .collect())
+}
+
+/// [`grouped`] from this table alone: reads the primary key's range of
+/// those days only.
+fn grouped_raw(
     conn: &mut DbConnection,
     from: NaiveDate,
     to: NaiveDate,

@@ -9,6 +9,7 @@
 pub mod access_log;
 pub mod admins;
 pub mod card_use;
+pub mod card_use_rollup;
 pub mod cards;
 pub mod clinics;
 mod error;

@@ -72,6 +72,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    card_use_rollup (dimension, day, value) {
+        dimension -> Text,
+        day -> Date,
+        value -> Text,
+        uses -> BigInt,
+    }
+}
+
+diesel::table! {
     cards (id) {
         id -> Text,
         resident_id -> Text,
@@ -196,6 +205,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     api_keys,
     card_events,
     card_use_daily,
+    card_use_rollup,
     cards,
     clinics,
     counters,

@@ -1,0 +1,1 @@
+DROP TABLE card_use_rollup;
