@@ -126,9 +126,9 @@ impl From<StoreError> for AppError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound => AppError::NotFound("not found".into()),
-            StoreError::Conflict(code) => AppError::Conflict {
-                code,
-                message: conflict_message(code).into(),
+            StoreError::Conflict(kind) => AppError::Conflict {
+                code: kind.code(),
+                message: kind.message().into(),
             },
             StoreError::Lifecycle(l) => AppError::Conflict {
                 code: l.code(),
@@ -138,25 +138,8 @@ impl From<StoreError> for AppError {
                 tracing::warn!(cause = %cause, "database unavailable");
                 AppError::Unavailable
             }
-            other => AppError::Internal(other.to_string()),
+            e @ (StoreError::Crypto | StoreError::Other(_)) => AppError::Internal(e.to_string()),
         }
-    }
-}
-
-fn conflict_message(code: &str) -> &'static str {
-    match code {
-        "national_id_registered" => "a resident with this ID number is already registered",
-        "card_exists" => "the resident already has an active or suspended card",
-        "link_conflict" => "this local patient number already names another resident",
-        "clinic_code_taken" => "a clinic with this code already exists",
-        "username_taken" => "this username is taken",
-        "key_active" => "the active signing key cannot be revoked; rotate first",
-        "signing_key_active" => "another node made a new signing key at the same moment; retry",
-        "card_changed" => "the card changed at the same moment; read it again and retry",
-        "card_revoked" => "the card is revoked",
-        "card_replaced" => "the card was replaced by a reissue; use the new card",
-        "no_recent_scan" => "this clinic has not verified this card recently; scan it first",
-        _ => "conflicts with stored state",
     }
 }
 

@@ -15,7 +15,7 @@ use healthcard::store::access_log::{ActorKind, NewLogEntry};
 use healthcard::store::residents::NewResident;
 use healthcard::store::{
     self, access_log, admins, cards, clinics, import, links, replay, residents, resolve, sessions,
-    signing_keys, DbConnection, DbPool, StoreError,
+    signing_keys, Conflict, DbConnection, DbPool, StoreError,
 };
 
 fn key() -> MasterKey {
@@ -86,7 +86,7 @@ fn fresh_like(url: &str, dir: &tempfile::TempDir) -> String {
 
 fn conflict(r: Result<impl std::fmt::Debug, StoreError>) -> &'static str {
     match r {
-        Err(StoreError::Conflict(code)) => code,
+        Err(StoreError::Conflict(kind)) => kind.code(),
         other => panic!("expected a conflict, got {other:?}"),
     }
 }
@@ -1119,7 +1119,7 @@ both_backends!(race_eight_threads_issue_one_card, |url| {
     assert_eq!(wins, 1, "{results:?}");
     for r in results.iter().filter(|r| r.is_err()) {
         assert!(
-            matches!(r, Err(StoreError::Conflict("card_exists"))),
+            matches!(r, Err(StoreError::Conflict(Conflict::CardExists))),
             "{r:?}"
         );
     }
@@ -1291,7 +1291,7 @@ both_backends!(spend_and_append_writes_all_or_nothing, |url| {
             &[(token_id(5), exp), (token_id(5), exp)],
         );
         assert!(
-            matches!(twice, Err(StoreError::Conflict("unique_violation"))),
+            matches!(twice, Err(StoreError::Conflict(Conflict::Unique))),
             "{twice:?}"
         );
     }
@@ -1334,7 +1334,7 @@ both_backends!(race_eight_writers_spend_each_token_once, |url| {
             let fast = match (&known, pg) {
                 (Some(head), true) => match head.spend_and_append_if_current(c, &entries, &batch) {
                     Ok(done) => done,
-                    Err(StoreError::Conflict("unique_violation")) => None,
+                    Err(StoreError::Conflict(Conflict::Unique)) => None,
                     Err(e) => panic!("{e}"),
                 },
                 _ => None,

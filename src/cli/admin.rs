@@ -10,7 +10,7 @@ use crate::domain::{NewPassword, Username};
 use crate::service::admins;
 use crate::service::registry::Actor;
 use crate::service::AppContext;
-use crate::store::StoreError;
+use crate::store::{Conflict, StoreError};
 
 #[derive(Subcommand)]
 pub enum AdminCommand {
@@ -74,8 +74,8 @@ fn read_password(username: &Username) -> anyhow::Result<NewPassword> {
 fn no_such(username: &Username) -> impl Fn(StoreError) -> anyhow::Error + '_ {
     move |e| match e {
         StoreError::NotFound => anyhow::anyhow!("no administrator named {:?}", username.as_str()),
-        StoreError::Conflict("username_taken") => {
-            anyhow::anyhow!("an administrator named {:?} exists", username.as_str())
+        StoreError::Conflict(Conflict::UsernameTaken) => {
+            anyhow::anyhow!("username {:?} is taken", username.as_str())
         }
         other => other.into(),
     }

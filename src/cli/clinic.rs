@@ -7,7 +7,7 @@ use crate::domain::{ClinicCode, Scopes};
 use crate::http::views::{ClinicView, CreatedClinic};
 use crate::service::registry::{self, Actor};
 use crate::service::AppContext;
-use crate::store::clinics;
+use crate::store::{clinics, Conflict, StoreError};
 
 #[derive(Subcommand)]
 pub enum ClinicCommand {
@@ -36,7 +36,13 @@ pub fn run(settings: Settings, cmd: ClinicCommand) -> anyhow::Result<ExitCode> {
             }
             let (ctx, _) = AppContext::open_existing(settings)?;
             let (clinic, key) =
-                registry::create_clinic(&ctx, &Actor::system("cli"), &code, &name, &scopes)?;
+                registry::create_clinic(&ctx, &Actor::system("cli"), &code, &name, &scopes)
+                    .map_err(|e| match e {
+                        StoreError::Conflict(Conflict::ClinicCodeTaken) => {
+                            anyhow::anyhow!("clinic code {:?} is taken", code.as_str())
+                        }
+                        other => other.into(),
+                    })?;
             let out = CreatedClinic {
                 clinic: ClinicView::from(&clinic),
                 api_key: key.expose().to_string(),

@@ -38,8 +38,14 @@ pub const FAILURE_MEMORY: Duration = Duration::hours(24);
 
 /// The outcome of a sign-in attempt.
 pub enum SignIn {
-    Ok(Admin),
+    /// A session is open: its secret (for the cookie or bearer token) and expiry.
+    Opened {
+        secret: SecretToken,
+        expires_at: DateTime<Utc>,
+    },
+    /// Wrong username or password, or a disabled account.
     Wrong,
+    /// Throttled: refused whatever the password, for this many seconds.
     Locked { retry_after: i64 },
 }
 
@@ -108,8 +114,8 @@ fn decoy_hash() -> &'static str {
 }
 
 /// Checks a username and password from `source` (a client's
-/// [`crate::proxy::Client::source_key`]) under the throttles above; shared by
-/// the API and the portal.
+/// [`crate::proxy::Client::source_key`]) under the throttles above and opens
+/// a session on success; shared by the API and the portal.
 pub fn sign_in(
     ctx: &AppContext,
     source: &str,
@@ -154,7 +160,9 @@ pub fn sign_in(
         // A disabled account answers as a wrong password does.
         Some(a) if ok && a.disabled_at.is_none() => {
             login_throttle::clear_after_success(&mut conn, source, username.as_str())?;
-            Ok(SignIn::Ok(a))
+            drop(conn);
+            let (secret, expires_at) = open_session(ctx, &a)?;
+            Ok(SignIn::Opened { secret, expires_at })
         }
         _ => {
             conn.transaction(|c| {
@@ -166,7 +174,7 @@ pub fn sign_in(
 }
 
 /// Opens a session; returns its secret and expiry.
-pub fn open_session(
+fn open_session(
     ctx: &AppContext,
     admin: &Admin,
 ) -> Result<(SecretToken, DateTime<Utc>), StoreError> {
@@ -181,6 +189,12 @@ pub fn open_session(
     Ok((secret, expires))
 }
 
+fn hash(password: &NewPassword) -> Result<String, StoreError> {
+    crypto::hash_password(password.expose()).map_err(|e| StoreError::Other(e.to_string()))
+}
+
+/// Runs `f` and appends its access-log row (`action` on `username`) in one
+/// transaction.
 fn logged<T>(
     ctx: &AppContext,
     actor: &Actor,
@@ -205,15 +219,14 @@ fn logged<T>(
     })
 }
 
-/// Makes an administrator. `Conflict("username_taken")` if the name exists.
+/// Makes an administrator. `Conflict(Conflict::UsernameTaken)` if the name exists.
 pub fn create(
     ctx: &AppContext,
     actor: &Actor,
     username: &Username,
     password: &NewPassword,
 ) -> Result<Admin, StoreError> {
-    let phc =
-        crypto::hash_password(password.expose()).map_err(|e| StoreError::Other(e.to_string()))?;
+    let phc = hash(password)?;
     logged(ctx, actor, "admin.create", username, |c| {
         admins::create(c, username, &phc)
     })
@@ -246,8 +259,7 @@ pub fn set_password(
     username: &Username,
     password: &NewPassword,
 ) -> Result<Admin, StoreError> {
-    let phc =
-        crypto::hash_password(password.expose()).map_err(|e| StoreError::Other(e.to_string()))?;
+    let phc = hash(password)?;
     logged(ctx, actor, "admin.passwd", username, |c| {
         let a = admins::set_password(c, username, &phc)?;
         admins::delete_sessions(c, a.id)?;

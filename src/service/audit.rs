@@ -22,7 +22,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::crypto::{ChainKey, MasterKey};
 use crate::store::access_log::{self, Head};
-use crate::store::{self, DbConnection, DbPool, StoreError};
+use crate::store::{self, Conflict, DbConnection, DbPool, StoreError};
 
 use super::context::PooledConn;
 use super::verification::{self, Judged, Outcome, Pending};
@@ -347,7 +347,7 @@ impl Writer {
                     }
                     // The replay key's backstop (a spend the statement's
                     // check missed): it was rolled back whole.
-                    Ok(None) | Err(StoreError::Conflict("unique_violation")) => {}
+                    Ok(None) | Err(StoreError::Conflict(Conflict::Unique)) => {}
                     Err(e) => return Err(e),
                 }
                 judged = verification::unsettle(outcomes);

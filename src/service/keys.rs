@@ -6,7 +6,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use crate::crypto::{MasterKey, Suite};
-use crate::store::{signing_keys, DbConnection, DbPool, StoreError};
+use crate::store::{signing_keys, Conflict, DbConnection, DbPool, StoreError};
 use crate::token::{Alg, KeyRing, KeyState, Kid, SigningKey, VerifyingKey};
 
 /// The node's current key ring, swapped whole on reload so readers never block.
@@ -77,7 +77,7 @@ pub fn ensure_active_key(
     match insert_active(conn, master, &generate(master, alg)) {
         Ok(_) => Ok(true),
         // Another node started at the same moment and won; its key is as good.
-        Err(StoreError::Conflict(_)) => Ok(false),
+        Err(StoreError::Conflict(Conflict::SigningKeyActive)) => Ok(false),
         Err(e) => Err(e),
     }
 }
@@ -217,7 +217,7 @@ pub fn revoke(conn: &mut DbConnection, kid: &str) -> Result<(), StoreError> {
         .find(|k| k.kid == kid)
         .ok_or(StoreError::NotFound)?;
     if key.state == signing_keys::KeyState::Active {
-        return Err(StoreError::Conflict("key_active"));
+        return Err(StoreError::Conflict(Conflict::KeyActive));
     }
     signing_keys::revoke(conn, kid)
 }

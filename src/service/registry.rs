@@ -13,7 +13,7 @@ use crate::store::cards::{self, Card};
 use crate::store::clinics::{self, ApiKeyInfo, Clinic};
 use crate::store::links;
 use crate::store::residents::{self, NewResident, Resident};
-use crate::store::{access_log, DbConnection, StoreError};
+use crate::store::{access_log, Conflict, DbConnection, StoreError};
 use crate::token::{MintedToken, TokenKind};
 
 use super::{AppContext, LogEntry};
@@ -395,7 +395,7 @@ pub fn revoke_api_key(
 }
 
 /// Links a clinic's patient number to the resident of `card` (idempotent);
-/// `Conflict("link_conflict")` when the number names another resident,
+/// `Conflict(Conflict::LinkConflict)` when the number names another resident,
 /// `card_revoked` / `card_replaced` for a dead card, and `no_recent_scan`
 /// unless this clinic verified the card (valid) within
 /// `link_scan_window_secs`: knowing a card id is not enough to attach a
@@ -411,14 +411,14 @@ pub fn link_patient(
     ctx.with_tx(|c| {
         let card = cards::get(c, card)?;
         match card.status {
-            CardStatus::Revoked => return Err(StoreError::Conflict("card_revoked")),
-            CardStatus::Replaced => return Err(StoreError::Conflict("card_replaced")),
+            CardStatus::Revoked => return Err(StoreError::Conflict(Conflict::CardRevoked)),
+            CardStatus::Replaced => return Err(StoreError::Conflict(Conflict::CardReplaced)),
             CardStatus::Active | CardStatus::Suspended => {}
         }
         let since =
             crate::store::now() - chrono::Duration::seconds(ctx.settings.link_scan_window_secs);
         if !access_log::verified_since(c, clinic.id, card.id, since)? {
-            return Err(StoreError::Conflict("no_recent_scan"));
+            return Err(StoreError::Conflict(Conflict::NoRecentScan));
         }
         links::create(c, clinic.id, local, card.resident_id)?;
         let mut e = entry(

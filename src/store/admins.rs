@@ -5,7 +5,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::{admins, sessions};
-use super::{corrupt, now, on_unique, parse_id, DbConnection, StoreError};
+use super::{corrupt, now, on_unique, parse_id, Conflict, DbConnection, StoreError};
 use crate::domain::{AdminId, Username};
 
 #[derive(Clone, PartialEq, Eq)]
@@ -53,7 +53,7 @@ impl TryFrom<AdminRow> for Admin {
     }
 }
 
-/// Makes an administrator. `Conflict("username_taken")` if the name exists.
+/// Makes an administrator. `Conflict(Conflict::UsernameTaken)` if the name exists.
 pub fn create(
     conn: &mut DbConnection,
     username: &Username,
@@ -69,7 +69,7 @@ pub fn create(
     diesel::insert_into(admins::table)
         .values(&row)
         .execute(conn)
-        .map_err(on_unique("username_taken"))?;
+        .map_err(on_unique(Conflict::UsernameTaken))?;
     row.try_into()
 }
 

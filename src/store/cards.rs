@@ -6,7 +6,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::{card_events, cards};
-use super::{corrupt, next_counter, now, on_unique, parse_id, DbConnection, StoreError};
+use super::{corrupt, next_counter, now, on_unique, parse_id, Conflict, DbConnection, StoreError};
 use crate::crypto::{SecretHash, SecretKind, SecretToken};
 use crate::domain::{CardAction, CardId, CardStatus, ResidentId};
 
@@ -111,13 +111,13 @@ fn on_card_insert(e: diesel::result::Error) -> StoreError {
             diesel::result::DatabaseErrorKind::ForeignKeyViolation,
             _,
         ) => StoreError::NotFound,
-        other => on_unique("card_exists")(other),
+        other => on_unique(Conflict::CardExists)(other),
     }
 }
 
 /// Issues the resident's card. Returns it with the holder credential, which
 /// exists only in this answer (only its hash is stored).
-/// `Conflict("card_exists")` if the resident already has an active or
+/// `Conflict(Conflict::CardExists)` if the resident already has an active or
 /// suspended card; `NotFound` if there is no such resident.
 pub fn issue(
     conn: &mut DbConnection,
@@ -206,7 +206,7 @@ fn set_status(
     if n == 1 {
         Ok(())
     } else {
-        Err(StoreError::Conflict("card_changed"))
+        Err(StoreError::Conflict(Conflict::CardChanged))
     }
 }
 

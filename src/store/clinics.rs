@@ -5,7 +5,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::{api_keys, clinics};
-use super::{corrupt, now, on_unique, parse_id, DbConnection, StoreError};
+use super::{corrupt, now, on_unique, parse_id, Conflict, DbConnection, StoreError};
 use crate::crypto::{SecretHash, SecretKind, SecretToken};
 use crate::domain::{ClinicCode, ClinicId, Scopes};
 
@@ -76,7 +76,7 @@ impl TryFrom<ApiKeyRow> for ApiKeyInfo {
 }
 
 /// Makes a clinic with its first API key (`hck_…`, shown once).
-/// `Conflict("clinic_code_taken")` if the code exists.
+/// `Conflict(Conflict::ClinicCodeTaken)` if the code exists.
 pub fn create(
     conn: &mut DbConnection,
     code: &ClinicCode,
@@ -94,7 +94,7 @@ pub fn create(
         diesel::insert_into(clinics::table)
             .values(&row)
             .execute(conn)
-            .map_err(on_unique("clinic_code_taken"))?;
+            .map_err(on_unique(Conflict::ClinicCodeTaken))?;
         let clinic = Clinic::try_from(row.clone())?;
         let (_, key) = add_key(conn, clinic.id)?;
         Ok((clinic, key))

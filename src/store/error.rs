@@ -2,17 +2,83 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
 use crate::domain::LifecycleError;
 
+/// What a write collided with. Each kind has a stable API code and a
+/// message; add a kind here (and its two arms below) rather than a string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Conflict {
+    NationalIdRegistered,
+    CardExists,
+    /// The local patient number already names another resident at the clinic.
+    LinkConflict,
+    ClinicCodeTaken,
+    UsernameTaken,
+    /// The active signing key cannot be revoked.
+    KeyActive,
+    /// Another node made a new signing key at the same moment.
+    SigningKeyActive,
+    /// The card row changed between read and write.
+    CardChanged,
+    CardRevoked,
+    CardReplaced,
+    NoRecentScan,
+    /// A unique index refused the row where no caller named the kind (e.g.
+    /// the replay key's backstop in the access-log writer).
+    Unique,
+}
+
+impl Conflict {
+    /// The `code` of the API's error body.
+    pub fn code(self) -> &'static str {
+        match self {
+            Conflict::NationalIdRegistered => "national_id_registered",
+            Conflict::CardExists => "card_exists",
+            Conflict::LinkConflict => "link_conflict",
+            Conflict::ClinicCodeTaken => "clinic_code_taken",
+            Conflict::UsernameTaken => "username_taken",
+            Conflict::KeyActive => "key_active",
+            Conflict::SigningKeyActive => "signing_key_active",
+            Conflict::CardChanged => "card_changed",
+            Conflict::CardRevoked => "card_revoked",
+            Conflict::CardReplaced => "card_replaced",
+            Conflict::NoRecentScan => "no_recent_scan",
+            Conflict::Unique => "conflict",
+        }
+    }
+
+    /// For humans (API message, CLI error).
+    pub fn message(self) -> &'static str {
+        match self {
+            Conflict::NationalIdRegistered => {
+                "a resident with this ID number is already registered"
+            }
+            Conflict::CardExists => "the resident already has an active or suspended card",
+            Conflict::LinkConflict => "this local patient number already names another resident",
+            Conflict::ClinicCodeTaken => "a clinic with this code already exists",
+            Conflict::UsernameTaken => "this username is taken",
+            Conflict::KeyActive => "the active signing key cannot be revoked; rotate first",
+            Conflict::SigningKeyActive => {
+                "another node made a new signing key at the same moment; retry"
+            }
+            Conflict::CardChanged => "the card changed at the same moment; read it again and retry",
+            Conflict::CardRevoked => "the card is revoked",
+            Conflict::CardReplaced => "the card was replaced by a reissue; use the new card",
+            Conflict::NoRecentScan => {
+                "this clinic has not verified this card recently; scan it first"
+            }
+            Conflict::Unique => "conflicts with stored state",
+        }
+    }
+}
+
 /// What a store call can fail with; the HTTP layer maps it once:
 /// `NotFound` 404, `Conflict`/`Lifecycle` 409, `Unavailable` 503, the rest 500.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("not found")]
     NotFound,
-    /// A stable code: `national_id_registered`, `card_exists`, `link_conflict`,
-    /// `clinic_code_taken`, `username_taken`, `signing_key_active`, `card_changed`,
-    /// `card_revoked`, `card_replaced`, `no_recent_scan`.
-    #[error("conflict: {0}")]
-    Conflict(&'static str),
+    /// The write collides with what is stored; the kind says with what.
+    #[error("{}", .0.message())]
+    Conflict(Conflict),
     #[error(transparent)]
     Lifecycle(#[from] LifecycleError),
     /// The database cannot be reached right now (pool timeout, refused or
@@ -20,7 +86,7 @@ pub enum StoreError {
     #[error("database unavailable: {0}")]
     Unavailable(String),
     /// A sealed column would not open: wrong master key or tampered data.
-    #[error("stored data could not be decrypted")]
+    #[error("stored data could not be decrypted (a master key other than the one that sealed it, or altered data)")]
     Crypto,
     #[error("database error: {0}")]
     Other(String),
@@ -31,7 +97,7 @@ impl From<DieselError> for StoreError {
         match e {
             DieselError::NotFound => StoreError::NotFound,
             DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
-                StoreError::Conflict("unique_violation")
+                StoreError::Conflict(Conflict::Unique)
             }
             DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, info) => {
                 StoreError::Unavailable(info.message().to_owned())

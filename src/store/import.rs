@@ -67,6 +67,20 @@ pub struct ImportReport {
     pub bad: Vec<BadRow>,
 }
 
+/// Why an import stopped. Bad rows do not stop it (they are reported); these
+/// do: the file's fault (`Header`, `Read`) or the database's (`Store`).
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    /// The first line is not the expected header (or cannot be read as CSV).
+    #[error("the CSV header must be {}", HEADER.join(","))]
+    Header,
+    /// The file could not be read part way through.
+    #[error("reading the CSV: {0}")]
+    Read(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 /// A refused row: its line in the file (1 is the header) and why. The reason
 /// never holds the row's ID number or name.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,7 +136,7 @@ pub fn import_legacy(
     reader: impl Read + Send,
     batch_size: usize,
     progress: impl FnMut(u64),
-) -> Result<ImportReport, StoreError> {
+) -> Result<ImportReport, ImportError> {
     // SQLite, for the import's connection only (reset afterwards: the
     // connection goes back to a pool):
     // - a large page cache: every row inserts into two B-trees keyed by
@@ -144,7 +158,8 @@ pub fn import_legacy(
             conn,
             "PRAGMA cache_size = -524288; PRAGMA temp_store = MEMORY; \
              PRAGMA wal_autocheckpoint = 0;",
-        )?;
+        )
+        .map_err(StoreError::from)?;
     }
     let result = import_rows(conn, key, clinic, reader, batch_size, progress);
     if sqlite {
@@ -164,7 +179,7 @@ fn import_rows(
     reader: impl Read + Send,
     batch_size: usize,
     progress: impl FnMut(u64),
-) -> Result<ImportReport, StoreError> {
+) -> Result<ImportReport, ImportError> {
     let batch_size = batch_size.clamp(1, MAX_BATCH);
     // The clinic must exist; this also gives a clear NotFound up front.
     super::clinics::get(conn, clinic)?;
@@ -240,20 +255,15 @@ fn read_rows(
     batch_size: usize,
     at: chrono::NaiveDateTime,
     tx: mpsc::SyncSender<Batch>,
-) -> Result<Parsed, StoreError> {
+) -> Result<Parsed, ImportError> {
     let mut csv = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(true)
         .trim(csv::Trim::All)
         .from_reader(reader);
-    let header = csv
-        .headers()
-        .map_err(|e| StoreError::Other(format!("reading the CSV header: {e}")))?;
+    let header = csv.headers().map_err(|_| ImportError::Header)?;
     if header.iter().collect::<Vec<_>>() != HEADER {
-        return Err(StoreError::Other(format!(
-            "the CSV header must be {}",
-            HEADER.join(",")
-        )));
+        return Err(ImportError::Header);
     }
     let mut parsed = Parsed::default();
     let mut record = csv::StringRecord::new();
@@ -262,7 +272,7 @@ fn read_rows(
         let more = match csv.read_record(&mut record) {
             Ok(more) => more,
             Err(e) if matches!(e.kind(), csv::ErrorKind::Io(_)) => {
-                return Err(StoreError::Other(format!("reading the CSV: {e}")));
+                return Err(ImportError::Read(e.to_string()));
             }
             Err(e) => {
                 parsed.rows += 1;

@@ -5,7 +5,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::{clinics, links};
-use super::{corrupt, is_unique_violation, now, parse_id, DbConnection, StoreError};
+use super::{corrupt, is_unique_violation, now, parse_id, Conflict, DbConnection, StoreError};
 use crate::domain::{ClinicCode, ClinicId, LocalPatientId, ResidentId};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,7 +40,7 @@ impl TryFrom<LinkRow> for Link {
 }
 
 /// Links the clinic's number to the resident. Idempotent: linking the same
-/// pair again returns the existing link. `Conflict("link_conflict")` if the
+/// pair again returns the existing link. `Conflict(Conflict::LinkConflict)` if the
 /// number already names another resident; `NotFound` if the clinic or the
 /// resident does not exist.
 pub fn create(
@@ -53,7 +53,7 @@ pub fn create(
         if existing.resident_id == resident {
             Ok(existing)
         } else {
-            Err(StoreError::Conflict("link_conflict"))
+            Err(StoreError::Conflict(Conflict::LinkConflict))
         }
     };
     // Look first, so the usual repeat is answered without a failed INSERT
@@ -72,7 +72,7 @@ pub fn create(
         // Lost a race with another node linking the same number.
         Err(e) if is_unique_violation(&e) => match find(conn, clinic, local)? {
             Some(existing) => same_or_conflict(existing),
-            None => Err(StoreError::Conflict("link_conflict")),
+            None => Err(StoreError::Conflict(Conflict::LinkConflict)),
         },
         Err(diesel::result::Error::DatabaseError(
             diesel::result::DatabaseErrorKind::ForeignKeyViolation,

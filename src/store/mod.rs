@@ -34,7 +34,7 @@ use diesel::prelude::*;
 use diesel::r2d2::{ConnectionManager, CustomizeConnection};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
-pub use error::StoreError;
+pub use error::{Conflict, StoreError};
 
 /// One connection to either backend; queries are written once against it.
 #[derive(diesel::MultiConnection)]
@@ -295,13 +295,13 @@ fn corrupt<E>(what: &'static str) -> impl FnOnce(E) -> StoreError {
     move |_| StoreError::Other(format!("corrupt {what} in database"))
 }
 
-/// Maps a unique violation to `Conflict(code)` and leaves other errors alone.
-fn on_unique(code: &'static str) -> impl FnOnce(diesel::result::Error) -> StoreError {
+/// Maps a unique violation to `Conflict(kind)` and leaves other errors alone.
+fn on_unique(kind: Conflict) -> impl FnOnce(diesel::result::Error) -> StoreError {
     move |e| match e {
         diesel::result::Error::DatabaseError(
             diesel::result::DatabaseErrorKind::UniqueViolation,
             _,
-        ) => StoreError::Conflict(code),
+        ) => StoreError::Conflict(kind),
         other => other.into(),
     }
 }

@@ -5,7 +5,7 @@ use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
 use super::schema::residents;
-use super::{corrupt, now, on_unique, parse_id, DbConnection, StoreError};
+use super::{corrupt, now, on_unique, parse_id, Conflict, DbConnection, StoreError};
 use crate::crypto::MasterKey;
 use crate::domain::{MobileNumber, NationalId, PersonName, ResidentId, Sex};
 
@@ -104,7 +104,7 @@ impl ResidentRow {
     }
 }
 
-/// Registers a resident. `Conflict("national_id_registered")` if the number is
+/// Registers a resident. `Conflict(Conflict::NationalIdRegistered)` if the number is
 /// already registered (the blind index is unique).
 pub fn create(
     conn: &mut DbConnection,
@@ -115,7 +115,7 @@ pub fn create(
     diesel::insert_into(residents::table)
         .values(&row)
         .execute(conn)
-        .map_err(on_unique("national_id_registered"))?;
+        .map_err(on_unique(Conflict::NationalIdRegistered))?;
     row.open(key)
 }
 

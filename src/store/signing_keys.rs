@@ -5,7 +5,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::signing_keys;
-use super::{corrupt, now, on_unique, DbConnection, StoreError};
+use super::{corrupt, now, on_unique, Conflict, DbConnection, StoreError};
 
 /// A signing key's state: one `Active` key signs; `Retired` keys still verify
 /// (and stay published) until their tokens expire; `Revoked` keys verify nothing.
@@ -74,7 +74,7 @@ struct Row {
 }
 
 /// Stores a new active key and retires the previous active one, in one
-/// transaction. `Conflict("signing_key_active")` if another node rotated at
+/// transaction. `Conflict(Conflict::SigningKeyActive)` if another node rotated at
 /// the same moment (at most one active key: a partial unique index).
 pub fn insert_active(
     conn: &mut DbConnection,
@@ -103,7 +103,7 @@ pub fn insert_active(
                 signing_keys::created_at.eq(at),
             ))
             .execute(conn)
-            .map_err(on_unique("signing_key_active"))?;
+            .map_err(on_unique(Conflict::SigningKeyActive))?;
         Ok(StoredSigningKey {
             kid: kid.to_owned(),
             public_key: public_key.to_vec(),

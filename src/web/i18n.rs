@@ -117,11 +117,11 @@ impl Lang {
                 "The birth date in the ID number is too early",
             ),
             ("national_id", _) => self.t("身份证号无效", "Invalid ID number"),
-            ("phone", _) | ("mobile", _) | ("mobile_number", _) => self.t(
+            ("phone", _) => self.t(
                 "请输入11位中国大陆手机号码",
                 "Enter an 11-digit mainland China mobile number",
             ),
-            ("name", _) | ("person_name", _) => self.t("姓名无效", "Invalid name"),
+            ("name", _) => self.t("姓名无效", "Invalid name"),
             ("clinic_code", _) => self.t(
                 "代码只能包含字母、数字、- 和 _，最多32个字符",
                 "Letters, digits, - and _ only, at most 32 characters",

@@ -33,7 +33,7 @@ use crate::service::kiosk::{self, Opened};
 use crate::service::registry;
 use crate::service::verification::{self, Outcome, Use};
 use crate::store::clinics::Clinic;
-use crate::store::{cards, residents, StoreError};
+use crate::store::{cards, residents, Conflict, StoreError};
 use crate::token::Reason;
 
 /// The cookie that keeps the kiosk session's token on the terminal.
@@ -505,6 +505,16 @@ struct LinkForm {
     csrf: Option<String>,
 }
 
+/// What the link form ends in.
+enum Linking {
+    /// Linked (or already linked) under this number.
+    Linked(String),
+    /// The number is not well formed.
+    BadNumber,
+    /// The number already names another resident at this clinic.
+    Taken,
+}
+
 async fn link(req: HttpRequest, state: web::Data<State>, form: web::Form<LinkForm>) -> PageResult {
     let cx = Cx::new(&req);
     let l = cx.lang;
@@ -561,31 +571,31 @@ async fn link(req: HttpRequest, state: web::Data<State>, form: web::Form<LinkFor
         let Some(lp) = lp else {
             let card = cards::get(&mut *ctx.conn()?, card_id)?;
             let r = residents::get(&mut *ctx.conn()?, &ctx.master, card.resident_id)?;
-            return Ok((r.name, Err(None)));
+            return Ok((r.name, Linking::BadNumber));
         };
         let card = match registry::link_patient(&ctx, &c, card_id, &lp) {
             Ok(card) => card,
-            Err(StoreError::Conflict("link_conflict")) => {
+            Err(StoreError::Conflict(Conflict::LinkConflict)) => {
                 let card = cards::get(&mut *ctx.conn()?, card_id)?;
                 let r = residents::get(&mut *ctx.conn()?, &ctx.master, card.resident_id)?;
-                return Ok((r.name, Err(Some(()))));
+                return Ok((r.name, Linking::Taken));
             }
             Err(e) => return Err(e),
         };
         let r = residents::get(&mut *ctx.conn()?, &ctx.master, card.resident_id)?;
-        Ok((r.name, Ok(lp.as_str().to_string())))
+        Ok((r.name, Linking::Linked(lp.as_str().to_string())))
     })
     .await?;
     let (name, linked) = result;
     let (panel, status) = match linked {
-        Ok(n) => (
+        Linking::Linked(n) => (
             Panel::Linked {
                 name,
                 local_patient_id: n,
             },
             StatusCode::CREATED,
         ),
-        Err(None) => (
+        Linking::BadNumber => (
             Panel::LinkError {
                 card_id: card_uuid,
                 ticket: ticket.clone(),
@@ -597,7 +607,7 @@ async fn link(req: HttpRequest, state: web::Data<State>, form: web::Form<LinkFor
             },
             StatusCode::UNPROCESSABLE_ENTITY,
         ),
-        Err(Some(())) => (
+        Linking::Taken => (
             Panel::LinkError {
                 card_id: card_uuid,
                 ticket: ticket.clone(),

@@ -2,13 +2,12 @@
 //! the headers believed from them, cookies, the holder's view of the card
 //! office, kiosk sessions, and the `healthcard admin` commands as a process.
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 use reqwest::blocking::Response;
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app_as, spawn_app_with, Backend, TestApp};
+use crate::helpers::{self, err, ok, spawn_app_as, spawn_app_with, Backend, TestApp};
 
 const PASSWORD: &str = "correct horse battery";
 
@@ -390,43 +389,12 @@ fn housekeeping_purges_old_sign_in_failures() {
 
 /// The binary on the test app's own database and data folder.
 fn cli(app: &TestApp, args: &[&str], stdin: Option<&str>) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_healthcard"))
-        .arg("--data-dir")
-        .arg(&app.settings.data_dir)
-        .arg("--database-url")
-        .arg(&app.settings.database_url)
-        .args(args)
-        .env_remove("HEALTHCARD_DATABASE_URL")
-        .env_remove("DATABASE_URL")
-        .env_remove("HEALTHCARD_MASTER_KEY")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    if let Some(s) = stdin {
-        child.stdin.take().unwrap().write_all(s.as_bytes()).unwrap();
-    }
-    drop(child.stdin.take());
-    child.wait_with_output().unwrap()
-}
-
-fn ok(o: &Output) -> String {
-    assert!(
-        o.status.success(),
-        "stderr: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8(o.stdout.clone()).unwrap()
-}
-
-fn err(o: &Output) -> String {
-    assert!(
-        !o.status.success(),
-        "stdout: {}",
-        String::from_utf8_lossy(&o.stdout)
-    );
-    String::from_utf8_lossy(&o.stderr).to_string()
+    helpers::cli(
+        &app.settings.data_dir,
+        Some(&app.settings.database_url),
+        args,
+        stdin,
+    )
 }
 
 #[test]

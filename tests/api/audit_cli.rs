@@ -3,7 +3,7 @@
 //! installation.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 use chrono::NaiveDateTime;
 use diesel::connection::SimpleConnection;
@@ -14,6 +14,8 @@ use healthcard::crypto::{sha256, ChainKey, MasterKey};
 use healthcard::store::schema::{access_log, access_log_head};
 use healthcard::store::DbConnection;
 
+use crate::helpers::{cli, ok};
+
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 /// The migration that keys the chain; an "old" database has every other one.
@@ -21,39 +23,7 @@ const KEYED_CHAIN_MIGRATION: &str = "2026-12-02-000300";
 
 /// `healthcard --data-dir DIR [--database-url URL] ARGS` with a clean environment.
 fn run(dir: &Path, url: Option<&str>, args: &[&str], stdin: &str) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_healthcard"));
-    cmd.arg("--data-dir").arg(dir);
-    if let Some(url) = url {
-        cmd.arg("--database-url").arg(url);
-    }
-    let mut child = cmd
-        .args(args)
-        .env_remove("HEALTHCARD_DATABASE_URL")
-        .env_remove("DATABASE_URL")
-        .env_remove("HEALTHCARD_MASTER_KEY")
-        .env_remove("HEALTHCARD_DATA_DIR")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
-}
-
-fn ok(o: &Output) -> String {
-    assert!(
-        o.status.success(),
-        "stderr: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8(o.stdout.clone()).unwrap()
+    cli(dir, url, args, Some(stdin))
 }
 
 fn stdout(o: &Output) -> String {

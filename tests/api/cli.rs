@@ -1,37 +1,14 @@
 //! The command line as a process.
 
 use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use serde_json::Value;
 
-fn healthcard(dir: &std::path::Path, args: &[&str], stdin: Option<&str>) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_healthcard"))
-        .arg("--data-dir")
-        .arg(dir)
-        .args(args)
-        .env_remove("HEALTHCARD_DATABASE_URL")
-        .env_remove("DATABASE_URL")
-        .env_remove("HEALTHCARD_MASTER_KEY")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    if let Some(s) = stdin {
-        child.stdin.take().unwrap().write_all(s.as_bytes()).unwrap();
-    }
-    drop(child.stdin.take());
-    child.wait_with_output().unwrap()
-}
+use crate::helpers::{cli, err, ok};
 
-fn ok(o: &Output) -> String {
-    assert!(
-        o.status.success(),
-        "stderr: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8(o.stdout.clone()).unwrap()
+fn healthcard(dir: &std::path::Path, args: &[&str], stdin: Option<&str>) -> Output {
+    cli(dir, None, args, stdin)
 }
 
 #[test]
@@ -340,4 +317,41 @@ fn cli_import_legacy_reports_bad_rows_and_is_idempotent() {
         None,
     );
     assert!(!o.status.success());
+}
+
+/// A refusal names what was refused, in words, and a file's fault is not
+/// called a database error.
+#[test]
+fn cli_errors_name_the_thing() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(&healthcard(d, &["migrate"], None));
+    let pw = Some("s3cret-passw0rd\n");
+    ok(&healthcard(
+        d,
+        &["admin", "create", "--username", "root"],
+        pw,
+    ));
+    let e = err(&healthcard(
+        d,
+        &["admin", "create", "--username", "root"],
+        pw,
+    ));
+    assert!(e.contains(r#"username "root" is taken"#), "{e}");
+    let clinic = ["clinic", "create", "--code", "C001", "--name", "第一医院"];
+    ok(&healthcard(d, &clinic, None));
+    let e = err(&healthcard(d, &clinic, None));
+    assert!(e.contains(r#"clinic code "C001" is taken"#), "{e}");
+    let csv = d.join("wrong-header.csv");
+    std::fs::write(&csv, "id,name\nA1,张三\n").unwrap();
+    let e = err(&healthcard(
+        d,
+        &["import-legacy", "--clinic", "C001", csv.to_str().unwrap()],
+        None,
+    ));
+    assert!(
+        e.contains("the CSV header must be local_patient_id,name,national_id,phone"),
+        "{e}"
+    );
+    assert!(!e.contains("database"), "{e}");
 }

@@ -229,3 +229,56 @@ pub fn error_code(r: Response, status: u16) -> String {
     assert!(v["message"].is_string(), "message in {v}");
     v["code"].as_str().expect("code").to_string()
 }
+
+/// `healthcard --data-dir DIR [--database-url URL] ARGS` as a process, with
+/// none of the environment's settings and `stdin` (if any) piped in.
+pub fn cli(
+    dir: &std::path::Path,
+    url: Option<&str>,
+    args: &[&str],
+    stdin: Option<&str>,
+) -> std::process::Output {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_healthcard"));
+    cmd.arg("--data-dir").arg(dir);
+    if let Some(url) = url {
+        cmd.arg("--database-url").arg(url);
+    }
+    let mut child = cmd
+        .args(args)
+        .env_remove("HEALTHCARD_DATABASE_URL")
+        .env_remove("DATABASE_URL")
+        .env_remove("HEALTHCARD_MASTER_KEY")
+        .env_remove("HEALTHCARD_DATA_DIR")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Some(s) = stdin {
+        child.stdin.take().unwrap().write_all(s.as_bytes()).unwrap();
+    }
+    drop(child.stdin.take());
+    child.wait_with_output().unwrap()
+}
+
+/// The standard output of a command that must have succeeded.
+pub fn ok(o: &std::process::Output) -> String {
+    assert!(
+        o.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+/// The standard error of a command that must have failed.
+pub fn err(o: &std::process::Output) -> String {
+    assert!(
+        !o.status.success(),
+        "stdout: {}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    String::from_utf8_lossy(&o.stderr).to_string()
+}

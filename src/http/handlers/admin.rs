@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 use crate::error::AppError;
 use crate::http::auth::{blocking, session_secret, AdminAuth};
 use crate::http::State;
-use crate::service::admins::{open_session, sign_in, SignIn};
+use crate::service::admins::{sign_in, SignIn};
 use crate::store::sessions;
 
 #[derive(Deserialize, ToSchema)]
@@ -48,7 +48,7 @@ pub async fn login(
     let outcome = blocking(move || {
         Ok(
             match sign_in(&ctx, &source, &body.username, &body.password)? {
-                SignIn::Ok(a) => Ok(Some(open_session(&ctx, &a)?)),
+                SignIn::Opened { secret, expires_at } => Ok(Some((secret, expires_at))),
                 SignIn::Wrong => Ok(None),
                 SignIn::Locked { retry_after } => Err(AppError::RateLimited {
                     retry_after: retry_after as u64,

@@ -17,7 +17,7 @@ use crate::http::extract::uuid;
 use crate::http::State;
 use crate::service::registry::{self, Actor};
 use crate::store::clinics::{self, Clinic};
-use crate::store::StoreError;
+use crate::store::{Conflict, StoreError};
 use crate::web::page::{when, Cx, PageResult};
 use crate::web::Lang;
 
@@ -227,7 +227,7 @@ pub(super) async fn create(
         blocking(
             move || match registry::create_clinic(&ctx, &actor, &code, &name, &scopes) {
                 Ok(x) => Ok(Some(x)),
-                Err(StoreError::Conflict(_)) => Ok(None),
+                Err(StoreError::Conflict(Conflict::ClinicCodeTaken)) => Ok(None),
                 Err(e) => Err(e),
             },
         )

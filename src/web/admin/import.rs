@@ -11,7 +11,7 @@ use crate::error::AppError;
 use crate::http::auth::blocking;
 use crate::http::State;
 use crate::store::clinics::{self, Clinic};
-use crate::store::{import, StoreError};
+use crate::store::import::{self, ImportError};
 use crate::web::csrf;
 use crate::web::multipart::{self, MultipartError};
 use crate::web::page::{Cx, PageResult};
@@ -145,8 +145,8 @@ pub(super) async fn upload(
         match import::import_legacy(&mut conn, &ctx.master, clinic_id, &file[..], BATCH, |_| {}) {
             Ok(r) => Ok(Ok(r)),
             // A wrong header or a file that is not CSV: the operator's to fix.
-            Err(StoreError::Other(m)) if m.contains("CSV") => Ok(Err(())),
-            Err(e) => Err(e),
+            Err(ImportError::Header | ImportError::Read(_)) => Ok(Err(())),
+            Err(ImportError::Store(e)) => Err(e),
         }
     })
     .await?;

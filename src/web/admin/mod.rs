@@ -18,7 +18,7 @@ use super::csrf;
 use super::page::{Area, CsrfOnly, Cx, PageError, PageResult};
 use crate::http::auth::{blocking, session_secret, SESSION_COOKIE};
 use crate::http::State;
-use crate::service::admins::{open_session, sign_in, SignIn};
+use crate::service::admins::{sign_in, SignIn};
 use crate::store::admins::Admin;
 use crate::store::sessions;
 
@@ -263,23 +263,16 @@ async fn login(
     let ctx = state.ctx.clone();
     let source = client.source_key();
     let (username, password) = (form.username.clone(), form.password);
-    let outcome = blocking(move || {
-        Ok(match sign_in(&ctx, &source, &username, &password)? {
-            SignIn::Ok(a) => Ok(open_session(&ctx, &a)?),
-            SignIn::Wrong => Err(None),
-            SignIn::Locked { retry_after } => Err(Some(retry_after)),
-        })
-    })
-    .await?;
+    let outcome = blocking(move || sign_in(&ctx, &source, &username, &password)).await?;
     match outcome {
-        Ok((secret, expires_at)) => {
+        SignIn::Opened { secret, expires_at } => {
             let ttl = (expires_at - chrono::Utc::now()).num_seconds().max(1);
             cx.set_cookie(SESSION_COOKIE, secret.expose().to_string(), Some(ttl));
             // A new CSRF cookie with the new session.
             cx.set_cookie(csrf::CSRF_COOKIE, csrf::new_cookie_value(), None);
             Ok(cx.redirect("/admin"))
         }
-        Err(None) => {
+        SignIn::Wrong => {
             let body = login_page(
                 &cx,
                 &form.username,
@@ -287,7 +280,7 @@ async fn login(
             );
             Ok(cx.html(StatusCode::UNAUTHORIZED, body))
         }
-        Err(Some(secs)) => {
+        SignIn::Locked { retry_after: secs } => {
             let msg = match l {
                 super::Lang::Zh => {
                     format!("登录失败次数过多，请在 {secs} 秒后重试。")

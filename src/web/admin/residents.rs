@@ -18,7 +18,7 @@ use crate::http::State;
 use crate::service::registry::{self, Actor, LookupVia};
 use crate::store::cards::Card;
 use crate::store::residents::{NewResident, Resident};
-use crate::store::{cards, links, residents, StoreError};
+use crate::store::{cards, links, residents, Conflict, StoreError};
 use crate::web::page::{short, when, Cx, PageResult};
 
 #[derive(Deserialize)]
@@ -197,7 +197,7 @@ pub(super) async fn register(
     let created = blocking(
         move || match registry::register_resident(&ctx, &actor, &new) {
             Ok(r) => Ok(Ok(r)),
-            Err(StoreError::Conflict(_)) => {
+            Err(StoreError::Conflict(Conflict::NationalIdRegistered)) => {
                 // The link to the registered resident is a look-up by number too.
                 let existing =
                     registry::find_resident(&ctx, &actor, &new.national_id, LookupVia::Portal)?;
