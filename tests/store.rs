@@ -1170,37 +1170,19 @@ both_backends!(
 );
 
 // Like the access-log appenders of several nodes: each keeps the head of its
-// last append and falls back to locking the head when another moved it (on
-// PostgreSQL the first try runs outside a transaction, as the writer's does).
+// last commit and the writer's commit falls back to locking the head when
+// another moved it.
 both_backends!(race_eight_writers_keeping_their_heads_chain_whole, |url| {
     let pool = open(url);
-    let pg = store::backend(&pool.get().unwrap()) == store::Backend::Postgres;
     race(&pool, 8, move |c, t| {
         let mut known: Option<access_log::Head> = None;
         for i in 0..40 {
             let entries = [log_entry(t * 100 + i)];
-            let fast = match (&known, pg) {
-                (Some(head), true) => head.append_if_current(c, &entries).unwrap(),
-                _ => None,
-            };
-            let head = match fast {
-                Some(head) => head,
-                None => c
-                    .transaction(|c| {
-                        let kept = match &known {
-                            Some(head) => head.append_if_current(c, &entries)?,
-                            None => None,
-                        };
-                        match kept {
-                            Some(head) => Ok(head),
-                            None => {
-                                access_log::lock_head(c, &key().chain_key())?.append(c, &entries)
-                            }
-                        }
-                    })
-                    .unwrap(),
-            };
-            known = Some(head);
+            let done = access_log::commit_batch(c, &key().chain_key(), known.take(), &[], |_| {
+                entries.to_vec()
+            })
+            .unwrap();
+            known = Some(done.head);
         }
     });
     let c = &mut pool.get().unwrap();
@@ -1241,22 +1223,24 @@ fn token_id(i: u32) -> [u8; 16] {
     id
 }
 
-// The access-log writer's one-statement path for dynamic tokens: the spend,
-// the head's move and the rows go in together or not at all. On PostgreSQL
-// it runs outside a transaction, as the writer runs it; SQLite needs one.
+// The access-log writer's one-statement path for dynamic tokens (PostgreSQL
+// only): the spend, the head's move and the rows go in together or not at
+// all, outside a transaction, as the writer runs it.
 both_backends!(spend_and_append_writes_all_or_nothing, |url| {
     let pool = open(url);
     let c = &mut pool.get().unwrap();
     let pg = store::backend(c) == store::Backend::Postgres;
+    if !pg {
+        return;
+    }
     let spend = |c: &mut DbConnection,
                  head: &access_log::Head,
                  entries: &[NewLogEntry],
                  tokens: &[([u8; 16], chrono::NaiveDateTime)]| {
-        if pg {
-            head.spend_and_append_if_current(c, entries, tokens)
-        } else {
-            c.transaction(|c| head.spend_and_append_if_current(c, entries, tokens))
-        }
+        let DbConnection::Postgresql(c) = c else {
+            unreachable!("checked above")
+        };
+        head.spend_and_append_if_current(c, entries, tokens)
     };
     let exp = store::now() + Span::seconds(120);
     let first: Vec<NewLogEntry> = (0..2).map(log_entry).collect();
@@ -1309,8 +1293,8 @@ both_backends!(spend_and_append_writes_all_or_nothing, |url| {
     );
 });
 
-// Eight writers spend overlapping token ids the way the access-log writer
-// does (PostgreSQL: the one statement outside a transaction first; then, or
+// Eight writers spend overlapping token ids through the access-log writer's
+// commit (PostgreSQL: the one statement outside a transaction first; then, or
 // on SQLite, a transaction that locks the head before it spends). Each id is
 // a first use exactly once, and the chain stays whole.
 both_backends!(race_eight_writers_spend_each_token_once, |url| {
@@ -1331,35 +1315,20 @@ both_backends!(race_eight_writers_spend_each_token_once, |url| {
                 log_entry(t * 100 + i as usize),
                 log_entry(t * 100 + i as usize),
             ];
-            let fast = match (&known, pg) {
-                (Some(head), true) => match head.spend_and_append_if_current(c, &entries, &batch) {
-                    Ok(done) => done,
-                    Err(StoreError::Conflict(Conflict::Unique)) => None,
-                    Err(e) => panic!("{e}"),
-                },
-                _ => None,
-            };
-            if let Some(head) = fast {
-                first_uses.extend(batch.iter().map(|(id, _)| *id));
-                fast_path += 1;
-                known = Some(head);
-                continue;
-            }
-            let (head, fresh) = c
-                .transaction(|c| {
-                    let head = access_log::lock_head(c, &key().chain_key())?;
-                    let fresh = replay::accept_many(c, &batch)?;
-                    Ok::<_, StoreError>((head.append(c, &entries)?, fresh))
+            let done =
+                access_log::commit_batch(c, &key().chain_key(), known.take(), &batch, |_| {
+                    entries.to_vec()
                 })
                 .unwrap();
+            fast_path += usize::from(done.one_statement);
             first_uses.extend(
                 batch
                     .iter()
-                    .zip(fresh)
+                    .zip(done.first_use)
                     .filter(|(_, f)| *f)
                     .map(|((id, _), _)| *id),
             );
-            known = Some(head);
+            known = Some(done.head);
         }
         (first_uses, fast_path)
     });

@@ -17,14 +17,12 @@
 use std::sync::{mpsc as sync_mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use diesel::Connection;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::crypto::{ChainKey, MasterKey};
 use crate::store::access_log::{self, Head};
-use crate::store::{self, Conflict, DbConnection, DbPool, StoreError};
+use crate::store::{self, DbConnection, DbPool, PooledConn, StoreError};
 
-use super::context::PooledConn;
 use super::verification::{self, Judged, Outcome, Pending};
 
 pub use crate::store::access_log::NewLogEntry as LogEntry;
@@ -309,8 +307,8 @@ impl Writer {
     }
 
     /// Spends the batch's dynamic tokens and appends every entry in arrival
-    /// order after the chain head, atomically. Returns the verifications'
-    /// outcomes in arrival order.
+    /// order after the chain head, atomically ([`access_log::commit_batch`]).
+    /// Returns the verifications' outcomes in arrival order.
     fn commit(
         &self,
         kept: &mut Kept,
@@ -321,77 +319,38 @@ impl Writer {
             Some(conn) => conn,
             None => kept.conn.insert(self.pool.get()?),
         };
-        let skew = self.clock_skew_secs;
-        let is_pg = matches!(conn, DbConnection::Postgresql(_));
-        let mut judged = judged;
-        let known = kept.head.take();
-        // PostgreSQL, head kept: optimistically every token is a first use,
-        // and the spend, the head's compare-and-move and the rows are one
-        // statement (no transaction: one round trip where the transaction
-        // below takes four). It writes nothing if another writer moved the
-        // head or a token turns out spent; then the transaction settles.
-        if let (Some(known), true) = (&known, is_pg) {
-            let spends = verification::spends(&judged, skew);
-            let distinct = {
-                let mut ids: Vec<_> = spends.iter().map(|(id, _)| id).collect();
-                ids.sort_unstable();
-                ids.windows(2).all(|w| w[0] != w[1])
-            };
-            if distinct {
-                let outcomes = verification::settle_as(judged, vec![true; spends.len()]);
-                let entries = entries(batch, &outcomes);
-                match known.spend_and_append_if_current(conn, &entries, &spends) {
-                    Ok(Some(head)) => {
-                        kept.head = Some(head);
-                        return Ok(outcomes);
-                    }
-                    // The replay key's backstop (a spend the statement's
-                    // check missed): it was rolled back whole.
-                    Ok(None) | Err(StoreError::Conflict(Conflict::Unique)) => {}
-                    Err(e) => return Err(e),
-                }
-                judged = verification::unsettle(outcomes);
-            }
-        }
-        let (outcomes, head) = conn.transaction(|c| {
-            // The head first on PostgreSQL: tokens are spent only under the
-            // head (what the one-statement path's check relies on), and no
-            // two writers wait for each other in opposite orders. On SQLite
-            // the transaction holds the only write lock anyway, and a kept
-            // head saves the lock's statement.
-            let locked = if is_pg {
-                Some(access_log::lock_head(c, &self.chain)?)
-            } else {
-                None
-            };
-            let outcomes = verification::settle(c, skew, judged)?;
-            let entries = entries(batch, &outcomes);
-            let head = match (locked, known) {
-                (Some(locked), _) => locked.append(c, &entries)?,
-                (None, Some(known)) => match known.append_if_current(c, &entries)? {
-                    Some(head) => head,
-                    None => access_log::lock_head(c, &self.chain)?.append(c, &entries)?,
-                },
-                (None, None) => access_log::lock_head(c, &self.chain)?.append(c, &entries)?,
-            };
-            Ok::<_, StoreError>((outcomes, head))
-        })?;
-        kept.head = Some(head);
-        Ok(outcomes)
+        let spends = verification::spends(&judged, self.clock_skew_secs);
+        let done =
+            access_log::commit_batch(conn, &self.chain, kept.head.take(), &spends, |first_use| {
+                entries(batch, &judged, first_use)
+            })?;
+        kept.head = Some(done.head);
+        Ok(verification::settle_as(judged, done.first_use))
     }
 }
 
-/// The batch's log entries in arrival order. A verification that failed on
-/// its own row has no outcome to log; its caller gets the error.
-fn entries(batch: &[Job], outcomes: &[Result<Outcome, StoreError>]) -> Vec<LogEntry> {
-    let mut settled = outcomes.iter();
+/// The batch's log entries in arrival order, for the replay set's answers
+/// `first_use` (one per token of [`verification::spends`], in order). A
+/// verification that failed on its own row has no outcome to log; its
+/// caller gets the error.
+fn entries(
+    batch: &[Job],
+    judged: &[Result<Judged, StoreError>],
+    first_use: &[bool],
+) -> Vec<LogEntry> {
+    let mut judged = judged.iter();
+    let mut first_use = first_use.iter().copied();
     let mut entries = Vec::with_capacity(batch.len());
     for job in batch {
         match job {
             Job::Log(entry, _) => entries.push(entry.clone()),
             Job::Verify(p, _) => {
-                if let Some(Ok(outcome)) = settled.next() {
-                    entries.push(verification::log_entry(&p.clinic, outcome, p.used));
+                if let Some(Ok(j)) = judged.next() {
+                    let first = match j {
+                        Judged::NeedsReplayCheck { .. } => first_use.next().unwrap_or(false),
+                        Judged::Decided(_) => false,
+                    };
+                    entries.push(verification::judged_log_entry(&p.clinic, j, first, p.used));
                 }
             }
         }

@@ -3,13 +3,10 @@ use std::time::{Duration, Instant};
 
 use crate::config::Settings;
 use crate::crypto::MasterKey;
-use crate::store::{self, DbConnection, DbPool, StoreError};
+use crate::store::{self, DbConnection, DbPool, PooledConn, StoreError};
 
 use super::audit::AuditWriter;
 use super::keys::KeyStore;
-
-/// A connection checked out of the pool.
-pub type PooledConn = diesel::r2d2::PooledConnection<diesel::r2d2::ConnectionManager<DbConnection>>;
 
 /// What a running node holds: settings, the database pool, the master key,
 /// the signing keys and the access-log writer. Cheap to clone.

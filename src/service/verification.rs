@@ -14,8 +14,8 @@ use crate::crypto::MasterKey;
 use crate::domain::{CardId, CardStatus, Channel, ClinicId, Step};
 use crate::store::clinics::Clinic;
 use crate::store::resolve::{self, Resolution};
-use crate::store::{replay, DbConnection, StoreError};
-use crate::token::{self, Claims, Reason, TokenKind, Validation};
+use crate::store::{DbConnection, StoreError};
+use crate::token::{self, Claims, KeyRing, Reason, TokenKind, Validation};
 
 use super::{AppContext, LogEntry};
 
@@ -82,8 +82,11 @@ pub async fn verify_scanned(
             card_id: None,
         })
     } else {
-        let now = chrono::Utc::now().timestamp();
-        check_token(ctx, token::trim_scanned(token), now)
+        let validation = Validation {
+            now: chrono::Utc::now().timestamp(),
+            leeway_secs: ctx.settings.clock_skew_secs,
+        };
+        check_token(&ctx.keys.current(), &validation, token::trim_scanned(token))
     };
     let outcome = match checked {
         Ok(claims) => {
@@ -141,13 +144,8 @@ pub struct Pending {
 /// The checks that need no database: format, key, signature, times. CPU only
 /// (one Ed25519 verification, ~50 µs), so it runs where the request is;
 /// `Err` is the final outcome of a refused token.
-pub fn check_token(ctx: &AppContext, text: &str, now: i64) -> Result<Claims, Outcome> {
-    let ring = ctx.keys.current();
-    let validation = Validation {
-        now,
-        leeway_secs: ctx.settings.clock_skew_secs,
-    };
-    token::verify(text, &ring, &validation)
+pub fn check_token(ring: &KeyRing, validation: &Validation, text: &str) -> Result<Claims, Outcome> {
+    token::verify(text, ring, validation)
         .map(|v| v.claims)
         .map_err(|rejection| Outcome::Invalid {
             reason: rejection.reason,
@@ -236,19 +234,6 @@ pub fn spends(
         .collect()
 }
 
-/// Passes the batch's dynamic tokens through the replay set (one statement)
-/// and gives every verification its outcome. Run it inside the transaction
-/// that appends the batch's log entries, so a token is spent exactly when its
-/// log entry commits.
-pub fn settle(
-    conn: &mut DbConnection,
-    clock_skew_secs: i64,
-    judged: Vec<Result<Judged, StoreError>>,
-) -> Result<Vec<Result<Outcome, StoreError>>, StoreError> {
-    let first_use = replay::accept_many(conn, &spends(&judged, clock_skew_secs))?;
-    Ok(settle_as(judged, first_use))
-}
-
 /// Every verification's outcome, given for each token of [`spends`] (in
 /// order) whether this is its first use; a missing answer counts as a replay.
 pub fn settle_as(
@@ -276,31 +261,47 @@ pub fn settle_as(
         .collect()
 }
 
-/// Undoes [`settle_as`] with every token a first use, for a batch whose
-/// optimistic write did not happen. Exact because [`judge`] never decides a
-/// dynamic token valid: a valid dynamic outcome came from the replay check.
-pub fn unsettle(outcomes: Vec<Result<Outcome, StoreError>>) -> Vec<Result<Judged, StoreError>> {
-    outcomes
-        .into_iter()
-        .map(|o| {
-            o.map(|o| match o {
-                Outcome::Valid { claims, resolution } if claims.kind == TokenKind::Dynamic => {
-                    Judged::NeedsReplayCheck { claims, resolution }
-                }
-                decided => Judged::Decided(decided),
-            })
-        })
-        .collect()
-}
-
 /// The access-log entry for an outcome.
 pub fn log_entry(clinic: &Clinic, outcome: &Outcome, used: Use) -> LogEntry {
     let (card_id, resident_id) = match outcome {
         Outcome::Valid { resolution, .. } => {
             (Some(resolution.card.id), Some(resolution.resident.id))
         }
-        Outcome::Invalid { card_id, .. } => (card_id.map(crate::domain::CardId::from), None),
+        Outcome::Invalid { card_id, .. } => (card_id.map(CardId::from), None),
     };
+    entry(clinic, card_id, resident_id, outcome.label(), used)
+}
+
+/// The access-log entry that [`settle_as`] will give `judged` for the
+/// replay check's answer `first_use` (ignored for a decided one), without
+/// consuming it: the writer logs the batch before it hands the outcomes out.
+pub fn judged_log_entry(clinic: &Clinic, judged: &Judged, first_use: bool, used: Use) -> LogEntry {
+    match judged {
+        Judged::Decided(outcome) => log_entry(clinic, outcome, used),
+        Judged::NeedsReplayCheck { resolution, .. } if first_use => entry(
+            clinic,
+            Some(resolution.card.id),
+            Some(resolution.resident.id),
+            "valid",
+            used,
+        ),
+        Judged::NeedsReplayCheck { claims, .. } => entry(
+            clinic,
+            Some(CardId::from(claims.card_id)),
+            None,
+            Reason::Replayed.code(),
+            used,
+        ),
+    }
+}
+
+fn entry(
+    clinic: &Clinic,
+    card_id: Option<CardId>,
+    resident_id: Option<crate::domain::ResidentId>,
+    label: &str,
+    used: Use,
+) -> LogEntry {
     LogEntry {
         at: chrono::Utc::now().naive_utc(),
         actor_kind: crate::store::access_log::ActorKind::Clinic,
@@ -311,7 +312,7 @@ pub fn log_entry(clinic: &Clinic, outcome: &Outcome, used: Use) -> LogEntry {
         clinic_id: Some(clinic.id),
         channel: used.channel,
         step: used.step,
-        outcome: Some(outcome.label().to_string()),
+        outcome: Some(label.to_string()),
         detail: None,
     }
 }

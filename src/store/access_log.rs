@@ -17,8 +17,8 @@
 use chrono::{NaiveDateTime, SubsecRound};
 use diesel::prelude::*;
 
-use super::schema::{access_log, access_log_head, replay};
-use super::{card_use, corrupt, parse_id, DbConnection, StoreError};
+use super::schema::{access_log, access_log_head};
+use super::{card_use, corrupt, parse_id, Conflict, DbConnection, StoreError};
 use crate::crypto::{sha256, ChainKey};
 use crate::domain::{CardId, Channel, ClinicId, NationalId, ResidentId, Step};
 
@@ -288,6 +288,103 @@ impl PartialEq for Head {
     }
 }
 
+/// What [`commit_batch`] did: for each token, in order, whether this was its
+/// first use; the chain head after the batch, for the writer to keep.
+#[derive(Debug)]
+pub struct Committed {
+    pub first_use: Vec<bool>,
+    pub head: Head,
+    /// PostgreSQL's one-statement path wrote it (no transaction).
+    pub one_statement: bool,
+}
+
+/// The access-log writer's commit of one batch, atomically: spends the dynamic
+/// `tokens` through the replay set and appends the log entries that
+/// `entries(first_use)` gives for the answers, after the chain head. `kept`
+/// is the head the writer's last commit returned, if it kept one: while no
+/// other writer came between, the append needs no lock round trip. Tokens
+/// are spent only under the head (what the one-statement path's check relies
+/// on, see [`Head::spend_and_append_if_current`]).
+pub fn commit_batch(
+    conn: &mut DbConnection,
+    chain: &ChainKey,
+    kept: Option<Head>,
+    tokens: &[([u8; 16], NaiveDateTime)],
+    entries: impl Fn(&[bool]) -> Vec<NewLogEntry>,
+) -> Result<Committed, StoreError> {
+    match conn {
+        DbConnection::Postgresql(_) => commit_batch_pg(conn, chain, kept, tokens, entries),
+        DbConnection::Sqlite(_) => commit_batch_sqlite(conn, chain, kept, tokens, entries),
+    }
+}
+
+/// PostgreSQL: with a kept head, first the one statement that assumes every
+/// token is a first use; if it wrote nothing (the head moved, a token was
+/// spent, or the replay key's backstop rolled it back), a transaction that
+/// locks the head first, so no two writers wait for each other in opposite
+/// orders.
+fn commit_batch_pg(
+    conn: &mut DbConnection,
+    chain: &ChainKey,
+    kept: Option<Head>,
+    tokens: &[([u8; 16], NaiveDateTime)],
+    entries: impl Fn(&[bool]) -> Vec<NewLogEntry>,
+) -> Result<Committed, StoreError> {
+    let distinct = {
+        let mut ids: Vec<_> = tokens.iter().map(|(id, _)| id).collect();
+        ids.sort_unstable();
+        ids.windows(2).all(|w| w[0] != w[1])
+    };
+    if let (Some(known), true, DbConnection::Postgresql(pg)) = (&kept, distinct, &mut *conn) {
+        let first_use = vec![true; tokens.len()];
+        match known.spend_and_append_if_current(pg, &entries(&first_use), tokens) {
+            Ok(Some(head)) => {
+                return Ok(Committed {
+                    first_use,
+                    head,
+                    one_statement: true,
+                })
+            }
+            Ok(None) | Err(StoreError::Conflict(Conflict::Unique)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    conn.transaction(|c| {
+        let locked = lock_head(c, chain)?;
+        let first_use = super::replay::accept_many(c, tokens)?;
+        let head = locked.append(c, &entries(&first_use))?;
+        Ok(Committed {
+            first_use,
+            head,
+            one_statement: false,
+        })
+    })
+}
+
+/// SQLite: one transaction, which holds the database's only write lock; a
+/// kept head saves the head's lock statement.
+fn commit_batch_sqlite(
+    conn: &mut DbConnection,
+    chain: &ChainKey,
+    kept: Option<Head>,
+    tokens: &[([u8; 16], NaiveDateTime)],
+    entries: impl Fn(&[bool]) -> Vec<NewLogEntry>,
+) -> Result<Committed, StoreError> {
+    conn.transaction(|c| {
+        let first_use = super::replay::accept_many(c, tokens)?;
+        let entries = entries(&first_use);
+        let head = match kept.map(|k| k.append_if_current(c, &entries)).transpose()? {
+            Some(Some(head)) => head,
+            _ => lock_head(c, chain)?.append(c, &entries)?,
+        };
+        Ok(Committed {
+            first_use,
+            head,
+            one_statement: false,
+        })
+    })
+}
+
 /// Locks the chain head for the rest of the caller's transaction. Call it
 /// first in the transaction (see the module comment): other writes of the
 /// same transaction then run under the lock, and [`Head::append`] adds the
@@ -368,13 +465,12 @@ impl Head {
         Ok(written.then_some(next))
     }
 
-    /// Like [`Head::append_if_current`], and spends `tokens` (dynamic token
-    /// ids, distinct, with the time their replay rows may be purged) in the
-    /// same step, all or nothing. `None`, with nothing written, if another
-    /// writer moved the head or any of the tokens is already spent: the
-    /// caller then locks the head in a transaction and settles token by
-    /// token. On PostgreSQL it is one statement, atomic without a
-    /// transaction, so a batch of dynamic tokens costs one round trip
+    /// PostgreSQL only: like [`Head::append_if_current`], and spends `tokens`
+    /// (dynamic token ids, distinct, with the time their replay rows may be
+    /// purged) in the same statement, all or nothing, atomic without a
+    /// transaction. `None`, with nothing written, if another writer moved
+    /// the head or any of the tokens is already spent. [`commit_batch`]
+    /// tries it first, so a batch of dynamic tokens costs one round trip
     /// instead of four (BEGIN, replay insert, append, COMMIT).
     ///
     /// It relies on the writer's rule that tokens are spent only under the
@@ -384,50 +480,29 @@ impl Head {
     /// that commits while this statement waits for the head has moved it,
     /// and the head's compare fails). The replay key stays as a backstop: a
     /// spend the check did miss fails the statement with `Conflict` and it
-    /// is rolled back whole. On SQLite, call it inside a transaction.
+    /// is rolled back whole.
     pub fn spend_and_append_if_current(
         &self,
-        conn: &mut DbConnection,
+        conn: &mut diesel::PgConnection,
         entries: &[NewLogEntry],
         tokens: &[([u8; 16], NaiveDateTime)],
     ) -> Result<Option<Head>, StoreError> {
-        if tokens.is_empty() {
-            return self.append_if_current(conn, entries);
-        }
-        match conn {
-            DbConnection::Postgresql(c) => {
-                let rows = self.chain(entries);
-                let Some(next) = self.after(&rows) else {
-                    return Ok(None);
-                };
-                let (ids, expires) = super::replay::sorted_columns(tokens);
-                let statement = pg::SpendAndAppendRows {
-                    rows: pg::AppendRows::new(self, &next, &rows),
-                    ids,
-                    expires,
-                };
-                Ok((statement.execute(c)? == rows.len()).then_some(next))
-            }
-            // A spend must come with its log rows.
-            DbConnection::Sqlite(_) if entries.is_empty() => Ok(None),
-            DbConnection::Sqlite(_) => {
-                let ids: Vec<Vec<u8>> = tokens.iter().map(|(id, _)| id.to_vec()).collect();
-                let spent: i64 = replay::table
-                    .filter(replay::token_id.eq_any(&ids))
-                    .count()
-                    .get_result(conn)?;
-                if spent > 0 {
-                    return Ok(None);
-                }
-                let Some(next) = self.append_if_current(conn, entries)? else {
-                    return Ok(None);
-                };
-                // None is spent: checked above, and a SQLite transaction
-                // whose snapshot another writer changed since cannot write.
-                super::replay::accept_many(conn, tokens)?;
-                Ok(Some(next))
-            }
-        }
+        let rows = self.chain(entries);
+        let Some(next) = self.after(&rows) else {
+            return Ok(tokens.is_empty().then(|| self.clone()));
+        };
+        let written = if tokens.is_empty() {
+            insert_unnest(conn, self, &next, &rows)?
+        } else {
+            let (ids, expires) = super::replay::sorted_columns(tokens);
+            let statement = pg::SpendAndAppendRows {
+                rows: pg::AppendRows::new(self, &next, &rows),
+                ids,
+                expires,
+            };
+            statement.execute(conn)?
+        };
+        Ok((written == rows.len()).then_some(next))
     }
 
     /// The head once `rows` are appended: their last seq and hash.
