@@ -3,7 +3,7 @@ use std::process::ExitCode;
 use clap::Subcommand;
 
 use crate::config::Settings;
-use crate::domain::{ClinicCode, Scopes};
+use crate::domain::{ClinicCode, ClinicName, Scopes};
 use crate::http::views::{ClinicView, CreatedClinic};
 use crate::service::registry::{self, Actor};
 use crate::service::AppContext;
@@ -13,8 +13,10 @@ use crate::store::{clinics, Conflict, StoreError};
 pub enum ClinicCommand {
     /// Make a clinic and print it as one JSON object with its API key (shown this once).
     Create {
+        /// Short unique code: 1-32 of A-Z a-z 0-9 _ -.
         #[arg(long)]
         code: String,
+        /// Display name: 1-128 characters.
         #[arg(long)]
         name: String,
         /// Comma-separated: verify, link, pii, xref, search.
@@ -30,10 +32,7 @@ pub fn run(settings: Settings, cmd: ClinicCommand) -> anyhow::Result<ExitCode> {
         ClinicCommand::Create { code, name, scopes } => {
             let code = ClinicCode::parse(&code)?;
             let scopes = Scopes::parse(&scopes)?;
-            let name = name.trim().to_string();
-            if name.is_empty() || name.chars().any(char::is_control) {
-                anyhow::bail!("the clinic name must not be empty");
-            }
+            let name = ClinicName::parse(&name)?.into_string();
             let (ctx, _) = AppContext::open_existing(settings)?;
             let (clinic, key) =
                 registry::create_clinic(&ctx, &Actor::system("cli"), &code, &name, &scopes)

@@ -55,6 +55,25 @@ impl fmt::Display for ClinicCode {
     }
 }
 
+/// A clinic's display name: 1-128 characters after trimming, no control
+/// characters. One rule for the API, the portal and the CLI.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClinicName(String);
+
+impl ClinicName {
+    pub const MAX_CHARS: usize = 128;
+
+    pub fn parse(text: &str) -> Result<Self, DomainError> {
+        super::trimmed_text("clinic_name", text, Self::MAX_CHARS).map(ClinicName)
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
 /// An administrator's login name: 3-64 of `[a-z0-9._-]`, lower-cased on input
 /// so `Alice` and `alice` are one account.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -13,7 +13,7 @@ mod password;
 mod person;
 
 pub use card::{CardAction, CardStatus, LifecycleError};
-pub use clinic::{Channel, ClinicCode, LocalPatientId, Scope, Scopes, Username};
+pub use clinic::{Channel, ClinicCode, ClinicName, LocalPatientId, Scope, Scopes, Username};
 pub use document::DocumentType;
 pub use identifier::{IdentifierDomain, IdentifierSystems, SystemValue, RESIDENT_ID_CARD_OID};
 pub use ids::{AdminId, CardId, ClinicId, ResidentId};

@@ -342,6 +342,26 @@ fn cli_errors_name_the_thing() {
     ok(&healthcard(d, &clinic, None));
     let e = err(&healthcard(d, &clinic, None));
     assert!(e.contains(r#"clinic code "C001" is taken"#), "{e}");
+    // The name's rule is the API's and the portal's: at most 128 characters.
+    let long = "医".repeat(129);
+    let e = err(&healthcard(
+        d,
+        &["clinic", "create", "--code", "C002", "--name", &long],
+        None,
+    ));
+    assert!(e.contains("clinic_name"), "{e}");
+    ok(&healthcard(
+        d,
+        &[
+            "clinic",
+            "create",
+            "--code",
+            "C002",
+            "--name",
+            &long[..128 * 3],
+        ],
+        None,
+    ));
     let csv = d.join("wrong-header.csv");
     std::fs::write(&csv, "id,name\nA1,张三\n").unwrap();
     let e = err(&healthcard(

@@ -4,7 +4,7 @@ use actix_web::{delete, get, post, web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::domain::{ClinicCode, ClinicId, Scopes};
+use crate::domain::{ClinicCode, ClinicId, ClinicName, Scopes};
 use crate::error::{AppError, ErrorBody};
 use crate::http::auth::{blocking, AdminAuth};
 use crate::http::extract::uuid;
@@ -22,17 +22,6 @@ pub struct CreateClinic {
     pub scopes: Vec<String>,
 }
 
-fn clinic_name(n: &str) -> Result<String, AppError> {
-    let n = n.trim();
-    if n.is_empty() || n.chars().count() > 128 || n.chars().any(char::is_control) {
-        return Err(AppError::invalid(
-            "invalid_clinic_name",
-            "name must be 1-128 characters without control characters",
-        ));
-    }
-    Ok(n.to_string())
-}
-
 /// Register a clinic; its first API key is shown this once.
 #[utoipa::path(tag = "clinics", request_body = CreateClinic,
     responses((status = 201, body = CreatedClinic), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
@@ -44,7 +33,7 @@ pub async fn create(
     body: web::Json<CreateClinic>,
 ) -> Result<HttpResponse, AppError> {
     let code = ClinicCode::parse(&body.code)?;
-    let name = clinic_name(&body.name)?;
+    let name = ClinicName::parse(&body.name)?.into_string();
     if body.scopes.iter().any(|s| s.contains(',')) {
         return Err(AppError::invalid(
             "invalid_scopes",

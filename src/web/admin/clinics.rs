@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use super::{csrf_or_refuse, field, page, signed_in};
 use crate::crypto::SecretToken;
-use crate::domain::{ClinicCode, ClinicId, Scope, Scopes};
+use crate::domain::{ClinicCode, ClinicId, ClinicName, Scope, Scopes};
 use crate::error::AppError;
 use crate::http::auth::blocking;
 use crate::http::extract::uuid;
@@ -138,12 +138,6 @@ pub(in crate::web) struct ClinicForm {
     csrf: Option<String>,
 }
 
-fn clinic_name(n: &str) -> Option<String> {
-    let n = n.trim();
-    (!n.is_empty() && n.chars().count() <= 128 && !n.chars().any(char::is_control))
-        .then(|| n.to_string())
-}
-
 /// The page that shows a new API key, this once.
 fn key_shown(cx: &Cx, clinic: &Clinic, key: &SecretToken) -> Markup {
     let l = cx.lang;
@@ -183,7 +177,9 @@ pub(super) async fn create(
     let code = ClinicCode::parse(&form.code)
         .map_err(|e| errors.insert("code", l.domain_error(&e)))
         .ok();
-    let name = clinic_name(&form.name);
+    let name = ClinicName::parse(&form.name)
+        .ok()
+        .map(ClinicName::into_string);
     if name.is_none() {
         errors.insert(
             "name",
