@@ -8,7 +8,7 @@ use std::sync::LazyLock;
 use reqwest::blocking::{RequestBuilder, Response};
 use serde_json::{json, Value};
 
-use crate::helpers::{on_both, TestApp};
+use crate::helpers::{national_id_born as nid, on_both, TestApp};
 
 /// HL7's schema, compiled once for the whole test binary.
 static SCHEMA: LazyLock<jsonschema::Validator> = LazyLock::new(|| {
@@ -66,19 +66,6 @@ const NID: &str = "urn:oid:2.16.156.10011.1.3";
 
 fn mrn(code: &str) -> String {
     format!("urn:healthcard:HC:clinic:{code}:mrn")
-}
-
-/// A valid ID number born on `birth` (YYYYMMDD) with sequence `seq` (odd: male).
-fn nid(birth: &str, seq: u32) -> String {
-    let body = format!("110105{birth}{seq:03}");
-    const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-    const C: &[u8; 11] = b"10X98765432";
-    let sum: u32 = body
-        .bytes()
-        .zip(W)
-        .map(|(b, w)| (b - b'0') as u32 * w)
-        .sum();
-    format!("{}{}", body, C[(sum % 11) as usize] as char)
 }
 
 /// Registers a resident with a card: (resident id, card id, holder credential).
