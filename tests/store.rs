@@ -54,15 +54,15 @@ fn nid(n: u32) -> NationalId {
 }
 
 fn new_resident(n: u32) -> NewResident {
-    NewResident {
-        name: PersonName::parse("欧阳娜娜").unwrap(),
-        national_id: nid(n),
-        phone: Some(MobileNumber::parse("+86 138 1234 5678").unwrap()),
-    }
+    NewResident::with_national_id(
+        PersonName::parse("欧阳娜娜").unwrap(),
+        nid(n),
+        Some(MobileNumber::parse("+86 138 1234 5678").unwrap()),
+    )
 }
 
 fn resident(conn: &mut DbConnection, n: u32) -> residents::Resident {
-    residents::create(conn, &key(), &new_resident(n)).unwrap()
+    residents::create(conn, &key(), &new_resident(n), "national_id_registered").unwrap()
 }
 
 fn clinic(conn: &mut DbConnection, code: &str) -> (clinics::Clinic, SecretToken) {
@@ -96,7 +96,7 @@ both_backends!(residents_create_find_and_refuse_duplicates, |url| {
     let c = &mut pool.get().unwrap();
     let k = key();
     let r = resident(c, 1);
-    assert_eq!(r.national_id, nid(1));
+    assert_eq!(r.national_id(), Some(&nid(1)));
     assert_eq!(r.name, "欧阳娜娜");
     assert_eq!(r.sex, nid(1).sex());
     assert_eq!(r.birth_date, nid(1).birth_date());
@@ -115,7 +115,12 @@ both_backends!(residents_create_find_and_refuse_duplicates, |url| {
         Err(StoreError::NotFound)
     ));
     assert_eq!(
-        conflict(residents::create(c, &k, &new_resident(1))),
+        conflict(residents::create(
+            c,
+            &k,
+            &new_resident(1),
+            "national_id_registered"
+        )),
         "national_id_registered"
     );
     // Another master key cannot find or open it.
@@ -135,17 +140,23 @@ both_backends!(national_id_and_phone_are_not_stored_in_clear, |url| {
     let pool = open(url);
     let c = &mut pool.get().unwrap();
     resident(c, 1);
+    use store::schema::documents::dsl as d;
     use store::schema::residents::dsl as r;
-    #[allow(clippy::type_complexity)]
-    let raw: Vec<(String, Vec<u8>, Vec<u8>, Option<Vec<u8>>)> = r::residents
-        .select((
-            r::name,
-            r::national_id_enc,
-            r::national_id_index,
-            r::phone_enc,
-        ))
+    let phones: Vec<Option<Vec<u8>>> = r::residents.select(r::phone_enc).load(c).unwrap();
+    let docs: Vec<(Vec<u8>, Vec<u8>)> = d::documents
+        .select((d::number_enc, d::number_index))
         .load(c)
         .unwrap();
+    assert_eq!((phones.len(), docs.len()), (1, 1));
+    // New residents leave the old columns empty: the number lives once.
+    let old: Vec<Option<Vec<u8>>> = r::residents.select(r::national_id_enc).load(c).unwrap();
+    assert_eq!(old, [None]);
+    #[allow(clippy::type_complexity)]
+    let raw: Vec<(String, Vec<u8>, Vec<u8>, Option<Vec<u8>>)> = docs
+        .into_iter()
+        .zip(phones)
+        .map(|((enc, index), phone)| (String::new(), enc, index, phone))
+        .collect();
     let plain = nid_text(1);
     let contains = |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).any(|w| w == needle);
     for (_, enc, index, phone) in &raw {
@@ -903,7 +914,7 @@ fn snapshot(
                 .collect();
             (
                 format!("MRN-{i}"),
-                r.national_id.as_str().to_owned(),
+                r.national_id().unwrap().as_str().to_owned(),
                 statuses,
             )
         })
@@ -1497,4 +1508,86 @@ both_backends!(card_use_rollup_answers_as_the_daily_counts, |url| {
     card_use::add(c, &Increments::of(late.clone())).unwrap();
     uses.extend(late);
     check(c, &uses, "after more uses on an unsettled day");
+});
+
+// A resident written by the schema before the documents migration (its
+// number in the residents' own columns) is, after `migrate`, a
+// `resident_id_card` document: found by number, readable, and its card
+// still resolves for verification.
+both_backends!(the_documents_migration_keeps_old_residents, |url| {
+    let pool = store::connect(url, 4, Duration::from_secs(10)).expect("connect");
+    let c = &mut pool.get().unwrap();
+    store::migrate_until(c, "2026-12-02-000600").expect("old schema");
+    let k = key();
+    let number = nid(5);
+    let id = ResidentId::new();
+    let at = chrono::Utc::now().naive_utc();
+    {
+        use store::schema::residents::dsl as r;
+        diesel::insert_into(r::residents)
+            .values((
+                r::id.eq(id.to_string()),
+                r::name.eq("欧阳娜娜"),
+                r::national_id_enc.eq(Some(k.seal(b"national_id", number.as_str().as_bytes()))),
+                r::national_id_index.eq(Some(
+                    k.blind_index(b"national_id", number.as_str().as_bytes())
+                        .to_vec(),
+                )),
+                r::sex.eq(number.sex().as_str()),
+                r::birth_date.eq(number.birth_date()),
+                r::phone_enc.eq(None::<Vec<u8>>),
+                r::created_at.eq(at),
+            ))
+            .execute(c)
+            .unwrap();
+    }
+    let (card, _) = cards::issue(c, id).unwrap();
+    store::migrate(c).expect("the documents migration");
+
+    let found = residents::find_by_national_id(c, &k, &number)
+        .unwrap()
+        .expect("found by number");
+    assert_eq!(found.id, id);
+    assert_eq!(found.documents, [Document::ResidentIdCard(number.clone())]);
+    assert_eq!(residents::get(c, &k, id).unwrap(), found);
+    let (clinic, _) = clinic(c, "HOSP-MIG");
+    let res = resolve::card_for_verification(c, &k, card.id, clinic.id)
+        .unwrap()
+        .expect("the card resolves");
+    assert_eq!(res.resident.national_id(), Some(&number));
+    // Its number is still one resident's: a new registration is refused.
+    assert_eq!(
+        conflict(residents::create(
+            c,
+            &k,
+            &new_resident(5),
+            "national_id_registered"
+        )),
+        "national_id_registered"
+    );
+    // And a new resident can be registered next to it, with no ID number at all.
+    let birth = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
+    let newborn = residents::create(
+        c,
+        &k,
+        &NewResident {
+            name: PersonName::parse("小明").unwrap(),
+            document: None,
+            sex: Sex::Male,
+            birth_date: birth,
+            phone: None,
+        },
+        "document_registered",
+    )
+    .unwrap();
+    assert!(residents::get(c, &k, newborn.id)
+        .unwrap()
+        .documents
+        .is_empty());
+    if store::backend(c) == store::Backend::Sqlite {
+        // The rebuilt table kept its foreign keys and they are enforced.
+        c.batch_execute("PRAGMA foreign_key_check").unwrap();
+        let orphan = cards::issue(c, ResidentId::new());
+        assert!(orphan.is_err(), "a card for no resident");
+    }
 });

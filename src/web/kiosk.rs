@@ -478,7 +478,7 @@ async fn scan(req: HttpRequest, state: web::Data<State>, form: web::Form<ScanFor
                 name: r.name.clone(),
                 sex: r.sex.as_str().to_string(),
                 birth_year: chrono::Datelike::year(&r.birth_date),
-                masked_id: r.national_id.masked(),
+                masked_id: r.primary_document().map(|d| d.masked()).unwrap_or_default(),
                 card_id: resolution.card.id.as_uuid(),
                 ticket: link_ticket(
                     &state.ctx.master,

@@ -420,12 +420,12 @@ fn every_mint_and_every_look_up_is_in_the_access_log() {
         );
         for (body, code) in [
             (
-                json!({"document": {"type": "passport", "number": "E12345678", "country": "CHN"}}),
-                "unsupported_document_type",
+                json!({"document": {"type": "passport", "number": "E12345678", "country": "XXX"}}),
+                "invalid_country",
             ),
             (
                 json!({"document": {"type": "hmt_residence_permit", "number": nid}}),
-                "unsupported_document_type",
+                "invalid_document_number",
             ),
             (
                 json!({"document": {"type": "library_card", "number": nid}}),
