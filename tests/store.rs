@@ -1584,10 +1584,91 @@ both_backends!(the_documents_migration_keeps_old_residents, |url| {
         .unwrap()
         .documents
         .is_empty());
+    if store::backend(c) == store::Backend::Postgres {
+        // A node of the previous release, mid rolling upgrade, still writes
+        // the old columns: the trigger gives its resident the document, and
+        // a number already registered as a document refuses its insert.
+        use store::schema::residents::dsl as r;
+        let legacy = |c: &mut DbConnection, id: ResidentId, n: &NationalId| {
+            diesel::insert_into(r::residents)
+                .values((
+                    r::id.eq(id.to_string()),
+                    r::name.eq("旧节点"),
+                    r::national_id_enc.eq(Some(k.seal(b"national_id", n.as_str().as_bytes()))),
+                    r::national_id_index.eq(Some(
+                        k.blind_index(b"national_id", n.as_str().as_bytes())
+                            .to_vec(),
+                    )),
+                    r::sex.eq(n.sex().as_str()),
+                    r::birth_date.eq(n.birth_date()),
+                    r::phone_enc.eq(None::<Vec<u8>>),
+                    r::created_at.eq(at),
+                ))
+                .execute(c)
+        };
+        let old_node = ResidentId::new();
+        legacy(c, old_node, &nid(6)).unwrap();
+        let found = residents::find_by_national_id(c, &k, &nid(6))
+            .unwrap()
+            .unwrap();
+        assert_eq!(found.id, old_node);
+        resident(c, 7);
+        assert!(legacy(c, ResidentId::new(), &nid(7)).is_err());
+    }
     if store::backend(c) == store::Backend::Sqlite {
         // The rebuilt table kept its foreign keys and they are enforced.
         c.batch_execute("PRAGMA foreign_key_check").unwrap();
         let orphan = cards::issue(c, ResidentId::new());
         assert!(orphan.is_err(), "a card for no resident");
     }
+});
+
+// The optional columns after the four of today: document type, country,
+// sex, birth date; a file may stop after any of them, and a document type's
+// rules hold (sex and birth date required where the number lacks them).
+both_backends!(import_takes_document_columns, |url| {
+    let pool = open(url);
+    let c = &mut pool.get().unwrap();
+    let (h, _) = clinic(c, "LEGACY-DOC");
+    let csv = format!(
+        "local_patient_id,name,national_id,phone,document_type,country,sex,birth_date\n\
+         P1,Anna Müller,E1234567,,passport,DEU,female,1980-02-03\n\
+         P2,陈大文,H1234567800,,hk_macao_permit,,male,1975-06-07\n\
+         P3,欧阳娜娜,{},,,,,\n\
+         P4,小明,X320101001,,birth_certificate,,,2025-01-01\n\
+         P5,Bob,E7654321,,passport,ZZZ,male,1980-01-01\n\
+         P6,李四,{},,household_register,,male,\n",
+        nid_text(1),
+        nid_text(2),
+    );
+    let report = import::import_legacy(c, &key(), h.id, csv.as_bytes(), 16, |_| {}).unwrap();
+    let bad: Vec<u64> = report.bad.iter().map(|b| b.line).collect();
+    // P4: no sex; P5: no such country; P6: nid_text(2) is a woman's number.
+    assert_eq!(bad, [5, 6, 7], "{:?}", report.bad);
+    assert_eq!(report.residents_created, 3);
+    let passport = Document::parse(DocumentType::Passport, "E1234567", Some("DEU")).unwrap();
+    let anna = residents::find_by_document(c, &key(), &passport)
+        .unwrap()
+        .unwrap();
+    assert_eq!(anna.sex, Sex::Female);
+    assert_eq!(
+        anna.birth_date,
+        NaiveDate::from_ymd_opt(1980, 2, 3).unwrap()
+    );
+    let hk = Document::parse(DocumentType::HkMacaoPermit, "H1234567801", None).unwrap();
+    assert!(residents::find_by_document(c, &key(), &hk)
+        .unwrap()
+        .is_some());
+    assert!(residents::find_by_national_id(c, &key(), &nid(1))
+        .unwrap()
+        .is_some());
+    // Four columns still work, and a header out of order does not.
+    let short = format!(
+        "local_patient_id,name,national_id,phone\nQ1,王五,{},\n",
+        nid_text(3)
+    );
+    let r = import::import_legacy(c, &key(), h.id, short.as_bytes(), 16, |_| {}).unwrap();
+    assert_eq!(r.residents_created, 1);
+    let wrong = "local_patient_id,name,national_id,phone,country\n";
+    assert!(import::import_legacy(c, &key(), h.id, wrong.as_bytes(), 16, |_| {}).is_err());
 });

@@ -17,9 +17,6 @@ CREATE TABLE documents (
 );
 CREATE INDEX documents_resident_id ON documents (resident_id, created_at);
 
-ALTER TABLE residents ALTER COLUMN national_id_enc DROP NOT NULL,
-                      ALTER COLUMN national_id_index DROP NOT NULL;
-
 CREATE FUNCTION residents_legacy_document() RETURNS trigger AS $$
 BEGIN
     INSERT INTO documents (number_index, resident_id, doc_type, country, number_enc, created_at)
@@ -34,3 +31,8 @@ CREATE TRIGGER residents_legacy_document AFTER INSERT ON residents
 INSERT INTO documents (number_index, resident_id, doc_type, country, number_enc, created_at)
     SELECT national_id_index, id, 'resident_id_card', NULL, national_id_enc, created_at
     FROM residents WHERE national_id_index IS NOT NULL;
+
+-- Last: ALTER TABLE takes an exclusive lock until commit, so it comes after
+-- the backfill (during which the trigger's lock holds writers, not readers).
+ALTER TABLE residents ALTER COLUMN national_id_enc DROP NOT NULL,
+                      ALTER COLUMN national_id_index DROP NOT NULL;
