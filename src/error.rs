@@ -9,7 +9,7 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
-use crate::domain::{DomainError, PeriodError};
+use crate::domain::{DocumentError, DomainError, PeriodError};
 use crate::store::StoreError;
 
 /// The JSON error body.
@@ -149,6 +149,22 @@ impl From<DomainError> for AppError {
             code: format!("invalid_{}", e.field).into(),
             message: e.to_string(),
         }
+    }
+}
+
+/// A refused identity document: one code per kind of refusal.
+impl From<DocumentError> for AppError {
+    fn from(e: DocumentError) -> Self {
+        let code = match e {
+            DocumentError::UnknownType => "invalid_document_type",
+            DocumentError::Number { .. } => "invalid_document_number",
+            DocumentError::NationalId { .. } => "invalid_national_id",
+            DocumentError::Country { .. } => "invalid_country",
+            DocumentError::Mismatch { .. } => "document_mismatch",
+            DocumentError::Required { field: "sex" } => "sex_required",
+            DocumentError::Required { .. } => "birth_date_required",
+        };
+        AppError::invalid(code, e.to_string())
     }
 }
 

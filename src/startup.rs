@@ -209,6 +209,7 @@ pub fn app(
         .service(admin::logout)
         .service(residents::register)
         .service(residents::search)
+        .service(residents::add_document)
         .service(residents::find)
         .service(residents::get)
         .service(cards::issue)

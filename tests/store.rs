@@ -54,15 +54,21 @@ fn nid(n: u32) -> NationalId {
 }
 
 fn new_resident(n: u32) -> NewResident {
-    NewResident {
-        name: PersonName::parse("欧阳娜娜").unwrap(),
-        national_id: nid(n),
-        phone: Some(MobileNumber::parse("+86 138 1234 5678").unwrap()),
-    }
+    NewResident::with_national_id(
+        PersonName::parse("欧阳娜娜").unwrap(),
+        nid(n),
+        Some(MobileNumber::parse("+86 138 1234 5678").unwrap()),
+    )
 }
 
 fn resident(conn: &mut DbConnection, n: u32) -> residents::Resident {
-    residents::create(conn, &key(), &new_resident(n)).unwrap()
+    residents::create(
+        conn,
+        &key(),
+        &new_resident(n),
+        store::Conflict::NationalIdRegistered,
+    )
+    .unwrap()
 }
 
 fn clinic(conn: &mut DbConnection, code: &str) -> (clinics::Clinic, SecretToken) {
@@ -96,7 +102,7 @@ both_backends!(residents_create_find_and_refuse_duplicates, |url| {
     let c = &mut pool.get().unwrap();
     let k = key();
     let r = resident(c, 1);
-    assert_eq!(r.national_id, nid(1));
+    assert_eq!(r.national_id(), Some(&nid(1)));
     assert_eq!(r.name, "欧阳娜娜");
     assert_eq!(r.sex, nid(1).sex());
     assert_eq!(r.birth_date, nid(1).birth_date());
@@ -115,7 +121,12 @@ both_backends!(residents_create_find_and_refuse_duplicates, |url| {
         Err(StoreError::NotFound)
     ));
     assert_eq!(
-        conflict(residents::create(c, &k, &new_resident(1))),
+        conflict(residents::create(
+            c,
+            &k,
+            &new_resident(1),
+            store::Conflict::NationalIdRegistered
+        )),
         "national_id_registered"
     );
     // Another master key cannot find or open it.
@@ -135,17 +146,23 @@ both_backends!(national_id_and_phone_are_not_stored_in_clear, |url| {
     let pool = open(url);
     let c = &mut pool.get().unwrap();
     resident(c, 1);
+    use store::schema::documents::dsl as d;
     use store::schema::residents::dsl as r;
-    #[allow(clippy::type_complexity)]
-    let raw: Vec<(String, Vec<u8>, Vec<u8>, Option<Vec<u8>>)> = r::residents
-        .select((
-            r::name,
-            r::national_id_enc,
-            r::national_id_index,
-            r::phone_enc,
-        ))
+    let phones: Vec<Option<Vec<u8>>> = r::residents.select(r::phone_enc).load(c).unwrap();
+    let docs: Vec<(Vec<u8>, Vec<u8>)> = d::documents
+        .select((d::number_enc, d::number_index))
         .load(c)
         .unwrap();
+    assert_eq!((phones.len(), docs.len()), (1, 1));
+    // New residents leave the old columns empty: the number lives once.
+    let old: Vec<Option<Vec<u8>>> = r::residents.select(r::national_id_enc).load(c).unwrap();
+    assert_eq!(old, [None]);
+    #[allow(clippy::type_complexity)]
+    let raw: Vec<(String, Vec<u8>, Vec<u8>, Option<Vec<u8>>)> = docs
+        .into_iter()
+        .zip(phones)
+        .map(|((enc, index), phone)| (String::new(), enc, index, phone))
+        .collect();
     let plain = nid_text(1);
     let contains = |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).any(|w| w == needle);
     for (_, enc, index, phone) in &raw {
@@ -903,7 +920,7 @@ fn snapshot(
                 .collect();
             (
                 format!("MRN-{i}"),
-                r.national_id.as_str().to_owned(),
+                r.national_id().unwrap().as_str().to_owned(),
                 statuses,
             )
         })
@@ -1466,4 +1483,167 @@ both_backends!(card_use_rollup_answers_as_the_daily_counts, |url| {
     card_use::add(c, &Increments::of(late.clone())).unwrap();
     uses.extend(late);
     check(c, &uses, "after more uses on an unsettled day");
+});
+
+// A resident written by the schema before the documents migration (its
+// number in the residents' own columns) is, after `migrate`, a
+// `resident_id_card` document: found by number, readable, and its card
+// still resolves for verification.
+both_backends!(the_documents_migration_keeps_old_residents, |url| {
+    let pool = store::connect(url, 4, Duration::from_secs(10)).expect("connect");
+    let c = &mut pool.get().unwrap();
+    store::migrate_until(c, "2026-12-02-000600").expect("old schema");
+    let k = key();
+    let number = nid(5);
+    let id = ResidentId::new();
+    let at = chrono::Utc::now().naive_utc();
+    {
+        use store::schema::residents::dsl as r;
+        diesel::insert_into(r::residents)
+            .values((
+                r::id.eq(id.to_string()),
+                r::name.eq("欧阳娜娜"),
+                r::national_id_enc.eq(Some(k.seal(b"national_id", number.as_str().as_bytes()))),
+                r::national_id_index.eq(Some(
+                    k.blind_index(b"national_id", number.as_str().as_bytes())
+                        .to_vec(),
+                )),
+                r::sex.eq(number.sex().as_str()),
+                r::birth_date.eq(number.birth_date()),
+                r::phone_enc.eq(None::<Vec<u8>>),
+                r::created_at.eq(at),
+            ))
+            .execute(c)
+            .unwrap();
+    }
+    let (card, _) = cards::issue(c, id).unwrap();
+    store::migrate(c).expect("the documents migration");
+
+    let found = residents::find_by_national_id(c, &k, &number)
+        .unwrap()
+        .expect("found by number");
+    assert_eq!(found.id, id);
+    assert_eq!(found.documents, [Document::ResidentIdCard(number.clone())]);
+    assert_eq!(residents::get(c, &k, id).unwrap(), found);
+    let (clinic, _) = clinic(c, "HOSP-MIG");
+    let res = resolve::card_for_verification(c, &k, card.id, clinic.id)
+        .unwrap()
+        .expect("the card resolves");
+    assert_eq!(res.resident.national_id(), Some(&number));
+    // Its number is still one resident's: a new registration is refused.
+    assert_eq!(
+        conflict(residents::create(
+            c,
+            &k,
+            &new_resident(5),
+            store::Conflict::NationalIdRegistered
+        )),
+        "national_id_registered"
+    );
+    // And a new resident can be registered next to it, with no ID number at all.
+    let birth = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
+    let newborn = residents::create(
+        c,
+        &k,
+        &NewResident {
+            name: PersonName::parse("小明").unwrap(),
+            document: None,
+            sex: Sex::Male,
+            birth_date: birth,
+            phone: None,
+        },
+        store::Conflict::DocumentRegistered,
+    )
+    .unwrap();
+    assert!(residents::get(c, &k, newborn.id)
+        .unwrap()
+        .documents
+        .is_empty());
+    if store::backend(c) == store::Backend::Postgres {
+        // A node of the previous release, mid rolling upgrade, still writes
+        // the old columns: the trigger gives its resident the document, and
+        // a number already registered as a document refuses its insert.
+        use store::schema::residents::dsl as r;
+        let legacy = |c: &mut DbConnection, id: ResidentId, n: &NationalId| {
+            diesel::insert_into(r::residents)
+                .values((
+                    r::id.eq(id.to_string()),
+                    r::name.eq("旧节点"),
+                    r::national_id_enc.eq(Some(k.seal(b"national_id", n.as_str().as_bytes()))),
+                    r::national_id_index.eq(Some(
+                        k.blind_index(b"national_id", n.as_str().as_bytes())
+                            .to_vec(),
+                    )),
+                    r::sex.eq(n.sex().as_str()),
+                    r::birth_date.eq(n.birth_date()),
+                    r::phone_enc.eq(None::<Vec<u8>>),
+                    r::created_at.eq(at),
+                ))
+                .execute(c)
+        };
+        let old_node = ResidentId::new();
+        legacy(c, old_node, &nid(6)).unwrap();
+        let found = residents::find_by_national_id(c, &k, &nid(6))
+            .unwrap()
+            .unwrap();
+        assert_eq!(found.id, old_node);
+        resident(c, 7);
+        assert!(legacy(c, ResidentId::new(), &nid(7)).is_err());
+    }
+    if store::backend(c) == store::Backend::Sqlite {
+        // The rebuilt table kept its foreign keys and they are enforced.
+        c.batch_execute("PRAGMA foreign_key_check").unwrap();
+        let orphan = cards::issue(c, ResidentId::new());
+        assert!(orphan.is_err(), "a card for no resident");
+    }
+});
+
+// The optional columns after the four of today: document type, country,
+// sex, birth date; a file may stop after any of them, and a document type's
+// rules hold (sex and birth date required where the number lacks them).
+both_backends!(import_takes_document_columns, |url| {
+    let pool = open(url);
+    let c = &mut pool.get().unwrap();
+    let (h, _) = clinic(c, "LEGACY-DOC");
+    let csv = format!(
+        "local_patient_id,name,national_id,phone,document_type,country,sex,birth_date\n\
+         P1,Anna Müller,E1234567,,passport,DEU,female,1980-02-03\n\
+         P2,陈大文,H1234567800,,hk_macao_permit,,male,1975-06-07\n\
+         P3,欧阳娜娜,{},,,,,\n\
+         P4,小明,X320101001,,birth_certificate,,,2025-01-01\n\
+         P5,Bob,E7654321,,passport,ZZZ,male,1980-01-01\n\
+         P6,李四,{},,household_register,,male,\n",
+        nid_text(1),
+        nid_text(2),
+    );
+    let report = import::import_legacy(c, &key(), h.id, csv.as_bytes(), 16, |_| {}).unwrap();
+    let bad: Vec<u64> = report.bad.iter().map(|b| b.line).collect();
+    // P4: no sex; P5: no such country; P6: nid_text(2) is a woman's number.
+    assert_eq!(bad, [5, 6, 7], "{:?}", report.bad);
+    assert_eq!(report.residents_created, 3);
+    let passport = Document::parse(DocumentType::Passport, "E1234567", Some("DEU")).unwrap();
+    let anna = residents::find_by_document(c, &key(), &passport)
+        .unwrap()
+        .unwrap();
+    assert_eq!(anna.sex, Sex::Female);
+    assert_eq!(
+        anna.birth_date,
+        NaiveDate::from_ymd_opt(1980, 2, 3).unwrap()
+    );
+    let hk = Document::parse(DocumentType::HkMacaoPermit, "H1234567801", None).unwrap();
+    assert!(residents::find_by_document(c, &key(), &hk)
+        .unwrap()
+        .is_some());
+    assert!(residents::find_by_national_id(c, &key(), &nid(1))
+        .unwrap()
+        .is_some());
+    // Four columns still work, and a header out of order does not.
+    let short = format!(
+        "local_patient_id,name,national_id,phone\nQ1,王五,{},\n",
+        nid_text(3)
+    );
+    let r = import::import_legacy(c, &key(), h.id, short.as_bytes(), 16, |_| {}).unwrap();
+    assert_eq!(r.residents_created, 1);
+    let wrong = "local_patient_id,name,national_id,phone,country\n";
+    assert!(import::import_legacy(c, &key(), h.id, wrong.as_bytes(), 16, |_| {}).is_err());
 });

@@ -14,7 +14,9 @@ mod person;
 
 pub use card::{CardAction, CardStatus, LifecycleError};
 pub use clinic::{Channel, ClinicCode, ClinicName, LocalPatientId, Scope, Scopes, Username};
-pub use document::DocumentType;
+pub use document::{
+    Country, Document, DocumentError, DocumentType, CITIZEN_NUMBER_PURPOSE, DOCUMENT_PURPOSE,
+};
 pub use identifier::{IdentifierDomain, IdentifierSystems, SystemValue, RESIDENT_ID_CARD_OID};
 pub use ids::{AdminId, CardId, ClinicId, ResidentId};
 pub use monitoring::{

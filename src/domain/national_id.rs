@@ -129,7 +129,7 @@ fn mask(number: &str) -> String {
 }
 
 /// The MOD 11-2 check character of the first 17 digits.
-fn check_char(digits: &[u8]) -> u8 {
+pub(super) fn check_char(digits: &[u8]) -> u8 {
     let sum: u32 = digits
         .iter()
         .zip(WEIGHTS)
@@ -138,7 +138,7 @@ fn check_char(digits: &[u8]) -> u8 {
     CHECK[(sum % 11) as usize]
 }
 
-fn birth_date_of(bytes: &[u8]) -> Option<NaiveDate> {
+pub(super) fn birth_date_of(bytes: &[u8]) -> Option<NaiveDate> {
     let num = |r: std::ops::Range<usize>| -> Option<u32> {
         std::str::from_utf8(&bytes[r]).ok()?.parse().ok()
     };

@@ -109,11 +109,11 @@ pub fn scanned_patient(
     if let Some(local) = &res.local_patient_id {
         identifiers.push(mrn_identifier(systems, clinic, local, false));
     }
-    if pii {
+    if let (true, Some(nid)) = (pii, r.national_id()) {
         identifiers.push(json!({
             "use": "official",
             "system": systems.uri(&IdentifierDomain::Document(DocumentType::ResidentIdCard)),
-            "value": r.national_id.as_str(),
+            "value": nid.as_str(),
         }));
     }
     json!({

@@ -22,11 +22,23 @@ pub struct ResidentView {
     /// `male` or `female`, read from the ID number.
     pub sex: String,
     pub birth_date: NaiveDate,
-    /// e.g. `3701**************` (`domain::NationalId::masked`: 500 numbers stay possible)
-    pub national_id_masked: String,
+    /// e.g. `3701**************` (`domain::NationalId::masked`: 500 numbers
+    /// stay possible); absent for a resident without a citizen number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub national_id_masked: Option<String>,
     /// Only for administrators and clinics with the `pii` scope.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub national_id: Option<String>,
+    /// The type of the document the resident is known by (the first
+    /// registered), e.g. `passport`; absent for a resident without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub document_type: Option<String>,
+    /// Its masked number (`domain::Document::masked`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub document_masked: Option<String>,
+    /// Every document, masked: resident views only (not verification answers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub documents: Option<Vec<DocumentView>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub phone: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -41,19 +53,47 @@ impl ResidentView {
             name: r.name.clone(),
             sex: r.sex.as_str().to_string(),
             birth_date: r.birth_date,
-            national_id_masked: r.national_id.masked(),
+            national_id_masked: r.national_id().map(|n| n.masked()),
             national_id: None,
+            document_type: r.primary_document().map(|d| d.kind().as_str().to_owned()),
+            document_masked: r.primary_document().map(|d| d.masked()),
+            documents: Some(r.documents.iter().map(DocumentView::of).collect()),
             phone: None,
             cards: None,
         }
     }
 
+    /// The resident in a verification answer: no list of documents.
+    pub fn verified(mut self) -> ResidentView {
+        self.documents = None;
+        self
+    }
+
     /// With the full ID number (and phone, for administrators).
     pub fn full(r: &Resident) -> ResidentView {
         ResidentView {
-            national_id: Some(r.national_id.as_str().to_string()),
+            national_id: r.national_id().map(|n| n.as_str().to_string()),
             phone: r.phone.clone(),
             ..Self::masked(r)
+        }
+    }
+}
+
+/// A document in a resident view: its type and masked number only.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DocumentView {
+    /// One of API-2.md's document types, e.g. `resident_id_card`
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// `domain::Document::masked`, e.g. `H**********`
+    pub number_masked: String,
+}
+
+impl DocumentView {
+    pub fn of(d: &crate::domain::Document) -> DocumentView {
+        DocumentView {
+            kind: d.kind().as_str().to_owned(),
+            number_masked: d.masked(),
         }
     }
 }

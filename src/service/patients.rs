@@ -139,7 +139,8 @@ fn record(
         national_id: clinic
             .scopes
             .contains(Scope::Pii)
-            .then(|| resident.national_id.clone()),
+            .then(|| resident.national_id().cloned())
+            .flatten(),
         resident,
         cards,
         numbers,

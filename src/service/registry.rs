@@ -5,7 +5,7 @@ use chrono::Utc;
 
 use crate::crypto::SecretToken;
 use crate::domain::{
-    CardAction, CardId, CardStatus, ClinicCode, ClinicId, LocalPatientId, NationalId, ResidentId,
+    CardAction, CardId, CardStatus, ClinicCode, ClinicId, Document, LocalPatientId, ResidentId,
     Scopes,
 };
 use crate::store::access_log::ActorKind;
@@ -74,17 +74,46 @@ fn log(ctx: &AppContext, conn: &mut DbConnection, e: LogEntry) -> Result<(), Sto
     access_log::append(conn, &ctx.master.chain_key(), &[e]).map(|_| ())
 }
 
+/// Registers a resident with their document, one transaction with its log
+/// row: a refusal leaves nothing. `taken` is the conflict a registered
+/// number answers (`national_id_registered` for API.md's short form,
+/// `document_registered` otherwise).
 pub fn register_resident(
     ctx: &AppContext,
     actor: &Actor,
     new: &NewResident,
+    taken: Conflict,
 ) -> Result<Resident, StoreError> {
     ctx.with_tx(|c| {
-        let r = residents::create(c, &ctx.master, new)?;
+        let r = residents::create(c, &ctx.master, new, taken)?;
         log(
             ctx,
             c,
             entry(actor, "resident.register", None, Some(r.id), None),
+        )?;
+        Ok(r)
+    })
+}
+
+/// Adds a document to a resident, with its log row.
+pub fn add_document(
+    ctx: &AppContext,
+    actor: &Actor,
+    resident: ResidentId,
+    doc: &Document,
+) -> Result<Resident, StoreError> {
+    ctx.with_tx(|c| {
+        let r = residents::add_document(c, &ctx.master, resident, doc)?;
+        log(
+            ctx,
+            c,
+            entry(
+                actor,
+                "resident.document.add",
+                None,
+                Some(resident),
+                Some(doc.kind().as_str().to_owned()),
+            ),
         )?;
         Ok(r)
     })
@@ -278,11 +307,11 @@ impl LookupVia {
 pub fn find_resident(
     ctx: &AppContext,
     actor: &Actor,
-    number: &NationalId,
+    number: &Document,
     via: LookupVia,
 ) -> Result<Option<Resident>, StoreError> {
     ctx.with_tx(|c| {
-        let found = residents::find_by_national_id(c, &ctx.master, number)?;
+        let found = residents::find_by_document(c, &ctx.master, number)?;
         let card = match &found {
             Some(r) => current_card(&cards::for_resident(c, r.id)?),
             None => None,

@@ -7,6 +7,8 @@ use crate::domain::LifecycleError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Conflict {
     NationalIdRegistered,
+    /// The document (type and number) is registered to a resident already.
+    DocumentRegistered,
     CardExists,
     /// The local patient number already names another resident at the clinic.
     LinkConflict,
@@ -31,6 +33,7 @@ impl Conflict {
     pub fn code(self) -> &'static str {
         match self {
             Conflict::NationalIdRegistered => "national_id_registered",
+            Conflict::DocumentRegistered => "document_registered",
             Conflict::CardExists => "card_exists",
             Conflict::LinkConflict => "link_conflict",
             Conflict::ClinicCodeTaken => "clinic_code_taken",
@@ -51,6 +54,7 @@ impl Conflict {
             Conflict::NationalIdRegistered => {
                 "a resident with this ID number is already registered"
             }
+            Conflict::DocumentRegistered => "this document is already registered to a resident",
             Conflict::CardExists => "the resident already has an active or suspended card",
             Conflict::LinkConflict => "this local patient number already names another resident",
             Conflict::ClinicCodeTaken => "a clinic with this code already exists",

@@ -1,5 +1,7 @@
 //! Bulk import of legacy per-hospital cards from CSV
-//! (`local_patient_id,name,national_id,phone`).
+//! (`local_patient_id,name,national_id,phone`, then optionally
+//! `document_type,country,sex,birth_date`: the number stays in the
+//! `national_id` column, named for history).
 //!
 //! Idempotent by construction: a resident is found by blind index before one
 //! is made, a card is issued only to a resident who has none, and a link only
@@ -35,17 +37,19 @@ use diesel::prelude::*;
 use super::access_log::{self, ActorKind, NewLogEntry};
 use super::cards::NewCardRow;
 use super::links::LinkRow;
-use super::residents::{NewResident, ResidentRow};
-use super::schema::{access_log_head, cards, links, residents};
+use super::residents::{DocumentRow, NewResident, ResidentRow};
+use super::schema::{access_log_head, cards, documents, links, residents};
 use super::{backend, now, Backend, DbConnection, StoreError};
 use crate::crypto::{ChainKey, MasterKey, SecretKind, SecretToken};
 use crate::domain::{
-    CardId, CardStatus, ClinicId, DomainError, LocalPatientId, MobileNumber, NationalId,
-    PersonName, ResidentId,
+    CardId, CardStatus, ClinicId, Document, DocumentType, DomainError, LocalPatientId,
+    MobileNumber, PersonName, ResidentId, Sex,
 };
 
 /// The header the file must start with.
 pub const HEADER: [&str; 4] = ["local_patient_id", "name", "national_id", "phone"];
+/// Optional columns after [`HEADER`], in this order (a file may stop after any).
+pub const OPTIONAL: [&str; 4] = ["document_type", "country", "sex", "birth_date"];
 /// Rows per INSERT statement and per `IN (…)` look-up: keeps every statement
 /// under SQLite's limit of 32766 bound parameters (8 per resident row).
 pub const CHUNK: usize = 2000;
@@ -72,7 +76,11 @@ pub struct ImportReport {
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
     /// The first line is not the expected header (or cannot be read as CSV).
-    #[error("the CSV header must be {}", HEADER.join(","))]
+    #[error(
+        "the CSV header must be {} (then optionally {}, in this order)",
+        HEADER.join(","),
+        OPTIONAL.join(",")
+    )]
     Header,
     /// The file could not be read part way through.
     #[error("reading the CSV: {0}")]
@@ -95,6 +103,8 @@ struct Prepared {
     local: LocalPatientId,
     /// Used only if no resident has this blind index yet.
     sealed: ResidentRow,
+    /// Its document; `doc.number_index` finds the resident.
+    doc: DocumentRow,
     /// Used only if the resident gets a card from this row.
     card_id: String,
     holder_hash: Vec<u8>,
@@ -262,7 +272,10 @@ fn read_rows(
         .trim(csv::Trim::All)
         .from_reader(reader);
     let header = csv.headers().map_err(|_| ImportError::Header)?;
-    if header.iter().collect::<Vec<_>>() != HEADER {
+    let names: Vec<&str> = header.iter().collect();
+    let columns = names.len();
+    let expected: Vec<&str> = HEADER.iter().chain(OPTIONAL.iter()).copied().collect();
+    if columns < HEADER.len() || columns > expected.len() || names != expected[..columns] {
         return Err(ImportError::Header);
     }
     let mut parsed = Parsed::default();
@@ -287,7 +300,7 @@ fn read_rows(
         if more {
             parsed.rows += 1;
             let line = record.position().map_or(0, |p| p.line());
-            match parse_row(&record) {
+            match parse_row(&record, columns) {
                 Ok(new) => batch.push(prepare(key, line, new, at)),
                 Err(reason) => parsed.bad.push(BadRow { line, reason }),
             }
@@ -309,18 +322,30 @@ fn read_rows(
     Ok(parsed)
 }
 
-fn parse_row(r: &csv::StringRecord) -> Result<(LocalPatientId, NewResident), String> {
-    if r.len() != HEADER.len() {
-        return Err(format!(
-            "expected {} fields, found {}",
-            HEADER.len(),
-            r.len()
-        ));
+fn parse_row(
+    r: &csv::StringRecord,
+    columns: usize,
+) -> Result<(LocalPatientId, NewResident), String> {
+    if r.len() != columns {
+        return Err(format!("expected {columns} fields, found {}", r.len()));
     }
     let why = |e: DomainError| e.to_string();
+    let field = |i: usize| r.get(i).map(str::trim).filter(|t| !t.is_empty());
     let local = LocalPatientId::parse(&r[0]).map_err(why)?;
     let name = PersonName::parse(&r[1]).map_err(why)?;
-    let national_id = NationalId::parse(&r[2]).map_err(why)?;
+    let kind = match field(4) {
+        None => DocumentType::ResidentIdCard,
+        Some(t) => DocumentType::parse(t).map_err(why)?,
+    };
+    let document = Document::parse(kind, &r[2], field(5)).map_err(|e| e.to_string())?;
+    let sex = field(6).map(str::parse::<Sex>).transpose().map_err(why)?;
+    let birth = field(7)
+        .map(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d"))
+        .transpose()
+        .map_err(|_| "invalid birth_date: not a date YYYY-MM-DD".to_string())?;
+    let (sex, birth_date) = document
+        .demographics(sex, birth)
+        .map_err(|e| e.to_string())?;
     let phone = match r[3].trim() {
         "" => None,
         p => Some(MobileNumber::parse(p).map_err(why)?),
@@ -329,7 +354,9 @@ fn parse_row(r: &csv::StringRecord) -> Result<(LocalPatientId, NewResident), Str
         local,
         NewResident {
             name,
-            national_id,
+            document: Some(document),
+            sex,
+            birth_date,
             phone,
         },
     ))
@@ -343,6 +370,14 @@ fn prepare(
 ) -> Prepared {
     let mut sealed = ResidentRow::seal(key, &new, at);
     sealed.id = ResidentId::from_uuid(time_ordered_id()).to_string();
+    let doc = DocumentRow::seal(
+        key,
+        &sealed.id,
+        new.document
+            .as_ref()
+            .expect("parse_row gives every row a document"),
+        at,
+    );
     // The holder secret is dropped here: imported cards have no usable
     // holder credential until reissued.
     let holder_hash = SecretToken::generate(SecretKind::Holder).hash().0.to_vec();
@@ -350,6 +385,7 @@ fn prepare(
         line,
         local,
         sealed,
+        doc,
         card_id: CardId::from_uuid(time_ordered_id()).to_string(),
         holder_hash,
     }
@@ -382,12 +418,13 @@ fn import_batch(
         for chunk in batch.chunks(CHUNK) {
             let indexes: Vec<&[u8]> = chunk
                 .iter()
-                .map(|p| p.sealed.national_id_index.as_slice())
+                .map(|p| p.doc.number_index.as_slice())
                 .collect();
             found.extend(
-                residents::table
-                    .filter(residents::national_id_index.eq_any(&indexes))
-                    .select((residents::national_id_index, residents::id, residents::name))
+                documents::table
+                    .inner_join(residents::table)
+                    .filter(documents::number_index.eq_any(&indexes))
+                    .select((documents::number_index, residents::id, residents::name))
                     .load::<(Vec<u8>, String, String)>(conn)?,
             );
         }
@@ -397,10 +434,12 @@ fn import_batch(
             .map(|(index, id, name)| (index.as_slice(), (id.as_str(), false, name.as_str())))
             .collect();
         let mut new_residents: Vec<&ResidentRow> = Vec::new();
+        let mut new_documents: Vec<&DocumentRow> = Vec::new();
         for p in batch {
-            if let Entry::Vacant(v) = resident_of.entry(&p.sealed.national_id_index) {
+            if let Entry::Vacant(v) = resident_of.entry(&p.doc.number_index) {
                 v.insert((&p.sealed.id, true, &p.sealed.name));
                 new_residents.push(&p.sealed);
+                new_documents.push(&p.doc);
             }
         }
         // A number is linked to a resident only under that resident's name:
@@ -408,7 +447,7 @@ fn import_batch(
         // (or a typo), so it is a bad row, and it changes nothing.
         let (batch, misnamed): (Vec<&Prepared>, Vec<&Prepared>) = batch
             .iter()
-            .partition(|p| resident_of[p.sealed.national_id_index.as_slice()].2 == p.sealed.name);
+            .partition(|p| resident_of[p.doc.number_index.as_slice()].2 == p.sealed.name);
         for p in misnamed {
             delta.bad.push(BadRow {
                 line: p.line,
@@ -418,6 +457,10 @@ fn import_batch(
         for chunk in new_residents.chunks(CHUNK) {
             let rows: Vec<ResidentRow> = chunk.iter().map(|r| (*r).clone()).collect();
             super::insert_rows!(conn, residents::table, &rows)?;
+        }
+        for chunk in new_documents.chunks(CHUNK) {
+            let rows: Vec<DocumentRow> = chunk.iter().map(|r| (*r).clone()).collect();
+            super::insert_rows!(conn, documents::table, &rows)?;
         }
         delta.residents_created = new_residents.len() as u64;
 
@@ -438,7 +481,7 @@ fn import_batch(
         let mut carded: HashSet<&str> = HashSet::new();
         let mut new_cards: Vec<NewCardRow> = Vec::new();
         for p in &batch {
-            let (resident, _, _) = resident_of[p.sealed.national_id_index.as_slice()];
+            let (resident, _, _) = resident_of[p.doc.number_index.as_slice()];
             if !with_cards.contains(resident) && carded.insert(resident) {
                 new_cards.push(NewCardRow {
                     id: p.card_id.clone(),
@@ -469,7 +512,7 @@ fn import_batch(
         }
         let mut new_links = Vec::new();
         for p in batch {
-            let (resident, created, _) = resident_of[p.sealed.national_id_index.as_slice()];
+            let (resident, created, _) = resident_of[p.doc.number_index.as_slice()];
             let changed_resident = created || carded.contains(resident);
             match linked.get(p.local.as_str()) {
                 Some(other) if other != resident => delta.bad.push(BadRow {

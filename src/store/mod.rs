@@ -241,6 +241,35 @@ pub fn migrate(conn: &mut DbConnection) -> Result<(), StoreError> {
     result.map_err(|e| StoreError::Other(format!("migration failed: {e}")))
 }
 
+/// Runs the pending migrations up to and including version `last` (e.g.
+/// `2026-12-02-000600`), for tests of a migration over data written by the
+/// schema before it.
+#[doc(hidden)]
+pub fn migrate_until(conn: &mut DbConnection, last: &str) -> Result<(), StoreError> {
+    let last: String = last.chars().filter(|c| c.is_ascii_digit()).collect();
+    let wanted = |v: String| v.chars().filter(|c| c.is_ascii_digit()).collect::<String>() <= last;
+    let fail = |e: Box<dyn std::error::Error + Send + Sync>| {
+        StoreError::Other(format!("migration failed: {e}"))
+    };
+    match conn {
+        DbConnection::Postgresql(c) => {
+            for m in c.pending_migrations(PG_MIGRATIONS).map_err(fail)? {
+                if wanted(m.name().version().to_string()) {
+                    c.run_migration(&*m).map_err(fail)?;
+                }
+            }
+        }
+        DbConnection::Sqlite(c) => {
+            for m in c.pending_migrations(SQLITE_MIGRATIONS).map_err(fail)? {
+                if wanted(m.name().version().to_string()) {
+                    c.run_migration(&*m).map_err(fail)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 /// SQLite: copies what the write-ahead log holds into the database file, as
 /// far as readers allow (PASSIVE: it takes no write lock and waits for no
 /// one, so the writer goes on appending meanwhile). PostgreSQL: nothing.

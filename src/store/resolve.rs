@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use diesel::prelude::*;
 
 use super::cards::{Card, CardRow};
-use super::residents::{Resident, ResidentRow};
+use super::residents::{with_documents, Resident, ResidentRow};
 use super::schema::{cards, links, residents};
 use super::{DbConnection, StoreError};
 use crate::crypto::MasterKey;
@@ -86,7 +86,7 @@ pub fn cards_for_verification(
     }
 
     // Errors kept as text: the same corrupt row may be asked for twice.
-    let opened: HashMap<String, Result<(Card, Resident), String>> = found
+    let mut opened: HashMap<String, Result<(Card, Resident), String>> = found
         .into_iter()
         .map(|(card, resident)| {
             let id = card.id.clone();
@@ -97,6 +97,20 @@ pub fn cards_for_verification(
             (id, pair)
         })
         .collect();
+    // Their documents: one more statement for the whole batch.
+    let plain: Vec<Resident> = opened
+        .values()
+        .filter_map(|p| p.as_ref().ok().map(|(_, r)| r.clone()))
+        .collect();
+    let filled: HashMap<String, Resident> = with_documents(conn, key, plain)?
+        .into_iter()
+        .map(|r| (r.id.to_string(), r))
+        .collect();
+    for (_, r) in opened.values_mut().flatten() {
+        if let Some(f) = filled.get(&r.id.to_string()) {
+            *r = f.clone();
+        }
+    }
     let answers = wanted
         .iter()
         .map(|(card, clinic)| {

@@ -121,6 +121,17 @@ diesel::table! {
 }
 
 diesel::table! {
+    documents (number_index) {
+        number_index -> Binary,
+        resident_id -> Text,
+        doc_type -> Text,
+        country -> Nullable<Text>,
+        number_enc -> Binary,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     kiosk_sessions (token_hash) {
         token_hash -> Binary,
         clinic_id -> Text,
@@ -158,8 +169,8 @@ diesel::table! {
     residents (id) {
         id -> Text,
         name -> Text,
-        national_id_enc -> Binary,
-        national_id_index -> Binary,
+        national_id_enc -> Nullable<Binary>,
+        national_id_index -> Nullable<Binary>,
         sex -> Text,
         birth_date -> Date,
         phone_enc -> Nullable<Binary>,
@@ -192,6 +203,7 @@ diesel::table! {
 diesel::joinable!(api_keys -> clinics (clinic_id));
 diesel::joinable!(card_events -> cards (card_id));
 diesel::joinable!(cards -> residents (resident_id));
+diesel::joinable!(documents -> residents (resident_id));
 diesel::joinable!(kiosk_sessions -> api_keys (api_key_id));
 diesel::joinable!(kiosk_sessions -> clinics (clinic_id));
 diesel::joinable!(links -> clinics (clinic_id));
@@ -209,6 +221,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     cards,
     clinics,
     counters,
+    documents,
     kiosk_sessions,
     links,
     login_failures,

@@ -181,6 +181,32 @@ impl Lang {
         }
     }
 
+    /// A document type's name (API-2.md's table).
+    pub fn document_type(self, t: crate::domain::DocumentType) -> &'static str {
+        use crate::domain::DocumentType as T;
+        match t {
+            T::ResidentIdCard => self.t("居民身份证", "Resident ID card"),
+            T::HouseholdRegister => self.t("居民户口簿", "Household register"),
+            T::Passport => self.t("护照", "Passport"),
+            T::HkMacaoPermit => self.t(
+                "港澳居民来往内地通行证",
+                "Mainland Travel Permit for HK and Macao Residents",
+            ),
+            T::TaiwanPermit => self.t(
+                "台湾居民来往大陆通行证",
+                "Mainland Travel Permit for Taiwan Residents",
+            ),
+            T::BirthCertificate => self.t("出生医学证明", "Medical birth certificate"),
+            T::HmtResidencePermit => self.t(
+                "港澳台居民居住证",
+                "Residence Permit for HK, Macao and Taiwan Residents",
+            ),
+            T::ForeignPermanentResidence => {
+                self.t("外国人永久居留身份证", "Foreign Permanent Resident ID Card")
+            }
+        }
+    }
+
     pub fn sex(self, s: &str) -> &'static str {
         match s {
             "male" => self.t("男", "Male"),

@@ -151,6 +151,8 @@ enum Panel {
         sex: String,
         birth_year: i32,
         masked_id: String,
+        /// The type of the document `masked_id` is of, if the resident has one.
+        document: Option<crate::domain::DocumentType>,
         card_id: Uuid,
         ticket: String,
         local_patient_id: Option<String>,
@@ -259,14 +261,16 @@ fn scan_page(cx: &Cx, clinic: &Clinic, used: Use, panel: &Panel) -> Markup {
                 Panel::None => {
                     div #result.result.idle { p { (l.t("等待扫码…", "Waiting for a scan…")) } }
                 }
-                Panel::Valid { name, sex, birth_year, masked_id, card_id, ticket, local_patient_id } => {
+                Panel::Valid { name, sex, birth_year, masked_id, document, card_id, ticket, local_patient_id } => {
                     div #result.result.ok role="status" data-outcome="valid" {
                         p.verdict { "✓ " (l.t("有效", "Valid")) }
                         p.name { (name) }
                         dl.facts {
                             dt { (l.t("性别", "Sex")) } dd { (l.sex(sex)) }
                             dt { (l.t("出生年份", "Birth year")) } dd { (birth_year) }
-                            dt { (l.t("身份证号", "ID number")) } dd.mono { (masked_id) }
+                            @if let Some(t) = document {
+                                dt { (l.document_type(*t)) } dd.mono { (masked_id) }
+                            }
                             dt { (l.t("本院病历号", "Our patient number")) }
                             dd.mono #local-patient-id {
                                 @match local_patient_id {
@@ -478,7 +482,8 @@ async fn scan(req: HttpRequest, state: web::Data<State>, form: web::Form<ScanFor
                 name: r.name.clone(),
                 sex: r.sex.as_str().to_string(),
                 birth_year: chrono::Datelike::year(&r.birth_date),
-                masked_id: r.national_id.masked(),
+                masked_id: r.primary_document().map(|d| d.masked()).unwrap_or_default(),
+                document: r.primary_document().map(|d| d.kind()),
                 card_id: resolution.card.id.as_uuid(),
                 ticket: link_ticket(
                     &state.ctx.master,

@@ -40,14 +40,7 @@ pub fn national_id(n: u32) -> String {
 /// sequence `seq` (odd: male), its check digit computed (GB 11643).
 pub fn national_id_born(birth: &str, seq: u32) -> String {
     let body = format!("110105{birth}{seq:03}");
-    const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-    const C: &[u8; 11] = b"10X98765432";
-    let sum: u32 = body
-        .bytes()
-        .zip(W)
-        .map(|(b, w)| (b - b'0') as u32 * w)
-        .sum();
-    format!("{}{}", body, C[(sum % 11) as usize] as char)
+    format!("{body}{}", gb11643_check(&body))
 }
 
 pub fn settings_for(backend: Backend, dir: &std::path::Path) -> Option<Settings> {
@@ -287,4 +280,68 @@ pub fn err(o: &std::process::Output) -> String {
         String::from_utf8_lossy(&o.stdout)
     );
     String::from_utf8_lossy(&o.stderr).to_string()
+}
+
+/// The MOD 11-2 check character of GB 11643 over 17 digits.
+fn gb11643_check(body: &str) -> char {
+    const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+    const C: &[u8; 11] = b"10X98765432";
+    let sum: u32 = body
+        .bytes()
+        .zip(W)
+        .map(|(b, w)| (b - b'0') as u32 * w)
+        .sum();
+    C[(sum % 11) as usize] as char
+}
+
+/// Every document type of API-2.md.
+pub const DOCUMENT_TYPES: [&str; 8] = [
+    "resident_id_card",
+    "household_register",
+    "passport",
+    "hk_macao_permit",
+    "taiwan_permit",
+    "birth_certificate",
+    "hmt_residence_permit",
+    "foreign_permanent_residence",
+];
+
+/// A valid `document` object of `kind`, distinct per `n` (n < 10^7); a
+/// passport is Chinese. Citizen numbers are `national_id(n)`.
+pub fn document(kind: &str, n: u32) -> Value {
+    let number = match kind {
+        "resident_id_card" | "household_register" => national_id(n),
+        "passport" => format!("E{n:08}"),
+        "hk_macao_permit" => format!("H{n:08}00"),
+        "taiwan_permit" => format!("{n:08}"),
+        "birth_certificate" => format!("X{n:09}"),
+        "hmt_residence_permit" => {
+            let birth = chrono::NaiveDate::from_ymd_opt(1960, 1, 1).unwrap()
+                + chrono::Duration::days((n % 15000) as i64);
+            let body = format!(
+                "810000{}{:03}",
+                birth.format("%Y%m%d"),
+                100 + (n / 15000) % 900
+            );
+            format!("{body}{}", gb11643_check(&body))
+        }
+        "foreign_permanent_residence" => {
+            let body = format!("9{n:016}");
+            format!("{body}{}", gb11643_check(&body))
+        }
+        other => panic!("no such document type: {other}"),
+    };
+    if kind == "passport" {
+        json!({"type": kind, "number": number, "country": "CHN"})
+    } else {
+        json!({"type": kind, "number": number})
+    }
+}
+
+/// Whether numbers of `kind` encode sex and birth date (else they are given).
+pub fn encodes_demographics(kind: &str) -> bool {
+    matches!(
+        kind,
+        "resident_id_card" | "household_register" | "hmt_residence_permit"
+    )
 }

@@ -11,6 +11,7 @@ mod audit_cli;
 mod bad_input;
 mod cards;
 mod cli;
+mod documents;
 mod fhir;
 mod keys;
 mod links;

@@ -5,7 +5,11 @@ use actix_web::{get, post, web, HttpResponse};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::domain::{DocumentType, MobileNumber, NationalId, PersonName, ResidentId};
+use chrono::NaiveDate;
+
+use crate::domain::{
+    Document, DocumentError, DocumentType, MobileNumber, NationalId, PersonName, ResidentId, Sex,
+};
 use crate::error::{AppError, ErrorBody};
 use crate::http::auth::{blocking, AdminAuth};
 use crate::http::extract::uuid;
@@ -13,29 +17,92 @@ use crate::http::views::{CardView, ResidentView};
 use crate::http::State;
 use crate::service::registry::{self, Actor, LookupVia};
 use crate::store::residents::NewResident;
-use crate::store::{cards, residents};
+use crate::store::{cards, residents, Conflict};
 
+/// Exactly one of `national_id` (the short form of a `resident_id_card`) and
+/// `document`. `sex` and `birth_date` are read from a number that encodes
+/// them (a contradicting value: 422 `document_mismatch`), else required.
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct RegisterResident {
     /// 1-64 characters, e.g. 张三
     pub name: String,
     /// 18-character 居民身份证号 with a valid GB 11643 check digit
-    pub national_id: String,
+    pub national_id: Option<String>,
+    pub document: Option<DocumentQuery>,
+    /// `male` or `female`
+    pub sex: Option<String>,
+    /// `YYYY-MM-DD`
+    pub birth_date: Option<String>,
     /// Mainland mobile number, optional
     pub phone: Option<String>,
 }
 
-impl TryFrom<RegisterResident> for NewResident {
+/// A registration, parsed, and the code a taken number answers with.
+struct Registration {
+    new: NewResident,
+    taken: Conflict,
+}
+
+impl TryFrom<RegisterResident> for Registration {
     type Error = AppError;
     fn try_from(r: RegisterResident) -> Result<Self, AppError> {
-        Ok(NewResident {
-            name: PersonName::parse(&r.name)?,
-            national_id: NationalId::parse(&r.national_id)?,
-            phone: match r.phone.as_deref().map(str::trim) {
-                None | Some("") => None,
-                Some(p) => Some(MobileNumber::parse(p)?),
+        let name = PersonName::parse(&r.name)?;
+        let phone = match r.phone.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(p) => Some(MobileNumber::parse(p)?),
+        };
+        let (document, taken) = match (r.national_id, r.document) {
+            (Some(n), None) => (
+                Document::ResidentIdCard(NationalId::parse(&n)?),
+                Conflict::NationalIdRegistered,
+            ),
+            (None, Some(d)) => (Document::try_from(d)?, Conflict::DocumentRegistered),
+            _ => {
+                return Err(AppError::invalid(
+                    "invalid_body",
+                    "give either national_id or document",
+                ))
+            }
+        };
+        let sex = r
+            .sex
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::parse::<Sex>)
+            .transpose()?;
+        let birth = match r.birth_date.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(d) => Some(NaiveDate::parse_from_str(d, "%Y-%m-%d").map_err(|_| {
+                AppError::invalid("invalid_birth_date", "birth_date must be YYYY-MM-DD")
+            })?),
+        };
+        if birth.is_some_and(|b| b > chrono::Utc::now().date_naive()) {
+            return Err(AppError::invalid(
+                "invalid_birth_date",
+                "birth_date is in the future",
+            ));
+        }
+        let (sex, birth_date) = document.demographics(sex, birth)?;
+        Ok(Registration {
+            new: NewResident {
+                name,
+                document: Some(document),
+                sex,
+                birth_date,
+                phone,
             },
+            taken,
         })
+    }
+}
+
+impl TryFrom<DocumentQuery> for Document {
+    type Error = AppError;
+    fn try_from(d: DocumentQuery) -> Result<Self, AppError> {
+        let kind = DocumentType::parse(&d.kind).map_err(|_| DocumentError::UnknownType)?;
+        Ok(Document::parse(kind, &d.number, d.country.as_deref())?)
     }
 }
 
@@ -45,8 +112,8 @@ impl TryFrom<RegisterResident> for NewResident {
     request_body = RegisterResident,
     responses(
         (status = 201, body = ResidentView),
-        (status = 409, body = ErrorBody, description = "the ID number is already registered"),
-        (status = 422, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "national_id_registered (short form), document_registered"),
+        (status = 422, body = ErrorBody, description = "invalid_document_type, invalid_document_number, invalid_country, document_mismatch, sex_required, birth_date_required, invalid_national_id, …"),
     ),
     security(("admin" = []))
 )]
@@ -56,10 +123,40 @@ pub async fn register(
     admin: AdminAuth,
     body: web::Json<RegisterResident>,
 ) -> Result<HttpResponse, AppError> {
-    let new = NewResident::try_from(body.into_inner())?;
+    let reg = Registration::try_from(body.into_inner())?;
     let actor = Actor::admin(admin.0.username.as_str());
     let ctx = state.ctx.clone();
-    let r = blocking(move || registry::register_resident(&ctx, &actor, &new)).await?;
+    let r =
+        blocking(move || registry::register_resident(&ctx, &actor, &reg.new, reg.taken)).await?;
+    Ok(HttpResponse::Created().json(ResidentView::masked(&r)))
+}
+
+/// Add an identity document to a resident (a child's birth certificate,
+/// later an ID card). Recorded in the access log (`resident.document.add`).
+#[utoipa::path(
+    tag = "residents",
+    params(("id" = String, Path, description = "resident id (UUID)")),
+    request_body = DocumentQuery,
+    responses(
+        (status = 201, body = ResidentView),
+        (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "document_registered"),
+        (status = 422, body = ErrorBody, description = "invalid_document_type, invalid_document_number, invalid_country, document_mismatch"),
+    ),
+    security(("admin" = []))
+)]
+#[post("/api/v1/residents/{id}/documents")]
+pub async fn add_document(
+    state: web::Data<State>,
+    admin: AdminAuth,
+    id: web::Path<String>,
+    body: web::Json<DocumentQuery>,
+) -> Result<HttpResponse, AppError> {
+    let id = ResidentId::from(uuid(&id)?);
+    let doc = Document::try_from(body.into_inner())?;
+    let actor = Actor::admin(admin.0.username.as_str());
+    let ctx = state.ctx.clone();
+    let r = blocking(move || registry::add_document(&ctx, &actor, id, &doc)).await?;
     Ok(HttpResponse::Created().json(ResidentView::masked(&r)))
 }
 
@@ -84,14 +181,14 @@ pub async fn find(
     q: web::Query<FindQuery>,
 ) -> Result<HttpResponse, AppError> {
     let nid = NationalId::parse(&q.national_id)?;
-    lookup(state, admin, nid).await
+    lookup(state, admin, Document::ResidentIdCard(nid)).await
 }
 
-/// A document in a search: `type` one of API-2.md's document types.
+/// A document: `type` one of API-2.md's document types, `country` for a passport.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DocumentQuery {
-    /// `resident_id_card` or `household_register` (the others: 422 `unsupported_document_type` for now)
+    /// One of API-2.md's document types, e.g. `passport`
     #[serde(rename = "type")]
     pub kind: String,
     pub number: String,
@@ -108,21 +205,12 @@ pub struct SearchRequest {
     pub document: Option<DocumentQuery>,
 }
 
-impl TryFrom<SearchRequest> for NationalId {
+impl TryFrom<SearchRequest> for Document {
     type Error = AppError;
     fn try_from(r: SearchRequest) -> Result<Self, AppError> {
         match (r.national_id, r.document) {
-            (Some(n), None) => Ok(NationalId::parse(&n)?),
-            (None, Some(d)) => {
-                let kind = DocumentType::parse(&d.kind)?;
-                if !kind.is_citizen_number() {
-                    return Err(AppError::invalid(
-                        "unsupported_document_type",
-                        "only resident_id_card and household_register can be searched yet",
-                    ));
-                }
-                Ok(NationalId::parse(&d.number)?)
-            }
+            (Some(n), None) => Ok(Document::ResidentIdCard(NationalId::parse(&n)?)),
+            (None, Some(d)) => Document::try_from(d),
             _ => Err(AppError::invalid(
                 "invalid_body",
                 "give either national_id or document",
@@ -139,7 +227,7 @@ impl TryFrom<SearchRequest> for NationalId {
     responses(
         (status = 200, body = ResidentView),
         (status = 404, body = ErrorBody, description = "no resident has this number"),
-        (status = 422, body = ErrorBody, description = "invalid_national_id, invalid_document_type, unsupported_document_type, invalid_body"),
+        (status = 422, body = ErrorBody, description = "invalid_national_id, invalid_document_type, invalid_document_number, invalid_country, invalid_body"),
     ),
     security(("admin" = []))
 )]
@@ -149,20 +237,20 @@ pub async fn search(
     admin: AdminAuth,
     body: web::Json<SearchRequest>,
 ) -> Result<HttpResponse, AppError> {
-    let nid = NationalId::try_from(body.into_inner())?;
-    lookup(state, admin, nid).await
+    let doc = Document::try_from(body.into_inner())?;
+    lookup(state, admin, doc).await
 }
 
 async fn lookup(
     state: web::Data<State>,
     admin: AdminAuth,
-    nid: NationalId,
+    doc: Document,
 ) -> Result<HttpResponse, AppError> {
     let actor = Actor::admin(admin.0.username.as_str());
     let ctx = state.ctx.clone();
     let found =
-        blocking(move || registry::find_resident(&ctx, &actor, &nid, LookupVia::Api)).await?;
-    let r = found.ok_or_else(|| AppError::NotFound("no resident has this ID number".into()))?;
+        blocking(move || registry::find_resident(&ctx, &actor, &doc, LookupVia::Api)).await?;
+    let r = found.ok_or_else(|| AppError::NotFound("no resident has this document".into()))?;
     Ok(HttpResponse::Ok().json(ResidentView::masked(&r)))
 }
 

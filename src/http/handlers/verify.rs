@@ -65,9 +65,9 @@ pub fn response(outcome: &Outcome, pii: bool) -> VerifyResponse {
             let resident = if pii {
                 let mut v = ResidentView::full(&resolution.resident);
                 v.phone = None;
-                v
+                v.verified()
             } else {
-                ResidentView::masked(&resolution.resident)
+                ResidentView::masked(&resolution.resident).verified()
             };
             VerifyResponse {
                 valid: true,

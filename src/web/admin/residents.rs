@@ -10,7 +10,9 @@ use serde::Deserialize;
 
 use super::{csrf_or_refuse, page, search_form, signed_in};
 use crate::crypto::SecretToken;
-use crate::domain::{CardId, CardStatus, MobileNumber, NationalId, PersonName, ResidentId};
+use crate::domain::{
+    CardId, CardStatus, Document, MobileNumber, NationalId, PersonName, ResidentId,
+};
 use crate::error::AppError;
 use crate::http::auth::blocking;
 use crate::http::extract::uuid;
@@ -55,7 +57,7 @@ pub(super) async fn find(
     };
     let actor = Actor::admin(admin.username.as_str());
     let ctx = state.ctx.clone();
-    let n = nid.clone();
+    let n = Document::ResidentIdCard(nid.clone());
     let found =
         blocking(move || registry::find_resident(&ctx, &actor, &n, LookupVia::Portal)).await?;
     match found {
@@ -187,25 +189,25 @@ pub(super) async fn register(
         );
         return Ok(cx.html(StatusCode::UNPROCESSABLE_ENTITY, body));
     };
-    let new = NewResident {
-        name,
-        national_id: national_id.clone(),
-        phone,
-    };
+    let new = NewResident::with_national_id(name, national_id.clone(), phone);
     let actor = Actor::admin(admin.username.as_str());
     let ctx = state.ctx.clone();
-    let created = blocking(
-        move || match registry::register_resident(&ctx, &actor, &new) {
+    let created = blocking(move || {
+        match registry::register_resident(&ctx, &actor, &new, Conflict::NationalIdRegistered) {
             Ok(r) => Ok(Ok(r)),
             Err(StoreError::Conflict(Conflict::NationalIdRegistered)) => {
                 // The link to the registered resident is a look-up by number too.
-                let existing =
-                    registry::find_resident(&ctx, &actor, &new.national_id, LookupVia::Portal)?;
+                let existing = registry::find_resident(
+                    &ctx,
+                    &actor,
+                    &Document::ResidentIdCard(national_id),
+                    LookupVia::Portal,
+                )?;
                 Ok(Err(existing.map(|r| r.id)))
             }
             Err(e) => Err(e),
-        },
-    )
+        }
+    })
     .await?;
     match created {
         Ok(r) => Ok(cx.redirect(&format!("/admin/residents/{}", r.id))),
@@ -270,7 +272,9 @@ pub(super) fn resident_summary(l: crate::web::Lang, r: &Resident) -> Markup {
         dl.facts {
             dt { (l.t("性别", "Sex")) } dd { (l.sex(r.sex.as_str())) }
             dt { (l.t("出生日期", "Birth date")) } dd { (r.birth_date.format("%Y-%m-%d")) }
-            dt { (l.t("身份证号", "ID number")) } dd.mono { (r.national_id.masked()) }
+            @for d in &r.documents {
+                dt { (l.document_type(d.kind())) } dd.mono { (d.masked()) }
+            }
             @if let Some(p) = &r.phone {
                 dt { (l.t("手机号", "Mobile")) } dd.mono { (masked_phone(p)) }
             }
