@@ -143,6 +143,32 @@ impl From<StoreError> for AppError {
     }
 }
 
+/// Each refusal of the family rules has its own code (API-2.md "Families").
+impl From<crate::service::families::FamilyError> for AppError {
+    fn from(e: crate::service::families::FamilyError) -> Self {
+        use crate::domain::GuardianRefusal as R;
+        use crate::service::families::FamilyError as F;
+        let message = e.to_string();
+        match e {
+            F::NotFound => AppError::NotFound(message),
+            F::Refused(R::Oneself | R::Cycle | R::GuardianMinor) => {
+                AppError::invalid("invalid_guardian", message)
+            }
+            F::Refused(R::ConsentRequired) => AppError::invalid("consent_required", message),
+            F::Refused(R::TooMany) => AppError::Conflict {
+                code: "too_many_guardians",
+                message,
+            },
+            F::Refused(R::Exists) => AppError::Conflict {
+                code: "guardian_exists",
+                message,
+            },
+            F::NotNewborn => AppError::invalid("not_newborn", message),
+            F::Store(s) => s.into(),
+        }
+    }
+}
+
 impl From<DomainError> for AppError {
     fn from(e: DomainError) -> Self {
         AppError::Invalid {

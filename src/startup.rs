@@ -17,7 +17,8 @@ use utoipa_actix_web::AppExt;
 use crate::config::Settings;
 use crate::error::ErrorBody;
 use crate::http::handlers::{
-    admin, cards, clinics, holder, keys, links, ops, residents, revocations, stats, verify,
+    admin, cards, clinics, families, holder, keys, links, ops, residents, revocations, stats,
+    verify,
 };
 use crate::http::{extract, metrics, State};
 use crate::service::{AppContext, StartupReport};
@@ -227,6 +228,9 @@ pub fn app(
         .service(holder::qr_svg)
         .service(holder::qr_png)
         .service(holder::access)
+        .service(families::holder_cards)
+        .service(families::add)
+        .service(families::remove)
         .service(verify::verify)
         .service(links::create)
         .service(links::find)

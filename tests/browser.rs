@@ -811,3 +811,126 @@ fn repeated_failures_lock_the_account() {
     assert_eq!(r.status(), 429, "locked even with the right password");
     assert!(r.text().unwrap().contains("登录失败次数过多"));
 }
+
+/// Issue 15: a parent's phone carries the child's card. The parent switches
+/// to it; the QR says whose it is, and the scanned code verifies as the child.
+#[test]
+fn the_family_switcher_shows_the_childs_card() {
+    let Some(browser) = Browser::find() else {
+        if std::env::var("HEALTHCARD_REQUIRE_BROWSER").as_deref() == Ok("1") {
+            panic!("HEALTHCARD_REQUIRE_BROWSER=1 but chromium or chromedriver is not installed");
+        }
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "*** SKIPPED: browser tests: chromium or chromedriver is not installed ***"
+        );
+        return;
+    };
+    let app = spawn_app();
+    let http = reqwest::blocking::Client::new();
+    let token: String = http
+        .post(format!("{}/api/v1/admin/login", app.base))
+        .json(&serde_json::json!({"username": ADMIN, "password": PASSWORD}))
+        .send()
+        .unwrap()
+        .json::<serde_json::Value>()
+        .unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let api = |path: &str, body: serde_json::Value| {
+        let r = http
+            .post(format!("{}{path}", app.base))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+            .unwrap();
+        assert!(r.status().is_success(), "{path}: {}", r.status());
+        r.json::<serde_json::Value>().unwrap()
+    };
+    let key = api(
+        "/api/v1/clinics",
+        serde_json::json!({"code": "PED-1", "name": "市儿童医院", "scopes": ["verify"]}),
+    )["api_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let parent = api(
+        "/api/v1/residents",
+        serde_json::json!({"name": "王芳", "national_id": national_id("11010519850101002"), "phone": "13800001234"}),
+    );
+    let parent_id = parent["id"].as_str().unwrap().to_string();
+    let child = api(
+        "/api/v1/residents",
+        serde_json::json!({"name": "王小宝", "national_id": national_id("11010520200505001")}),
+    );
+    let child_id = child["id"].as_str().unwrap().to_string();
+    let credential = api(
+        &format!("/api/v1/residents/{parent_id}/cards"),
+        serde_json::json!({}),
+    )["holder_credential"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let child_card = api(
+        &format!("/api/v1/residents/{child_id}/cards"),
+        serde_json::json!({}),
+    )["card"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    api(
+        &format!("/api/v1/residents/{child_id}/guardians"),
+        serde_json::json!({"guardian_id": parent_id, "relation": "mother"}),
+    );
+
+    let d = Driver::start(&browser);
+    let p = Person {
+        d: &d,
+        base: &app.base,
+    };
+    d.set_window(412, 915);
+    p.open(&format!("/card#{credential}"));
+    d.find("//*[@id='qr']/*[name()='svg']");
+    assert_eq!(d.text(&d.find("//*[@id='qr-owner']")), "王芳");
+    // Switch to the child's card: its name in large type, its code.
+    let link = d.find(&format!("//a[@data-card='{child_card}']"));
+    assert!(d.text(&link).contains("王小宝"));
+    assert!(d.text(&link).contains("我是母亲"));
+    d.click(&link);
+    p.wait_to_see("王小宝");
+    assert_eq!(d.text(&d.find("//*[@id='qr-owner']")), "王小宝");
+    d.find(&format!(
+        "//*[@id='qr' and @data-card='{child_card}']/*[name()='svg']"
+    ));
+    let scanned = p.read_qr("//*[@id='qr']");
+    p.shot("holder-family-child");
+    let v: serde_json::Value = http
+        .post(format!("{}/api/v1/verify", app.base))
+        .bearer_auth(&key)
+        .json(&serde_json::json!({"token": scanned, "channel": "window"}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(v["valid"], true, "{v}");
+    assert_eq!(v["card_id"], child_card.as_str());
+    assert_eq!(v["resident"]["id"], child_id.as_str());
+    assert_eq!(v["resident"]["guardians"][0]["relation"], "mother");
+    assert_eq!(v["resident"]["guardians"][0]["phone_masked"], "138****1234");
+    // The card office ends the guardianship: the page says so, the QR is gone.
+    let r = http
+        .delete(format!(
+            "{}/api/v1/residents/{child_id}/guardians/{parent_id}",
+            app.base
+        ))
+        .bearer_auth(&token)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    p.open(&format!("/card?card={child_card}"));
+    p.wait_to_see("发卡机构已解除监护关系");
+    assert!(p.sees("这张家庭成员的卡已不在您的手机上"));
+    assert!(d.try_find("//a[@data-card]").is_none());
+}

@@ -6,6 +6,7 @@ mod bench_tokens;
 mod clinic;
 mod import;
 mod keys;
+mod resident;
 mod serve;
 mod verify;
 
@@ -56,6 +57,9 @@ enum Command {
     /// Signing keys.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Residents: guardians and dependants.
+    #[command(subcommand)]
+    Resident(resident::ResidentCommand),
     /// Check a token's signature and times and print its claims.
     Verify(verify::VerifyArgs),
     /// Import per-hospital cards from CSV (local_patient_id,name,national_id,phone).
@@ -101,6 +105,7 @@ pub fn main() -> ExitCode {
         Command::Admin(c) => admin::run(settings, c),
         Command::Clinic(c) => clinic::run(settings, c),
         Command::Keys(c) => keys::run(settings, c),
+        Command::Resident(c) => resident::run(settings, c),
         Command::Verify(a) => verify::run(settings, a),
         Command::ImportLegacy(a) => import::run(settings, a),
         Command::Audit(c) => audit::run(settings, c),

@@ -5,6 +5,7 @@
 mod card;
 mod clinic;
 mod document;
+mod family;
 mod identifier;
 mod ids;
 mod monitoring;
@@ -17,6 +18,10 @@ pub use clinic::{Channel, ClinicCode, ClinicName, LocalPatientId, Scope, Scopes,
 pub use document::{
     Country, Document, DocumentError, DocumentType, CITIZEN_NUMBER_PURPOSE, DOCUMENT_PURPOSE,
 };
+pub use family::{
+    adult_born_by, birthday, check_new_guardian, in_force, is_adult, is_newborn, EndReason,
+    GuardianRefusal, Proposal, Relation, FULL_AGE_YEARS, MAX_GUARDIANS, NEWBORN_MAX_YEARS,
+};
 pub use identifier::{IdentifierDomain, IdentifierSystems, SystemValue, RESIDENT_ID_CARD_OID};
 pub use ids::{AdminId, CardId, ClinicId, ResidentId};
 pub use monitoring::{
@@ -24,7 +29,9 @@ pub use monitoring::{
 };
 pub use national_id::NationalId;
 pub use password::{NewPassword, PasswordError, MIN_CHARS as MIN_PASSWORD_CHARS};
-pub use person::{family_matches, given_matches, name_parts, MobileNumber, PersonName, Sex};
+pub use person::{
+    family_matches, given_matches, mask_phone, name_parts, MobileNumber, PersonName, Sex,
+};
 
 /// Why an input was refused. `field` and `reason` are stable snake_case codes
 /// (the HTTP layer answers 422 with them); the message never repeats the input,

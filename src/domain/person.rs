@@ -102,6 +102,19 @@ impl MobileNumber {
     }
 }
 
+/// `138****1234`: enough to confirm with the person or to tell two
+/// numbers apart, not to call or copy. Everything shorter than 7 characters
+/// is starred whole.
+pub fn mask_phone(p: &str) -> String {
+    let chars: Vec<char> = p.chars().collect();
+    if chars.len() < 7 {
+        return "*".repeat(chars.len());
+    }
+    let head: String = chars[..3].iter().collect();
+    let tail: String = chars[chars.len() - 4..].iter().collect();
+    format!("{head}****{tail}")
+}
+
 impl fmt::Display for MobileNumber {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)

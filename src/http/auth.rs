@@ -17,7 +17,7 @@ use crate::error::AppError;
 use crate::store::admins::Admin;
 use crate::store::cards::Card;
 use crate::store::clinics::Clinic;
-use crate::store::{admins, cards, clinics, sessions, StoreError};
+use crate::store::{admins, clinics, sessions, StoreError};
 
 use super::State;
 
@@ -212,15 +212,13 @@ impl FromRequest for HolderAuth {
             let hash = secret.hash();
             st.limits.holder_rate(&hash)?;
             let ctx = st.ctx.clone();
+            // The credential dies with its card (the rule is the service's).
             let card = blocking(move || {
                 let mut conn = ctx.conn()?;
-                cards::find_by_holder(&mut conn, &hash)
+                crate::service::families::holder_card(&mut conn, &hash)
             })
             .await?;
-            // The credential dies with its card: a replaced or revoked card's
-            // credential (a lost phone) must not mint or read the access log.
-            card.filter(|c| c.status.holds_slot())
-                .map(HolderAuth)
+            card.map(HolderAuth)
                 .ok_or_else(|| st.limits.auth_failure(&req))
         })
     }

@@ -43,6 +43,79 @@ pub struct ResidentView {
     pub phone: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cards: Option<Vec<CardView>>,
+    /// The resident's guardians in force: for administrators all of
+    /// [`GuardianView`]; in a verification only name, relation and the
+    /// masked phone, and only for a dependant.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub guardians: Option<Vec<GuardianView>>,
+    /// The residents in this resident's care (administrators only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dependants: Option<Vec<GuardianView>>,
+}
+
+/// One guardianship, seen from one side: the resident on the other side.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct GuardianView {
+    /// The guardian (in `guardians`) or the dependant (in `dependants`);
+    /// administrators only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resident_id: Option<Uuid>,
+    pub name: String,
+    /// What the guardian is to the dependant: `father`, `mother`, …
+    pub relation: String,
+    /// Its GB/T 4761-2008 家庭关系代码.
+    pub relation_code: String,
+    /// The guardian's mobile as `138****1234` (verification answers).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone_masked: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub since: Option<DateTime<Utc>>,
+    /// An adult dependant's consent, attested by the card office.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub consent: Option<bool>,
+    /// A minor's guardianship ends by itself on this day.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ends_on: Option<NaiveDate>,
+}
+
+impl GuardianView {
+    /// The card office's view of a member of a resident's family.
+    pub fn of(m: &crate::service::families::Member) -> GuardianView {
+        let g = &m.guardianship;
+        // The guardian's sex picks the code of `child` (子 or 女).
+        let guardian_sex = if m.resident.id == g.guardian {
+            m.resident.sex
+        } else {
+            m.other_sex
+        };
+        GuardianView {
+            resident_id: Some(m.resident.id.into()),
+            name: m.resident.name.clone(),
+            relation: g.relation.as_str().to_string(),
+            relation_code: g.relation.gbt4761_code(guardian_sex).to_string(),
+            phone_masked: None,
+            since: Some(utc(g.created_at)),
+            consent: Some(g.consent.is_some()),
+            ends_on: g
+                .consent
+                .is_none()
+                .then(|| crate::domain::birthday(g.dependant_birth, crate::domain::FULL_AGE_YEARS)),
+        }
+    }
+
+    /// What a verification names: name, relation, masked phone.
+    pub fn contact(c: &crate::service::families::GuardianContact) -> GuardianView {
+        GuardianView {
+            resident_id: None,
+            name: c.name.clone(),
+            relation: c.relation.as_str().to_string(),
+            relation_code: c.relation.gbt4761_code(c.sex).to_string(),
+            phone_masked: c.phone_masked.clone(),
+            since: None,
+            consent: None,
+            ends_on: None,
+        }
+    }
 }
 
 impl ResidentView {
@@ -60,6 +133,8 @@ impl ResidentView {
             documents: Some(r.documents.iter().map(DocumentView::of).collect()),
             phone: None,
             cards: None,
+            guardians: None,
+            dependants: None,
         }
     }
 

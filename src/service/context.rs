@@ -20,6 +20,37 @@ pub struct AppContext {
     pub keys: KeyStore,
     pub audit: AuditWriter,
     pub counters: super::verification::Counters,
+    /// The date the family rules go by (a minor's 18th birthday).
+    pub clock: Clock,
+}
+
+/// The registry's notion of now for rules that go by the calendar. Real
+/// time, unless a test moved it: tokens and sessions keep real time, only
+/// [`Clock`]'s readers (the guardianship rules) see the move. Clones share
+/// the setting, so a test moves every part of the running app at once.
+#[derive(Clone, Default)]
+pub struct Clock {
+    offset_secs: Arc<std::sync::atomic::AtomicI64>,
+}
+
+impl Clock {
+    pub fn now(&self) -> chrono::NaiveDateTime {
+        let off = self.offset_secs.load(std::sync::atomic::Ordering::Relaxed);
+        store::now() + chrono::Duration::seconds(off)
+    }
+
+    pub fn today(&self) -> chrono::NaiveDate {
+        self.now().date()
+    }
+
+    /// Tests only: moves this clock so that `today()` is `day` (same time
+    /// of day). There is no setting for it: a running node never moves.
+    #[doc(hidden)]
+    pub fn move_to(&self, day: chrono::NaiveDate) {
+        let delta = (day - chrono::Utc::now().date_naive()).num_seconds();
+        self.offset_secs
+            .store(delta, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// What happened on start-up, so `serve` can tell a newcomer what to do next.
@@ -145,6 +176,7 @@ impl AppContext {
                 keys,
                 audit,
                 counters: Default::default(),
+                clock: Clock::default(),
             },
             report,
         ))
@@ -157,6 +189,11 @@ impl AppContext {
         let pass = self.gate.enter(timeout)?;
         let conn = self.pool.get().map_err(StoreError::from)?;
         Ok(GatedConn { conn, _pass: pass })
+    }
+
+    /// Today by [`AppContext::clock`].
+    pub fn today(&self) -> chrono::NaiveDate {
+        self.clock.today()
     }
 
     /// Runs `f` with a connection inside a database transaction.

@@ -12,7 +12,8 @@ use crate::store::{
 
 /// Drops expired replay entries, admin and kiosk sessions, and sign-in
 /// failures (`login_throttle`, and the previous version's `login_failures`)
-/// older than [`super::admins::FAILURE_MEMORY`]. A failure is
+/// older than [`super::admins::FAILURE_MEMORY`]; writes the end of minors'
+/// guardianships on the 18th birthday (by the context's clock). A failure is
 /// logged and the next round tries again.
 pub fn purge(ctx: &AppContext, now: NaiveDateTime) {
     let mut conn = match ctx.conn() {
@@ -38,6 +39,10 @@ pub fn purge(ctx: &AppContext, now: NaiveDateTime) {
     // The previous version's table, still written by old nodes in a rolling upgrade.
     if let Err(e) = login_failures::purge(&mut conn, forgotten) {
         tracing::warn!(error = %e, "legacy sign-in failure purge failed");
+    }
+    drop(conn);
+    if let Err(e) = super::families::end_by_birthdays(ctx) {
+        tracing::warn!(error = %e, "guardianship birthday ends failed");
     }
 }
 

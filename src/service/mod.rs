@@ -6,6 +6,7 @@ pub mod admins;
 pub mod anchor;
 mod audit;
 mod context;
+pub mod families;
 pub mod housekeeping;
 pub mod keys;
 pub mod kiosk;
@@ -16,4 +17,4 @@ pub mod suite;
 pub mod verification;
 
 pub use audit::{AuditWriter, LogEntry};
-pub use context::{AppContext, StartupReport};
+pub use context::{AppContext, Clock, StartupReport};

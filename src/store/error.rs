@@ -23,6 +23,8 @@ pub enum Conflict {
     CardRevoked,
     CardReplaced,
     NoRecentScan,
+    /// The pair already has an open guardianship.
+    GuardianExists,
     /// A unique index refused the row where no caller named the kind (e.g.
     /// the replay key's backstop in the access-log writer).
     Unique,
@@ -44,6 +46,7 @@ impl Conflict {
             Conflict::CardRevoked => "card_revoked",
             Conflict::CardReplaced => "card_replaced",
             Conflict::NoRecentScan => "no_recent_scan",
+            Conflict::GuardianExists => "guardian_exists",
             Conflict::Unique => "conflict",
         }
     }
@@ -69,6 +72,7 @@ impl Conflict {
             Conflict::NoRecentScan => {
                 "this clinic has not verified this card recently; scan it first"
             }
+            Conflict::GuardianExists => "this resident is already a guardian of the dependant",
             Conflict::Unique => "conflicts with stored state",
         }
     }

@@ -132,6 +132,21 @@ diesel::table! {
 }
 
 diesel::table! {
+    guardians (id) {
+        id -> Text,
+        dependant_id -> Text,
+        guardian_id -> Text,
+        relation -> Text,
+        consent_by -> Nullable<Text>,
+        consent_at -> Nullable<Timestamp>,
+        created_by -> Text,
+        created_at -> Timestamp,
+        ended_at -> Nullable<Timestamp>,
+        end_reason -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
     kiosk_sessions (token_hash) {
         token_hash -> Binary,
         clinic_id -> Text,
@@ -222,6 +237,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     clinics,
     counters,
     documents,
+    guardians,
     kiosk_sessions,
     links,
     login_failures,

@@ -23,11 +23,11 @@ use serde::{Deserialize, Serialize};
 use super::csrf;
 use super::page::{close_with, short, when, Area, CsrfOnly, Cx, PageError, PageResult};
 use crate::crypto::{SecretKind, SecretToken};
-use crate::domain::CardStatus;
+use crate::domain::{CardId, CardStatus, EndReason};
 use crate::error::AppError;
 use crate::http::auth::blocking;
 use crate::http::State;
-use crate::service::registry;
+use crate::service::{families, registry};
 use crate::store::access_log::ActorKind;
 use crate::store::cards::Card;
 use crate::store::{access_log, cards, clinics};
@@ -70,6 +70,29 @@ async fn holder_card(
     blocking(move || cards::find_by_holder(&mut *ctx.conn()?, &hash)).await
 }
 
+/// `?card_id=` of the page's own token and QR routes.
+#[derive(Deserialize)]
+struct CardChoice {
+    card_id: Option<String>,
+}
+
+/// The card a page request reaches (the rule is `service::families::reach`):
+/// the holder's own, or a dependant's; `NotFound` for any other (a dead
+/// credential's card reaches only itself, and minting refuses it).
+async fn reach(
+    state: &web::Data<State>,
+    own: Card,
+    wanted: Option<CardId>,
+) -> Result<Card, AppError> {
+    if wanted.is_none() || wanted == Some(own.id) {
+        return Ok(own);
+    }
+    let ctx = state.ctx.clone();
+    web::block(move || families::reach_card(&ctx, &own, wanted))
+        .await?
+        .map_err(AppError::from)
+}
+
 fn open_form(cx: &Cx, error: Option<&str>) -> maud::Markup {
     let l = cx.lang;
     html! {
@@ -109,9 +132,58 @@ fn status_words(cx: &Cx, s: CardStatus) -> &'static str {
     }
 }
 
+/// Which family member's card the page shows (`?card=`; none: the holder's own).
+#[derive(Deserialize)]
+struct Pick {
+    card: Option<String>,
+}
+
+/// What the page knows of the holder's family: the cards it may show, and
+/// the guardianships of this holder that ended (so the page can say why a
+/// card is gone).
+struct FamilyCards {
+    cards: Vec<families::Reachable>,
+    ended: Vec<(String, EndReason)>,
+}
+
+fn relation_words(cx: &Cx, w: families::Whose) -> &'static str {
+    use crate::domain::Relation as R;
+    match w {
+        families::Whose::Own => cx.t("本人", "Me"),
+        families::Whose::Dependant(r) => match r {
+            // What the holder is to the family member, as the office wrote it.
+            R::Father => cx.t("我是父亲", "I am the father"),
+            R::Mother => cx.t("我是母亲", "I am the mother"),
+            R::Grandparent => cx.t("我是祖父母", "I am a grandparent"),
+            R::Spouse => cx.t("我是配偶", "I am the spouse"),
+            R::Child => cx.t("我是子女", "I am a child"),
+            R::Sibling => cx.t("我是兄弟姐妹", "I am a sibling"),
+            R::OtherRelative => cx.t("我是其他亲属", "I am a relative"),
+            R::LegalGuardian => cx.t("我是监护人", "I am the legal guardian"),
+        },
+    }
+}
+
+fn end_words(cx: &Cx, r: EndReason) -> &'static str {
+    match r {
+        EndReason::Removed => cx.t(
+            "发卡机构已解除监护关系，此卡不再显示在您的手机上。",
+            "The card office ended the guardianship; this card is no longer on your phone.",
+        ),
+        EndReason::CameOfAge => cx.t(
+            "已年满十八周岁，监护关系自动结束；请使用本人的卡。",
+            "They have turned 18, so the guardianship ended by itself; they use their own card now.",
+        ),
+    }
+}
+
 async fn show(req: HttpRequest, state: web::Data<State>) -> PageResult {
     let cx = Cx::new(&req);
     let l = cx.lang;
+    let pick = web::Query::<Pick>::from_query(req.query_string())
+        .ok()
+        .and_then(|q| q.into_inner().card)
+        .and_then(|c| c.parse::<CardId>().ok());
     let card = match credential(&req) {
         Some(s) => holder_card(&state, &s, false).await?,
         None => None,
@@ -126,12 +198,44 @@ async fn show(req: HttpRequest, state: web::Data<State>) -> PageResult {
         );
         return Ok(cx.ok(body));
     };
-    // Who looked the card up: the resident's verifications, by clinic name.
-    let ctx = state.ctx.clone();
-    let resident = card.resident_id;
     // A replaced or revoked card's credential (a lost phone) must not keep
-    // showing where the resident is seen: only the card's status is shown.
+    // showing where the resident is seen or the family: only its status.
     let current = card.status.holds_slot();
+    let ctx = state.ctx.clone();
+    let own = card.clone();
+    let fam = web::block(move || -> Result<FamilyCards, AppError> {
+        if !current {
+            return Ok(FamilyCards {
+                cards: Vec::new(),
+                ended: Vec::new(),
+            });
+        }
+        let cards = families::reachable(&ctx, &own)?;
+        let ended = families::family(&ctx, own.resident_id)?
+            .ended
+            .into_iter()
+            .filter(|m| m.guardianship.guardian == own.resident_id)
+            // Said for a month after the end, then the page forgets it.
+            .filter(|m| {
+                m.guardianship
+                    .ended_at
+                    .is_none_or(|t| t > crate::store::now() - chrono::Duration::days(30))
+            })
+            .filter_map(|m| m.ended.map(|e| (m.resident.name, e)))
+            .collect();
+        Ok(FamilyCards { cards, ended })
+    })
+    .await??;
+    // The card shown: the one picked, if this credential reaches it.
+    let picked = pick.and_then(|id| fam.cards.iter().find(|r| r.card.id == id));
+    let gone = pick.is_some() && picked.is_none() && pick != Some(card.id);
+    let shown = picked.or(fam.cards.first());
+    let shown_card = shown
+        .map(|r| r.card.clone())
+        .unwrap_or_else(|| card.clone());
+    // Who looked the card up: the shown resident's verifications, by clinic name.
+    let ctx = state.ctx.clone();
+    let resident = shown_card.resident_id;
     let (rows, names) = blocking(move || {
         let mut conn = ctx.conn()?;
         let rows = if current {
@@ -151,18 +255,63 @@ async fn show(req: HttpRequest, state: web::Data<State>) -> PageResult {
         .filter(|r| r.action == "verify" || r.action == "link.create")
         .take(20)
         .collect();
-    let active = card.status == CardStatus::Active;
+    let active = shown_card.status == CardStatus::Active;
+    let is_own = shown_card.id == card.id;
+    // The owner's name only on a family's phone: a phone with one card
+    // shows no name (a screenshot of the code leaks nothing else).
+    let owner_name = if fam.cards.len() > 1 {
+        shown.map(|r| r.name.clone()).unwrap_or_default()
+    } else {
+        String::new()
+    };
+    let fallback_src = if is_own {
+        "/card/qr.svg".to_string()
+    } else {
+        format!("/card/qr.svg?card_id={}", shown_card.id)
+    };
     let body = cx.shell(
         Area::Card,
         l.t("我的电子健康卡", "My health card"),
         &["qrcode-generator.js", "card.js"],
         None,
         html! {
+            @for (name, why) in &fam.ended {
+                p.notice.banner role="status" { (name) "：" (end_words(&cx, *why)) }
+            }
+            @if gone {
+                p.error.banner role="alert" #family-gone { (l.t(
+                    "这张家庭成员的卡已不在您的手机上。",
+                    "That family member's card is no longer on your phone.",
+                )) }
+            }
+            @if fam.cards.len() > 1 {
+                nav.family-switcher aria-label=(l.t("家庭成员", "Family")) {
+                    ul {
+                        @for m in &fam.cards {
+                            li {
+                                a.family-member href=(if m.card.id == card.id { "/card".to_string() } else { format!("/card?card={}", m.card.id) })
+                                    aria-current=[(m.card.id == shown_card.id).then_some("page")]
+                                    data-card=(m.card.id) {
+                                    span.member-name { (m.name) }
+                                    " · "
+                                    span.member-relation { (relation_words(&cx, m.whose)) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
             section.holder-card {
                 p.card-title { (l.t("居民电子健康卡", "Electronic health card")) }
+                // Whose code this is, in large type: a nurse scanning a
+                // child's card on a parent's phone reads the child's name.
+                @if !owner_name.is_empty() {
+                    p.qr-owner #qr-owner { (owner_name) }
+                }
                 @if active {
-                    div #qr.qr role="img" aria-label=(l.t("就诊二维码", "Health card QR code")) {
-                        noscript { img src="/card/qr.svg" alt=(l.t("就诊二维码", "Health card QR code")); }
+                    div #qr.qr role="img" aria-label=(l.t("就诊二维码", "Health card QR code"))
+                        data-card=[(!is_own).then(|| shown_card.id.to_string())] {
+                        noscript { img src=(fallback_src) alt=(l.t("就诊二维码", "Health card QR code")); }
                     }
                     p.countdown aria-live="polite" {
                         span #countdown-text data-zh="{s} 秒后自动刷新" data-en="Refreshes in {s} s"
@@ -171,9 +320,9 @@ async fn show(req: HttpRequest, state: web::Data<State>) -> PageResult {
                     button #refresh.secondary type="button" { (l.t("立即刷新", "Refresh now")) }
                     p.hint { (l.t("出示此二维码给医院扫码。二维码每分钟更新，截图很快失效。", "Show this code to the clinic's scanner. It changes every minute, so a screenshot soon stops working.")) }
                 } @else {
-                    p.error.banner role="alert" #card-status { (status_words(&cx, card.status)) }
+                    p.error.banner role="alert" #card-status { (status_words(&cx, shown_card.status)) }
                 }
-                p.card-ref { (l.t("卡号", "Card")) " " span.mono { (short(card.id)) } }
+                p.card-ref { (l.t("卡号", "Card")) " " span.mono { (short(shown_card.id)) } }
             }
             details.lookups {
                 summary { (l.t("最近谁查询了我的卡", "Who looked up my card recently")) " (" (lookups.len()) ")" }
@@ -293,6 +442,7 @@ impl ScriptError {
             "unauthorized" => "open the card again with its link or holder credential",
             "rate_limited" => "too many requests; wait a moment",
             "card_not_active" => "this card is not active",
+            "not_found" => "this card is not on this phone",
             "unavailable" => "the service is unavailable; try again soon",
             _ => "the request could not be handled",
         };
@@ -308,8 +458,27 @@ async fn token(req: HttpRequest, state: web::Data<State>) -> HttpResponse {
     let Some(secret) = credential(&req) else {
         return cx.json(StatusCode::UNAUTHORIZED, &ScriptError::new("unauthorized"));
     };
+    let wanted = web::Query::<CardChoice>::from_query(req.query_string())
+        .ok()
+        .and_then(|q| q.into_inner().card_id);
+    let wanted = match wanted.as_deref().map(str::parse::<CardId>) {
+        None => None,
+        Some(Ok(id)) => Some(id),
+        Some(Err(_)) => return cx.json(StatusCode::NOT_FOUND, &ScriptError::new("not_found")),
+    };
     let card = match holder_card(&state, &secret, true).await {
-        Ok(Some(c)) => c,
+        Ok(Some(c)) => match reach(&state, c, wanted).await {
+            Ok(c) => c,
+            Err(AppError::NotFound(_)) => {
+                return cx.json(StatusCode::NOT_FOUND, &ScriptError::new("not_found"))
+            }
+            Err(_) => {
+                return cx.json(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    &ScriptError::new("unavailable"),
+                )
+            }
+        },
         Ok(None) => return cx.json(StatusCode::UNAUTHORIZED, &ScriptError::new("unauthorized")),
         Err(AppError::RateLimited { .. }) => {
             return cx.json(
@@ -350,6 +519,13 @@ async fn qr_svg(req: HttpRequest, state: web::Data<State>) -> PageResult {
     let card = holder_card(&state, &secret, true)
         .await?
         .ok_or(AppError::Unauthorized)?;
+    let wanted = web::Query::<CardChoice>::from_query(req.query_string())
+        .ok()
+        .and_then(|q| q.into_inner().card_id)
+        .map(|c| c.parse::<CardId>())
+        .transpose()
+        .map_err(|_| AppError::NotFound("no such card".into()))?;
+    let card = reach(&state, card, wanted).await?;
     let minted =
         registry::mint_for(&state.ctx, &card, TokenKind::Dynamic).map_err(AppError::from)?;
     let svg = web::block(move || crate::token::qr::encode(&minted.text).map(|q| q.to_svg()))

@@ -375,3 +375,112 @@ fn cli_errors_name_the_thing() {
     );
     assert!(!e.contains("database"), "{e}");
 }
+
+#[test]
+fn cli_adds_lists_and_removes_a_guardian() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    ok(&healthcard(d, &["migrate"], None));
+    let (parent, child) = {
+        let ctx = open(d);
+        let actor = healthcard::service::registry::Actor::system("test");
+        let born = |birth: chrono::NaiveDate, n: u32| {
+            let new = healthcard::store::residents::NewResident::with_national_id(
+                healthcard::domain::PersonName::parse("家人").unwrap(),
+                healthcard::domain::NationalId::parse(&crate::helpers::national_id_born_on(
+                    birth, n,
+                ))
+                .unwrap(),
+                None,
+            );
+            healthcard::service::registry::register_resident(
+                &ctx,
+                &actor,
+                &new,
+                healthcard::store::Conflict::NationalIdRegistered,
+            )
+            .unwrap()
+            .id
+            .to_string()
+        };
+        let today = chrono::Utc::now().date_naive();
+        (
+            born(today - chrono::Duration::days(40 * 365), 1),
+            born(today - chrono::Duration::days(5 * 365), 2),
+        )
+    };
+    let out = ok(&healthcard(
+        d,
+        &[
+            "resident",
+            "guardian",
+            "add",
+            &child,
+            &parent,
+            "--relation",
+            "father",
+        ],
+        None,
+    ));
+    let v: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["relation"], "father");
+    // The rules hold here too: oneself is refused, with a non-zero exit.
+    let o = healthcard(
+        d,
+        &[
+            "resident",
+            "guardian",
+            "add",
+            &child,
+            &child,
+            "--relation",
+            "sibling",
+        ],
+        None,
+    );
+    assert!(!o.status.success());
+    let o = healthcard(
+        d,
+        &[
+            "resident",
+            "guardian",
+            "add",
+            &child,
+            &parent,
+            "--relation",
+            "uncle",
+        ],
+        None,
+    );
+    assert!(!o.status.success());
+    let list = ok(&healthcard(
+        d,
+        &["resident", "guardian", "list", &parent],
+        None,
+    ));
+    let lines: Vec<Value> = list
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["side"], "dependant");
+    assert_eq!(lines[0]["resident_id"], child.as_str());
+    ok(&healthcard(
+        d,
+        &["resident", "guardian", "remove", &child, &parent],
+        None,
+    ));
+    let list = ok(&healthcard(
+        d,
+        &["resident", "guardian", "list", &child],
+        None,
+    ));
+    assert!(list.trim().is_empty());
+    assert!(!healthcard(
+        d,
+        &["resident", "guardian", "remove", &child, &parent],
+        None
+    )
+    .status
+    .success());
+}

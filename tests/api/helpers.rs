@@ -43,6 +43,12 @@ pub fn national_id_born(birth: &str, seq: u32) -> String {
     format!("{body}{}", gb11643_check(&body))
 }
 
+/// A valid national ID number of someone born on `birth` (distinct per `n`
+/// below 900; an even sequence digit is a woman's, odd a man's).
+pub fn national_id_born_on(birth: chrono::NaiveDate, n: u32) -> String {
+    national_id_born(&birth.format("%Y%m%d").to_string(), 100 + n % 900)
+}
+
 pub fn settings_for(backend: Backend, dir: &std::path::Path) -> Option<Settings> {
     let url = match backend {
         Backend::Sqlite => dir.join("healthcard.db").display().to_string(),
@@ -107,6 +113,16 @@ pub fn spawn_app(backend: Backend) -> Option<TestApp> {
     spawn_app_with(backend, |_| {})
 }
 
+/// Runs `body` once on SQLite and once on PostgreSQL, with `tweak` applied
+/// to the settings of each.
+pub fn on_both_with(tweak: impl Fn(&mut Settings), body: impl Fn(TestApp)) {
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        if let Some(app) = spawn_app_with(backend, &tweak) {
+            body(app);
+        }
+    }
+}
+
 /// Runs `body` once on SQLite and once on PostgreSQL.
 pub fn on_both(body: impl Fn(TestApp)) {
     for backend in [Backend::Sqlite, Backend::Postgres] {
@@ -169,6 +185,31 @@ impl TestApp {
         );
         assert_eq!(r.status(), 201);
         r.json().unwrap()
+    }
+
+    /// Registers a resident born on `birth` (`n` keeps the ID numbers of one
+    /// birth date apart) and returns its id.
+    pub fn register_born(&self, birth: chrono::NaiveDate, n: u32, phone: Option<&str>) -> String {
+        let r = self.admin_post(
+            "/api/v1/residents",
+            json!({"name": format!("家人{n}"), "national_id": national_id_born_on(birth, n), "phone": phone}),
+        );
+        assert_eq!(r.status(), 201);
+        r.json::<Value>().unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    /// Issues a card to a resident: (card id, holder credential).
+    pub fn issue_card(&self, resident: &str) -> (String, String) {
+        let r = self.admin_post(&format!("/api/v1/residents/{resident}/cards"), json!({}));
+        assert_eq!(r.status(), 201);
+        let v: Value = r.json().unwrap();
+        (
+            v["card"]["id"].as_str().unwrap().to_string(),
+            v["holder_credential"].as_str().unwrap().to_string(),
+        )
     }
 
     /// Registers a resident and issues a card: (resident id, card id, holder credential).

@@ -12,6 +12,7 @@ mod bad_input;
 mod cards;
 mod cli;
 mod documents;
+mod families;
 mod fhir;
 mod keys;
 mod links;

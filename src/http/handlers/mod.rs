@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod cards;
 pub mod clinics;
+pub mod families;
 pub mod holder;
 pub mod keys;
 pub mod links;

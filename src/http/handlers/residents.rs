@@ -13,8 +13,9 @@ use crate::domain::{
 use crate::error::{AppError, ErrorBody};
 use crate::http::auth::{blocking, AdminAuth};
 use crate::http::extract::uuid;
-use crate::http::views::{CardView, ResidentView};
+use crate::http::views::{CardView, GuardianView, ResidentView};
 use crate::http::State;
+use crate::service::families::{self, NewNewborn};
 use crate::service::registry::{self, Actor, LookupVia};
 use crate::store::residents::NewResident;
 use crate::store::{cards, residents, Conflict};
@@ -27,7 +28,9 @@ use crate::store::{cards, residents, Conflict};
 pub struct RegisterResident {
     /// 1-64 characters, e.g. 张三
     pub name: String,
-    /// 18-character 居民身份证号 with a valid GB 11643 check digit
+    /// 18-character 居民身份证号 with a valid GB 11643 check digit; a
+    /// newborn registered by a guardian comes without one (and without
+    /// `document`).
     pub national_id: Option<String>,
     pub document: Option<DocumentQuery>,
     /// `male` or `female`
@@ -36,35 +39,28 @@ pub struct RegisterResident {
     pub birth_date: Option<String>,
     /// Mainland mobile number, optional
     pub phone: Option<String>,
+    /// A newborn's guardian(s), `[{guardian_id, relation}]`.
+    pub guardians: Option<Vec<NewbornGuardian>>,
 }
 
-/// A registration, parsed, and the code a taken number answers with.
-struct Registration {
-    new: NewResident,
-    taken: Conflict,
+#[derive(Deserialize, ToSchema)]
+pub struct NewbornGuardian {
+    pub guardian_id: String,
+    pub relation: String,
+}
+
+/// What a registration asks for: a resident with a document (and the
+/// conflict a taken number answers with), or a newborn under a guardian.
+enum Registration {
+    WithDocument { new: NewResident, taken: Conflict },
+    Newborn(NewNewborn),
 }
 
 impl TryFrom<RegisterResident> for Registration {
     type Error = AppError;
     fn try_from(r: RegisterResident) -> Result<Self, AppError> {
         let name = PersonName::parse(&r.name)?;
-        let phone = match r.phone.as_deref().map(str::trim) {
-            None | Some("") => None,
-            Some(p) => Some(MobileNumber::parse(p)?),
-        };
-        let (document, taken) = match (r.national_id, r.document) {
-            (Some(n), None) => (
-                Document::ResidentIdCard(NationalId::parse(&n)?),
-                Conflict::NationalIdRegistered,
-            ),
-            (None, Some(d)) => (Document::try_from(d)?, Conflict::DocumentRegistered),
-            _ => {
-                return Err(AppError::invalid(
-                    "invalid_body",
-                    "give either national_id or document",
-                ))
-            }
-        };
+        let guardians = r.guardians.unwrap_or_default();
         let sex = r
             .sex
             .as_deref()
@@ -84,8 +80,60 @@ impl TryFrom<RegisterResident> for Registration {
                 "birth_date is in the future",
             ));
         }
+        if r.national_id.is_none() && r.document.is_none() {
+            let Some(first) = guardians.first() else {
+                return Err(AppError::invalid(
+                    "document_required",
+                    "national_id or document is required, except for a newborn registered with guardians",
+                ));
+            };
+            if guardians.len() > 1 {
+                return Err(AppError::invalid(
+                    "invalid_guardian",
+                    "a newborn is registered under one guardian; add the others after",
+                ));
+            }
+            let sex =
+                sex.ok_or_else(|| AppError::invalid("invalid_sex", "a newborn's sex is required"))?;
+            let birth_date = birth.ok_or_else(|| {
+                AppError::invalid("invalid_birth_date", "a newborn's birth_date is required")
+            })?;
+            let guardian = ResidentId::from(uuid(&first.guardian_id).map_err(|_| {
+                AppError::invalid("invalid_guardian", "guardian_id is not a resident id")
+            })?);
+            return Ok(Registration::Newborn(NewNewborn {
+                name,
+                sex,
+                birth_date,
+                guardian,
+                relation: first.relation.parse()?,
+            }));
+        }
+        if !guardians.is_empty() {
+            return Err(AppError::invalid(
+                "invalid_guardian",
+                "guardians are given at registration only for a newborn without a document; add them with POST /api/v1/residents/{id}/guardians",
+            ));
+        }
+        let phone = match r.phone.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(p) => Some(MobileNumber::parse(p)?),
+        };
+        let (document, taken) = match (r.national_id, r.document) {
+            (Some(n), None) => (
+                Document::ResidentIdCard(NationalId::parse(&n)?),
+                Conflict::NationalIdRegistered,
+            ),
+            (None, Some(d)) => (Document::try_from(d)?, Conflict::DocumentRegistered),
+            _ => {
+                return Err(AppError::invalid(
+                    "invalid_body",
+                    "give either national_id or document",
+                ))
+            }
+        };
         let (sex, birth_date) = document.demographics(sex, birth)?;
-        Ok(Registration {
+        Ok(Registration::WithDocument {
             new: NewResident {
                 name,
                 document: Some(document),
@@ -126,8 +174,16 @@ pub async fn register(
     let reg = Registration::try_from(body.into_inner())?;
     let actor = Actor::admin(admin.0.username.as_str());
     let ctx = state.ctx.clone();
-    let r =
-        blocking(move || registry::register_resident(&ctx, &actor, &reg.new, reg.taken)).await?;
+    let r = web::block(move || -> Result<_, AppError> {
+        Ok(match reg {
+            Registration::WithDocument { new, taken } => {
+                registry::register_resident(&ctx, &actor, &new, taken)?
+            }
+            Registration::Newborn(new) => families::register_newborn(&ctx, &actor, &new)?,
+        })
+    })
+    .await
+    .map_err(|_| AppError::Unavailable)??;
     Ok(HttpResponse::Created().json(ResidentView::masked(&r)))
 }
 
@@ -269,14 +325,19 @@ pub async fn get(
 ) -> Result<HttpResponse, AppError> {
     let id = ResidentId::from(uuid(&id)?);
     let ctx = state.ctx.clone();
-    let (r, cs) = blocking(move || {
+    let (r, cs, fam) = web::block(move || -> Result<_, AppError> {
         let mut conn = ctx.conn()?;
         let r = residents::get(&mut conn, &ctx.master, id)?;
         let cs = cards::for_resident(&mut conn, id)?;
-        Ok((r, cs))
+        drop(conn);
+        let fam = crate::service::families::family(&ctx, id)?;
+        Ok((r, cs, fam))
     })
-    .await?;
+    .await
+    .map_err(|_| AppError::Unavailable)??;
     let mut view = ResidentView::masked(&r);
     view.cards = Some(cs.iter().map(CardView::from).collect());
+    view.guardians = Some(fam.guardians.iter().map(GuardianView::of).collect());
+    view.dependants = Some(fam.dependants.iter().map(GuardianView::of).collect());
     Ok(HttpResponse::Ok().json(view))
 }

@@ -8,9 +8,10 @@ use uuid::Uuid;
 
 use crate::domain::{Channel, Scope, Step};
 use crate::error::{AppError, ErrorBody};
-use crate::http::auth::ClinicAuth;
-use crate::http::views::ResidentView;
+use crate::http::auth::{blocking, ClinicAuth};
+use crate::http::views::{GuardianView, ResidentView};
 use crate::http::State;
+use crate::service::families;
 use crate::service::verification::{self, Outcome, Use};
 
 #[derive(Deserialize, ToSchema)]
@@ -122,7 +123,17 @@ pub async fn verify(
     let used = Use { channel, step };
     let outcome = verification::verify_scanned(&state.ctx, &clinic.0, &body.token, used).await?;
     let pii = clinic.0.scopes.contains(Scope::Pii);
+    let mut answer = response(&outcome, pii);
+    if let (Outcome::Valid { resolution, .. }, Some(view)) = (&outcome, answer.resident.as_mut()) {
+        // A dependant's answer names the guardians, so a ward can call them.
+        let ctx = state.ctx.clone();
+        let rid = resolution.resident.id;
+        let contacts = blocking(move || families::contacts(&ctx, rid)).await?;
+        if !contacts.is_empty() {
+            view.guardians = Some(contacts.iter().map(GuardianView::contact).collect());
+        }
+    }
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
-        .json(response(&outcome, pii)))
+        .json(answer))
 }

@@ -34,6 +34,14 @@ pub fn scope() -> actix_web::Scope {
         .route("/residents", web::post().to(residents::register))
         .route("/residents/{id}", web::get().to(residents::show))
         .route("/residents/{id}/cards", web::post().to(residents::issue))
+        .route(
+            "/residents/{id}/guardians",
+            web::post().to(residents::add_guardian),
+        )
+        .route(
+            "/residents/{id}/guardians/{guardian}/remove",
+            web::post().to(residents::remove_guardian),
+        )
         .route("/cards/{id}/print", web::get().to(cards::print_form))
         .route("/cards/{id}/print", web::post().to(cards::print))
         .route("/cards/{id}/log", web::get().to(cards::log))

@@ -11,12 +11,13 @@ use serde::Deserialize;
 use super::{csrf_or_refuse, page, search_form, signed_in};
 use crate::crypto::SecretToken;
 use crate::domain::{
-    CardId, CardStatus, Document, MobileNumber, NationalId, PersonName, ResidentId,
+    CardId, CardStatus, Document, MobileNumber, NationalId, PersonName, Relation, ResidentId,
 };
 use crate::error::AppError;
 use crate::http::auth::blocking;
 use crate::http::extract::uuid;
 use crate::http::State;
+use crate::service::families;
 use crate::service::registry::{self, Actor, LookupVia};
 use crate::store::cards::Card;
 use crate::store::residents::{NewResident, Resident};
@@ -232,16 +233,7 @@ pub(super) async fn register(
     }
 }
 
-/// `138****1234`: enough to confirm with the resident, not to copy.
-fn masked_phone(p: &str) -> String {
-    let chars: Vec<char> = p.chars().collect();
-    if chars.len() < 7 {
-        return "*".repeat(chars.len());
-    }
-    let head: String = chars[..3].iter().collect();
-    let tail: String = chars[chars.len() - 4..].iter().collect();
-    format!("{head}****{tail}")
-}
+use crate::domain::mask_phone as masked_phone;
 
 fn status_badge(l: crate::web::Lang, s: CardStatus) -> Markup {
     html! { span class=(format!("status status-{}", s.as_str())) { (l.status(s)) } }
@@ -292,14 +284,16 @@ pub(super) async fn show(
     let l = cx.lang;
     let rid = ResidentId::from_uuid(uuid(&id)?);
     let ctx = state.ctx.clone();
-    let (r, cs, ls) = blocking(move || {
+    let (r, cs, ls, fam) = web::block(move || -> Result<_, AppError> {
         let mut conn = ctx.conn()?;
         let r = residents::get(&mut conn, &ctx.master, rid)?;
         let cs = cards::for_resident(&mut conn, rid)?;
         let ls = links::for_resident(&mut conn, rid)?;
-        Ok((r, cs, ls))
+        drop(conn);
+        let fam = families::family(&ctx, rid)?;
+        Ok((r, cs, ls, fam))
     })
-    .await?;
+    .await??;
     let can_issue = !cs.iter().any(|c| c.status.holds_slot());
     let body = page(
         &cx,
@@ -341,6 +335,7 @@ pub(super) async fn show(
                     button type="submit" { (l.t("发卡", "Issue card")) }
                 }
             }
+            (family_section(&cx, &r, &fam))
             h2 { (l.t("医疗机构病历号", "Clinics' patient numbers")) }
             @if ls.is_empty() {
                 p.muted { (l.t("尚无关联。", "None linked yet.")) }
@@ -423,6 +418,157 @@ pub(super) async fn issue(
         false,
     );
     Ok(cx.html(StatusCode::CREATED, body))
+}
+
+fn relation_name(l: crate::web::Lang, r: Relation) -> &'static str {
+    match r {
+        Relation::Father => l.t("父亲", "Father"),
+        Relation::Mother => l.t("母亲", "Mother"),
+        Relation::Grandparent => l.t("祖父母/外祖父母", "Grandparent"),
+        Relation::Spouse => l.t("配偶", "Spouse"),
+        Relation::Child => l.t("子女", "Child"),
+        Relation::Sibling => l.t("兄弟姐妹", "Sibling"),
+        Relation::OtherRelative => l.t("其他亲属", "Other relative"),
+        Relation::LegalGuardian => l.t("法定监护人（非亲属）", "Legal guardian"),
+    }
+}
+
+/// Guardians and dependants, each with a removal button (POST, CSRF), and
+/// the form that adds a guardian by resident id.
+fn family_section(cx: &Cx, r: &Resident, fam: &families::Family) -> Markup {
+    let l = cx.lang;
+    html! {
+        section #family {
+            h2 { (l.t("监护人", "Guardians")) }
+            @if fam.guardians.is_empty() {
+                p.muted { (l.t("没有监护人。", "No guardians.")) }
+            } @else {
+                table.list #guardians {
+                    thead { tr {
+                        th { (l.t("姓名", "Name")) } th { (l.t("关系", "Relation")) }
+                        th { (l.t("自", "Since")) } th { (l.t("操作", "Actions")) }
+                    } }
+                    tbody {
+                        @for m in &fam.guardians {
+                            tr data-resident=(m.resident.id) {
+                                td { a href=(format!("/admin/residents/{}", m.resident.id)) { (m.resident.name) } }
+                                td { (relation_name(l, m.guardianship.relation)) " (GB/T 4761 " (m.guardianship.relation.gbt4761_code(m.resident.sex)) ")" }
+                                td { (when(m.guardianship.created_at)) }
+                                td {
+                                    form.inline method="post" action=(format!("/admin/residents/{}/guardians/{}/remove", r.id, m.resident.id)) {
+                                        (cx.csrf_field())
+                                        button.danger type="submit" { (l.t("解除", "Remove")) }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            form.card-form #add-guardian method="post" action=(format!("/admin/residents/{}/guardians", r.id)) {
+                (cx.csrf_field())
+                div.field {
+                    label for="guardian_id" { (l.t("监护人的居民编号", "Guardian's resident id")) }
+                    input #guardian_id name="guardian_id" required spellcheck="false" autocomplete="off";
+                }
+                div.field {
+                    label for="relation" { (l.t("监护人与本人的关系", "What the guardian is to this resident")) }
+                    select #relation name="relation" {
+                        @for rel in Relation::ALL { option value=(rel.as_str()) { (relation_name(l, rel)) } }
+                    }
+                }
+                div.field {
+                    label { input type="checkbox" name="consent" value="true"; " " (l.t("本人（成年人）已同意，由我核实", "The resident (an adult) consented; I attest it")) }
+                }
+                button type="submit" { (l.t("添加监护人", "Add guardian")) }
+            }
+            h2 { (l.t("被监护人", "Dependants")) }
+            @if fam.dependants.is_empty() {
+                p.muted { (l.t("没有被监护人。", "No dependants.")) }
+            } @else {
+                table.list #dependants {
+                    thead { tr {
+                        th { (l.t("姓名", "Name")) } th { (l.t("本人是其", "This resident is their")) }
+                        th { (l.t("自", "Since")) } th { (l.t("操作", "Actions")) }
+                    } }
+                    tbody {
+                        @for m in &fam.dependants {
+                            tr data-resident=(m.resident.id) {
+                                td { a href=(format!("/admin/residents/{}", m.resident.id)) { (m.resident.name) } }
+                                td { (relation_name(l, m.guardianship.relation)) }
+                                td { (when(m.guardianship.created_at)) }
+                                td {
+                                    form.inline method="post" action=(format!("/admin/residents/{}/guardians/{}/remove", m.resident.id, r.id)) {
+                                        (cx.csrf_field())
+                                        button.danger type="submit" { (l.t("解除", "Remove")) }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub(in crate::web) struct GuardianForm {
+    #[serde(default)]
+    guardian_id: String,
+    #[serde(default)]
+    relation: String,
+    consent: Option<String>,
+    csrf: Option<String>,
+}
+
+/// Adds a guardian from the resident's page; a refusal is the error page
+/// with its code's message.
+pub(super) async fn add_guardian(
+    req: HttpRequest,
+    state: web::Data<State>,
+    id: web::Path<String>,
+    form: web::Form<GuardianForm>,
+) -> PageResult {
+    let cx = Cx::new(&req);
+    let admin = signed_in!(req, state, cx);
+    csrf_or_refuse!(req, cx, form.csrf.as_deref());
+    let rid = ResidentId::from_uuid(uuid(&id)?);
+    let guardian = form.guardian_id.trim().parse::<ResidentId>().map_err(|_| {
+        AppError::invalid(
+            "invalid_guardian",
+            "the guardian's resident id is not valid",
+        )
+    })?;
+    let relation: Relation = form.relation.parse().map_err(AppError::from)?;
+    let consent = form.consent.as_deref() == Some("true");
+    let actor = Actor::admin(admin.username.as_str());
+    let ctx = state.ctx.clone();
+    web::block(move || families::add_guardian(&ctx, &actor, rid, guardian, relation, consent))
+        .await?
+        .map_err(AppError::from)?;
+    Ok(cx.redirect(&format!("/admin/residents/{rid}#family")))
+}
+
+/// Removes a guardian (`/admin/residents/{dependant}/guardians/{guardian}/remove`).
+pub(super) async fn remove_guardian(
+    req: HttpRequest,
+    state: web::Data<State>,
+    path: web::Path<(String, String)>,
+    form: web::Form<CsrfForm>,
+) -> PageResult {
+    let cx = Cx::new(&req);
+    let admin = signed_in!(req, state, cx);
+    csrf_or_refuse!(req, cx, form.csrf.as_deref());
+    let (d, g) = path.into_inner();
+    let dependant = ResidentId::from_uuid(uuid(&d)?);
+    let guardian = ResidentId::from_uuid(uuid(&g)?);
+    let actor = Actor::admin(admin.username.as_str());
+    let ctx = state.ctx.clone();
+    web::block(move || families::remove_guardian(&ctx, &actor, dependant, guardian))
+        .await?
+        .map_err(AppError::from)?;
+    Ok(cx.redirect(&format!("/admin/residents/{dependant}#family")))
 }
 
 /// A card id from a path, or 404.

@@ -96,14 +96,16 @@
   function refresh() {
     if (busy) return;
     busy = true;
-    fetch("/card/token", {
+    var card = box.getAttribute("data-card");
+    fetch("/card/token" + (card ? "?card_id=" + encodeURIComponent(card) : ""), {
       method: "POST",
       credentials: "same-origin",
       cache: "no-store",
       headers: { "X-CSRF-Token": csrf }
     }).then(function (res) {
-      if (res.status === 401 || res.status === 409 || res.status === 403) {
-        // Signed out, or the card changed state: the page says why.
+      if (res.status === 401 || res.status === 409 || res.status === 403 || res.status === 404) {
+        // Signed out, the card changed state, or a family member's card is
+        // no longer on this phone (404): the page says why.
         window.location.reload();
         return null;
       }

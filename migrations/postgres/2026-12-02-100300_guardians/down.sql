@@ -1,0 +1,2 @@
+DELETE FROM counters WHERE name = 'guardians';
+DROP TABLE guardians;
