@@ -9,7 +9,7 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
-use crate::domain::{DocumentError, DomainError, PeriodError};
+use crate::domain::{DocumentError, DomainError, PeriodError, ReasonError};
 use crate::store::StoreError;
 
 /// The JSON error body.
@@ -191,6 +191,16 @@ impl From<DocumentError> for AppError {
             DocumentError::Required { .. } => "birth_date_required",
         };
         AppError::invalid(code, e.to_string())
+    }
+}
+
+impl From<ReasonError> for AppError {
+    fn from(e: ReasonError) -> Self {
+        match e {
+            ReasonError::TooLong | ReasonError::ControlCharacter => {
+                AppError::invalid("invalid_reason", e.to_string())
+            }
+        }
     }
 }
 

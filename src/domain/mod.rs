@@ -8,12 +8,13 @@ mod document;
 mod family;
 mod identifier;
 mod ids;
+mod key_state;
 mod monitoring;
 mod national_id;
 mod password;
 mod person;
 
-pub use card::{CardAction, CardStatus, LifecycleError};
+pub use card::{CardAction, CardStatus, ChangeReason, LifecycleError, ReasonError};
 pub use clinic::{Channel, ClinicCode, ClinicName, LocalPatientId, Scope, Scopes, Username};
 pub use document::{
     Country, Document, DocumentError, DocumentType, CITIZEN_NUMBER_PURPOSE, DOCUMENT_PURPOSE,
@@ -24,6 +25,7 @@ pub use family::{
 };
 pub use identifier::{IdentifierDomain, IdentifierSystems, SystemValue, RESIDENT_ID_CARD_OID};
 pub use ids::{AdminId, CardId, ClinicId, ResidentId};
+pub use key_state::{KeyState, UnknownKeyState};
 pub use monitoring::{
     monitoring_day, Dimension, Grouping, Period, PeriodError, Step, MONITORING_UTC_OFFSET_HOURS,
 };

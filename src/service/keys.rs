@@ -68,10 +68,7 @@ pub fn ensure_active_key(
     alg: Alg,
 ) -> Result<bool, StoreError> {
     let keys = signing_keys::list(conn)?;
-    if keys
-        .iter()
-        .any(|k| k.state == signing_keys::KeyState::Active)
-    {
+    if keys.iter().any(|k| k.state == KeyState::Active) {
         return Ok(false);
     }
     match insert_active(conn, master, &generate(master, alg)) {
@@ -91,11 +88,7 @@ pub fn load_ring(
 ) -> Result<KeyRing, StoreError> {
     let mut ring = KeyRing::new(issuer);
     for stored in signing_keys::list(conn)? {
-        let state: KeyState = stored
-            .state
-            .as_str()
-            .parse()
-            .map_err(|_| StoreError::Other(format!("unknown key state {:?}", stored.state)))?;
+        let state = stored.state;
         let alg: Alg = stored
             .alg
             .parse()
@@ -216,7 +209,7 @@ pub fn revoke(conn: &mut DbConnection, kid: &str) -> Result<(), StoreError> {
         .iter()
         .find(|k| k.kid == kid)
         .ok_or(StoreError::NotFound)?;
-    if key.state == signing_keys::KeyState::Active {
+    if key.state == KeyState::Active {
         return Err(StoreError::Conflict(Conflict::KeyActive));
     }
     signing_keys::revoke(conn, kid)

@@ -5,8 +5,8 @@ use chrono::Utc;
 
 use crate::crypto::SecretToken;
 use crate::domain::{
-    CardAction, CardId, CardStatus, ClinicCode, ClinicId, Document, LocalPatientId, ResidentId,
-    Scopes,
+    CardAction, CardId, CardStatus, ChangeReason, ClinicCode, ClinicId, Document, LocalPatientId,
+    ResidentId, Scopes,
 };
 use crate::store::access_log::ActorKind;
 use crate::store::cards::{self, Card};
@@ -142,8 +142,9 @@ pub fn change_card(
     actor: &Actor,
     card: CardId,
     action: CardAction,
-    reason: Option<&str>,
+    reason: Option<&ChangeReason>,
 ) -> Result<Card, StoreError> {
+    let reason = reason.map(ChangeReason::as_str);
     ctx.with_tx(|c| {
         let updated = cards::transition(c, card, action, reason)?;
         let name = match action {
@@ -171,8 +172,9 @@ pub fn reissue_card(
     ctx: &AppContext,
     actor: &Actor,
     card: CardId,
-    reason: Option<&str>,
+    reason: Option<&ChangeReason>,
 ) -> Result<(Card, SecretToken), StoreError> {
+    let reason = reason.map(ChangeReason::as_str);
     ctx.with_tx(|c| {
         let (new, secret) = cards::reissue(c, card, reason)?;
         let detail = Some(match reason {

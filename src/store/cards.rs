@@ -8,7 +8,7 @@ use diesel::prelude::*;
 use super::schema::{card_events, cards};
 use super::{corrupt, next_counter, now, on_unique, parse_id, Conflict, DbConnection, StoreError};
 use crate::crypto::{SecretHash, SecretKind, SecretToken};
-use crate::domain::{CardAction, CardId, CardStatus, ResidentId};
+use crate::domain::{CardAction, CardId, CardStatus, ClinicId, ResidentId};
 
 /// The counter whose row lock orders card changes (see [`changes_since`]).
 const EVENTS_COUNTER: &str = "card_events";
@@ -322,6 +322,33 @@ pub fn changes_since(
 }
 
 /// Number of cards in each status (statuses with none are left out).
+/// Ids of every active card, or of those whose resident `clinic` has linked,
+/// in id order (the token benchmark's working set).
+pub fn active_ids(
+    conn: &mut DbConnection,
+    clinic: Option<ClinicId>,
+) -> Result<Vec<CardId>, StoreError> {
+    use super::schema::links;
+    let active = CardStatus::Active.as_str();
+    let raw: Vec<String> = match clinic {
+        None => cards::table
+            .filter(cards::status.eq(active))
+            .select(cards::id)
+            .order(cards::id)
+            .load(conn)?,
+        Some(clinic) => cards::table
+            .inner_join(links::table.on(links::resident_id.eq(cards::resident_id)))
+            .filter(cards::status.eq(active))
+            .filter(links::clinic_id.eq(clinic.to_string()))
+            .select(cards::id)
+            .order(cards::id)
+            .load(conn)?,
+    };
+    raw.iter()
+        .map(|s| parse_id::<uuid::Uuid>(s).map(CardId::from))
+        .collect()
+}
+
 pub fn count_by_status(conn: &mut DbConnection) -> Result<Vec<(CardStatus, i64)>, StoreError> {
     let rows: Vec<(String, i64)> = cards::table
         .group_by(cards::status)

@@ -7,8 +7,9 @@ use serde::{Deserialize, Serialize};
 use super::alg::Alg;
 use super::claims::Claims;
 use super::keyring::KeyRing;
-use super::keys::{KeyState, Kid};
+use super::keys::Kid;
 use super::{cose, text};
+use crate::domain::KeyState;
 
 /// Longest token text accepted, checked before any decoding. Real tokens are
 /// about 230 characters (a version 9 QR); twice that leaves room for a longer

@@ -4,7 +4,7 @@ use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use crate::domain::{CardAction, CardId, ResidentId};
+use crate::domain::{CardAction, CardId, ChangeReason, ResidentId};
 use crate::error::{AppError, ErrorBody};
 use crate::http::auth::{blocking, AdminAuth, ClinicAuth};
 use crate::http::extract::{optional_json, uuid};
@@ -72,20 +72,9 @@ pub struct ReasonBody {
     pub reason: Option<String>,
 }
 
-fn reason(req: &HttpRequest, body: &web::Bytes) -> Result<Option<String>, AppError> {
-    let r = optional_json::<ReasonBody>(req, body)?.and_then(|b| b.reason);
-    match r.as_deref().map(str::trim) {
-        None | Some("") => Ok(None),
-        Some(t) if t.chars().count() > 500 => Err(AppError::invalid(
-            "invalid_reason",
-            "reason is at most 500 characters",
-        )),
-        Some(t) if t.chars().any(char::is_control) => Err(AppError::invalid(
-            "invalid_reason",
-            "reason must not contain control characters",
-        )),
-        Some(t) => Ok(Some(t.to_string())),
-    }
+fn reason(req: &HttpRequest, body: &web::Bytes) -> Result<Option<ChangeReason>, AppError> {
+    let text = optional_json::<ReasonBody>(req, body)?.and_then(|b| b.reason);
+    Ok(ChangeReason::parse(text.as_deref().unwrap_or_default())?)
 }
 
 async fn transition(
@@ -101,7 +90,7 @@ async fn transition(
     let actor = Actor::admin(admin.0.username.as_str());
     let ctx = state.ctx.clone();
     let card =
-        blocking(move || registry::change_card(&ctx, &actor, id, action, why.as_deref())).await?;
+        blocking(move || registry::change_card(&ctx, &actor, id, action, why.as_ref())).await?;
     Ok(HttpResponse::Ok().json(CardView::from(&card)))
 }
 
@@ -183,7 +172,7 @@ pub async fn reissue(
     let actor = Actor::admin(admin.0.username.as_str());
     let ctx = state.ctx.clone();
     let (card, secret) =
-        blocking(move || registry::reissue_card(&ctx, &actor, id, why.as_deref())).await?;
+        blocking(move || registry::reissue_card(&ctx, &actor, id, why.as_ref())).await?;
     Ok(HttpResponse::Created()
         .insert_header(("Cache-Control", "no-store"))
         .json(IssuedCard {
