@@ -8,6 +8,9 @@ use serde::Deserialize;
 use crate::crypto::{MasterKey, Suite};
 use crate::proxy::TrustedProxies;
 
+/// The data folder when none is given: `./data`.
+pub const DEFAULT_DATA_DIR: &str = "data";
+
 /// Everything the service and the commands read from their surroundings.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -103,7 +106,7 @@ pub struct ConfigError(pub String);
 impl Default for Settings {
     fn default() -> Self {
         Settings {
-            data_dir: PathBuf::from("data"),
+            data_dir: PathBuf::from(DEFAULT_DATA_DIR),
             database_url: String::new(),
             bind: "127.0.0.1:8080".into(),
             master_key: None,

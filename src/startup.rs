@@ -304,7 +304,7 @@ async fn openapi(api: web::Data<utoipa::openapi::OpenApi>) -> HttpResponse {
 
 /// A bound, not yet running server.
 pub struct Application {
-    port: u16,
+    addr: std::net::SocketAddr,
     server: Server,
     pub context: AppContext,
     pub report: StartupReport,
@@ -321,13 +321,13 @@ impl Application {
         spawn_housekeeping(state.clone());
         let listener = TcpListener::bind(&bind)
             .map_err(|e| anyhow::anyhow!("cannot listen on {bind}: {e}"))?;
-        let port = listener.local_addr()?.port();
+        let addr = listener.local_addr()?;
         let server = HttpServer::new(move || app(state.clone()))
             .listen(listener)?
             .shutdown_timeout(10)
             .run();
         Ok(Application {
-            port,
+            addr,
             server,
             context,
             report,
@@ -335,7 +335,12 @@ impl Application {
     }
 
     pub fn port(&self) -> u16 {
-        self.port
+        self.addr.port()
+    }
+
+    /// The address the listener really bound (port 0 resolved).
+    pub fn local_addr(&self) -> std::net::SocketAddr {
+        self.addr
     }
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {

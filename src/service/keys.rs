@@ -96,13 +96,9 @@ pub fn load_ring(
         if state == KeyState::Active {
             let kid = Kid::from_b64(&stored.kid)
                 .ok_or_else(|| StoreError::Other(format!("bad kid {:?}", stored.kid)))?;
+            // A master key other than the one that sealed it (or an altered row).
             let key = SigningKey::unseal(master, alg, &stored.sealed_private)
-                .map_err(|_| {
-                    StoreError::Other(format!(
-                        "signing key {} cannot be opened with this master key",
-                        stored.kid
-                    ))
-                })?
+                .map_err(|_| StoreError::Crypto)?
                 .with_kid(kid)
                 .map_err(|_| {
                     StoreError::Other(format!("kid {} does not name its key", stored.kid))
