@@ -20,7 +20,7 @@ use crate::http::handlers::{
     admin, cards, clinics, families, holder, keys, links, ops, residents, revocations, stats,
     verify,
 };
-use crate::http::{extract, metrics, State};
+use crate::request::{extract, metrics, State};
 use crate::service::{AppContext, StartupReport};
 
 #[derive(OpenApi)]

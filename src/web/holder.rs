@@ -25,8 +25,8 @@ use super::page::{close_with, short, when, Area, CsrfOnly, Cx, PageError, PageRe
 use crate::crypto::{SecretKind, SecretToken};
 use crate::domain::{CardId, CardStatus, EndReason};
 use crate::error::AppError;
-use crate::http::auth::blocking;
-use crate::http::State;
+use crate::request::auth::blocking;
+use crate::request::State;
 use crate::service::{families, registry};
 use crate::store::access_log::ActorKind;
 use crate::store::cards::Card;

@@ -464,7 +464,7 @@ fn the_print_page_mints_only_on_a_checked_post() {
         let csrf = healthcard::web::csrf::token_for(&csrf_cookie);
         let cookie = format!(
             "{}={}; {}={csrf_cookie}",
-            healthcard::http::auth::SESSION_COOKIE,
+            healthcard::request::auth::SESSION_COOKIE,
             app.admin_token,
             healthcard::web::csrf::CSRF_COOKIE
         );

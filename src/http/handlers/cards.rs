@@ -6,10 +6,10 @@ use utoipa::ToSchema;
 
 use crate::domain::{CardAction, CardId, ChangeReason, ResidentId};
 use crate::error::{AppError, ErrorBody};
-use crate::http::auth::{blocking, AdminAuth, ClinicAuth};
-use crate::http::extract::{optional_json, uuid};
 use crate::http::views::{AccessLogView, CardView, IssuedCard, LinkView, TokenView};
-use crate::http::State;
+use crate::request::auth::{blocking, AdminAuth, ClinicAuth};
+use crate::request::extract::{optional_json, uuid};
+use crate::request::State;
 use crate::service::registry::{self, Actor, MintVia};
 use crate::store::{access_log, cards, links};
 use crate::token::{MintedToken, TokenKind};
@@ -289,7 +289,7 @@ pub async fn card_links(
     id: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
     use actix_web::FromRequest;
-    let caller = if crate::http::auth::bearer(&req)
+    let caller = if crate::request::auth::bearer(&req)
         .map(|b| b.starts_with(crate::crypto::SecretKind::ApiKey.prefix()))
         .unwrap_or(false)
     {

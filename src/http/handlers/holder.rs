@@ -7,10 +7,10 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::domain::CardId;
 use crate::error::{AppError, ErrorBody};
-use crate::http::auth::{blocking, HolderAuth};
-use crate::http::extract::{optional_json, uuid};
 use crate::http::views::{AccessLogView, TokenView};
-use crate::http::State;
+use crate::request::auth::{blocking, HolderAuth};
+use crate::request::extract::{optional_json, uuid};
+use crate::request::State;
 use crate::service::{families, registry};
 use crate::store::access_log::{self, ActorKind};
 use crate::store::cards::Card;

@@ -11,10 +11,10 @@ use crate::domain::{
     Document, DocumentError, DocumentType, MobileNumber, NationalId, PersonName, ResidentId, Sex,
 };
 use crate::error::{AppError, ErrorBody};
-use crate::http::auth::{blocking, AdminAuth};
-use crate::http::extract::uuid;
 use crate::http::views::{CardView, GuardianView, ResidentView};
-use crate::http::State;
+use crate::request::auth::{blocking, AdminAuth};
+use crate::request::extract::uuid;
+use crate::request::State;
 use crate::service::families::{self, NewNewborn};
 use crate::service::registry::{self, Actor, LookupVia};
 use crate::store::residents::NewResident;

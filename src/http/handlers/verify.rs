@@ -8,9 +8,9 @@ use uuid::Uuid;
 
 use crate::domain::{Channel, Scope, Step};
 use crate::error::{AppError, ErrorBody};
-use crate::http::auth::{blocking, ClinicAuth};
 use crate::http::views::{GuardianView, ResidentView};
-use crate::http::State;
+use crate::request::auth::{blocking, ClinicAuth};
+use crate::request::State;
 use crate::service::families;
 use crate::service::verification::{self, Outcome, Use};
 

@@ -16,8 +16,8 @@ use serde::Deserialize;
 
 use super::csrf;
 use super::page::{Area, CsrfOnly, Cx, PageError, PageResult};
-use crate::http::auth::{blocking, session_secret, SESSION_COOKIE};
-use crate::http::State;
+use crate::request::auth::{blocking, session_secret, SESSION_COOKIE};
+use crate::request::State;
 use crate::service::admins::{sign_in, SignIn};
 use crate::store::admins::Admin;
 use crate::store::sessions;

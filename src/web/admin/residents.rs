@@ -14,9 +14,9 @@ use crate::domain::{
     CardId, CardStatus, Document, MobileNumber, NationalId, PersonName, Relation, ResidentId,
 };
 use crate::error::AppError;
-use crate::http::auth::blocking;
-use crate::http::extract::uuid;
-use crate::http::State;
+use crate::request::auth::blocking;
+use crate::request::extract::uuid;
+use crate::request::State;
 use crate::service::families;
 use crate::service::registry::{self, Actor, LookupVia};
 use crate::store::cards::Card;
