@@ -934,3 +934,125 @@ fn the_family_switcher_shows_the_childs_card() {
     assert!(p.sees("这张家庭成员的卡已不在您的手机上"));
     assert!(d.try_find("//a[@data-card]").is_none());
 }
+
+/// The card office registers a foreigner by passport (the form changes with
+/// the type), a newborn under them, and adds the child's birth certificate
+/// later; refusals stand beside their field and full numbers are never shown.
+#[test]
+fn the_portal_registers_every_kind_of_patient() {
+    let Some(browser) = Browser::find() else {
+        if std::env::var("HEALTHCARD_REQUIRE_BROWSER").as_deref() == Ok("1") {
+            panic!("HEALTHCARD_REQUIRE_BROWSER=1 but chromium or chromedriver is not installed");
+        }
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "*** SKIPPED: browser tests: chromium or chromedriver is not installed ***"
+        );
+        return;
+    };
+    let app = spawn_app();
+    let d = Driver::start(&browser);
+    let p = Person {
+        d: &d,
+        base: &app.base,
+    };
+    let choose = |select: &str, value: &str| {
+        let o = d.find(&format!(
+            "//select[@id='{select}']/option[@value='{value}']"
+        ));
+        d.click(&o);
+    };
+    let set_date = |id: &str, date: &str| {
+        d.execute(
+            "document.getElementById(arguments[0]).value = arguments[1];",
+            serde_json::json!([id, date]),
+        );
+    };
+    p.open("/admin/login");
+    p.fill("用户名", ADMIN);
+    p.fill("密码", PASSWORD);
+    p.press("登录");
+    p.wait_to_see("查找居民");
+
+    // --- A foreigner by passport: the passport tab asks for country, sex and birth date.
+    p.open("/admin/residents/new");
+    assert!(d.try_find("//input[@id='country']").is_none());
+    p.press("护照");
+    p.wait_to_see("签发国家代码");
+    p.fill("姓名", "John Smith");
+    p.fill("护照号码", "E12345678");
+    p.fill("签发国家代码", "XYZ");
+    p.press("登记");
+    p.wait_to_see("三位字母代码");
+    assert!(p.error_beside("签发国家代码").contains("ISO 3166-1"));
+    assert!(p.error_beside("性别").contains("必填"));
+    p.fill("签发国家代码", "USA");
+    choose("sex", "male");
+    set_date("birth_date", "1985-04-12");
+    p.press("登记");
+    p.wait_to_see("尚未发卡");
+    let father = p.path().trim_start_matches("/admin/residents/").to_string();
+    assert!(p.sees("护照"));
+    assert!(p.sees("1985-04-12"));
+    assert!(
+        !p.sees("E12345678"),
+        "the full passport number is not shown"
+    );
+    p.shot("admin-registered-passport");
+
+    // --- The same passport again is refused beside its field, with a link to the resident.
+    p.open("/admin/residents/new?type=passport");
+    p.fill("姓名", "J. Smith");
+    p.fill("护照号码", "E12345678");
+    p.fill("签发国家代码", "USA");
+    choose("sex", "male");
+    set_date("birth_date", "1985-04-12");
+    p.press("登记");
+    p.wait_to_see("该证件号码已经登记");
+    p.press("查看该居民");
+    p.wait_to_see("John Smith");
+    assert_eq!(p.path(), format!("/admin/residents/{father}"));
+
+    // --- A newborn under him, before any document exists.
+    p.open("/admin/residents/new");
+    p.press("新生儿（由监护人登记）");
+    p.wait_to_see("监护人的居民编号");
+    assert!(d.try_find("//input[@id='number']").is_none());
+    let born = (chrono::Utc::now().date_naive() - chrono::Duration::days(9))
+        .format("%Y-%m-%d")
+        .to_string();
+    p.fill("姓名", "小约翰");
+    choose("sex", "male");
+    set_date("birth_date", "2020-01-01");
+    p.fill("监护人的居民编号", &father);
+    choose("relation", "father");
+    p.press("登记");
+    p.wait_to_see("一周岁以内的新生儿");
+    set_date("birth_date", &born);
+    p.press("登记");
+    p.wait_to_see("尚未发卡");
+    let child = p.path().trim_start_matches("/admin/residents/").to_string();
+    assert_ne!(child, father);
+    assert!(
+        p.sees("John Smith"),
+        "the guardian is listed on the child's page"
+    );
+    p.shot("admin-registered-newborn");
+
+    // --- The birth certificate comes later: same resident; a bad number first.
+    p.press("添加证件");
+    p.wait_to_see("出生医学证明编号");
+    p.fill("出生医学证明编号", "12");
+    p.press("添加");
+    p.wait_to_see("不符合该证件的格式");
+    p.fill("出生医学证明编号", "X000000077");
+    p.press("添加");
+    p.wait_to_see("尚未发卡");
+    assert_eq!(p.path(), format!("/admin/residents/{child}"));
+    assert!(p.sees("出生医学证明"));
+    assert!(
+        !p.sees("X000000077"),
+        "the full certificate number is not shown"
+    );
+}

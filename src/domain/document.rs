@@ -94,6 +94,13 @@ impl DocumentType {
             DocumentType::ResidentIdCard | DocumentType::HouseholdRegister
         )
     }
+
+    /// Whether a number of this type encodes sex and birth date (GB 11643's
+    /// layout), so that a registration reads them from it instead of asking
+    /// ([`Document::sex`] and [`Document::birth_date`] answer for these).
+    pub fn encodes_demographics(self) -> bool {
+        self.is_citizen_number() || self == DocumentType::HmtResidencePermit
+    }
 }
 
 /// Why a document was refused; each variant has its own stable code
@@ -644,6 +651,8 @@ mod tests {
                     seen.insert((kind, true));
                     assert_eq!(d.sex().map(Sex::as_str), v.sex.as_deref(), "{}", v.number);
                     assert_eq!(d.birth_date(), v.birth_date, "{}", v.number);
+                    assert_eq!(kind.encodes_demographics(), d.sex().is_some());
+                    assert_eq!(kind.encodes_demographics(), d.birth_date().is_some());
                     if let Some(m) = &v.masked {
                         assert_eq!(&d.masked(), m);
                     }

@@ -6,6 +6,7 @@
 mod cards;
 mod clinics;
 mod import;
+mod register;
 mod residents;
 mod stats;
 
@@ -30,10 +31,18 @@ pub fn scope() -> actix_web::Scope {
         .route("/login", web::post().to(login))
         .route("/logout", web::post().to(logout))
         .route("/residents/find", web::post().to(residents::find))
-        .route("/residents/new", web::get().to(residents::new_form))
-        .route("/residents", web::post().to(residents::register))
+        .route("/residents/new", web::get().to(register::new_form))
+        .route("/residents", web::post().to(register::register))
         .route("/residents/{id}", web::get().to(residents::show))
         .route("/residents/{id}/cards", web::post().to(residents::issue))
+        .route(
+            "/residents/{id}/documents/new",
+            web::get().to(register::new_document_form),
+        )
+        .route(
+            "/residents/{id}/documents",
+            web::post().to(register::add_document),
+        )
         .route(
             "/residents/{id}/guardians",
             web::post().to(residents::add_guardian),
