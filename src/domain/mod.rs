@@ -8,6 +8,7 @@ mod document;
 mod family;
 mod identifier;
 mod ids;
+mod issuer;
 mod monitoring;
 mod national_id;
 mod password;
@@ -24,6 +25,7 @@ pub use family::{
 };
 pub use identifier::{IdentifierDomain, IdentifierSystems, SystemValue, RESIDENT_ID_CARD_OID};
 pub use ids::{AdminId, CardId, ClinicId, ResidentId};
+pub use issuer::{IssuerCode, IssuerName};
 pub use monitoring::{
     monitoring_day, Dimension, Grouping, Period, PeriodError, Step, MONITORING_UTC_OFFSET_HOURS,
 };
