@@ -153,10 +153,12 @@ impl Federation {
                 leeway_secs: settings.clock_skew_secs,
             }),
         };
-        if fed.federated() && fed.inner.source.is_some() {
-            if let Err(e) = fed.refresh_now() {
-                tracing::warn!(error = %e, "trust list: first fetch refused; the node retries on schedule");
-            }
+        // A file is read now; a URL by the refresh thread's first round
+        // (this may run inside the server's runtime, where a blocking HTTP
+        // client must not).
+        let from_file = fed.inner.source.as_deref().is_some_and(|s| !is_url(s));
+        if fed.federated() && from_file {
+            let _ = fed.refresh_now();
         }
         Ok(fed)
     }
@@ -271,9 +273,13 @@ impl Federation {
     }
 }
 
+fn is_url(source: &str) -> bool {
+    source.starts_with("http://") || source.starts_with("https://")
+}
+
 /// Reads the list's text from a file or an `http(s)://` URL.
 fn fetch(source: &str, timeout: Duration) -> Result<String, String> {
-    if source.starts_with("http://") || source.starts_with("https://") {
+    if is_url(source) {
         let client = reqwest::blocking::Client::builder()
             .timeout(timeout.max(Duration::from_secs(10)))
             .build()
@@ -348,6 +354,9 @@ pub fn spawn_refresh(ctx: AppContext) {
     std::thread::Builder::new()
         .name("trust-list".into())
         .spawn(move || {
+            if ctx.federation.list().is_none() {
+                let _ = ctx.federation.refresh_now();
+            }
             let mut since_list = Duration::ZERO;
             loop {
                 std::thread::sleep(tick);
