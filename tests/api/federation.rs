@@ -138,7 +138,7 @@ fn verify(n: &TestApp, key: &str, token: &str) -> Value {
 fn cards_of_one_city_verify_in_another_and_the_home_city_keeps_the_say() {
     let mut f = federation();
     let (jinan, chengdu, beijing) = (&f.nodes[0], &f.nodes[1], &f.nodes[2]);
-    let (rid, card, _) = jinan.resident_with_card(7);
+    let (rid, card, holder) = jinan.resident_with_card(7);
     let (_, cd_key) = chengdu.clinic("CD01", &["verify", "link", "pii"]);
     let (_, bj_key) = beijing.clinic("BJ01", &["verify"]);
     let (_, jn_key) = jinan.clinic("JN01", &["verify"]);
@@ -207,6 +207,21 @@ fn cards_of_one_city_verify_in_another_and_the_home_city_keeps_the_say() {
         .collect();
     assert!(actors.iter().any(|a| a == "510100-CD01"), "{actors:?}");
     assert!(actors.iter().any(|a| a == "110100-BJ01"), "{actors:?}");
+    // And the resident's own page shows the Chengdu clinic that looked them up.
+    let mine: Value = jinan
+        .get("/api/v1/holder/access-log")
+        .bearer_auth(&holder)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert!(
+        mine.as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["actor"] == "510100-CD01"),
+        "{mine}"
+    );
 
     // Revoked at home: refused abroad at once, and in the visiting node's
     // revocation feed with its issuer soon after.
@@ -374,6 +389,34 @@ fn lists_that_are_forged_or_expired_and_requests_of_strangers_are_refused() {
         .send()
         .unwrap();
     assert_eq!(crate::helpers::error_code(r, 401), "stale_request");
+
+    // A key withdrawn at home: refused abroad at once (the home node says
+    // key_revoked), and unknown_key once the list no longer carries it.
+    let old_kid = f.nodes[0]
+        .ctx
+        .keys
+        .current()
+        .active()
+        .unwrap()
+        .kid()
+        .to_b64();
+    assert_eq!(
+        f.nodes[0]
+            .admin_post("/api/v1/keys/rotate", json!({}))
+            .status(),
+        201
+    );
+    let r = f.nodes[0].admin_post(&format!("/api/v1/keys/{old_kid}/revoke"), json!({}));
+    assert_eq!(r.status(), 204);
+    wait_for(|| verify(&f.nodes[0], &jn_key, &stat)["reason"] == "key_revoked");
+    assert_eq!(verify(&f.nodes[1], &cd_key, &stat)["reason"], "key_revoked");
+    let entries = f.entries();
+    assert!(!entries[0].keys.iter().any(|k| k.kid == old_kid));
+    f.publish(entries, chrono::Duration::days(7));
+    assert_eq!(verify(&f.nodes[1], &cd_key, &stat)["reason"], "unknown_key");
+    let (_, card, _) = f.nodes[0].resident_with_card(13);
+    let stat = f.nodes[0].mint(&card, "static");
+    assert_eq!(verify(&f.nodes[1], &cd_key, &stat)["valid"], true);
 
     // A list that expires: foreign cards fail closed, own cards keep working.
     let entries = f.entries();
