@@ -556,6 +556,50 @@ mod tests {
     }
 
     #[test]
+    fn a_trust_list_needs_a_root_key_and_a_city_code() {
+        let federated = Settings {
+            trust_list: Some("list.jws".into()),
+            federation_root_key: Some("root.jwk".into()),
+            issuer: "370100".into(),
+            ..Settings::default()
+        };
+        assert!(federated.check().is_ok());
+        let no_root = Settings {
+            federation_root_key: None,
+            ..federated.clone()
+        };
+        assert!(no_root.check().is_err());
+        let not_a_code = Settings {
+            issuer: "HC".into(),
+            ..federated.clone()
+        };
+        assert!(not_a_code.check().is_err());
+        // Not federated: any short issuer, as before.
+        assert!(Settings::default().check().is_ok());
+        for bad in [0, 86_401] {
+            let s = Settings {
+                trust_list_refresh_secs: bad,
+                ..Settings::default()
+            };
+            assert!(s.check().is_err());
+        }
+        let s = Settings {
+            federation_timeout_ms: 10,
+            ..Settings::default()
+        };
+        assert!(s.check().is_err());
+        let s = Settings {
+            issuer_name: Some(" ".into()),
+            ..Settings::default()
+        };
+        assert!(s.check().is_err());
+        assert!(toml::from_str::<FileSettings>(
+            "trust_list_refresh_secs = 60\nissuer_name = \"济南市\""
+        )
+        .is_ok());
+    }
+
+    #[test]
     fn file_settings_reject_unknown_fields() {
         assert!(toml::from_str::<FileSettings>("bind = \"0.0.0.0:1\"").is_ok());
         assert!(toml::from_str::<FileSettings>("bnd = \"0.0.0.0:1\"").is_err());
