@@ -60,6 +60,20 @@ pub struct Settings {
     /// `HEALTHCARD_CRYPTO_SUITE`: the suite a new data folder is made with;
     /// for an existing folder it must match what the folder records (or be unset).
     pub crypto_suite: Option<Suite>,
+    /// `HEALTHCARD_ISSUER_NAME`: the issuer's name shown to people (济南市),
+    /// in this node's trust-list entry.
+    pub issuer_name: Option<String>,
+    /// `HEALTHCARD_FEDERATION_ROOT_KEY`: a file with the federation
+    /// operator's public JWK; federation is off without it.
+    pub federation_root_key: Option<PathBuf>,
+    /// `HEALTHCARD_TRUST_LIST`: where the trust list comes from, an
+    /// `http(s)://` URL or a file path.
+    pub trust_list: Option<String>,
+    /// `HEALTHCARD_TRUST_LIST_REFRESH_SECS`: how often to fetch it (default 300).
+    pub trust_list_refresh_secs: u64,
+    /// `HEALTHCARD_FEDERATION_TIMEOUT_MS`: how long a visiting node waits
+    /// for a home node before answering `issuer_unavailable` (default 2000).
+    pub federation_timeout_ms: u64,
 }
 
 /// The optional TOML file: same names as [`Settings`], every field optional.
@@ -87,6 +101,11 @@ struct FileSettings {
     public_url: Option<String>,
     fhir_system_prefix: Option<String>,
     crypto_suite: Option<String>,
+    issuer_name: Option<String>,
+    federation_root_key: Option<PathBuf>,
+    trust_list: Option<String>,
+    trust_list_refresh_secs: Option<u64>,
+    federation_timeout_ms: Option<u64>,
 }
 
 /// Values given on the command line; they override everything else.
@@ -128,6 +147,11 @@ impl Default for Settings {
             public_url: None,
             fhir_system_prefix: String::new(),
             crypto_suite: None,
+            issuer_name: None,
+            federation_root_key: None,
+            trust_list: None,
+            trust_list_refresh_secs: 300,
+            federation_timeout_ms: 2000,
         }
     }
 }
@@ -205,6 +229,15 @@ impl Settings {
         if let Some(u) = &f.public_url {
             self.public_url = Some(u.clone());
         }
+        if let Some(v) = &f.issuer_name {
+            self.issuer_name = Some(v.clone());
+        }
+        if let Some(v) = &f.federation_root_key {
+            self.federation_root_key = Some(v.clone());
+        }
+        if let Some(v) = &f.trust_list {
+            self.trust_list = Some(v.clone());
+        }
         if let Some(v) = &f.crypto_suite {
             self.crypto_suite = Some(parse_suite("crypto_suite", v)?);
         }
@@ -229,7 +262,9 @@ impl Settings {
             key_refresh_secs,
             link_scan_window_secs,
             log_json,
-            fhir_system_prefix
+            fhir_system_prefix,
+            trust_list_refresh_secs,
+            federation_timeout_ms
         );
         Ok(())
     }
@@ -258,6 +293,15 @@ impl Settings {
         if let Some(v) = env("HEALTHCARD_FHIR_SYSTEM_PREFIX") {
             self.fhir_system_prefix = v;
         }
+        if let Some(v) = env("HEALTHCARD_ISSUER_NAME") {
+            self.issuer_name = Some(v);
+        }
+        if let Some(v) = env("HEALTHCARD_FEDERATION_ROOT_KEY") {
+            self.federation_root_key = Some(v.into());
+        }
+        if let Some(v) = env("HEALTHCARD_TRUST_LIST") {
+            self.trust_list = Some(v);
+        }
         if let Some(v) = env("HEALTHCARD_CRYPTO_SUITE") {
             self.crypto_suite = Some(parse_suite("HEALTHCARD_CRYPTO_SUITE", &v)?);
         }
@@ -279,7 +323,9 @@ impl Settings {
             login_failures_before_lockout => "HEALTHCARD_LOGIN_FAILURES_BEFORE_LOCKOUT",
             key_refresh_secs => "HEALTHCARD_KEY_REFRESH_SECS",
             link_scan_window_secs => "HEALTHCARD_LINK_SCAN_WINDOW_SECS",
-            log_json => "HEALTHCARD_LOG_JSON"
+            log_json => "HEALTHCARD_LOG_JSON",
+            trust_list_refresh_secs => "HEALTHCARD_TRUST_LIST_REFRESH_SECS",
+            federation_timeout_ms => "HEALTHCARD_FEDERATION_TIMEOUT_MS"
         );
         Ok(())
     }
@@ -315,6 +361,31 @@ impl Settings {
         }
         if let Some(u) = &self.public_url {
             public_base(u)?;
+        }
+        if let Some(n) = &self.issuer_name {
+            crate::domain::IssuerName::parse(n)
+                .map_err(|e| ConfigError(format!("issuer_name: {e}")))?;
+        }
+        if !(1..=86_400).contains(&self.trust_list_refresh_secs) {
+            return Err(ConfigError(
+                "trust_list_refresh_secs must be 1 s to a day".into(),
+            ));
+        }
+        if !(50..=30_000).contains(&self.federation_timeout_ms) {
+            return Err(ConfigError("federation_timeout_ms must be 50-30000".into()));
+        }
+        if self.trust_list.is_some() {
+            if self.federation_root_key.is_none() {
+                return Err(ConfigError(
+                    "trust_list needs federation_root_key (the operator's public JWK file)".into(),
+                ));
+            }
+            crate::domain::IssuerCode::parse(&self.issuer).map_err(|_| {
+                ConfigError(
+                    "a federated node's issuer must be its 6-digit GB/T 2260 code (e.g. 370100)"
+                        .into(),
+                )
+            })?;
         }
         Ok(())
     }
@@ -485,6 +556,50 @@ mod tests {
         std::fs::write(d.join("master.key"), b"").unwrap();
         assert_eq!(database_file(d), d.join("healthcard.db"));
         assert_eq!(master_key_file(d), d.join("master.key"));
+    }
+
+    #[test]
+    fn a_trust_list_needs_a_root_key_and_a_city_code() {
+        let federated = Settings {
+            trust_list: Some("list.jws".into()),
+            federation_root_key: Some("root.jwk".into()),
+            issuer: "370100".into(),
+            ..Settings::default()
+        };
+        assert!(federated.check().is_ok());
+        let no_root = Settings {
+            federation_root_key: None,
+            ..federated.clone()
+        };
+        assert!(no_root.check().is_err());
+        let not_a_code = Settings {
+            issuer: "HC".into(),
+            ..federated.clone()
+        };
+        assert!(not_a_code.check().is_err());
+        // Not federated: any short issuer, as before.
+        assert!(Settings::default().check().is_ok());
+        for bad in [0, 86_401] {
+            let s = Settings {
+                trust_list_refresh_secs: bad,
+                ..Settings::default()
+            };
+            assert!(s.check().is_err());
+        }
+        let s = Settings {
+            federation_timeout_ms: 10,
+            ..Settings::default()
+        };
+        assert!(s.check().is_err());
+        let s = Settings {
+            issuer_name: Some(" ".into()),
+            ..Settings::default()
+        };
+        assert!(s.check().is_err());
+        assert!(toml::from_str::<FileSettings>(
+            "trust_list_refresh_secs = 60\nissuer_name = \"济南市\""
+        )
+        .is_ok());
     }
 
     #[test]

@@ -31,6 +31,15 @@ pub enum AppError {
     Forbidden(String),
     #[error("{0}")]
     NotFound(String),
+    /// A 404 with its own code (e.g. `no_trust_list`).
+    #[error("{message}")]
+    NotFoundCode { code: &'static str, message: String },
+    /// A 401 with its own code (a refused node-to-node request).
+    #[error("{message}")]
+    UnauthorizedCode { code: &'static str, message: String },
+    /// A 503 with its own code (e.g. `trust_list_expired`).
+    #[error("{message}")]
+    UnavailableCode { code: &'static str, message: String },
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
     #[error("request body is larger than {0} bytes")]
@@ -65,6 +74,9 @@ impl AppError {
             AppError::Unauthorized => "unauthorized",
             AppError::Forbidden(_) => "forbidden",
             AppError::NotFound(_) => "not_found",
+            AppError::NotFoundCode { code, .. }
+            | AppError::UnauthorizedCode { code, .. }
+            | AppError::UnavailableCode { code, .. } => code,
             AppError::Conflict { code, .. } => code,
             AppError::PayloadTooLarge(_) => "payload_too_large",
             AppError::UnsupportedMediaType(_) => "unsupported_media_type",
@@ -82,7 +94,9 @@ impl ResponseError for AppError {
             AppError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             AppError::Unauthorized => StatusCode::UNAUTHORIZED,
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
-            AppError::NotFound(_) => StatusCode::NOT_FOUND,
+            AppError::NotFound(_) | AppError::NotFoundCode { .. } => StatusCode::NOT_FOUND,
+            AppError::UnauthorizedCode { .. } => StatusCode::UNAUTHORIZED,
+            AppError::UnavailableCode { .. } => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Conflict { .. } => StatusCode::CONFLICT,
             AppError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -139,6 +153,41 @@ impl From<StoreError> for AppError {
                 AppError::Unavailable
             }
             e @ (StoreError::Crypto | StoreError::Other(_)) => AppError::Internal(e.to_string()),
+        }
+    }
+}
+
+/// Each refusal of a node-to-node request has its own code (docs/federation.md).
+impl From<crate::service::federation::FederationError> for AppError {
+    fn from(e: crate::service::federation::FederationError) -> Self {
+        use crate::service::federation::FederationError as F;
+        use crate::token::message_signature::SignatureError as S;
+        let message = e.to_string();
+        let unauthorized = |code| AppError::UnauthorizedCode {
+            code,
+            message: message.clone(),
+        };
+        match e {
+            F::Off => AppError::NotFoundCode {
+                code: "not_federated",
+                message,
+            },
+            F::TrustListExpired => AppError::UnavailableCode {
+                code: "trust_list_expired",
+                message,
+            },
+            F::Signature(S::Missing) => unauthorized("unsigned_request"),
+            F::Signature(S::Malformed) => unauthorized("malformed_signature"),
+            F::Signature(S::DigestMismatch) => unauthorized("digest_mismatch"),
+            F::Signature(S::Stale) => unauthorized("stale_request"),
+            F::Signature(S::UnknownNode) => unauthorized("unknown_node"),
+            F::Signature(S::BadSignature) => unauthorized("bad_request_signature"),
+            F::Replayed => unauthorized("replayed_request"),
+            F::BadRequest(m) => AppError::BadRequest {
+                code: "bad_resolve_request",
+                message: m,
+            },
+            F::Store(s) => s.into(),
         }
     }
 }

@@ -17,8 +17,8 @@ use utoipa_actix_web::AppExt;
 use crate::config::Settings;
 use crate::error::ErrorBody;
 use crate::http::handlers::{
-    admin, cards, clinics, families, holder, keys, links, ops, residents, revocations, stats,
-    verify,
+    admin, cards, clinics, families, federation, holder, keys, links, ops, residents, revocations,
+    stats, verify,
 };
 use crate::request::{extract, metrics, State};
 use crate::service::{AppContext, StartupReport};
@@ -248,6 +248,9 @@ pub fn app(
         .service(ops::readyz)
         .service(ops::metrics)
         .service(stats::card_use)
+        .service(federation::trust_list)
+        .service(federation::resolve)
+        .service(federation::revocations)
         .split_for_parts();
     let api = web::Data::new(mark_deprecated(api));
     let proxies = web::Data::new(state.ctx.settings.trusted_proxies.clone());
@@ -317,6 +320,7 @@ impl Application {
         let refresh = std::time::Duration::from_secs(settings.key_refresh_secs.max(1));
         let (context, report) = AppContext::open(settings)?;
         context.keys.spawn_refresh(refresh);
+        crate::service::federation::spawn_refresh(context.clone());
         let state = web::Data::new(State::new(context.clone()));
         spawn_housekeeping(state.clone());
         let listener = TcpListener::bind(&bind)

@@ -4,6 +4,7 @@ mod admin;
 mod audit;
 mod bench_tokens;
 mod clinic;
+mod federation;
 mod import;
 mod keys;
 mod resident;
@@ -57,6 +58,9 @@ enum Command {
     /// Signing keys.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Federation of issuers: the operator's key and trust list, this node's entry.
+    #[command(subcommand)]
+    Federation(federation::FederationCommand),
     /// Residents: guardians and dependants.
     #[command(subcommand)]
     Resident(resident::ResidentCommand),
@@ -105,6 +109,7 @@ pub fn main() -> ExitCode {
         Command::Admin(c) => admin::run(settings, c),
         Command::Clinic(c) => clinic::run(settings, c),
         Command::Keys(c) => keys::run(settings, c),
+        Command::Federation(c) => federation::run(settings, c),
         Command::Resident(c) => resident::run(settings, c),
         Command::Verify(a) => verify::run(settings, a),
         Command::ImportLegacy(a) => import::run(settings, a),

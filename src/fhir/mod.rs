@@ -504,8 +504,9 @@ async fn resolve_card(req: HttpRequest, body: web::Bytes) -> Result<HttpResponse
     let outcome = verification::verify_scanned(&st.ctx, &clinic, &tokens[0], used)
         .await
         .map_err(AppError::from)?;
-    let mut parameter =
-        vec![json!({"name": "valid", "valueBoolean": matches!(outcome, Outcome::Valid { .. })})];
+    let mut parameter = vec![
+        json!({"name": "valid", "valueBoolean": matches!(outcome, Outcome::Valid { .. } | Outcome::Foreign { .. })}),
+    ];
     match &outcome {
         Outcome::Valid { resolution, .. } => {
             let pii = clinic.scopes.contains(Scope::Pii);
@@ -514,6 +515,10 @@ async fn resolve_card(req: HttpRequest, body: web::Bytes) -> Result<HttpResponse
         }
         Outcome::Invalid { reason, .. } => {
             parameter.push(json!({"name": "reason", "valueCode": reason.code()}));
+        }
+        // A foreign card: valid, its patient resource held by its home city.
+        Outcome::Foreign { resolution, .. } => {
+            parameter.push(json!({"name": "issuer", "valueString": resolution.issuer.code}));
         }
     }
     Ok(ok(

@@ -21,6 +21,8 @@ pub struct Metrics {
     requests: IntCounterVec,
     latency: HistogramVec,
     pool: IntGaugeVec,
+    /// Federation: the trust list's sequence, age and time to expiry.
+    trust_list: IntGaugeVec,
 }
 
 impl Metrics {
@@ -47,8 +49,17 @@ impl Metrics {
             &["state"],
         )
         .expect("valid metric");
+        let trust_list = IntGaugeVec::new(
+            Opts::new(
+                "trust_list",
+                "Federation trust list in use: sequence, age_seconds, expires_in_seconds, issuers (absent when not federated)",
+            ),
+            &["measure"],
+        )
+        .expect("valid metric");
         for c in [
-            Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(trust_list.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(requests.clone()),
             Box::new(latency.clone()),
             Box::new(counters.verifications.clone()),
             Box::new(pool.clone()),
@@ -60,11 +71,24 @@ impl Metrics {
             requests,
             latency,
             pool,
+            trust_list,
         }
     }
 
     /// The text exposition format.
-    pub fn render(&self, pool: &DbPool) -> String {
+    pub fn render(&self, pool: &DbPool, fed: &crate::service::federation::Status) -> String {
+        if fed.federated {
+            for (measure, value) in [
+                ("sequence", fed.sequence.map(|s| s as i64)),
+                ("age_seconds", fed.age_secs),
+                ("expires_in_seconds", fed.expires_in_secs),
+                ("issuers", Some(fed.issuers as i64)),
+            ] {
+                self.trust_list
+                    .with_label_values(&[measure])
+                    .set(value.unwrap_or(-1));
+            }
+        }
         let st = pool.state();
         let idle = st.idle_connections as i64;
         self.pool.with_label_values(&["idle"]).set(idle);

@@ -20,6 +20,8 @@ pub struct AppContext {
     pub keys: KeyStore,
     pub audit: AuditWriter,
     pub counters: super::verification::Counters,
+    /// The trust list and this city's node key (issue 18).
+    pub federation: super::federation::Federation,
     /// The date the family rules go by (a minor's 18th birthday).
     pub clock: Clock,
 }
@@ -148,6 +150,7 @@ impl AppContext {
             report.clinics = store::clinics::list(&mut conn)?.len() as i64;
         }
         let keys = KeyStore::load(&pool, &master, &settings.issuer)?;
+        let federation = super::federation::Federation::open(&settings, &pool, &master)?;
         let backend = store::Backend::from_url(&settings.database_url);
         let writers = match backend {
             store::Backend::Sqlite => 1,
@@ -176,6 +179,7 @@ impl AppContext {
                 keys,
                 audit,
                 counters: Default::default(),
+                federation,
                 clock: Clock::default(),
             },
             report,

@@ -26,6 +26,9 @@ pub fn purge(ctx: &AppContext, now: NaiveDateTime) {
     if let Err(e) = replay::purge_expired(&mut conn, now) {
         tracing::warn!(error = %e, "replay purge failed");
     }
+    if let Err(e) = crate::store::federation::purge_nonces(&mut conn, now) {
+        tracing::warn!(error = %e, "federation nonce purge failed");
+    }
     if let Err(e) = sessions::purge_expired(&mut conn, now) {
         tracing::warn!(error = %e, "session purge failed");
     }

@@ -7,6 +7,7 @@ pub mod anchor;
 mod audit;
 mod context;
 pub mod families;
+pub mod federation;
 pub mod housekeeping;
 pub mod keys;
 pub mod kiosk;

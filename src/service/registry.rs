@@ -432,15 +432,20 @@ pub fn revoke_api_key(
 /// `link_scan_window_secs`: knowing a card id is not enough to attach a
 /// number to someone, the clinic must have had the card in front of it (as
 /// the kiosk's ticket asks). The legacy import is the bulk path.
-/// Returns the card.
+/// Returns what the link names.
 pub fn link_patient(
     ctx: &AppContext,
     clinic: &Clinic,
     card: CardId,
     local: &LocalPatientId,
-) -> Result<Card, StoreError> {
+) -> Result<Linked, StoreError> {
     ctx.with_tx(|c| {
-        let card = cards::get(c, card)?;
+        let card = match cards::get(c, card) {
+            Err(StoreError::NotFound) => {
+                return link_foreign_card(ctx, c, clinic, card, local);
+            }
+            other => other?,
+        };
         match card.status {
             CardStatus::Revoked => return Err(StoreError::Conflict(Conflict::CardRevoked)),
             CardStatus::Replaced => return Err(StoreError::Conflict(Conflict::CardReplaced)),
@@ -461,6 +466,50 @@ pub fn link_patient(
         );
         e.clinic_id = Some(clinic.id);
         log(ctx, c, e)?;
-        Ok(card)
+        Ok(Linked {
+            card_id: card.id,
+            resident_id: card.resident_id.as_uuid(),
+            issuer: None,
+        })
+    })
+}
+
+/// What a link names: the card and its resident, with the issuer for a
+/// foreign card (whose resident id is its home node's).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Linked {
+    pub card_id: CardId,
+    pub resident_id: uuid::Uuid,
+    pub issuer: Option<String>,
+}
+
+/// [`link_patient`] for a foreign card this node verified (federation):
+/// the link is kept here, keyed by issuer and the home node's resident.
+fn link_foreign_card(
+    ctx: &AppContext,
+    c: &mut crate::store::DbConnection,
+    clinic: &Clinic,
+    card: CardId,
+    local: &LocalPatientId,
+) -> Result<Linked, StoreError> {
+    let found = super::federation::link_foreign(ctx, c, clinic, card, local)?
+        .ok_or(StoreError::NotFound)?;
+    let resident_id: uuid::Uuid = found
+        .resident_id
+        .parse()
+        .map_err(|_| StoreError::Other("corrupt foreign resident id".into()))?;
+    let mut e = entry(
+        &Actor::clinic(clinic.code.as_str()),
+        "link.create",
+        Some(card),
+        None,
+        Some(format!("issuer {}", found.issuer)),
+    );
+    e.clinic_id = Some(clinic.id);
+    log(ctx, c, e)?;
+    Ok(Linked {
+        card_id: card,
+        resident_id,
+        issuer: Some(found.issuer),
     })
 }

@@ -68,8 +68,37 @@ pub struct Use {
 
 /// The verification use case, the same for every door: checks a scanned
 /// text, settles it with the access-log writer (card state, replay) in the
-/// transaction that logs it, and counts it.
+/// transaction that logs it, and counts it. A federated node sends a token
+/// of another issuer in its trust list to that issuer's node
+/// ([`super::federation`]).
 pub async fn verify_scanned(
+    ctx: &AppContext,
+    clinic: &Arc<Clinic>,
+    token: &str,
+    used: Use,
+) -> Result<Outcome, StoreError> {
+    let text = token::trim_scanned(token);
+    let outcome = match super::federation::route(ctx, &ctx.keys.current(), text) {
+        super::federation::Route::Local => return verify_local(ctx, clinic, token, used).await,
+        super::federation::Route::Foreign(list, index) => {
+            super::federation::verify_foreign(ctx, clinic, text, used, list, index).await?
+        }
+        super::federation::Route::Refused(reason) => {
+            let refused = Outcome::Invalid {
+                reason,
+                card_id: None,
+            };
+            ctx.audit.record(log_entry(clinic, &refused, used)).await?;
+            refused
+        }
+    };
+    ctx.counters.count(&outcome, used.channel, used.step);
+    Ok(outcome)
+}
+
+/// [`verify_scanned`] against this node's own keys only: what a home node
+/// runs for a peer's request as for its own clinics.
+pub async fn verify_local(
     ctx: &AppContext,
     clinic: &Arc<Clinic>,
     token: &str,
@@ -119,13 +148,18 @@ pub enum Outcome {
         /// The card named by a correctly signed token, for the access log.
         card_id: Option<uuid::Uuid>,
     },
+    /// A card of another issuer, valid as its home node judged it.
+    Foreign {
+        claims: Claims,
+        resolution: Box<super::federation::ForeignResolution>,
+    },
 }
 
 impl Outcome {
     /// `valid` or the reason code, as counted in metrics and the log.
     pub fn label(&self) -> &'static str {
         match self {
-            Outcome::Valid { .. } => "valid",
+            Outcome::Valid { .. } | Outcome::Foreign { .. } => "valid",
             Outcome::Invalid { reason, .. } => reason.code(),
         }
     }
@@ -268,6 +302,8 @@ pub fn log_entry(clinic: &Clinic, outcome: &Outcome, used: Use) -> LogEntry {
             (Some(resolution.card.id), Some(resolution.resident.id))
         }
         Outcome::Invalid { card_id, .. } => (card_id.map(CardId::from), None),
+        // The home node's resident id is not one of this registry's.
+        Outcome::Foreign { claims, .. } => (Some(CardId::from(claims.card_id)), None),
     };
     entry(clinic, card_id, resident_id, outcome.label(), used)
 }

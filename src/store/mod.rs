@@ -13,6 +13,7 @@ pub mod card_use_rollup;
 pub mod cards;
 pub mod clinics;
 mod error;
+pub mod federation;
 pub mod guardians;
 pub mod import;
 pub mod kiosk_sessions;

@@ -215,6 +215,59 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    node_keys (kid) {
+        kid -> Text,
+        public_key -> Binary,
+        sealed_private -> Binary,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    federation_nonces (nonce) {
+        nonce -> Text,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    foreign_cards (card_id) {
+        card_id -> Text,
+        issuer -> Text,
+        resident_id -> Text,
+        status -> Text,
+        seen_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    foreign_card_events (seq) {
+        seq -> BigInt,
+        card_id -> Text,
+        issuer -> Text,
+        status -> Text,
+        at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    federation_cursors (issuer) {
+        issuer -> Text,
+        cursor -> Text,
+    }
+}
+
+diesel::table! {
+    foreign_links (clinic_id, local_patient_id) {
+        clinic_id -> Text,
+        local_patient_id -> Text,
+        issuer -> Text,
+        resident_id -> Text,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(api_keys -> clinics (clinic_id));
 diesel::joinable!(card_events -> cards (card_id));
 diesel::joinable!(cards -> residents (resident_id));
@@ -237,11 +290,17 @@ diesel::allow_tables_to_appear_in_same_query!(
     clinics,
     counters,
     documents,
+    federation_cursors,
+    federation_nonces,
+    foreign_card_events,
+    foreign_cards,
+    foreign_links,
     guardians,
     kiosk_sessions,
     links,
     login_failures,
     login_throttle,
+    node_keys,
     replay,
     residents,
     sessions,

@@ -16,8 +16,10 @@ mod cose;
 pub mod jwks;
 pub mod keyring;
 pub mod keys;
+pub mod message_signature;
 pub mod qr;
 mod text;
+pub mod trust_list;
 pub mod verify;
 
 pub use crate::domain::{KeyState, UnknownKeyState};

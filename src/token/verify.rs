@@ -65,11 +65,17 @@ pub enum Reason {
     CardSuspended,
     /// The card has been replaced by a reissued one (decided by the store).
     CardReplaced,
+    /// Federation: the token's issuer is not in the trust list.
+    IssuerUnknown,
+    /// Federation: the issuer's node did not answer in time.
+    IssuerUnavailable,
+    /// Federation: a foreign card while this node's trust list has expired.
+    TrustListExpired,
 }
 
 impl Reason {
     /// Every reason, in contract order.
-    pub const ALL: [Reason; 10] = [
+    pub const ALL: [Reason; 13] = [
         Reason::Malformed,
         Reason::BadSignature,
         Reason::UnknownKey,
@@ -80,6 +86,9 @@ impl Reason {
         Reason::CardRevoked,
         Reason::CardSuspended,
         Reason::CardReplaced,
+        Reason::IssuerUnknown,
+        Reason::IssuerUnavailable,
+        Reason::TrustListExpired,
     ];
 
     /// The stable snake_case code of the API.
@@ -95,6 +104,9 @@ impl Reason {
             Reason::CardRevoked => "card_revoked",
             Reason::CardSuspended => "card_suspended",
             Reason::CardReplaced => "card_replaced",
+            Reason::IssuerUnknown => "issuer_unknown",
+            Reason::IssuerUnavailable => "issuer_unavailable",
+            Reason::TrustListExpired => "trust_list_expired",
         }
     }
 
@@ -111,6 +123,13 @@ impl Reason {
             Reason::CardRevoked => "The card has been revoked.",
             Reason::CardSuspended => "The card is suspended.",
             Reason::CardReplaced => "The card has been replaced by a newer one.",
+            Reason::IssuerUnknown => "The card's issuer is not in this service's trust list.",
+            Reason::IssuerUnavailable => {
+                "The card's home service did not answer in time: try again shortly."
+            }
+            Reason::TrustListExpired => {
+                "This service's list of trusted issuers has expired: cards of other cities cannot be checked."
+            }
         }
     }
 }
@@ -159,6 +178,29 @@ pub struct VerifiedToken {
     pub claims: Claims,
     /// The key that signed it.
     pub kid: Kid,
+}
+
+/// What a token's unauthenticated bytes say, to route it to its issuer's
+/// keys: the kid of its header and, if the payload parses, its `iss`.
+/// Nothing here is trusted: [`verify`] decides.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Peeked {
+    pub kid: Kid,
+    pub issuer: Option<String>,
+}
+
+/// Reads [`Peeked`] from a token text, `None` if it is not one.
+pub fn peek(text: &str) -> Option<Peeked> {
+    if text.len() > MAX_TOKEN_LEN {
+        return None;
+    }
+    let bytes = text::decode(text)?;
+    let sign1 = cose::parse_sign1(&bytes).ok()?;
+    let kid = Kid::from_bytes(<[u8; 8]>::try_from(sign1.kid).ok()?);
+    Some(Peeked {
+        kid,
+        issuer: Claims::from_cbor(sign1.payload).map(|c| c.issuer),
+    })
 }
 
 /// Decodes and checks a token text against `ring` at `validation.now`.
@@ -242,7 +284,10 @@ mod tests {
                 "replayed",
                 "card_revoked",
                 "card_suspended",
-                "card_replaced"
+                "card_replaced",
+                "issuer_unknown",
+                "issuer_unavailable",
+                "trust_list_expired"
             ]
         );
         for r in Reason::ALL {

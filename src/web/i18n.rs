@@ -169,6 +169,18 @@ impl Lang {
                 "此卡已被补发的新卡替代，请使用新卡",
                 "This card has been replaced by a new one: use the new card",
             ),
+            Reason::IssuerUnknown => self.t(
+                "签发城市不在信任列表中",
+                "The card's issuer is not in the trust list",
+            ),
+            Reason::IssuerUnavailable => self.t(
+                "签发城市的服务暂时无法连接，请稍后重试",
+                "The card's home service did not answer: try again shortly",
+            ),
+            Reason::TrustListExpired => self.t(
+                "信任列表已过期，暂时无法核验外地卡",
+                "The trust list has expired: cards of other cities cannot be checked",
+            ),
         }
     }
 

@@ -489,6 +489,31 @@ async fn scan(req: HttpRequest, state: web::Data<State>, form: web::Form<ScanFor
                 local_patient_id: resolution.local_patient_id.clone(),
             }
         }
+        Outcome::Foreign { claims, resolution } => {
+            let r = &resolution.resident;
+            Panel::Valid {
+                name: r.name.clone(),
+                sex: r.sex.clone(),
+                birth_year: chrono::Datelike::year(&r.birth_date),
+                masked_id: r
+                    .document_masked
+                    .clone()
+                    .or_else(|| r.national_id_masked.clone())
+                    .unwrap_or_default(),
+                document: r
+                    .document_type
+                    .as_deref()
+                    .and_then(|t| crate::domain::DocumentType::parse(t).ok()),
+                card_id: claims.card_id,
+                ticket: link_ticket(
+                    &state.ctx.master,
+                    clinic.id,
+                    claims.card_id,
+                    chrono::Utc::now().timestamp() + LINK_TICKET_SECS,
+                ),
+                local_patient_id: resolution.local_patient_id.clone(),
+            }
+        }
         Outcome::Invalid { reason, .. } => Panel::Invalid(reason),
     };
     let body = scan_page(&cx, &clinic, used, &panel);
@@ -573,8 +598,8 @@ async fn link(req: HttpRequest, state: web::Data<State>, form: web::Form<LinkFor
             let r = residents::get(&mut *ctx.conn()?, &ctx.master, card.resident_id)?;
             return Ok((r.name, Linking::BadNumber));
         };
-        let card = match registry::link_patient(&ctx, &c, card_id, &lp) {
-            Ok(card) => card,
+        let linked = match registry::link_patient(&ctx, &c, card_id, &lp) {
+            Ok(linked) => linked,
             Err(StoreError::Conflict(Conflict::LinkConflict)) => {
                 let card = cards::get(&mut *ctx.conn()?, card_id)?;
                 let r = residents::get(&mut *ctx.conn()?, &ctx.master, card.resident_id)?;
@@ -582,8 +607,15 @@ async fn link(req: HttpRequest, state: web::Data<State>, form: web::Form<LinkFor
             }
             Err(e) => return Err(e),
         };
-        let r = residents::get(&mut *ctx.conn()?, &ctx.master, card.resident_id)?;
-        Ok((r.name, Linking::Linked(lp.as_str().to_string())))
+        // A foreign resident's name stays with its home city.
+        let name = match linked.issuer {
+            Some(_) => String::new(),
+            None => {
+                let rid = crate::domain::ResidentId::from_uuid(linked.resident_id);
+                residents::get(&mut *ctx.conn()?, &ctx.master, rid)?.name
+            }
+        };
+        Ok((name, Linking::Linked(lp.as_str().to_string())))
     })
     .await?;
     let (name, linked) = result;

@@ -13,6 +13,7 @@ mod cards;
 mod cli;
 mod documents;
 mod families;
+mod federation;
 mod fhir;
 mod keys;
 mod links;

@@ -26,6 +26,10 @@ pub struct LinkCreated {
     pub local_patient_id: String,
     pub card_id: Uuid,
     pub resident_id: Uuid,
+    /// For a foreign card (federation): its issuer's code; `resident_id` is
+    /// then its home node's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
 }
 
 /// Link this clinic's patient number to a card's resident.
@@ -48,12 +52,13 @@ pub async fn create(
     let c = clinic.0.clone();
     let ctx = state.ctx.clone();
     let created = blocking(move || {
-        let card = registry::link_patient(&ctx, &c, card_id, &lpid)?;
+        let linked = registry::link_patient(&ctx, &c, card_id, &lpid)?;
         Ok(LinkCreated {
             clinic_code: c.code.as_str().to_string(),
             local_patient_id: lpid.as_str().to_string(),
-            card_id: card.id.into(),
-            resident_id: card.resident_id.into(),
+            card_id: linked.card_id.into(),
+            resident_id: linked.resident_id,
+            issuer: linked.issuer,
         })
     })
     .await?;

@@ -4,6 +4,7 @@ pub mod admin;
 pub mod cards;
 pub mod clinics;
 pub mod families;
+pub mod federation;
 pub mod holder;
 pub mod keys;
 pub mod links;

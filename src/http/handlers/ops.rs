@@ -20,7 +20,12 @@ pub async fn healthz() -> HttpResponse {
 pub async fn readyz(state: web::Data<State>) -> Result<HttpResponse, crate::error::AppError> {
     let ctx = state.ctx.clone();
     blocking(move || store::ping(&mut *ctx.conn()?)).await?;
-    Ok(HttpResponse::Ok().json(json!({"status": "ready"})))
+    let fed = state.ctx.federation.status();
+    if !fed.federated {
+        return Ok(HttpResponse::Ok().json(json!({"status": "ready"})));
+    }
+    // An expired list stops foreign cards only: the node stays ready for its own.
+    Ok(HttpResponse::Ok().json(json!({"status": "ready", "trust_list": fed})))
 }
 
 /// Prometheus text exposition.
@@ -29,5 +34,9 @@ pub async fn readyz(state: web::Data<State>) -> Result<HttpResponse, crate::erro
 pub async fn metrics(state: web::Data<State>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
-        .body(state.metrics.render(&state.ctx.pool))
+        .body(
+            state
+                .metrics
+                .render(&state.ctx.pool, &state.ctx.federation.status()),
+        )
 }

@@ -8,7 +8,7 @@ use uuid::Uuid;
 use crate::error::{AppError, ErrorBody};
 use crate::request::auth::{blocking, ClinicAuth};
 use crate::request::State;
-use crate::store::cards;
+use crate::store::federation;
 
 #[derive(Deserialize, IntoParams)]
 pub struct FeedQuery {
@@ -28,6 +28,10 @@ pub struct Change {
     /// `revoked`, `suspended`, `replaced` (or `active` for a reinstated card, with `include_reinstated=true`)
     pub status: String,
     pub at: chrono::DateTime<chrono::Utc>,
+    /// For a foreign card this node has verified (federation): its
+    /// issuer's code; absent for this node's own cards.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
 }
 
 #[derive(Serialize, Deserialize, ToSchema)]
@@ -47,20 +51,12 @@ pub async fn feed(
     _clinic: ClinicAuth,
     q: web::Query<FeedQuery>,
 ) -> Result<HttpResponse, AppError> {
-    let since: i64 = match q.since.as_deref().map(str::trim) {
-        None | Some("") => 0,
-        Some(s) => s.parse().ok().filter(|n: &i64| *n >= 0).ok_or_else(|| {
-            AppError::invalid(
-                "invalid_cursor",
-                "since must be a cursor returned as `next`",
-            )
-        })?,
-    };
+    let since = parse_cursor(q.since.as_deref())?;
     let limit = q.limit.unwrap_or(1000).clamp(1, 1000);
     let reinstated = q.include_reinstated.unwrap_or(false);
     let ctx = state.ctx.clone();
     let (changes, next) =
-        blocking(move || cards::changes_since(&mut *ctx.conn()?, since, limit)).await?;
+        blocking(move || federation::feed_since(&mut *ctx.conn()?, since, limit)).await?;
     Ok(HttpResponse::Ok().json(Feed {
         revoked: changes
             .into_iter()
@@ -69,8 +65,22 @@ pub async fn feed(
                 card_id: c.card_id.into(),
                 status: c.status.as_str().to_string(),
                 at: c.at.and_utc(),
+                issuer: c.issuer,
             })
             .collect(),
         next: next.to_string(),
     }))
+}
+
+/// A feed cursor: the `next` of a previous answer, 0 or absent for the start.
+pub fn parse_cursor(since: Option<&str>) -> Result<i64, AppError> {
+    match since.map(str::trim) {
+        None | Some("") => Ok(0),
+        Some(s) => s.parse().ok().filter(|n: &i64| *n >= 0).ok_or_else(|| {
+            AppError::invalid(
+                "invalid_cursor",
+                "since must be a cursor returned as `next`",
+            )
+        }),
+    }
 }

@@ -48,11 +48,24 @@ pub struct VerifyResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub local_patient_id: Option<Option<String>>,
     /// One of malformed, bad_signature, unknown_key, key_revoked, expired,
-    /// not_yet_valid, replayed, card_revoked, card_suspended, card_replaced.
+    /// not_yet_valid, replayed, card_revoked, card_suspended, card_replaced,
+    /// issuer_unknown, issuer_unavailable, trust_list_expired.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// A card of another city (federation): its issuer's code and name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<IssuerView>,
+}
+
+/// The issuer of a foreign card.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct IssuerView {
+    /// GB/T 2260 code, e.g. `370100`
+    pub code: String,
+    /// e.g. 济南市
+    pub name: String,
 }
 
 fn ts(secs: i64) -> chrono::DateTime<chrono::Utc> {
@@ -82,6 +95,42 @@ pub fn response(outcome: &Outcome, pii: bool) -> VerifyResponse {
                 local_patient_id: Some(resolution.local_patient_id.clone()),
                 reason: None,
                 message: None,
+                issuer: None,
+            }
+        }
+        // What the home node disclosed (no pii, whatever this clinic's scopes).
+        Outcome::Foreign { claims, resolution } => {
+            let r = &resolution.resident;
+            VerifyResponse {
+                valid: true,
+                card_id: Some(claims.card_id),
+                token: Some(TokenInfo {
+                    kind: claims.kind.as_str().to_string(),
+                    issued_at: ts(claims.issued_at),
+                    expires_at: ts(claims.expires_at),
+                }),
+                resident: Some(ResidentView {
+                    id: r.id,
+                    name: r.name.clone(),
+                    sex: r.sex.clone(),
+                    birth_date: r.birth_date,
+                    national_id_masked: r.national_id_masked.clone(),
+                    national_id: None,
+                    document_type: r.document_type.clone(),
+                    document_masked: r.document_masked.clone(),
+                    documents: None,
+                    phone: None,
+                    cards: None,
+                    guardians: None,
+                    dependants: None,
+                }),
+                local_patient_id: Some(resolution.local_patient_id.clone()),
+                reason: None,
+                message: None,
+                issuer: Some(IssuerView {
+                    code: resolution.issuer.code.clone(),
+                    name: resolution.issuer.name.clone(),
+                }),
             }
         }
         Outcome::Invalid { reason, .. } => VerifyResponse {
@@ -92,6 +141,7 @@ pub fn response(outcome: &Outcome, pii: bool) -> VerifyResponse {
             local_patient_id: None,
             reason: Some(reason.code().to_string()),
             message: Some(reason.message().to_string()),
+            issuer: None,
         },
     }
 }

@@ -1,0 +1,169 @@
+//! `healthcard federation …`: the operator's key and trust list (keygen,
+//! sign, show: on the operator's machine, no data folder needed) and this
+//! node's entry (describe).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::Subcommand;
+
+use crate::config::Settings;
+use crate::service::federation;
+use crate::service::AppContext;
+use crate::token::trust_list::{self, Check, Entry, Payload, PrivateJwk};
+use crate::token::Jwk;
+
+#[derive(Subcommand)]
+pub enum FederationCommand {
+    /// Make the federation operator's key: a private JWK (OKP Ed25519 with d)
+    /// written to KEYFILE with mode 0600; prints its public JWK.
+    Keygen {
+        /// Where to write the private key (refused if it exists).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Print this node's trust-list entry (code, name, base_url, keys,
+    /// node_keys) as JSON, to send to the federation operator.
+    Describe,
+    /// Sign a trust list: a JSON array of entries in, the compact JWS out.
+    Sign {
+        /// The operator's private JWK file (from keygen).
+        #[arg(long)]
+        key: PathBuf,
+        /// Days until the list expires (default 7).
+        #[arg(long, default_value_t = 7)]
+        expires_in_days: u32,
+        /// The list's sequence number (default: the current Unix time, which
+        /// grows from one signing to the next).
+        #[arg(long)]
+        sequence: Option<u64>,
+        /// A JSON array of entries (what `describe` prints, one per issuer).
+        entries: PathBuf,
+    },
+    /// Verify a trust list and print its payload as JSON; exit 1 when the
+    /// signature or the dates fail.
+    Show {
+        /// The operator's public JWK file (default HEALTHCARD_FEDERATION_ROOT_KEY).
+        #[arg(long)]
+        root: Option<PathBuf>,
+        /// The compact JWS file.
+        file: PathBuf,
+    },
+}
+
+pub fn run(settings: Settings, cmd: FederationCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        FederationCommand::Keygen { out } => keygen(&out),
+        FederationCommand::Describe => {
+            let (ctx, _) = AppContext::open_existing(settings)?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&federation::describe(&ctx))?
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        FederationCommand::Sign {
+            key,
+            expires_in_days,
+            sequence,
+            entries,
+        } => sign(&key, expires_in_days, sequence, &entries),
+        FederationCommand::Show { root, file } => {
+            let root = root.or(settings.federation_root_key).ok_or_else(|| {
+                anyhow::anyhow!("give --root JWKFILE or HEALTHCARD_FEDERATION_ROOT_KEY")
+            })?;
+            show(&root, &file)
+        }
+    }
+}
+
+fn keygen(out: &Path) -> anyhow::Result<ExitCode> {
+    let (key, private) = trust_list::generate_root();
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options
+        .open(out)
+        .map_err(|e| anyhow::anyhow!("{}: {e} (keygen never overwrites a key)", out.display()))?;
+    file.write_all(serde_json::to_string_pretty(&private)?.as_bytes())?;
+    file.write_all(b"\n")?;
+    file.sync_all()?;
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&Jwk::from_verifying_key(&key.verifying_key()))?
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn read(path: &Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+}
+
+fn sign(
+    key: &Path,
+    expires_in_days: u32,
+    sequence: Option<u64>,
+    entries: &Path,
+) -> anyhow::Result<ExitCode> {
+    if !(1..=366).contains(&expires_in_days) {
+        anyhow::bail!("--expires-in-days must be 1-366");
+    }
+    let private: PrivateJwk = serde_json::from_str(&read(key)?)
+        .map_err(|e| anyhow::anyhow!("{}: not a private JWK: {e}", key.display()))?;
+    let root = trust_list::root_from_private(&private)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", key.display()))?;
+    let issuers: Vec<Entry> = serde_json::from_str(&read(entries)?)
+        .map_err(|e| anyhow::anyhow!("{}: not a JSON array of entries: {e}", entries.display()))?;
+    let now = chrono::Utc::now();
+    let payload = Payload {
+        sequence: sequence.unwrap_or(now.timestamp().max(0) as u64),
+        issued_at: now,
+        expires_at: now + chrono::Duration::days(expires_in_days.into()),
+        issuers,
+    };
+    let jws = trust_list::sign(&root, &payload)?;
+    // What a node would refuse is refused here, before it is sent out.
+    trust_list::verify(
+        &jws,
+        &root.verifying_key(),
+        &Check {
+            now,
+            leeway_secs: 60,
+            last: None,
+            check_dates: true,
+        },
+    )?;
+    println!("{jws}");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn show(root: &Path, file: &Path) -> anyhow::Result<ExitCode> {
+    let jwk: Jwk = serde_json::from_str(&read(root)?)
+        .map_err(|e| anyhow::anyhow!("{}: not a public JWK: {e}", root.display()))?;
+    let root = trust_list::root_from_public(&jwk).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let text = read(file)?;
+    let check = |check_dates| Check {
+        now: chrono::Utc::now(),
+        leeway_secs: 60,
+        last: None,
+        check_dates,
+    };
+    let list = match trust_list::verify(&text, &root, &check(false)) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("refused: {e}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    println!("{}", serde_json::to_string_pretty(&list.payload)?);
+    if let Err(e) = trust_list::verify(&text, &root, &check(true)) {
+        eprintln!("refused: {e}");
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}

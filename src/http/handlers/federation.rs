@@ -1,0 +1,115 @@
+//! Federation routes (issue 18): the trust list this node uses, and the two
+//! node-to-node routes a visiting node calls on a card's home node, each
+//! request signed with the caller's node key (RFC 9421, see
+//! `service::federation`).
+
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use crate::error::{AppError, ErrorBody};
+use crate::request::State;
+use crate::service::federation::{self as fed, SignedRequest};
+use crate::token::message_signature as msig;
+
+/// The compact JWS trust list this node uses (as the operator signed it).
+#[utoipa::path(tag = "federation",
+    responses((status = 200, content_type = "application/jose", body = String, description = "the compact JWS"),
+        (status = 404, body = ErrorBody, description = "`no_trust_list`: not federated, or no list yet")))]
+#[get("/.well-known/healthcard-trust-list")]
+pub async fn trust_list(state: web::Data<State>) -> Result<HttpResponse, AppError> {
+    let list = state
+        .ctx
+        .federation
+        .list()
+        .ok_or_else(|| AppError::NotFoundCode {
+            code: "no_trust_list",
+            message: "this node holds no trust list".into(),
+        })?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/jose")
+        .insert_header(("Cache-Control", "public, max-age=60"))
+        .body(list.jws.clone()))
+}
+
+fn header<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
+    req.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+async fn authenticate(
+    state: &web::Data<State>,
+    req: &HttpRequest,
+    body: &[u8],
+) -> Result<fed::Peer, AppError> {
+    let ctx = state.ctx.clone();
+    let method = req.method().as_str().to_string();
+    let path = req.path().to_string();
+    let query = req.query_string().to_string();
+    let body = body.to_vec();
+    let (digest, input, sig) = (
+        header(req, msig::CONTENT_DIGEST).map(str::to_string),
+        header(req, msig::SIGNATURE_INPUT).map(str::to_string),
+        header(req, msig::SIGNATURE).map(str::to_string),
+    );
+    web::block(move || {
+        fed::authenticate(
+            &ctx,
+            &SignedRequest {
+                method: &method,
+                path: &path,
+                query: &query,
+                body: &body,
+                content_digest: digest.as_deref(),
+                signature_input: input.as_deref(),
+                signature: sig.as_deref(),
+            },
+        )
+    })
+    .await
+    .map_err(|_| AppError::Unavailable)?
+    .map_err(AppError::from)
+}
+
+/// A peer node asks this (home) node to judge one of its cards for one of
+/// the peer's clinics: the answer a clinic without `pii` would get.
+#[utoipa::path(tag = "federation",
+    request_body(content = String, content_type = "application/json", description = "`{token, clinic: {code, name}, channel?, step?}`, signed (RFC 9421)"),
+    responses((status = 200, description = "`{valid, reason?, card_id?, resident?}`"),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody, description = "unsigned, stale, replayed or badly signed; `unknown_node`: not a node key of the trust list"),
+        (status = 503, body = ErrorBody, description = "`trust_list_expired`")))]
+#[post("/federation/v1/resolve")]
+pub async fn resolve(
+    state: web::Data<State>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, AppError> {
+    let peer = authenticate(&state, &req, &body).await?;
+    let answer = fed::resolve_for_peer(&state.ctx, peer, &body).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(answer))
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct PeerFeedQuery {
+    /// The `next` of the previous answer; 0 or absent for the start.
+    pub since: Option<String>,
+}
+
+/// A peer node reads this node's card changes (revoked, suspended,
+/// replaced, reinstated) after a cursor.
+#[utoipa::path(tag = "federation", params(PeerFeedQuery),
+    responses((status = 200, description = "`{revoked: [{card_id, status, at}], next}`"),
+        (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+#[get("/federation/v1/revocations")]
+pub async fn revocations(
+    state: web::Data<State>,
+    req: HttpRequest,
+    q: web::Query<PeerFeedQuery>,
+) -> Result<HttpResponse, AppError> {
+    authenticate(&state, &req, b"").await?;
+    let since = super::revocations::parse_cursor(q.since.as_deref())?;
+    let ctx = state.ctx.clone();
+    let feed = crate::request::auth::blocking(move || fed::own_changes(&ctx, since, 1000)).await?;
+    Ok(HttpResponse::Ok().json(feed))
+}

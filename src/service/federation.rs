@@ -1,0 +1,989 @@
+//! Federation of issuers (issue 18, `docs/federation.md`): the trust list a
+//! node holds and refreshes, this city's node key and entry, verification of
+//! a foreign card through its home node, the home node's side of it, and
+//! the revocations of foreign cards this node has seen.
+//!
+//! A node without `HEALTHCARD_FEDERATION_ROOT_KEY` is not federated: every
+//! token goes the local way, as before.
+
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::config::Settings;
+use crate::crypto::MasterKey;
+use crate::domain::{
+    CardId, CardStatus, Channel, ClinicCode, IssuerCode, LocalPatientId, Scopes, Step,
+};
+use crate::store::clinics::{self, Clinic};
+use crate::store::federation as fstore;
+use crate::store::{DbPool, StoreError};
+use crate::token::message_signature::{self as msig, SignatureError};
+use crate::token::trust_list::{self, Check, Entry, Issuer, TrustList};
+use crate::token::{self, Claims, Jwk, KeyRing, Kid, Reason, SigningKey, Validation};
+
+use super::verification::{self, Outcome, Use};
+use super::AppContext;
+
+/// Seal purpose of node keys: a sealed node key cannot be opened as a token
+/// signing key or anything else.
+const NODE_KEY_PURPOSE: &[u8] = b"healthcard node key v1";
+/// A signed request older or newer than this is refused (`stale_request`).
+pub const MAX_REQUEST_AGE_SECS: i64 = 60;
+/// Route of the home node's resolution.
+pub const RESOLVE_PATH: &str = "/federation/v1/resolve";
+/// Route of the home node's revocation feed.
+pub const REVOCATIONS_PATH: &str = "/federation/v1/revocations";
+
+/// The trust list as this node holds it, with the fetch history.
+#[derive(Clone)]
+pub struct Federation {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// The operator's key; `None`: not federated.
+    root: Option<token::VerifyingKey>,
+    source: Option<String>,
+    list: RwLock<Option<Arc<TrustList>>>,
+    last: Mutex<FetchState>,
+    node_key: SigningKey,
+    /// For requests to other nodes (resolve), bounded by the timeout.
+    client: reqwest::Client,
+    timeout: Duration,
+    refresh: Duration,
+    leeway_secs: i64,
+}
+
+#[derive(Default, Clone)]
+struct FetchState {
+    fetched_at: Option<DateTime<Utc>>,
+    error: Option<String>,
+}
+
+/// What `/readyz` and `/metrics` show about the list.
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    pub federated: bool,
+    pub sequence: Option<u64>,
+    /// Seconds since the list in use was issued.
+    pub age_secs: Option<i64>,
+    /// Seconds until it expires (negative once it has).
+    pub expires_in_secs: Option<i64>,
+    pub expired: bool,
+    pub issuers: usize,
+    pub last_fetch: Option<DateTime<Utc>>,
+    /// Why the last fetch was refused, if it was.
+    pub last_error: Option<String>,
+}
+
+/// Why a federation start-up or request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum FederationError {
+    /// The node is not federated (no root key configured).
+    #[error("this node is not part of a federation")]
+    Off,
+    /// The node's own list is past its expiry, or it has none.
+    #[error("this node has no current trust list")]
+    TrustListExpired,
+    /// The request signature was refused.
+    #[error("{0}")]
+    Signature(SignatureError),
+    /// The request's nonce was seen before.
+    #[error("this request was already received (nonce replayed)")]
+    Replayed,
+    /// The body is not a resolve request.
+    #[error("{0}")]
+    BadRequest(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl Federation {
+    /// Reads the operator's key file, loads (or makes) this city's node key
+    /// and tries a first fetch of the list. A node that cannot read its root
+    /// key does not start; a list that cannot be fetched now is fetched again
+    /// on schedule.
+    pub fn open(
+        settings: &Settings,
+        pool: &DbPool,
+        master: &MasterKey,
+    ) -> anyhow::Result<Federation> {
+        let root = match &settings.federation_root_key {
+            None => None,
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| anyhow::anyhow!("federation root key {}: {e}", path.display()))?;
+                let jwk: Jwk = serde_json::from_str(&text).map_err(|e| {
+                    anyhow::anyhow!(
+                        "federation root key {}: not a public JWK: {e}",
+                        path.display()
+                    )
+                })?;
+                Some(
+                    trust_list::root_from_public(&jwk).map_err(|e| {
+                        anyhow::anyhow!("federation root key {}: {e}", path.display())
+                    })?,
+                )
+            }
+        };
+        let node_key = {
+            let mut conn = pool.get().map_err(StoreError::from)?;
+            ensure_node_key(&mut conn, master)?
+        };
+        let timeout = Duration::from_millis(settings.federation_timeout_ms);
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        let fed = Federation {
+            inner: Arc::new(Inner {
+                root,
+                source: settings.trust_list.clone(),
+                list: RwLock::new(None),
+                last: Mutex::new(FetchState::default()),
+                node_key,
+                client,
+                timeout,
+                refresh: Duration::from_secs(settings.trust_list_refresh_secs),
+                leeway_secs: settings.clock_skew_secs,
+            }),
+        };
+        // A file is read now; a URL by the refresh thread's first round
+        // (this may run inside the server's runtime, where a blocking HTTP
+        // client must not).
+        let from_file = fed.inner.source.as_deref().is_some_and(|s| !is_url(s));
+        if fed.federated() && from_file {
+            let _ = fed.refresh_now();
+        }
+        Ok(fed)
+    }
+
+    /// Whether this node is configured with an operator key.
+    pub fn federated(&self) -> bool {
+        self.inner.root.is_some()
+    }
+
+    /// The list in use, even if expired.
+    pub fn list(&self) -> Option<Arc<TrustList>> {
+        self.inner
+            .list
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// The list in use if it has not expired.
+    pub fn current(&self) -> Option<Arc<TrustList>> {
+        self.list().filter(|l| !l.expired_at(Utc::now()))
+    }
+
+    /// This city's node key.
+    pub fn node_key(&self) -> &SigningKey {
+        &self.inner.node_key
+    }
+
+    /// Fetches the list from its source now and takes it if it verifies
+    /// (signature, type, dates, sequence not lower than the one in use).
+    /// A refused list leaves the last good one in place. Returns whether the
+    /// list changed.
+    pub fn refresh_now(&self) -> Result<bool, String> {
+        let (Some(root), Some(source)) = (&self.inner.root, &self.inner.source) else {
+            return Ok(false);
+        };
+        let result = fetch(source, self.inner.timeout).and_then(|text| {
+            let last = self.list();
+            let list = trust_list::verify(
+                &text,
+                root,
+                &Check {
+                    now: Utc::now(),
+                    leeway_secs: self.inner.leeway_secs,
+                    last: last.as_deref(),
+                    check_dates: true,
+                },
+            )
+            .map_err(|e| e.to_string())?;
+            let changed = last.as_ref().is_none_or(|l| l.jws != list.jws);
+            if changed {
+                tracing::info!(
+                    sequence = list.sequence(),
+                    issuers = list.issuers.len(),
+                    expires_at = %list.expires_at(),
+                    "trust list taken"
+                );
+                *self.inner.list.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(list));
+            }
+            Ok(changed)
+        });
+        let mut last = self.inner.last.lock().unwrap_or_else(|p| p.into_inner());
+        last.fetched_at = Some(Utc::now());
+        last.error = result.as_ref().err().cloned();
+        if let Err(e) = &result {
+            tracing::warn!(error = %e, "trust list refused; keeping the last good one");
+        }
+        drop(last);
+        self.warn_if_expiring();
+        result
+    }
+
+    /// Logs a warning while the list in use has less than a day (or three
+    /// refresh intervals, if longer) to live, and an error once it expired.
+    fn warn_if_expiring(&self) {
+        let Some(list) = self.list() else { return };
+        let left = list.expires_at() - Utc::now();
+        let margin = chrono::Duration::hours(24).max(chrono::Duration::seconds(
+            3 * self.inner.refresh.as_secs() as i64,
+        ));
+        if left <= chrono::Duration::zero() {
+            tracing::error!(sequence = list.sequence(), "trust list expired: foreign cards are refused (trust_list_expired) until a new list arrives");
+        } else if left < margin {
+            tracing::warn!(
+                sequence = list.sequence(),
+                expires_in_secs = left.num_seconds(),
+                "trust list expires soon: ask the federation operator for a new one"
+            );
+        }
+    }
+
+    /// What `/readyz` and `/metrics` report.
+    pub fn status(&self) -> Status {
+        let now = Utc::now();
+        let list = self.list();
+        let last = self
+            .inner
+            .last
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        Status {
+            federated: self.federated(),
+            sequence: list.as_ref().map(|l| l.sequence()),
+            age_secs: list.as_ref().map(|l| (now - l.issued_at()).num_seconds()),
+            expires_in_secs: list.as_ref().map(|l| (l.expires_at() - now).num_seconds()),
+            expired: self.federated() && list.as_ref().is_none_or(|l| l.expired_at(now)),
+            issuers: list.as_ref().map_or(0, |l| l.issuers.len()),
+            last_fetch: last.fetched_at,
+            last_error: last.error,
+        }
+    }
+}
+
+fn is_url(source: &str) -> bool {
+    source.starts_with("http://") || source.starts_with("https://")
+}
+
+/// Reads the list's text from a file or an `http(s)://` URL.
+fn fetch(source: &str, timeout: Duration) -> Result<String, String> {
+    if is_url(source) {
+        let client = reqwest::blocking::Client::builder()
+            .timeout(timeout.max(Duration::from_secs(10)))
+            .build()
+            .map_err(|e| e.to_string())?;
+        let resp = client
+            .get(source)
+            .send()
+            .map_err(|e| format!("fetching the trust list: {e}"))?;
+        if !resp.status().is_success() {
+            return Err(format!("fetching the trust list: HTTP {}", resp.status()));
+        }
+        let text = resp.text().map_err(|e| e.to_string())?;
+        if text.len() > trust_list::MAX_LEN {
+            return Err("the trust list is too long".into());
+        }
+        Ok(text)
+    } else {
+        let meta = std::fs::metadata(source).map_err(|e| format!("{source}: {e}"))?;
+        if meta.len() > trust_list::MAX_LEN as u64 {
+            return Err("the trust list is too long".into());
+        }
+        std::fs::read_to_string(source).map_err(|e| format!("{source}: {e}"))
+    }
+}
+
+/// The node key in the store, made (and sealed) on first use.
+fn ensure_node_key(
+    conn: &mut crate::store::DbConnection,
+    master: &MasterKey,
+) -> Result<SigningKey, StoreError> {
+    if fstore::node_key(conn)?.is_none() {
+        let key = SigningKey::generate();
+        let secret = key.secret_bytes().expect("a generated key is in memory");
+        fstore::insert_node_key(
+            conn,
+            &fstore::StoredNodeKey {
+                kid: key.kid().to_b64(),
+                public_key: key.public_key().to_vec(),
+                sealed_private: master.seal(NODE_KEY_PURPOSE, secret),
+            },
+        )
+        .or_else(|e| match e {
+            // Another node of the city made one at the same moment.
+            StoreError::Conflict(_) => Ok(()),
+            e => Err(e),
+        })?;
+    }
+    let stored = fstore::node_key(conn)?.ok_or(StoreError::NotFound)?;
+    let secret = master
+        .open(NODE_KEY_PURPOSE, &stored.sealed_private)
+        .map_err(|_| {
+            StoreError::Other("the node key cannot be opened with this master key".into())
+        })?;
+    let key = SigningKey::from_secret(token::Alg::Ed25519, &secret)
+        .map_err(|e| StoreError::Other(format!("node key: {e}")))?;
+    if key.kid().to_b64() != stored.kid {
+        return Err(StoreError::Other(
+            "the node key's kid does not name it".into(),
+        ));
+    }
+    Ok(key)
+}
+
+/// Starts the refresh thread: the list every `trust_list_refresh_secs`, the
+/// home nodes' revocation feeds every `min(that, 30 s)`.
+pub fn spawn_refresh(ctx: AppContext) {
+    if !ctx.federation.federated() {
+        return;
+    }
+    let list_every = ctx.federation.inner.refresh;
+    let tick = list_every.min(Duration::from_secs(30));
+    std::thread::Builder::new()
+        .name("trust-list".into())
+        .spawn(move || {
+            if ctx.federation.list().is_none() {
+                let _ = ctx.federation.refresh_now();
+            }
+            let mut since_list = Duration::ZERO;
+            loop {
+                std::thread::sleep(tick);
+                since_list += tick;
+                if since_list >= list_every {
+                    since_list = Duration::ZERO;
+                    let _ = ctx.federation.refresh_now();
+                }
+                poll_revocations(&ctx);
+            }
+        })
+        .expect("spawning a thread at start-up");
+}
+
+/// This node's entry for the operator (`healthcard federation describe`).
+pub fn describe(ctx: &AppContext) -> Entry {
+    let s = &ctx.settings;
+    Entry {
+        code: s.issuer.clone(),
+        name: s.issuer_name.clone().unwrap_or_else(|| s.issuer.clone()),
+        base_url: s.public_base(),
+        keys: ctx.keys.current().jwks().keys,
+        node_keys: vec![Jwk::from_verifying_key(
+            &ctx.federation.node_key().verifying_key(),
+        )],
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The visiting node: routing a token and asking its home node.
+
+/// The resident as a home node discloses it to a peer: what a clinic
+/// without `pii` sees (masked numbers only).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerResident {
+    pub id: Uuid,
+    pub name: String,
+    pub sex: String,
+    pub birth_date: chrono::NaiveDate,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub national_id_masked: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub document_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub document_masked: Option<String>,
+}
+
+impl PeerResident {
+    fn of(r: &crate::store::residents::Resident) -> PeerResident {
+        PeerResident {
+            id: r.id.as_uuid(),
+            name: r.name.clone(),
+            sex: r.sex.as_str().to_string(),
+            birth_date: r.birth_date,
+            national_id_masked: r.national_id().map(|n| n.masked()),
+            document_type: r.primary_document().map(|d| d.kind().as_str().to_owned()),
+            document_masked: r.primary_document().map(|d| d.masked()),
+        }
+    }
+}
+
+/// The asking clinic, as the visiting node names it to the home node.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PeerClinic {
+    pub code: String,
+    pub name: String,
+}
+
+/// `POST /federation/v1/resolve`'s body.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResolveRequest {
+    pub token: String,
+    pub clinic: PeerClinic,
+    /// `window`, `kiosk`, `doctor` or `app`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
+    /// One of the steps of care (`registration`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
+}
+
+/// Its answer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ResolveAnswer {
+    pub valid: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<Reason>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub card_id: Option<Uuid>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resident: Option<PeerResident>,
+}
+
+/// The issuer of a foreign card, as the answer names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssuerRef {
+    pub code: String,
+    pub name: String,
+}
+
+/// A foreign card's valid resolution at the visiting node.
+#[derive(Debug, Clone)]
+pub struct ForeignResolution {
+    pub issuer: IssuerRef,
+    pub resident: PeerResident,
+    /// The asking clinic's own number for this resident (kept here).
+    pub local_patient_id: Option<String>,
+}
+
+/// Where a token is judged.
+pub enum Route {
+    /// By this node: its own key, or nothing federated about it.
+    Local,
+    /// By its home node, after the signature check here.
+    Foreign(Arc<TrustList>, usize),
+    /// Refused here.
+    Refused(Reason),
+}
+
+/// Decides where `text` is judged: this node's own keys first; then the
+/// list's (`trust_list_expired` without a current one); a token of no
+/// listed key is `unknown_key` when its `iss` is this node's or a listed
+/// issuer's, else `issuer_unknown`. The unauthenticated `iss` only picks
+/// between those two refusals.
+pub fn route(ctx: &AppContext, ring: &KeyRing, text: &str) -> Route {
+    if !ctx.federation.federated() {
+        return Route::Local;
+    }
+    let Some(peeked) = token::verify::peek(text) else {
+        return Route::Local;
+    };
+    if ring.verifier(&peeked.kid).is_some()
+        || peeked.issuer.as_deref() == Some(ctx.settings.issuer.as_str())
+    {
+        return Route::Local;
+    }
+    let Some(list) = ctx.federation.current() else {
+        return Route::Refused(Reason::TrustListExpired);
+    };
+    if let Some(i) = list
+        .issuers
+        .iter()
+        .position(|i| i.keys.verifier(&peeked.kid).is_some())
+    {
+        return Route::Foreign(list, i);
+    }
+    match peeked.issuer {
+        Some(iss) if list.issuer(&iss).is_some() => Route::Refused(Reason::UnknownKey),
+        _ => Route::Refused(Reason::IssuerUnknown),
+    }
+}
+
+/// Verifies a foreign card for `clinic`: its signature and times against
+/// the issuer's keys in the list, then its home node's judgement (card
+/// state, replay), then this node's own number for the resident. Logs this
+/// node's access-log row either way.
+pub async fn verify_foreign(
+    ctx: &AppContext,
+    clinic: &Arc<Clinic>,
+    text: &str,
+    used: Use,
+    list: Arc<TrustList>,
+    index: usize,
+) -> Result<Outcome, StoreError> {
+    let issuer = &list.issuers[index];
+    let validation = Validation {
+        now: Utc::now().timestamp(),
+        leeway_secs: ctx.settings.clock_skew_secs,
+    };
+    let refused = |reason, card_id| Outcome::Invalid { reason, card_id };
+    let outcome = match token::verify(text, &issuer.keys, &validation) {
+        Err(r) => refused(r.reason, r.claims.map(|c| c.card_id)),
+        Ok(v) if v.claims.issuer != issuer.code.as_str() => {
+            refused(Reason::IssuerUnknown, Some(v.claims.card_id))
+        }
+        Ok(v) => ask_home(ctx, clinic, text, used, issuer, v.claims).await?,
+    };
+    let mut entry = verification::log_entry(clinic, &outcome, used);
+    entry.detail = Some(format!("issuer {}", issuer.code));
+    ctx.audit.record(entry).await?;
+    Ok(outcome)
+}
+
+async fn ask_home(
+    ctx: &AppContext,
+    clinic: &Arc<Clinic>,
+    text: &str,
+    used: Use,
+    issuer: &Issuer,
+    claims: Claims,
+) -> Result<Outcome, StoreError> {
+    let unavailable = Outcome::Invalid {
+        reason: Reason::IssuerUnavailable,
+        card_id: Some(claims.card_id),
+    };
+    let body = serde_json::to_vec(&ResolveRequest {
+        token: text.to_string(),
+        clinic: PeerClinic {
+            code: clinic.code.as_str().to_string(),
+            name: clinic.name.clone(),
+        },
+        channel: used.channel.map(|c| c.as_str().to_string()),
+        step: used.step.map(|s| s.as_str().to_string()),
+    })
+    .expect("a request serializes");
+    let answer = match call(ctx, issuer, "POST", RESOLVE_PATH, "", body).await {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::warn!(issuer = %issuer.code, error = %e, "home node did not answer");
+            return Ok(unavailable);
+        }
+    };
+    let answer: ResolveAnswer = match serde_json::from_slice(&answer) {
+        Ok(a) => a,
+        Err(_) => {
+            tracing::warn!(issuer = %issuer.code, "home node answered something else than a resolution");
+            return Ok(unavailable);
+        }
+    };
+    match (answer.valid, answer.resident, answer.reason) {
+        (true, Some(resident), _) if answer.card_id == Some(claims.card_id) => {
+            let ctx2 = ctx.clone();
+            let code = issuer.code.to_string();
+            let rid = resident.id.to_string();
+            let clinic_id = clinic.id;
+            let card = CardId::from(claims.card_id);
+            let local = blocking(move || {
+                let mut conn = ctx2.conn()?;
+                fstore::saw_foreign_card(&mut conn, card, &code, &rid)?;
+                fstore::foreign_link(&mut conn, clinic_id, &code, &rid)
+            })
+            .await?;
+            Ok(Outcome::Foreign {
+                claims,
+                resolution: Box::new(ForeignResolution {
+                    issuer: IssuerRef {
+                        code: issuer.code.to_string(),
+                        name: issuer.name.to_string(),
+                    },
+                    resident,
+                    local_patient_id: local,
+                }),
+            })
+        }
+        (false, _, Some(reason)) => Ok(Outcome::Invalid {
+            reason,
+            card_id: Some(claims.card_id),
+        }),
+        _ => Ok(unavailable),
+    }
+}
+
+/// Sends a signed request to `issuer`'s node and returns the body of a 200.
+async fn call(
+    ctx: &AppContext,
+    issuer: &Issuer,
+    method: &str,
+    route: &str,
+    query: &str,
+    body: Vec<u8>,
+) -> Result<Vec<u8>, String> {
+    let path = format!("{}{route}", url_path(&issuer.base_url));
+    let signed = msig::sign(
+        ctx.federation.node_key(),
+        method,
+        &path,
+        query,
+        &body,
+        Utc::now().timestamp(),
+    )
+    .map_err(|e| e.to_string())?;
+    let mut url = format!("{}{route}", issuer.base_url);
+    if !query.is_empty() {
+        url = format!("{url}?{query}");
+    }
+    let client = &ctx.federation.inner.client;
+    let req = match method {
+        "POST" => client
+            .post(&url)
+            .header("content-type", "application/json")
+            .body(body),
+        _ => client.get(&url),
+    };
+    let resp = req
+        .header(msig::CONTENT_DIGEST, signed.content_digest)
+        .header(msig::SIGNATURE_INPUT, signed.signature_input)
+        .header(msig::SIGNATURE, signed.signature)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    if !resp.status().is_success() {
+        return Err(format!("HTTP {}", resp.status()));
+    }
+    let bytes = resp.bytes().await.map_err(|e| e.to_string())?;
+    Ok(bytes.to_vec())
+}
+
+/// The path part of a base URL (`https://h/hc` → `/hc`, `https://h` → ``).
+fn url_path(base: &str) -> &str {
+    let rest = base.split_once("://").map_or(base, |(_, r)| r);
+    rest.find('/').map_or("", |i| &rest[i..])
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|_| StoreError::Unavailable("the blocking pool stopped".into()))?
+}
+
+/// Links `local` at `clinic` to the foreign card's resident, if this node
+/// has verified that card (valid, for this clinic, recently: as for a local
+/// card). `None` if the card is not a foreign card seen here.
+pub fn link_foreign(
+    ctx: &AppContext,
+    conn: &mut crate::store::DbConnection,
+    clinic: &Clinic,
+    card: CardId,
+    local: &LocalPatientId,
+) -> Result<Option<fstore::ForeignCard>, StoreError> {
+    let Some(found) = fstore::foreign_card(conn, card)? else {
+        return Ok(None);
+    };
+    match found.status {
+        CardStatus::Revoked => {
+            return Err(StoreError::Conflict(crate::store::Conflict::CardRevoked))
+        }
+        CardStatus::Replaced => {
+            return Err(StoreError::Conflict(crate::store::Conflict::CardReplaced))
+        }
+        CardStatus::Active | CardStatus::Suspended => {}
+    }
+    let since = crate::store::now() - chrono::Duration::seconds(ctx.settings.link_scan_window_secs);
+    if !crate::store::access_log::verified_since(conn, clinic.id, card, since)? {
+        return Err(StoreError::Conflict(crate::store::Conflict::NoRecentScan));
+    }
+    fstore::create_foreign_link(conn, clinic.id, local, &found.issuer, &found.resident_id)?;
+    Ok(Some(found))
+}
+
+// ---------------------------------------------------------------------------
+// The home node: authenticating a peer and resolving for it.
+
+/// A peer whose request signature verified.
+#[derive(Debug, Clone)]
+pub struct Peer {
+    pub issuer: IssuerCode,
+    pub name: String,
+}
+
+/// What arrived with a node-to-node request.
+pub struct SignedRequest<'a> {
+    pub method: &'a str,
+    /// The request's path as this node received it.
+    pub path: &'a str,
+    pub query: &'a str,
+    pub body: &'a [u8],
+    pub content_digest: Option<&'a str>,
+    pub signature_input: Option<&'a str>,
+    pub signature: Option<&'a str>,
+}
+
+/// Checks a node-to-node request: this node's list current, the signature
+/// by a node key of a listed issuer other than this one, fresh, its nonce
+/// never seen by any node of this city.
+pub fn authenticate(ctx: &AppContext, req: &SignedRequest) -> Result<Peer, FederationError> {
+    if !ctx.federation.federated() {
+        return Err(FederationError::Off);
+    }
+    let list = ctx
+        .federation
+        .current()
+        .ok_or(FederationError::TrustListExpired)?;
+    let path = format!("{}{}", url_path(&ctx.settings.public_base()), req.path);
+    let now = Utc::now().timestamp();
+    let mut caller: Option<&Issuer> = None;
+    let verified = msig::verify(
+        &msig::Request {
+            method: req.method,
+            path: &path,
+            query: req.query,
+            body: req.body,
+            content_digest: req.content_digest,
+            signature_input: req.signature_input,
+            signature: req.signature,
+        },
+        now,
+        MAX_REQUEST_AGE_SECS,
+        |kid: &Kid| {
+            list.node_key(kid)
+                .filter(|(i, _)| i.code.as_str() != ctx.settings.issuer)
+                .map(|(i, k)| {
+                    caller = Some(i);
+                    k
+                })
+        },
+    )
+    .map_err(FederationError::Signature)?;
+    let caller = caller.ok_or(FederationError::Signature(SignatureError::UnknownNode))?;
+    let expires = chrono::DateTime::from_timestamp(verified.created + MAX_REQUEST_AGE_SECS + 1, 0)
+        .unwrap_or_default()
+        .naive_utc();
+    let nonce = format!("{}:{}", verified.keyid, verified.nonce);
+    if !fstore::spend_nonce(&mut *ctx.conn()?, &nonce, expires)? {
+        return Err(FederationError::Replayed);
+    }
+    Ok(Peer {
+        issuer: caller.code.clone(),
+        name: caller.name.to_string(),
+    })
+}
+
+/// The local stand-in for a peer city in this node's clinics table
+/// (`fed-<code>`, no usable API key), so that its resolutions are judged,
+/// logged and counted exactly like a clinic's.
+fn peer_clinic(ctx: &AppContext, peer: &Peer) -> Result<Clinic, StoreError> {
+    let code =
+        ClinicCode::parse(&format!("fed-{}", peer.issuer)).map_err(|_| StoreError::NotFound)?;
+    let mut conn = ctx.conn()?;
+    if let Some(c) = clinics::find_by_code(&mut conn, &code)? {
+        return Ok(c);
+    }
+    let name = format!("{} (federation {})", peer.name, peer.issuer);
+    match clinics::create(
+        &mut conn,
+        &code,
+        &name,
+        Scopes::from_list(&[crate::domain::Scope::Verify])
+            .map_err(|e| StoreError::Other(e.to_string()))?,
+    ) {
+        Ok((clinic, _key)) => {
+            // The key made with it is never shown: withdraw it at once.
+            for k in clinics::list_keys(&mut conn, clinic.id)? {
+                clinics::revoke_key(&mut conn, &k.id)?;
+            }
+            Ok(clinic)
+        }
+        Err(StoreError::Conflict(_)) => {
+            clinics::find_by_code(&mut conn, &code)?.ok_or(StoreError::NotFound)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The home node's resolution for a peer: the same checks as for its own
+/// clinics (signature, key, card state, replay once across the federation),
+/// logged under `<peer code>-<clinic code>` at the peer's stand-in clinic,
+/// answered with what a clinic without `pii` sees.
+pub async fn resolve_for_peer(
+    ctx: &AppContext,
+    peer: Peer,
+    body: &[u8],
+) -> Result<ResolveAnswer, FederationError> {
+    let req: ResolveRequest = serde_json::from_slice(body)
+        .map_err(|e| FederationError::BadRequest(format!("not a resolve request: {e}")))?;
+    let ctx2 = ctx.clone();
+    let peer2 = peer.clone();
+    let mut clinic = blocking(move || peer_clinic(&ctx2, &peer2)).await?;
+    // The access log names the foreign node and its clinic.
+    if let Ok(code) = ClinicCode::parse(&format!("{}-{}", peer.issuer, req.clinic.code)) {
+        clinic.code = code;
+    }
+    let clinic = Arc::new(clinic);
+    let used = Use {
+        channel: req
+            .channel
+            .as_deref()
+            .map(str::parse::<Channel>)
+            .transpose()
+            .map_err(|_| FederationError::BadRequest("unknown channel".into()))?,
+        step: req
+            .step
+            .as_deref()
+            .map(str::parse::<Step>)
+            .transpose()
+            .map_err(|_| FederationError::BadRequest("unknown step".into()))?,
+    };
+    let outcome = verification::verify_local(ctx, &clinic, &req.token, used).await?;
+    Ok(match outcome {
+        Outcome::Valid { claims, resolution } => ResolveAnswer {
+            valid: true,
+            reason: None,
+            card_id: Some(claims.card_id),
+            resident: Some(PeerResident::of(&resolution.resident)),
+        },
+        Outcome::Invalid { reason, .. } => ResolveAnswer {
+            valid: false,
+            reason: Some(reason),
+            card_id: None,
+            resident: None,
+        },
+        // verify_local never routes abroad.
+        Outcome::Foreign { .. } => ResolveAnswer {
+            valid: false,
+            reason: Some(Reason::IssuerUnknown),
+            card_id: None,
+            resident: None,
+        },
+    })
+}
+
+/// One change of the home node's feed, as peers read it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PeerChange {
+    pub card_id: Uuid,
+    pub status: CardStatus,
+    pub at: DateTime<Utc>,
+}
+
+/// `GET /federation/v1/revocations`'s answer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PeerFeed {
+    pub revoked: Vec<PeerChange>,
+    pub next: String,
+}
+
+/// This node's own card changes after `since`, for a peer.
+pub fn own_changes(ctx: &AppContext, since: i64, limit: i64) -> Result<PeerFeed, StoreError> {
+    let (changes, next) = crate::store::cards::changes_since(&mut *ctx.conn()?, since, limit)?;
+    Ok(PeerFeed {
+        revoked: changes
+            .into_iter()
+            .map(|c| PeerChange {
+                card_id: c.card_id.as_uuid(),
+                status: c.status,
+                at: c.at.and_utc(),
+            })
+            .collect(),
+        next: next.to_string(),
+    })
+}
+
+/// Reads every home node's feed for the foreign cards this node has seen,
+/// from where it stopped, and records their changes.
+pub fn poll_revocations(ctx: &AppContext) {
+    let Some(list) = ctx.federation.current() else {
+        return;
+    };
+    let issuers = match ctx.conn().and_then(|mut c| fstore::issuers_seen(&mut c)) {
+        Ok(i) => i,
+        Err(e) => {
+            tracing::warn!(error = %e, "federation revocations: no database");
+            return;
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(_) => return,
+    };
+    for code in issuers {
+        let Some(issuer) = list.issuer(&code) else {
+            continue;
+        };
+        if let Err(e) = rt.block_on(poll_one(ctx, issuer)) {
+            tracing::warn!(issuer = %code, error = %e, "federation revocations: home node feed unread");
+        }
+    }
+}
+
+async fn poll_one(ctx: &AppContext, issuer: &Issuer) -> Result<(), String> {
+    let code = issuer.code.as_str();
+    let mut cursor = fstore::cursor(&mut *ctx.conn().map_err(|e| e.to_string())?, code)
+        .map_err(|e| e.to_string())?
+        .unwrap_or_else(|| "0".into());
+    // A client of this runtime's own: the shared one belongs to the server's.
+    for _ in 0..100 {
+        let query = format!("since={cursor}");
+        let body = call_with(ctx, issuer, REVOCATIONS_PATH, &query).await?;
+        let feed: PeerFeed = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
+        let mut conn = ctx.conn().map_err(|e| e.to_string())?;
+        for c in &feed.revoked {
+            fstore::record_foreign_change(
+                &mut conn,
+                CardId::from(c.card_id),
+                code,
+                c.status,
+                c.at.naive_utc(),
+            )
+            .map_err(|e| e.to_string())?;
+        }
+        let done = feed.next == cursor || feed.revoked.is_empty();
+        fstore::set_cursor(&mut conn, code, &feed.next).map_err(|e| e.to_string())?;
+        cursor = feed.next;
+        if done {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// A signed GET with a client made for the calling runtime.
+async fn call_with(
+    ctx: &AppContext,
+    issuer: &Issuer,
+    route: &str,
+    query: &str,
+) -> Result<Vec<u8>, String> {
+    let path = format!("{}{route}", url_path(&issuer.base_url));
+    let signed = msig::sign(
+        ctx.federation.node_key(),
+        "GET",
+        &path,
+        query,
+        b"",
+        Utc::now().timestamp(),
+    )
+    .map_err(|e| e.to_string())?;
+    let client = reqwest::Client::builder()
+        .timeout(ctx.federation.inner.timeout.max(Duration::from_secs(5)))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| e.to_string())?;
+    let resp = client
+        .get(format!("{}{route}?{query}", issuer.base_url))
+        .header(msig::CONTENT_DIGEST, signed.content_digest)
+        .header(msig::SIGNATURE_INPUT, signed.signature_input)
+        .header(msig::SIGNATURE, signed.signature)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    if !resp.status().is_success() {
+        return Err(format!("HTTP {}", resp.status()));
+    }
+    Ok(resp.bytes().await.map_err(|e| e.to_string())?.to_vec())
+}

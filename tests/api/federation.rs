@@ -1,0 +1,548 @@
+//! Federation (issue 18): three cities on loopback, each its own data folder
+//! and database (the third on PostgreSQL when a server is available), one
+//! trust list signed in the test by the federation operator's key.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use healthcard::service::federation::describe;
+use healthcard::token::message_signature;
+use healthcard::token::trust_list::{self, Entry, Payload};
+use healthcard::token::{Jwk, SigningKey};
+use serde_json::{json, Value};
+
+use crate::helpers::{spawn_app_with, Backend, TestApp};
+
+struct Federation {
+    root: SigningKey,
+    dir: tempfile::TempDir,
+    nodes: Vec<TestApp>,
+    sequence: u64,
+}
+
+impl Federation {
+    fn list_file(&self) -> PathBuf {
+        self.dir.path().join("trust-list.jws")
+    }
+
+    /// Every node's entry, as `describe` gives it, at its real address.
+    fn entries(&self) -> Vec<Entry> {
+        self.nodes
+            .iter()
+            .map(|n| Entry {
+                base_url: n.base.clone(),
+                ..describe(&n.ctx)
+            })
+            .collect()
+    }
+
+    /// Signs `issuers` as the next list (valid `lifetime`) and waits until
+    /// every node serves it.
+    fn publish(&mut self, issuers: Vec<Entry>, lifetime: chrono::Duration) -> String {
+        self.sequence += 1;
+        let now = chrono::Utc::now();
+        let jws = trust_list::sign(
+            &self.root,
+            &Payload {
+                sequence: self.sequence,
+                issued_at: now,
+                expires_at: now + lifetime,
+                issuers,
+            },
+        )
+        .unwrap();
+        write_list(&self.list_file(), &jws);
+        for n in &self.nodes {
+            wait_for(|| served_list(n).as_deref() == Some(jws.as_str()));
+        }
+        jws
+    }
+}
+
+fn write_list(path: &Path, jws: &str) {
+    // Written aside and renamed, so a node never reads half a list.
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, jws).unwrap();
+    std::fs::rename(tmp, path).unwrap();
+}
+
+fn served_list(n: &TestApp) -> Option<String> {
+    let r = n.get("/.well-known/healthcard-trust-list").send().unwrap();
+    (r.status() == 200).then(|| r.text().unwrap())
+}
+
+fn wait_for(mut ok: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !ok() {
+        assert!(start.elapsed() < Duration::from_secs(10), "timed out");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Three cities: Jinan 370100 and Chengdu 510100 on SQLite, Beijing 110100
+/// on PostgreSQL when a server is available.
+fn federation() -> Federation {
+    let dir = tempfile::tempdir().unwrap();
+    let (root, _) = trust_list::generate_root();
+    let root_file = dir.path().join("root.jwk");
+    std::fs::write(
+        &root_file,
+        serde_json::to_string(&Jwk::from_verifying_key(&root.verifying_key())).unwrap(),
+    )
+    .unwrap();
+    let list = dir.path().join("trust-list.jws");
+    let node = |code: &str, name: &str, backend: Backend| {
+        let (code, name, root_file, list) = (
+            code.to_string(),
+            name.to_string(),
+            root_file.clone(),
+            list.clone(),
+        );
+        spawn_app_with(backend, move |s| {
+            s.issuer = code;
+            s.issuer_name = Some(name);
+            s.federation_root_key = Some(root_file);
+            s.trust_list = Some(list.display().to_string());
+            s.trust_list_refresh_secs = 1;
+            s.federation_timeout_ms = 800;
+        })
+    };
+    let third = if crate::common::db::fresh_pg_url().is_some() {
+        Backend::Postgres
+    } else {
+        Backend::Sqlite
+    };
+    let nodes = vec![
+        node("370100", "济南市", Backend::Sqlite).unwrap(),
+        node("510100", "成都市", Backend::Sqlite).unwrap(),
+        node("110100", "北京市", third)
+            .or_else(|| node("110100", "北京市", Backend::Sqlite))
+            .unwrap(),
+    ];
+    let mut f = Federation {
+        root,
+        dir,
+        nodes,
+        sequence: 0,
+    };
+    let entries = f.entries();
+    f.publish(entries, chrono::Duration::days(7));
+    f
+}
+
+fn verify(n: &TestApp, key: &str, token: &str) -> Value {
+    n.verify(key, token)
+}
+
+#[test]
+fn cards_of_one_city_verify_in_another_and_the_home_city_keeps_the_say() {
+    let mut f = federation();
+    let (jinan, chengdu, beijing) = (&f.nodes[0], &f.nodes[1], &f.nodes[2]);
+    let (rid, card, holder) = jinan.resident_with_card(7);
+    let (_, cd_key) = chengdu.clinic("CD01", &["verify", "link", "pii"]);
+    let (_, bj_key) = beijing.clinic("BJ01", &["verify"]);
+    let (_, jn_key) = jinan.clinic("JN01", &["verify"]);
+
+    // A static card of Jinan at a Chengdu clinic: valid, named by its issuer,
+    // what a clinic without pii sees even though this one has pii.
+    let stat = jinan.mint(&card, "static");
+    let v = verify(chengdu, &cd_key, &stat);
+    assert_eq!(v["valid"], true, "{v}");
+    assert_eq!(v["issuer"], json!({"code": "370100", "name": "济南市"}));
+    assert_eq!(v["card_id"], card.as_str());
+    assert_eq!(v["resident"]["id"], rid.as_str());
+    assert_eq!(v["resident"]["name"], "张三");
+    assert!(v["resident"]["national_id"].is_null(), "{v}");
+    assert!(v["resident"]["national_id_masked"]
+        .as_str()
+        .unwrap()
+        .contains('*'));
+    assert!(v["local_patient_id"].is_null());
+    // A card of the node's own city carries no issuer.
+    let (_, own_card, _) = chengdu.resident_with_card(8);
+    let own = verify(chengdu, &cd_key, &chengdu.mint(&own_card, "static"));
+    assert_eq!(own["valid"], true);
+    assert!(own.get("issuer").is_none());
+
+    // A dynamic token is accepted once across the federation.
+    let dynamic = jinan.mint(&card, "dynamic");
+    assert_eq!(verify(beijing, &bj_key, &dynamic)["valid"], true);
+    assert_eq!(verify(chengdu, &cd_key, &dynamic)["reason"], "replayed");
+    assert_eq!(verify(jinan, &jn_key, &dynamic)["reason"], "replayed");
+
+    // Chengdu's own number for the Jinan resident, kept in Chengdu.
+    let r = chengdu
+        .post("/api/v1/links")
+        .bearer_auth(&cd_key)
+        .json(&json!({"card_id": card, "local_patient_id": "CD-MRN-1"}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let linked: Value = r.json().unwrap();
+    assert_eq!(linked["issuer"], "370100");
+    assert_eq!(linked["resident_id"], rid.as_str());
+    let v = verify(chengdu, &cd_key, &stat);
+    assert_eq!(v["local_patient_id"], "CD-MRN-1");
+    // Beijing never scanned it, so it cannot link it.
+    let (_, bj_link) = beijing.clinic("BJ02", &["verify", "link"]);
+    let r = beijing
+        .post("/api/v1/links")
+        .bearer_auth(&bj_link)
+        .json(&json!({"card_id": card, "local_patient_id": "BJ-1"}))
+        .send()
+        .unwrap();
+    assert_eq!(crate::helpers::error_code(r, 409), "no_recent_scan");
+
+    // The home city's access log names the foreign node and its clinic.
+    let log: Value = jinan
+        .admin_get(&format!("/api/v1/cards/{card}/access-log"))
+        .json()
+        .unwrap();
+    let actors: Vec<String> = log["entries"]
+        .as_array()
+        .or(log.as_array())
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["actor"].as_str().map(String::from))
+        .collect();
+    assert!(actors.iter().any(|a| a == "510100-CD01"), "{actors:?}");
+    assert!(actors.iter().any(|a| a == "110100-BJ01"), "{actors:?}");
+    // And the resident's own page shows the Chengdu clinic that looked them up.
+    let mine: Value = jinan
+        .get("/api/v1/holder/access-log")
+        .bearer_auth(&holder)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert!(
+        mine.as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["actor"] == "510100-CD01"),
+        "{mine}"
+    );
+
+    // Revoked at home: refused abroad at once, and in the visiting node's
+    // revocation feed with its issuer soon after.
+    let r = jinan.admin_post(
+        &format!("/api/v1/cards/{card}/revoke"),
+        json!({"reason": "lost"}),
+    );
+    assert_eq!(r.status(), 200);
+    assert_eq!(verify(chengdu, &cd_key, &stat)["reason"], "card_revoked");
+    wait_for(|| {
+        let feed: Value = chengdu
+            .get("/api/v1/revocations")
+            .bearer_auth(&cd_key)
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        feed["revoked"].as_array().unwrap().iter().any(|e| {
+            e["card_id"] == card.as_str() && e["status"] == "revoked" && e["issuer"] == "370100"
+        })
+    });
+
+    // The home node down: issuer_unavailable, quickly.
+    let (_, card2, _) = jinan.resident_with_card(9);
+    let stat2 = jinan.mint(&card2, "static");
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_url = format!("http://{}", dead.local_addr().unwrap());
+    drop(dead);
+    let mut entries = f.entries();
+    entries[0].base_url = dead_url;
+    f.publish(entries, chrono::Duration::days(7));
+    let chengdu = &f.nodes[1];
+    let start = Instant::now();
+    let v = verify(chengdu, &cd_key, &stat2);
+    assert_eq!(v["reason"], "issuer_unavailable", "{v}");
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
+    assert!(v.get("resident").is_none());
+
+    // An issuer missing from the list: issuer_unknown.
+    let entries: Vec<Entry> = f.entries().into_iter().skip(1).collect();
+    f.publish(entries, chrono::Duration::days(7));
+    let (chengdu, jinan) = (&f.nodes[1], &f.nodes[0]);
+    assert_eq!(verify(chengdu, &cd_key, &stat2)["reason"], "issuer_unknown");
+    // Jinan's own card still works at home.
+    assert_eq!(verify(jinan, &jn_key, &stat2)["valid"], true);
+}
+
+#[test]
+fn lists_that_are_forged_or_expired_and_requests_of_strangers_are_refused() {
+    let mut f = federation();
+    let (_, card, _) = f.nodes[0].resident_with_card(11);
+    let stat = f.nodes[0].mint(&card, "static");
+    let (_, cd_key) = f.nodes[1].clinic("CD01", &["verify"]);
+    let (_, jn_key) = f.nodes[0].clinic("JN01", &["verify"]);
+    assert_eq!(verify(&f.nodes[1], &cd_key, &stat)["valid"], true);
+    let good = served_list(&f.nodes[1]).unwrap();
+
+    // A forged list (another operator key, higher sequence) is refused; the
+    // last good one stays in use and /readyz says why.
+    let (forger, _) = trust_list::generate_root();
+    let now = chrono::Utc::now();
+    let forged = trust_list::sign(
+        &forger,
+        &Payload {
+            sequence: 99,
+            issued_at: now,
+            expires_at: now + chrono::Duration::days(7),
+            issuers: vec![],
+        },
+    )
+    .unwrap();
+    write_list(&f.list_file(), &forged);
+    wait_for(|| {
+        let r: Value = f.nodes[1].get("/readyz").send().unwrap().json().unwrap();
+        r["trust_list"]["last_error"].is_string()
+    });
+    assert_eq!(served_list(&f.nodes[1]).unwrap(), good);
+    assert_eq!(verify(&f.nodes[1], &cd_key, &stat)["valid"], true);
+
+    // A request signed by a node key that is in no list.
+    let stranger = SigningKey::generate();
+    let body = json!({"token": stat, "clinic": {"code": "X", "name": "x"}}).to_string();
+    let send = |key: &SigningKey, body: &str| {
+        let s = message_signature::sign(
+            key,
+            "POST",
+            "/federation/v1/resolve",
+            "",
+            body.as_bytes(),
+            chrono::Utc::now().timestamp(),
+        )
+        .unwrap();
+        f.nodes[0]
+            .post("/federation/v1/resolve")
+            .header("content-type", "application/json")
+            .header("content-digest", &s.content_digest)
+            .header("signature-input", &s.signature_input)
+            .header("signature", &s.signature)
+            .body(body.to_string())
+            .send()
+            .unwrap()
+    };
+    assert_eq!(
+        crate::helpers::error_code(send(&stranger, &body), 401),
+        "unknown_node"
+    );
+    let unsigned = f.nodes[0]
+        .post("/federation/v1/resolve")
+        .header("content-type", "application/json")
+        .body(body.clone())
+        .send()
+        .unwrap();
+    assert_eq!(
+        crate::helpers::error_code(unsigned, 401),
+        "unsigned_request"
+    );
+    // Chengdu's real node key: answered once; the same request again is a replay.
+    let chengdu_key = f.nodes[1].ctx.federation.node_key().clone();
+    let s = message_signature::sign(
+        &chengdu_key,
+        "POST",
+        "/federation/v1/resolve",
+        "",
+        body.as_bytes(),
+        chrono::Utc::now().timestamp(),
+    )
+    .unwrap();
+    let again = || {
+        f.nodes[0]
+            .post("/federation/v1/resolve")
+            .header("content-type", "application/json")
+            .header("content-digest", &s.content_digest)
+            .header("signature-input", &s.signature_input)
+            .header("signature", &s.signature)
+            .body(body.clone())
+            .send()
+            .unwrap()
+    };
+    let first = again();
+    assert_eq!(first.status(), 200);
+    let answer: Value = first.json().unwrap();
+    assert_eq!(answer["valid"], true);
+    assert!(answer["resident"]["national_id"].is_null());
+    assert_eq!(crate::helpers::error_code(again(), 401), "replayed_request");
+    // A stale request (signed two minutes ago).
+    let old = message_signature::sign(
+        &chengdu_key,
+        "POST",
+        "/federation/v1/resolve",
+        "",
+        body.as_bytes(),
+        chrono::Utc::now().timestamp() - 120,
+    )
+    .unwrap();
+    let r = f.nodes[0]
+        .post("/federation/v1/resolve")
+        .header("content-digest", &old.content_digest)
+        .header("signature-input", &old.signature_input)
+        .header("signature", &old.signature)
+        .body(body.clone())
+        .send()
+        .unwrap();
+    assert_eq!(crate::helpers::error_code(r, 401), "stale_request");
+
+    // A key withdrawn at home: refused abroad at once (the home node says
+    // key_revoked), and unknown_key once the list no longer carries it.
+    let old_kid = f.nodes[0]
+        .ctx
+        .keys
+        .current()
+        .active()
+        .unwrap()
+        .kid()
+        .to_b64();
+    assert_eq!(
+        f.nodes[0]
+            .admin_post("/api/v1/keys/rotate", json!({}))
+            .status(),
+        201
+    );
+    let r = f.nodes[0].admin_post(&format!("/api/v1/keys/{old_kid}/revoke"), json!({}));
+    assert_eq!(r.status(), 204);
+    wait_for(|| verify(&f.nodes[0], &jn_key, &stat)["reason"] == "key_revoked");
+    assert_eq!(verify(&f.nodes[1], &cd_key, &stat)["reason"], "key_revoked");
+    let entries = f.entries();
+    assert!(!entries[0].keys.iter().any(|k| k.kid == old_kid));
+    f.publish(entries, chrono::Duration::days(7));
+    assert_eq!(verify(&f.nodes[1], &cd_key, &stat)["reason"], "unknown_key");
+    let (_, card, _) = f.nodes[0].resident_with_card(13);
+    let stat = f.nodes[0].mint(&card, "static");
+    assert_eq!(verify(&f.nodes[1], &cd_key, &stat)["valid"], true);
+
+    // A list that expires: foreign cards fail closed, own cards keep working.
+    let entries = f.entries();
+    f.publish(entries, chrono::Duration::seconds(3));
+    let (_, own_card, _) = f.nodes[1].resident_with_card(12);
+    let own = f.nodes[1].mint(&own_card, "static");
+    wait_for(|| {
+        let r: Value = f.nodes[1].get("/readyz").send().unwrap().json().unwrap();
+        r["trust_list"]["expired"] == true
+    });
+    assert_eq!(
+        verify(&f.nodes[1], &cd_key, &stat)["reason"],
+        "trust_list_expired"
+    );
+    assert_eq!(verify(&f.nodes[1], &cd_key, &own)["valid"], true);
+    assert_eq!(verify(&f.nodes[0], &jn_key, &stat)["valid"], true);
+    let metrics = f.nodes[1].get("/metrics").send().unwrap().text().unwrap();
+    assert!(
+        metrics.contains("healthcard_trust_list{measure=\"expires_in_seconds\"}"),
+        "{metrics}"
+    );
+}
+
+/// `healthcard federation keygen|describe|sign|show` as processes.
+#[test]
+fn the_operator_signs_and_checks_a_list_from_the_command_line() {
+    use std::process::Command;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_healthcard"))
+            .args(args)
+            .env_remove("HEALTHCARD_DATABASE_URL")
+            .env_remove("DATABASE_URL")
+            .env_remove("HEALTHCARD_MASTER_KEY")
+            .env_remove("HEALTHCARD_DATA_DIR")
+            .env_remove("HEALTHCARD_TRUST_LIST")
+            .env_remove("HEALTHCARD_FEDERATION_ROOT_KEY")
+            .env("HEALTHCARD_ISSUER", "370100")
+            .env("HEALTHCARD_ISSUER_NAME", "济南市")
+            .env("HEALTHCARD_PUBLIC_URL", "https://hc.jinan.example")
+            .output()
+            .unwrap()
+    };
+    let key = d.join("operator.jwk");
+    let key_s = key.to_str().unwrap();
+    let public = crate::helpers::ok(&run(&["federation", "keygen", "--out", key_s]));
+    let public: Value = serde_json::from_str(&public).unwrap();
+    assert_eq!(public["kty"], "OKP");
+    assert_eq!(public["crv"], "Ed25519");
+    assert!(public.get("d").is_none());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let private: Value = serde_json::from_str(&std::fs::read_to_string(&key).unwrap()).unwrap();
+    assert!(private["d"].is_string());
+    // Never overwrites a key.
+    crate::helpers::err(&run(&["federation", "keygen", "--out", key_s]));
+    let root = d.join("root.jwk");
+    std::fs::write(&root, public.to_string()).unwrap();
+
+    // A node's entry.
+    let data = d.join("data");
+    let data_s = data.to_str().unwrap();
+    crate::helpers::ok(&run(&["--data-dir", data_s, "migrate"]));
+    let entry = crate::helpers::ok(&run(&["--data-dir", data_s, "federation", "describe"]));
+    let entry: Value = serde_json::from_str(&entry).unwrap();
+    assert_eq!(entry["code"], "370100");
+    assert_eq!(entry["name"], "济南市");
+    assert_eq!(entry["base_url"], "https://hc.jinan.example");
+    assert_eq!(entry["keys"].as_array().unwrap().len(), 1);
+    assert_eq!(entry["node_keys"][0]["crv"], "Ed25519");
+    let entries = d.join("entries.json");
+    std::fs::write(&entries, json!([entry]).to_string()).unwrap();
+
+    // Signed, shown, and refused when altered or under another root.
+    let jws = crate::helpers::ok(&run(&[
+        "federation",
+        "sign",
+        "--key",
+        key_s,
+        "--sequence",
+        "42",
+        "--expires-in-days",
+        "3",
+        entries.to_str().unwrap(),
+    ]));
+    let list = d.join("list.jws");
+    std::fs::write(&list, jws.trim()).unwrap();
+    let shown = crate::helpers::ok(&run(&[
+        "federation",
+        "show",
+        "--root",
+        root.to_str().unwrap(),
+        list.to_str().unwrap(),
+    ]));
+    let shown: Value = serde_json::from_str(&shown).unwrap();
+    assert_eq!(shown["sequence"], 42);
+    assert_eq!(shown["issuers"][0]["code"], "370100");
+    let mut altered = jws.trim().to_string();
+    let last = altered.pop().unwrap();
+    altered.push(if last == 'A' { 'B' } else { 'A' });
+    std::fs::write(&list, &altered).unwrap();
+    let e = crate::helpers::err(&run(&[
+        "federation",
+        "show",
+        "--root",
+        root.to_str().unwrap(),
+        list.to_str().unwrap(),
+    ]));
+    assert!(e.contains("refused"), "{e}");
+    // An entry that is not one (a bad code) is refused at signing.
+    std::fs::write(
+        &entries,
+        json!([{"code": "HC", "name": "x", "base_url": "https://x", "keys": [], "node_keys": []}])
+            .to_string(),
+    )
+    .unwrap();
+    crate::helpers::err(&run(&[
+        "federation",
+        "sign",
+        "--key",
+        key_s,
+        entries.to_str().unwrap(),
+    ]));
+}
