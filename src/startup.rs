@@ -211,6 +211,7 @@ pub fn app(
         .service(residents::register)
         .service(residents::search)
         .service(residents::add_document)
+        .service(residents::merge)
         .service(residents::find)
         .service(residents::get)
         .service(cards::issue)

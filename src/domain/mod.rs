@@ -14,7 +14,9 @@ mod password;
 mod person;
 
 pub use card::{CardAction, CardStatus, LifecycleError};
-pub use clinic::{Channel, ClinicCode, ClinicName, LocalPatientId, Scope, Scopes, Username};
+pub use clinic::{
+    Channel, ClinicCode, Credential, ClinicName, LocalPatientId, Scope, Scopes, Username,
+};
 pub use document::{
     Country, Document, DocumentError, DocumentType, CITIZEN_NUMBER_PURPOSE, DOCUMENT_PURPOSE,
 };

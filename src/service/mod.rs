@@ -10,6 +10,7 @@ pub mod families;
 pub mod housekeeping;
 pub mod keys;
 pub mod kiosk;
+pub mod merges;
 pub mod monitoring;
 pub mod patients;
 pub mod registry;

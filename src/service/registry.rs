@@ -65,6 +65,7 @@ pub fn entry(
         clinic_id: None,
         channel: None,
         step: None,
+        credential: None,
         outcome: None,
         detail,
     }

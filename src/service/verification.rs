@@ -312,6 +312,7 @@ fn entry(
         clinic_id: Some(clinic.id),
         channel: used.channel,
         step: used.step,
+        credential: Some(crate::domain::Credential::Token),
         outcome: Some(label.to_string()),
         detail: None,
     }
