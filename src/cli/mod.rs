@@ -57,7 +57,7 @@ enum Command {
     /// Signing keys.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
-    /// Residents: guardians and dependants.
+    /// Residents: guardians and dependants, merges.
     #[command(subcommand)]
     Resident(resident::ResidentCommand),
     /// Check a token's signature and times and print its claims.

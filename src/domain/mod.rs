@@ -15,7 +15,7 @@ mod person;
 
 pub use card::{CardAction, CardStatus, LifecycleError};
 pub use clinic::{
-    Channel, ClinicCode, Credential, ClinicName, LocalPatientId, Scope, Scopes, Username,
+    Channel, ClinicCode, ClinicName, Credential, LocalPatientId, Scope, Scopes, Username,
 };
 pub use document::{
     Country, Document, DocumentError, DocumentType, CITIZEN_NUMBER_PURPOSE, DOCUMENT_PURPOSE,

@@ -38,7 +38,13 @@ pub fn merge_residents(
         let mut rows = Vec::new();
         let towards = format!("into {}, replaced by card {}", into, done.target_card);
         if done.replaced_cards.is_empty() {
-            rows.push(entry(actor, "resident.merge", None, Some(source), Some(towards.clone())));
+            rows.push(entry(
+                actor,
+                "resident.merge",
+                None,
+                Some(source),
+                Some(towards.clone()),
+            ));
         }
         for card in &done.replaced_cards {
             rows.push(entry(
@@ -62,7 +68,10 @@ pub fn merge_residents(
 }
 
 /// The record `resident` was merged into, if it was.
-pub fn merged_into(ctx: &AppContext, resident: ResidentId) -> Result<Option<ResidentId>, StoreError> {
+pub fn merged_into(
+    ctx: &AppContext,
+    resident: ResidentId,
+) -> Result<Option<ResidentId>, StoreError> {
     merges::merged_into(&mut *ctx.conn()?, resident)
 }
 

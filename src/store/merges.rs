@@ -152,11 +152,10 @@ pub fn merge(
                 cards::record_event(conn, seq, card.id, CardStatus::Replaced, at)?;
             }
         }
-        let moved_links = diesel::update(
-            links::table.filter(links::resident_id.eq(source.to_string())),
-        )
-        .set(links::resident_id.eq(into.to_string()))
-        .execute(conn)?;
+        let moved_links =
+            diesel::update(links::table.filter(links::resident_id.eq(source.to_string())))
+                .set(links::resident_id.eq(into.to_string()))
+                .execute(conn)?;
         diesel::insert_into(resident_merges::table)
             .values((
                 resident_merges::source_id.eq(source.to_string()),

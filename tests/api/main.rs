@@ -16,6 +16,7 @@ mod families;
 mod fhir;
 mod keys;
 mod links;
+mod merges;
 mod multinode;
 mod ops;
 mod privacy;

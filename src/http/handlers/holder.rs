@@ -11,8 +11,8 @@ use crate::http::auth::{blocking, HolderAuth};
 use crate::http::extract::{optional_json, uuid};
 use crate::http::views::{AccessLogView, TokenView};
 use crate::http::State;
-use crate::service::{families, registry};
 use crate::service::merges;
+use crate::service::{families, registry};
 use crate::store::access_log::ActorKind;
 use crate::store::cards::Card;
 
