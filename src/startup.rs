@@ -17,8 +17,8 @@ use utoipa_actix_web::AppExt;
 use crate::config::Settings;
 use crate::error::ErrorBody;
 use crate::http::handlers::{
-    admin, cards, clinics, families, holder, keys, links, ops, residents, revocations, stats,
-    verify,
+    admin, cards, clinics, families, holder, identify, keys, links, ops, residents, revocations,
+    stats, verify,
 };
 use crate::http::{extract, metrics, State};
 use crate::service::{AppContext, StartupReport};
@@ -233,6 +233,7 @@ pub fn app(
         .service(families::add)
         .service(families::remove)
         .service(verify::verify)
+        .service(identify::identify)
         .service(links::create)
         .service(links::find)
         .service(revocations::feed)

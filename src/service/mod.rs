@@ -8,6 +8,7 @@ mod audit;
 mod context;
 pub mod families;
 pub mod housekeeping;
+pub mod identify;
 pub mod keys;
 pub mod kiosk;
 pub mod merges;

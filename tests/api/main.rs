@@ -14,6 +14,7 @@ mod cli;
 mod documents;
 mod families;
 mod fhir;
+mod identify;
 mod keys;
 mod links;
 mod merges;

@@ -5,6 +5,7 @@ pub mod cards;
 pub mod clinics;
 pub mod families;
 pub mod holder;
+pub mod identify;
 pub mod keys;
 pub mod links;
 pub mod ops;
