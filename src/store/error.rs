@@ -31,6 +31,9 @@ pub enum Conflict {
     /// The merge's source, or the record it would go into, was merged
     /// already (a merge is final).
     AlreadyMerged,
+    /// The resident was merged into another record: nothing is added to it
+    /// any more (cards, documents); use the record it was merged into.
+    ResidentMerged,
     /// The record merged into has no active or suspended card for the
     /// source's cards to be replaced by.
     MergeTargetNoCard,
@@ -59,6 +62,7 @@ impl Conflict {
             Conflict::MergeConflict => "merge_conflict",
             Conflict::AlreadyMerged => "already_merged",
             Conflict::MergeTargetNoCard => "merge_target_no_card",
+            Conflict::ResidentMerged => "resident_merged",
             Conflict::Unique => "conflict",
         }
     }
@@ -93,6 +97,9 @@ impl Conflict {
             }
             Conflict::MergeTargetNoCard => {
                 "the record merged into has no active or suspended card; issue it a card first"
+            }
+            Conflict::ResidentMerged => {
+                "this record was merged into another; use the record it was merged into"
             }
             Conflict::Unique => "conflicts with stored state",
         }

@@ -82,6 +82,18 @@ pub fn with_sources(
     Ok(all)
 }
 
+/// For a change that adds to a resident (a card, a document): takes the
+/// lock that merges take first, so that no merge runs between this check
+/// and the caller's commit, and refuses a merged resident with
+/// `ResidentMerged`. Call it first in the transaction.
+pub fn lock_unmerged(conn: &mut DbConnection, resident: ResidentId) -> Result<(), StoreError> {
+    next_counter(conn, EVENTS_COUNTER, 0)?;
+    match merged_into(conn, resident)? {
+        Some(_) => Err(StoreError::Conflict(Conflict::ResidentMerged)),
+        None => Ok(()),
+    }
+}
+
 fn exists(conn: &mut DbConnection, resident: ResidentId) -> Result<bool, StoreError> {
     let n: i64 = residents::table
         .filter(residents::id.eq(resident.to_string()))

@@ -134,6 +134,38 @@ fn merge_moves_links_replaces_cards_and_keeps_both_histories() {
             .expect("merge row on the source's card");
         assert_eq!(m["actor"], "admin");
 
+        // FHIR: the old record is inactive and points at the real one, for
+        // a clinic whose number moved there; the real one is active.
+        let fhir = |id: &str| -> Value {
+            let r = app
+                .get(&format!("/fhir/Patient/{id}"))
+                .bearer_auth(&k1)
+                .header("accept", "application/fhir+json")
+                .send()
+                .unwrap();
+            assert_eq!(r.status(), 200, "Patient/{id}");
+            r.json().unwrap()
+        };
+        let old = fhir(&source);
+        assert_eq!(old["active"], false, "{old}");
+        assert_eq!(old["link"][0]["type"], "replaced-by");
+        assert_eq!(
+            old["link"][0]["other"]["reference"],
+            format!("Patient/{into}")
+        );
+        let real = fhir(&into);
+        assert_eq!(real["active"], true, "{real}");
+        assert!(real.get("link").is_none(), "{real}");
+
+        // Nothing is added to a merged record any more.
+        let r = app.admin_post(&format!("/api/v1/residents/{source}/cards"), json!({}));
+        assert_eq!(error_code(r, 409), "resident_merged");
+        let r = app.admin_post(
+            &format!("/api/v1/residents/{source}/documents"),
+            crate::helpers::document("passport", 704),
+        );
+        assert_eq!(error_code(r, 409), "resident_merged");
+
         // Offline kiosks learn of the replaced card from the feed.
         let feed: Value = app
             .get("/api/v1/revocations?since=0")
