@@ -399,3 +399,120 @@ fn race(a: &TestApp, b: &TestApp) {
     });
     chain_whole(a);
 }
+
+/// The portal's merge: the confirmation page names both records (zh-CN and
+/// English), the form needs its CSRF token and the box ticked, a refusal
+/// says why on the page, and a merge lands on the real record.
+#[test]
+fn portal_merge_confirms_with_both_records() {
+    on_both(|app| {
+        let (_, key) = app.clinic("M9", &["verify", "link"]);
+        let p = |n: u32, name: &str| {
+            let r = app.admin_post(
+                "/api/v1/residents",
+                json!({"name": name, "national_id": crate::helpers::national_id(n)}),
+            );
+            assert_eq!(r.status(), 201);
+            let id = r.json::<Value>().unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            let (card, _) = app.issue_card(&id);
+            (id, card)
+        };
+        let (source, s_card) = p(740, "临时患者甲");
+        let (into, t_card) = p(741, "李四真名");
+        let csrf_cookie = "D".repeat(43);
+        let csrf = healthcard::web::csrf::token_for(&csrf_cookie);
+        let cookie = format!("hc_session={}; hc_csrf={csrf_cookie}", app.admin_token);
+        let get = |path: &str, lang: &str| {
+            app.get(path)
+                .header("cookie", format!("{cookie}; hc_lang={lang}"))
+                .send()
+                .unwrap()
+        };
+        let post = |form: &[(&str, &str)]| {
+            app.client
+                .post(app.url(&format!("/admin/residents/{source}/merge")))
+                .header("cookie", &cookie)
+                .header("origin", &app.base)
+                .form(form)
+                .send()
+                .unwrap()
+        };
+        // The resident page offers the merge; the first step asks for the real record.
+        let page = get(&format!("/admin/residents/{source}"), "zh-CN")
+            .text()
+            .unwrap();
+        assert!(
+            page.contains(&format!("/admin/residents/{source}/merge")),
+            "{page}"
+        );
+        let r = get(&format!("/admin/residents/{source}/merge"), "en");
+        assert_eq!(r.status(), 200);
+        assert!(r.text().unwrap().contains("Shown on the real record"));
+        let r = get(
+            &format!("/admin/residents/{source}/merge?into=nonsense"),
+            "en",
+        );
+        assert_eq!(r.status(), 422);
+        assert!(r.text().unwrap().contains("No record has this id"));
+        // The confirmation names both records, in both languages.
+        for (lang, words) in [("zh-CN", "确认合并"), ("en", "Confirm the merge")] {
+            let r = get(
+                &format!("/admin/residents/{source}/merge?into={into}"),
+                lang,
+            );
+            assert_eq!(r.status(), 200);
+            let text = r.text().unwrap();
+            assert!(text.contains(words), "{text}");
+            assert!(
+                text.contains("临时患者甲") && text.contains("李四真名"),
+                "{text}"
+            );
+            assert!(text.contains("name=\"csrf\""), "{text}");
+        }
+        // Without its CSRF token, or without the box: nothing happens.
+        let r = post(&[("into", into.as_str()), ("confirm", "yes")]);
+        assert_eq!(r.status(), 403);
+        let r = post(&[("into", into.as_str()), ("csrf", csrf.as_str())]);
+        assert_eq!(r.status(), 422);
+        assert!(resident(&app, &source).get("merged_into").is_none());
+        // A conflict is said on the page, and nothing is merged.
+        link(&app, &key, &s_card, "P-1");
+        link(&app, &key, &t_card, "P-2");
+        let r = post(&[
+            ("into", into.as_str()),
+            ("confirm", "yes"),
+            ("csrf", csrf.as_str()),
+        ]);
+        assert_eq!(r.status(), 409);
+        assert!(r.text().unwrap().contains("同一医疗机构"));
+        assert!(resident(&app, &source).get("merged_into").is_none());
+        // Once the clinic's numbers are out of the way, the merge goes through.
+        let (other, _) = p(742, "临时患者乙");
+        let r = app
+            .client
+            .post(app.url(&format!("/admin/residents/{other}/merge")))
+            .header("cookie", &cookie)
+            .header("origin", &app.base)
+            .form(&[
+                ("into", into.as_str()),
+                ("confirm", "yes"),
+                ("csrf", csrf.as_str()),
+            ])
+            .send()
+            .unwrap();
+        assert!(
+            r.status().is_redirection() || r.status() == 200,
+            "{}",
+            r.status()
+        );
+        assert_eq!(resident(&app, &other)["merged_into"], into.as_str());
+        let page = get(&format!("/admin/residents/{other}"), "en")
+            .text()
+            .unwrap();
+        assert!(page.contains("This record was merged into"), "{page}");
+        assert!(!page.contains("merge-record"), "no second merge offered");
+    });
+}
