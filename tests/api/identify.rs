@@ -250,3 +250,76 @@ fn identification_is_logged_counted_and_follows_merges() {
         assert!(report.first_bad.is_none(), "{report:?}");
     });
 }
+
+/// The kiosk's one field takes an ID-card reader's number as well as a
+/// QR: identified by document for a key with `identify`, refused without.
+#[test]
+fn the_kiosk_identifies_by_id_number() {
+    on_both(|app| {
+        let (_, card, _) = app.resident_with_card(820);
+        let number = national_id(820);
+        let (_, with) = app.clinic("IK1", &["verify", "identify"]);
+        let (_, without) = app.clinic("IK2", &["verify"]);
+        let csrf = healthcard::web::csrf::token_for(&"C".repeat(43));
+        let scan = |cookie: &str, text: &str| {
+            app.post("/kiosk/scan")
+                .header("cookie", cookie)
+                .header("origin", &app.base)
+                .form(&[("csrf", csrf.as_str()), ("token", text)])
+                .send()
+                .unwrap()
+        };
+        let cookie = crate::admins::kiosk_open(&app, &with);
+        let page = app
+            .get("/kiosk")
+            .header("cookie", &cookie)
+            .send()
+            .unwrap()
+            .text()
+            .unwrap();
+        assert!(
+            page.contains("或刷身份证"),
+            "the field says it takes an ID card"
+        );
+        // A reader types the number and Enter.
+        let r = scan(&cookie, &format!("{number}\r\n"));
+        assert_eq!(r.status(), 200);
+        let html = r.text().unwrap();
+        assert!(html.contains(r#"data-outcome="valid""#), "{html}");
+        assert!(html.contains(r#"data-credential="document""#), "{html}");
+        assert!(
+            html.contains("居民身份证"),
+            "the document type is shown: {html}"
+        );
+        assert!(html.contains("凭证件识别"), "{html}");
+        assert!(!html.contains(&number), "only the masked number: {html}");
+        assert!(
+            !html.contains("/kiosk/link"),
+            "no link form without a scanned card"
+        );
+        // A token still verifies in the same field.
+        let r = scan(&cookie, &app.mint(&card, "static"));
+        let html = r.text().unwrap();
+        assert!(html.contains(r#"data-credential="token""#), "{html}");
+        // An unknown number: card_not_found.
+        let html = scan(&cookie, &national_id(821)).text().unwrap();
+        assert!(html.contains(r#"data-outcome="card_not_found""#), "{html}");
+        // Without the scope, the number is refused and nothing is logged.
+        let cookie = crate::admins::kiosk_open(&app, &without);
+        let r = scan(&cookie, &number);
+        assert_eq!(r.status(), 403);
+        let log: Value = app
+            .admin_get(&format!("/api/v1/cards/{card}/access-log"))
+            .json()
+            .unwrap();
+        let identified: Vec<&Value> = log
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["action"] == "identify")
+            .collect();
+        assert_eq!(identified.len(), 1, "{log}");
+        assert_eq!(identified[0]["channel"], "kiosk");
+        assert_eq!(identified[0]["actor"], "IK1");
+    });
+}
