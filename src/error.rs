@@ -218,6 +218,17 @@ impl From<crate::service::families::FamilyError> for AppError {
     }
 }
 
+/// A refused merge: 422 `merge_self`; the store's refusals as they map.
+impl From<crate::service::merges::MergeError> for AppError {
+    fn from(e: crate::service::merges::MergeError) -> Self {
+        use crate::service::merges::MergeError as M;
+        match e {
+            M::SelfMerge => AppError::invalid("merge_self", e.to_string()),
+            M::Store(s) => s.into(),
+        }
+    }
+}
+
 impl From<DomainError> for AppError {
     fn from(e: DomainError) -> Self {
         AppError::Invalid {

@@ -17,8 +17,8 @@ use utoipa_actix_web::AppExt;
 use crate::config::Settings;
 use crate::error::ErrorBody;
 use crate::http::handlers::{
-    admin, cards, clinics, families, federation, holder, keys, links, ops, residents, revocations,
-    stats, verify,
+    admin, cards, clinics, families, federation, holder, identify, keys, links, ops, residents,
+    revocations, stats, verify,
 };
 use crate::request::{extract, metrics, State};
 use crate::service::{AppContext, StartupReport};
@@ -211,6 +211,7 @@ pub fn app(
         .service(residents::register)
         .service(residents::search)
         .service(residents::add_document)
+        .service(residents::merge)
         .service(residents::find)
         .service(residents::get)
         .service(cards::issue)
@@ -232,6 +233,7 @@ pub fn app(
         .service(families::add)
         .service(families::remove)
         .service(verify::verify)
+        .service(identify::identify)
         .service(links::create)
         .service(links::find)
         .service(revocations::feed)

@@ -1056,3 +1056,124 @@ fn the_portal_registers_every_kind_of_patient() {
         "the full certificate number is not shown"
     );
 }
+
+/// The card office merges a temporary record into the real one from the
+/// resident's page: the real record's id, a confirmation that names both,
+/// the box ticked; the old card then answers `card_replaced`.
+#[test]
+fn a_merge_from_the_residents_page() {
+    let Some(browser) = Browser::find() else {
+        if std::env::var("HEALTHCARD_REQUIRE_BROWSER").as_deref() == Ok("1") {
+            panic!("HEALTHCARD_REQUIRE_BROWSER=1 but chromium or chromedriver is not installed");
+        }
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "*** SKIPPED: browser tests: chromium or chromedriver is not installed ***"
+        );
+        return;
+    };
+    let app = spawn_app();
+    let http = reqwest::blocking::Client::new();
+    let token: String = http
+        .post(format!("{}/api/v1/admin/login", app.base))
+        .json(&serde_json::json!({"username": ADMIN, "password": PASSWORD}))
+        .send()
+        .unwrap()
+        .json::<serde_json::Value>()
+        .unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let api = |path: &str, body: serde_json::Value| {
+        let r = http
+            .post(format!("{}{path}", app.base))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+            .unwrap();
+        assert!(r.status().is_success(), "{path}: {}", r.status());
+        r.json::<serde_json::Value>().unwrap()
+    };
+    let register = |name: &str, first17: &str| -> (String, String) {
+        let r = api(
+            "/api/v1/residents",
+            serde_json::json!({"name": name, "national_id": national_id(first17)}),
+        );
+        let id = r["id"].as_str().unwrap().to_string();
+        let card = api(
+            &format!("/api/v1/residents/{id}/cards"),
+            serde_json::json!({}),
+        )["card"]["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        (id, card)
+    };
+    let (source, s_card) = register("急诊无名氏", "11010519700101001");
+    let (into, t_card) = register("赵六", "11010519700202003");
+    let old_token = api(
+        &format!("/api/v1/cards/{s_card}/tokens"),
+        serde_json::json!({"kind": "static"}),
+    )["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let d = Driver::start(&browser);
+    let p = Person {
+        d: &d,
+        base: &app.base,
+    };
+    p.open("/admin/login");
+    p.fill("用户名", ADMIN);
+    p.fill("密码", PASSWORD);
+    p.press("登录");
+    p.wait_to_see("查找居民");
+    p.open(&format!("/admin/residents/{source}"));
+    p.press("合并到另一条记录…");
+    p.wait_to_see("合并后不可撤销");
+    p.fill("真实记录的编号", &into);
+    p.press("下一步");
+    p.wait_to_see("我已核实两条记录是同一个人");
+    assert!(
+        p.sees("急诊无名氏") && p.sees("赵六"),
+        "both records are named"
+    );
+    p.shot("admin-merge-confirm");
+    // Without the box ticked, nothing happens.
+    p.press("确认合并");
+    p.wait_to_see("请勾选确认");
+    p.tick("我已核实两条记录是同一个人，确认合并");
+    p.press("确认合并");
+    p.wait_to_see("赵六");
+    assert_eq!(p.path(), format!("/admin/residents/{into}"));
+    p.open(&format!("/admin/residents/{source}"));
+    p.wait_to_see("此记录已合并到");
+    assert!(p.sees(&into));
+    let r: serde_json::Value = http
+        .get(format!("{}/api/v1/residents/{source}", app.base))
+        .bearer_auth(&token)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(r["merged_into"], into.as_str());
+    assert_eq!(r["cards"][0]["replaced_by"], t_card.as_str());
+    let key = api(
+        "/api/v1/clinics",
+        serde_json::json!({"code": "ER-1", "name": "急救中心", "scopes": ["verify"]}),
+    )["api_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let v: serde_json::Value = http
+        .post(format!("{}/api/v1/verify", app.base))
+        .bearer_auth(&key)
+        .json(&serde_json::json!({"token": old_token}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(v["reason"], "card_replaced", "{v}");
+}

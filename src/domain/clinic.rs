@@ -119,15 +119,20 @@ pub enum Scope {
     Xref,
     /// Search residents by demographics (FHIR PDQm without an identifier).
     Search,
+    /// Identify a patient by an identity document's number instead of a
+    /// token (`POST /api/v1/identify`, the kiosk's ID-card reader). Given
+    /// deliberately: an ID number is not a secret (docs/security.md).
+    Identify,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 5] = [
+    pub const ALL: [Scope; 6] = [
         Scope::Verify,
         Scope::Link,
         Scope::Pii,
         Scope::Xref,
         Scope::Search,
+        Scope::Identify,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -137,6 +142,7 @@ impl Scope {
             Scope::Pii => "pii",
             Scope::Xref => "xref",
             Scope::Search => "search",
+            Scope::Identify => "identify",
         }
     }
 }
@@ -255,6 +261,37 @@ impl FromStr for Channel {
 impl fmt::Display for Channel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// What a clinic showed to have a card resolved, recorded on every
+/// resolution entry of the access log: a scanned token, or an identity
+/// document's number (identification, 多码融合).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Credential {
+    Token,
+    Document,
+}
+
+impl Credential {
+    pub const ALL: [Credential; 2] = [Credential::Token, Credential::Document];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Credential::Token => "token",
+            Credential::Document => "document",
+        }
+    }
+}
+
+impl FromStr for Credential {
+    type Err = DomainError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Credential::ALL
+            .into_iter()
+            .find(|c| c.as_str() == s)
+            .ok_or(DomainError::new("credential", "unknown_credential"))
     }
 }
 

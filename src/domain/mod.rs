@@ -16,7 +16,9 @@ mod password;
 mod person;
 
 pub use card::{CardAction, CardStatus, ChangeReason, LifecycleError, ReasonError};
-pub use clinic::{Channel, ClinicCode, ClinicName, LocalPatientId, Scope, Scopes, Username};
+pub use clinic::{
+    Channel, ClinicCode, ClinicName, Credential, LocalPatientId, Scope, Scopes, Username,
+};
 pub use document::{
     Country, Document, DocumentError, DocumentType, CITIZEN_NUMBER_PURPOSE, DOCUMENT_PURPOSE,
 };

@@ -51,6 +51,10 @@ pub struct ResidentView {
     /// The residents in this resident's care (administrators only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dependants: Option<Vec<GuardianView>>,
+    /// The record this one was merged into (`POST /api/v1/residents/{id}/merge`);
+    /// absent for a record that was not merged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged_into: Option<Uuid>,
 }
 
 /// One guardianship, seen from one side: the resident on the other side.
@@ -135,6 +139,7 @@ impl ResidentView {
             cards: None,
             guardians: None,
             dependants: None,
+            merged_into: None,
         }
     }
 
@@ -267,6 +272,10 @@ pub struct AccessLogView {
     /// The step of care of a card use (`registration` …).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub step: Option<String>,
+    /// On every resolution entry (`verify`, `identify`): what the clinic
+    /// showed, `token` or `document`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub credential: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub outcome: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]

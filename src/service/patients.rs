@@ -22,7 +22,7 @@ use crate::store::access_log::{self, ActorKind};
 use crate::store::cards::{self, Card};
 use crate::store::clinics::{self, Clinic};
 use crate::store::residents::{self, Resident};
-use crate::store::{links, DbConnection, StoreError};
+use crate::store::{links, merges, DbConnection, StoreError};
 
 use super::{AppContext, LogEntry};
 
@@ -82,14 +82,19 @@ pub struct PatientRecord {
     pub numbers: Vec<ShownNumber>,
     /// The ID number, only for a clinic with `pii`.
     pub national_id: Option<NationalId>,
-    /// The resident that the clinic's own merge points this one to.
+    /// The resident this one was merged into by the registry (an
+    /// administrator's merge), else the one the clinic's own merge points
+    /// this one to.
     pub replaced_by: Option<ResidentId>,
+    /// The registry merged this record into another (`replaced_by`).
+    pub merged: bool,
 }
 
 impl PatientRecord {
-    /// In use: the resident has an active or suspended card.
+    /// In use: the resident has an active or suspended card and was not
+    /// merged into another record.
     pub fn active(&self) -> bool {
-        self.cards.iter().any(|c| c.status.holds_slot())
+        !self.merged && self.cards.iter().any(|c| c.status.holds_slot())
     }
 }
 
@@ -112,6 +117,7 @@ fn record(
     resident: Resident,
 ) -> Result<PatientRecord, StoreError> {
     let cards = cards::for_resident(conn, resident.id)?;
+    let registry_merge = merges::merged_into(conn, resident.id)?;
     let xref = clinic.scopes.contains(Scope::Xref);
     let mut numbers = Vec::new();
     let mut merged_into = None;
@@ -144,7 +150,8 @@ fn record(
         resident,
         cards,
         numbers,
-        replaced_by: merged_into,
+        replaced_by: registry_merge.or(merged_into),
+        merged: registry_merge.is_some(),
     })
 }
 
@@ -155,7 +162,14 @@ pub fn read(
     id: ResidentId,
 ) -> Result<PatientRecord, PatientError> {
     ctx.with_tx(|c| {
-        if !links::clinic_knows(c, clinic.id, id)? {
+        // A merged record's numbers moved to the record it went into: a
+        // clinic that holds one of those reads the old record too (to
+        // follow its `replaced-by` link).
+        let knows = links::clinic_knows(c, clinic.id, id)? || {
+            let now = merges::current(c, id)?;
+            now != id && links::clinic_knows(c, clinic.id, now)?
+        };
+        if !knows {
             return Ok(None);
         }
         let resident = residents::get(c, &ctx.master, id)?;

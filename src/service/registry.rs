@@ -11,9 +11,9 @@ use crate::domain::{
 use crate::store::access_log::ActorKind;
 use crate::store::cards::{self, Card};
 use crate::store::clinics::{self, ApiKeyInfo, Clinic};
-use crate::store::links;
 use crate::store::residents::{self, NewResident, Resident};
 use crate::store::{access_log, Conflict, DbConnection, StoreError};
+use crate::store::{links, merges};
 use crate::token::{MintedToken, TokenKind};
 
 use super::{AppContext, LogEntry};
@@ -65,6 +65,7 @@ pub fn entry(
         clinic_id: None,
         channel: None,
         step: None,
+        credential: None,
         outcome: None,
         detail,
     }
@@ -103,6 +104,7 @@ pub fn add_document(
     doc: &Document,
 ) -> Result<Resident, StoreError> {
     ctx.with_tx(|c| {
+        merges::lock_unmerged(c, resident)?;
         let r = residents::add_document(c, &ctx.master, resident, doc)?;
         log(
             ctx,
@@ -125,6 +127,7 @@ pub fn issue_card(
     resident: ResidentId,
 ) -> Result<(Card, SecretToken), StoreError> {
     ctx.with_tx(|c| {
+        merges::lock_unmerged(c, resident)?;
         residents::get(c, &ctx.master, resident)?;
         let (card, secret) = cards::issue(c, resident)?;
         log(

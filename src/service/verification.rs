@@ -26,6 +26,8 @@ use super::{AppContext, LogEntry};
 #[derive(Clone)]
 pub struct Counters {
     pub verifications: prometheus::IntCounterVec,
+    /// Identifications by document (`service::identify`), by the same labels.
+    pub identifications: prometheus::IntCounterVec,
 }
 
 impl Counters {
@@ -38,7 +40,29 @@ impl Counters {
             &["outcome", "channel", "step"],
         )
         .expect("valid metric");
-        Counters { verifications }
+        let identifications = prometheus::IntCounterVec::new(
+            prometheus::Opts::new(
+                "identifications_total",
+                "Identifications by document number by outcome (valid or reason), channel and step",
+            ),
+            &["outcome", "channel", "step"],
+        )
+        .expect("valid metric");
+        Counters {
+            verifications,
+            identifications,
+        }
+    }
+
+    /// Counts an identification by its outcome code (a fixed set).
+    pub fn count_identification(&self, outcome: &'static str, used: Use) {
+        self.identifications
+            .with_label_values(&[
+                outcome,
+                used.channel.map(|c| c.as_str()).unwrap_or("unspecified"),
+                used.step.map(|s| s.as_str()).unwrap_or("unspecified"),
+            ])
+            .inc();
     }
 
     fn count(&self, outcome: &Outcome, channel: Option<Channel>, step: Option<Step>) {
@@ -348,6 +372,7 @@ fn entry(
         clinic_id: Some(clinic.id),
         channel: used.channel,
         step: used.step,
+        credential: Some(crate::domain::Credential::Token),
         outcome: Some(label.to_string()),
         detail: None,
     }

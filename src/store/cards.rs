@@ -11,7 +11,7 @@ use crate::crypto::{SecretHash, SecretKind, SecretToken};
 use crate::domain::{CardAction, CardId, CardStatus, ClinicId, ResidentId};
 
 /// The counter whose row lock orders card changes (see [`changes_since`]).
-const EVENTS_COUNTER: &str = "card_events";
+pub(super) const EVENTS_COUNTER: &str = "card_events";
 
 /// A card. The holder credential's hash is deliberately not part of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -183,7 +183,7 @@ fn load_for_change(
 
 /// Sets the new status, guarded by the status the decision was made on: if a
 /// concurrent change got there first, nothing is overwritten.
-fn set_status(
+pub(super) fn set_status(
     conn: &mut DbConnection,
     card: &Card,
     next: CardStatus,
@@ -210,7 +210,7 @@ fn set_status(
     }
 }
 
-fn record_event(
+pub(super) fn record_event(
     conn: &mut DbConnection,
     seq: i64,
     card: CardId,

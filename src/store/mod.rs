@@ -20,6 +20,7 @@ pub mod kiosk_sessions;
 pub mod links;
 pub mod login_failures;
 pub mod login_throttle;
+pub mod merges;
 pub mod replay;
 pub mod residents;
 pub mod resolve;

@@ -18,6 +18,7 @@ diesel::table! {
         prev_hash -> Binary,
         hash -> Binary,
         step -> Nullable<Text>,
+        credential -> Nullable<Text>,
     }
 }
 
@@ -181,6 +182,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    resident_merges (source_id) {
+        source_id -> Text,
+        into_id -> Text,
+        at -> Timestamp,
+        actor -> Text,
+    }
+}
+
+diesel::table! {
     residents (id) {
         id -> Text,
         name -> Text,
@@ -302,6 +312,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     login_throttle,
     node_keys,
     replay,
+    resident_merges,
     residents,
     sessions,
     signing_keys,

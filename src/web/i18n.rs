@@ -133,6 +133,23 @@ impl Lang {
     }
 
     /// Why the kiosk refuses a card, in words.
+    /// Why an identification by ID number found no usable card.
+    pub fn identify_refusal(self, r: crate::service::identify::Refusal) -> &'static str {
+        use crate::service::identify::Refusal as R;
+        match r {
+            R::CardNotFound => self.t(
+                "未找到此证件的电子健康卡",
+                "No health card is registered for this ID number",
+            ),
+            R::CardSuspended => self.t("此卡已暂停使用", "The card is suspended"),
+            R::CardRevoked => self.t("此卡已被吊销", "The card has been revoked"),
+            R::CardReplaced => self.t(
+                "此卡已被新卡替代，请出示新卡",
+                "The card was replaced: show the new card",
+            ),
+        }
+    }
+
     pub fn reason(self, r: Reason) -> &'static str {
         match r {
             Reason::Malformed => self.t(

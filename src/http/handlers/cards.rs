@@ -352,6 +352,7 @@ pub fn log_view(r: &access_log::LogEntry) -> AccessLogView {
         card_id: r.card_id.map(Into::into),
         channel: r.channel.map(|c| c.as_str().to_string()),
         step: r.step.map(|s| s.as_str().to_string()),
+        credential: r.credential_shown().map(|c| c.as_str().to_string()),
         outcome: r.outcome.clone(),
         detail: r.detail.clone(),
     }

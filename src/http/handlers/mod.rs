@@ -6,6 +6,7 @@ pub mod clinics;
 pub mod families;
 pub mod federation;
 pub mod holder;
+pub mod identify;
 pub mod keys;
 pub mod links;
 pub mod ops;

@@ -72,17 +72,23 @@ fn ts(secs: i64) -> chrono::DateTime<chrono::Utc> {
     chrono::DateTime::from_timestamp(secs, 0).unwrap_or_default()
 }
 
+/// The resident in a resolution's answer (verification, identification):
+/// masked without `pii`, the full number with it; never the phone.
+pub fn resident_answer(r: &crate::store::residents::Resident, pii: bool) -> ResidentView {
+    if pii {
+        let mut v = ResidentView::full(r);
+        v.phone = None;
+        v.verified()
+    } else {
+        ResidentView::masked(r).verified()
+    }
+}
+
 /// Turns an outcome into the API answer, disclosing by the clinic's scopes.
 pub fn response(outcome: &Outcome, pii: bool) -> VerifyResponse {
     match outcome {
         Outcome::Valid { claims, resolution } => {
-            let resident = if pii {
-                let mut v = ResidentView::full(&resolution.resident);
-                v.phone = None;
-                v.verified()
-            } else {
-                ResidentView::masked(&resolution.resident).verified()
-            };
+            let resident = resident_answer(&resolution.resident, pii);
             VerifyResponse {
                 valid: true,
                 card_id: Some(claims.card_id),
@@ -123,6 +129,7 @@ pub fn response(outcome: &Outcome, pii: bool) -> VerifyResponse {
                     cards: None,
                     guardians: None,
                     dependants: None,
+                    merged_into: None,
                 }),
                 local_patient_id: Some(resolution.local_patient_id.clone()),
                 reason: None,

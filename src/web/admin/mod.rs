@@ -6,6 +6,7 @@
 mod cards;
 mod clinics;
 mod import;
+mod merges;
 mod register;
 mod residents;
 mod stats;
@@ -35,6 +36,8 @@ pub fn scope() -> actix_web::Scope {
         .route("/residents", web::post().to(register::register))
         .route("/residents/{id}", web::get().to(residents::show))
         .route("/residents/{id}/cards", web::post().to(residents::issue))
+        .route("/residents/{id}/merge", web::get().to(merges::confirm))
+        .route("/residents/{id}/merge", web::post().to(merges::merge))
         .route(
             "/residents/{id}/documents/new",
             web::get().to(register::new_document_form),

@@ -132,23 +132,31 @@ pub(super) async fn show(
     let l = cx.lang;
     let rid = ResidentId::from_uuid(uuid(&id)?);
     let ctx = state.ctx.clone();
-    let (r, cs, ls, fam) = web::block(move || -> Result<_, AppError> {
+    let (r, cs, ls, fam, merged_into) = web::block(move || -> Result<_, AppError> {
         let mut conn = ctx.conn()?;
         let r = residents::get(&mut conn, &ctx.master, rid)?;
         let cs = cards::for_resident(&mut conn, rid)?;
         let ls = links::for_resident(&mut conn, rid)?;
         drop(conn);
         let fam = families::family(&ctx, rid)?;
-        Ok((r, cs, ls, fam))
+        let merged_into = crate::service::merges::merged_into(&ctx, rid)?;
+        Ok((r, cs, ls, fam, merged_into))
     })
     .await??;
-    let can_issue = !cs.iter().any(|c| c.status.holds_slot());
+    let can_issue = merged_into.is_none() && !cs.iter().any(|c| c.status.holds_slot());
     let body = page(
         &cx,
         &admin,
         &r.name,
         html! {
             h1 { (r.name) }
+            @if let Some(to) = merged_into {
+                p.notice #merged-into role="status" {
+                    (l.t("此记录已合并到", "This record was merged into")) " "
+                    a href=(format!("/admin/residents/{to}")) { span.mono { (to) } }
+                }
+            }
+            p.muted { (l.t("记录编号", "Record id")) " " span.mono #resident-id { (r.id) } }
             (resident_summary(l, &r))
             div.actions { (add_document_link(l, &r)) }
             h2 { (l.t("健康卡", "Cards")) }
@@ -185,6 +193,11 @@ pub(super) async fn show(
                 }
             }
             (family_section(&cx, &r, &fam))
+            @if merged_into.is_none() {
+                p { a.button.secondary #merge-record href=(format!("/admin/residents/{}/merge", r.id)) {
+                    (l.t("合并到另一条记录…", "Merge into another record…"))
+                } }
+            }
             h2 { (l.t("医疗机构病历号", "Clinics' patient numbers")) }
             @if ls.is_empty() {
                 p.muted { (l.t("尚无关联。", "None linked yet.")) }
