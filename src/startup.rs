@@ -18,7 +18,7 @@ use crate::config::Settings;
 use crate::error::ErrorBody;
 use crate::http::handlers::{
     admin, cards, clinics, families, holder, keys, links, ops, residents, revocations, stats,
-    verify,
+    temporary, verify,
 };
 use crate::http::{extract, metrics, State};
 use crate::service::{AppContext, StartupReport};
@@ -232,6 +232,7 @@ pub fn app(
         .service(families::add)
         .service(families::remove)
         .service(verify::verify)
+        .service(temporary::issue)
         .service(links::create)
         .service(links::find)
         .service(revocations::feed)

@@ -119,15 +119,19 @@ pub enum Scope {
     Xref,
     /// Search residents by demographics (FHIR PDQm without an identifier).
     Search,
+    /// Issue temporary cards (临时卡) to patients without a document, valid
+    /// only at this clinic (issue 14).
+    Register,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 5] = [
+    pub const ALL: [Scope; 6] = [
         Scope::Verify,
         Scope::Link,
         Scope::Pii,
         Scope::Xref,
         Scope::Search,
+        Scope::Register,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -137,6 +141,7 @@ impl Scope {
             Scope::Pii => "pii",
             Scope::Xref => "xref",
             Scope::Search => "search",
+            Scope::Register => "register",
         }
     }
 }
@@ -152,7 +157,7 @@ impl FromStr for Scope {
 }
 
 /// A non-empty set of scopes. Text form: comma-separated in a fixed order
-/// (`verify,link,pii,xref,search`), which is also how it is stored.
+/// (`verify,link,pii,xref,search,register`), which is also how it is stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Scopes(u8);
 

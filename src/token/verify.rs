@@ -64,11 +64,16 @@ pub enum Reason {
     CardSuspended,
     /// The card has been replaced by a reissued one (decided by the store).
     CardReplaced,
+    /// A temporary card shown at a clinic other than the one that issued it
+    /// (decided by the store).
+    CardRestricted,
+    /// A temporary card past its `valid_until` (decided by the store).
+    CardExpired,
 }
 
 impl Reason {
     /// Every reason, in contract order.
-    pub const ALL: [Reason; 10] = [
+    pub const ALL: [Reason; 12] = [
         Reason::Malformed,
         Reason::BadSignature,
         Reason::UnknownKey,
@@ -79,6 +84,8 @@ impl Reason {
         Reason::CardRevoked,
         Reason::CardSuspended,
         Reason::CardReplaced,
+        Reason::CardRestricted,
+        Reason::CardExpired,
     ];
 
     /// The stable snake_case code of the API.
@@ -94,6 +101,8 @@ impl Reason {
             Reason::CardRevoked => "card_revoked",
             Reason::CardSuspended => "card_suspended",
             Reason::CardReplaced => "card_replaced",
+            Reason::CardRestricted => "card_restricted",
+            Reason::CardExpired => "card_expired",
         }
     }
 
@@ -110,6 +119,10 @@ impl Reason {
             Reason::CardRevoked => "The card has been revoked.",
             Reason::CardSuspended => "The card is suspended.",
             Reason::CardReplaced => "The card has been replaced by a newer one.",
+            Reason::CardRestricted => {
+                "This temporary card is valid only at the clinic that issued it."
+            }
+            Reason::CardExpired => "This temporary card is past its validity date.",
         }
     }
 }

@@ -169,6 +169,14 @@ impl Lang {
                 "此卡已被补发的新卡替代，请使用新卡",
                 "This card has been replaced by a new one: use the new card",
             ),
+            Reason::CardRestricted => self.t(
+                "此临时卡仅限签发机构使用",
+                "This temporary card is valid only at the clinic that issued it",
+            ),
+            Reason::CardExpired => self.t(
+                "此临时卡已过有效期",
+                "This temporary card is past its validity date",
+            ),
         }
     }
 

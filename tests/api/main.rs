@@ -20,4 +20,5 @@ mod multinode;
 mod ops;
 mod privacy;
 mod stats;
+mod temporary;
 mod verify;

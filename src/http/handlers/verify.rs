@@ -48,11 +48,15 @@ pub struct VerifyResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub local_patient_id: Option<Option<String>>,
     /// One of malformed, bad_signature, unknown_key, key_revoked, expired,
-    /// not_yet_valid, replayed, card_revoked, card_suspended, card_replaced.
+    /// not_yet_valid, replayed, card_revoked, card_suspended, card_replaced,
+    /// card_restricted, card_expired (temporary cards).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// A temporary card's end of validity (its `resident.temporary` is true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_until: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 fn ts(secs: i64) -> chrono::DateTime<chrono::Utc> {
@@ -63,13 +67,16 @@ fn ts(secs: i64) -> chrono::DateTime<chrono::Utc> {
 pub fn response(outcome: &Outcome, pii: bool) -> VerifyResponse {
     match outcome {
         Outcome::Valid { claims, resolution } => {
-            let resident = if pii {
+            let mut resident = if pii {
                 let mut v = ResidentView::full(&resolution.resident);
                 v.phone = None;
                 v.verified()
             } else {
                 ResidentView::masked(&resolution.resident).verified()
             };
+            if let Some(t) = &resolution.temporary {
+                resident = resident.temporary(t);
+            }
             VerifyResponse {
                 valid: true,
                 card_id: Some(claims.card_id),
@@ -82,6 +89,10 @@ pub fn response(outcome: &Outcome, pii: bool) -> VerifyResponse {
                 local_patient_id: Some(resolution.local_patient_id.clone()),
                 reason: None,
                 message: None,
+                valid_until: resolution
+                    .temporary
+                    .as_ref()
+                    .map(|t| crate::http::views::utc(t.terms.valid_until)),
             }
         }
         Outcome::Invalid { reason, .. } => VerifyResponse {
@@ -92,6 +103,7 @@ pub fn response(outcome: &Outcome, pii: bool) -> VerifyResponse {
             local_patient_id: None,
             reason: Some(reason.code().to_string()),
             message: Some(reason.message().to_string()),
+            valid_until: None,
         },
     }
 }

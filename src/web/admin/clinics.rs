@@ -28,6 +28,10 @@ fn scope_name(l: Lang, s: Scope) -> &'static str {
         Scope::Pii => l.t("查看完整身份证号", "See full ID numbers"),
         Scope::Xref => l.t("查看其他机构病历号", "See other clinics' patient numbers"),
         Scope::Search => l.t("按人口学信息检索居民", "Search residents by demographics"),
+        Scope::Register => l.t(
+            "签发临时卡（无证件患者，仅本机构有效）",
+            "Issue temporary cards (patients without a document; valid here only)",
+        ),
     }
 }
 
@@ -40,6 +44,7 @@ struct ClinicValues {
     pii: bool,
     xref: bool,
     search: bool,
+    register: bool,
 }
 
 fn create_form(cx: &Cx, v: &ClinicValues, errors: &HashMap<&'static str, &'static str>) -> Markup {
@@ -58,7 +63,7 @@ fn create_form(cx: &Cx, v: &ClinicValues, errors: &HashMap<&'static str, &'stati
             }, errors.get("name").copied(), None))
             fieldset.field.invalid[errors.contains_key("scopes")] {
                 legend { (l.t("权限", "Scopes")) }
-                @for (s, checked) in [(Scope::Verify, v.verify), (Scope::Link, v.link), (Scope::Pii, v.pii), (Scope::Xref, v.xref), (Scope::Search, v.search)] {
+                @for (s, checked) in [(Scope::Verify, v.verify), (Scope::Link, v.link), (Scope::Pii, v.pii), (Scope::Xref, v.xref), (Scope::Search, v.search), (Scope::Register, v.register)] {
                     div.check {
                         input type="checkbox" id=(format!("scope-{}", s.as_str())) name=(format!("scope_{}", s.as_str())) value="on" checked[checked];
                         label for=(format!("scope-{}", s.as_str())) { (scope_name(l, s)) }
@@ -135,6 +140,7 @@ pub(in crate::web) struct ClinicForm {
     scope_pii: Option<String>,
     scope_xref: Option<String>,
     scope_search: Option<String>,
+    scope_register: Option<String>,
     csrf: Option<String>,
 }
 
@@ -172,6 +178,7 @@ pub(super) async fn create(
         pii: form.scope_pii.is_some(),
         xref: form.scope_xref.is_some(),
         search: form.scope_search.is_some(),
+        register: form.scope_register.is_some(),
     };
     let mut errors: HashMap<&'static str, &'static str> = HashMap::new();
     let code = ClinicCode::parse(&form.code)
@@ -195,6 +202,7 @@ pub(super) async fn create(
         (Scope::Pii, values.pii),
         (Scope::Xref, values.xref),
         (Scope::Search, values.search),
+        (Scope::Register, values.register),
     ]
     .into_iter()
     .filter_map(|(s, on)| on.then_some(s))
