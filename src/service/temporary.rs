@@ -174,3 +174,35 @@ pub fn of_card(
 ) -> Result<Option<TemporaryCard>, StoreError> {
     temporary_cards::for_card(&mut *ctx.conn()?, &ctx.master, card)
 }
+
+/// What a temporary card's wristband (and its page in the portal) shows.
+#[derive(Debug, Clone)]
+pub struct CardFacts {
+    pub card: Card,
+    pub resident: Resident,
+    pub temporary: TemporaryCard,
+    pub clinic_code: ClinicCode,
+    pub clinic_name: String,
+}
+
+/// A card's facts if it is a temporary card (`None` for an ordinary one;
+/// `NotFound` for no card).
+pub fn facts(
+    ctx: &AppContext,
+    card: crate::domain::CardId,
+) -> Result<Option<CardFacts>, StoreError> {
+    let mut conn = ctx.conn()?;
+    let c = cards::get(&mut conn, card)?;
+    let Some(temporary) = temporary_cards::for_card(&mut conn, &ctx.master, card)? else {
+        return Ok(None);
+    };
+    let resident = residents::get(&mut conn, &ctx.master, c.resident_id)?;
+    let clinic = crate::store::clinics::get(&mut conn, temporary.terms.issuing_clinic)?;
+    Ok(Some(CardFacts {
+        card: c,
+        resident,
+        temporary,
+        clinic_code: clinic.code,
+        clinic_name: clinic.name,
+    }))
+}

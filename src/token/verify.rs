@@ -254,7 +254,9 @@ mod tests {
                 "replayed",
                 "card_revoked",
                 "card_suspended",
-                "card_replaced"
+                "card_replaced",
+                "card_restricted",
+                "card_expired"
             ]
         );
         for r in Reason::ALL {

@@ -284,14 +284,20 @@ pub(super) async fn show(
     let l = cx.lang;
     let rid = ResidentId::from_uuid(uuid(&id)?);
     let ctx = state.ctx.clone();
-    let (r, cs, ls, fam) = web::block(move || -> Result<_, AppError> {
+    let (r, cs, ls, fam, temporary) = web::block(move || -> Result<_, AppError> {
         let mut conn = ctx.conn()?;
         let r = residents::get(&mut conn, &ctx.master, rid)?;
         let cs = cards::for_resident(&mut conn, rid)?;
         let ls = links::for_resident(&mut conn, rid)?;
         drop(conn);
         let fam = families::family(&ctx, rid)?;
-        Ok((r, cs, ls, fam))
+        let mut temporary = std::collections::HashMap::new();
+        for c in &cs {
+            if let Some(t) = crate::service::temporary::of_card(&ctx, c.id)? {
+                temporary.insert(c.id, t);
+            }
+        }
+        Ok((r, cs, ls, fam, temporary))
     })
     .await??;
     let can_issue = !cs.iter().any(|c| c.status.holds_slot());
@@ -323,7 +329,15 @@ pub(super) async fn show(
                                 td { (when(c.issued_at)) }
                                 td { (when(c.status_changed_at)) }
                                 td { (c.status_reason.as_deref().unwrap_or("")) }
-                                td { (card_actions(l, c)) }
+                                td {
+                                    @if let Some(t) = temporary.get(&c.id) {
+                                        p.temporary-card { (l.t("临时卡，有效期至 ", "Temporary card, valid until ")) (when(t.terms.valid_until)) }
+                                        @if c.status == crate::domain::CardStatus::Active {
+                                            a.button href=(format!("/admin/cards/{}/wristband", c.id)) { (l.t("打印腕带", "Print wristband")) }
+                                        }
+                                    }
+                                    (card_actions(l, c))
+                                }
                             }
                         }
                     }
