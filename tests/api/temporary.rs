@@ -137,7 +137,15 @@ fn a_clinic_with_register_issues_and_only_it_verifies() {
             .unwrap();
         assert_eq!(r.status(), 200);
         assert_eq!(r.json::<Value>().unwrap()["card_id"], card_id);
-        let _ = er;
+        // The administrator's view of the card says so too.
+        let got: Value = app
+            .admin_get(&format!("/api/v1/cards/{card_id}"))
+            .json()
+            .unwrap();
+        assert_eq!(got["temporary"], true);
+        assert_eq!(got["issuing_clinic"], "ER");
+        assert_eq!(got["valid_until"], card["valid_until"]);
+        assert_eq!(er["code"], "ER");
     });
 }
 

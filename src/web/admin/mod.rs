@@ -50,7 +50,10 @@ pub fn scope() -> actix_web::Scope {
             "/cards/{id}/wristband",
             web::get().to(temporary::wristband_form),
         )
-        .route("/cards/{id}/wristband", web::post().to(temporary::wristband))
+        .route(
+            "/cards/{id}/wristband",
+            web::post().to(temporary::wristband),
+        )
         .route("/temporary-cards", web::get().to(temporary::list))
         .route("/cards/{id}/{action}", web::get().to(cards::confirm))
         .route("/cards/{id}/{action}", web::post().to(cards::change))
