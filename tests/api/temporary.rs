@@ -104,8 +104,19 @@ fn a_clinic_with_register_issues_and_only_it_verifies() {
         let f = fhir(&other_key);
         assert_eq!(f["parameter"][0]["valueBoolean"], false, "{f}");
         assert_eq!(f["parameter"][1]["valueCode"], "card_restricted", "{f}");
-        assert_eq!(fhir(&er_key)["parameter"][0]["valueBoolean"], true);
+        let f = fhir(&er_key);
+        assert_eq!(f["parameter"][0]["valueBoolean"], true, "{f}");
+        let patient = &f["parameter"][1]["resource"];
+        assert_eq!(
+            patient["birthDate"], "1970",
+            "a partial FHIR date: {patient}"
+        );
+        assert_eq!(patient["name"][0]["use"], "temp");
+        assert_eq!(patient["name"][0]["text"], "无名氏");
 
+        // The route is in the OpenAPI document.
+        let api: Value = app.get("/openapi.json").send().unwrap().json().unwrap();
+        assert!(api["paths"]["/api/v1/temporary-cards"]["post"].is_object());
         // The issue, its link and every use are in the card's access log,
         // by the clinic.
         let log = card_log(&app, card_id);
