@@ -1011,6 +1011,14 @@ fn a_temporary_card_on_a_wristband() {
         "{text}"
     );
     p.shot("admin-temporary-cards");
+    // The patient's page: no document, the estimated year, the card marked.
+    p.open(&format!(
+        "/admin/residents/{}",
+        issued["resident"]["id"].as_str().unwrap()
+    ));
+    p.wait_to_see("临时卡患者");
+    assert!(p.sees("1980") && p.sees("临时卡，有效期至"));
+    p.open("/admin/temporary-cards");
     // Its wristband: a GET shows the form, the POST mints and lays it out.
     p.press("打印腕带");
     p.wait_to_see("腕带带有此临时卡的静态二维码");

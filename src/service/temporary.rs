@@ -206,3 +206,19 @@ pub fn facts(
         clinic_name: clinic.name,
     }))
 }
+
+/// The resident's temporary cards (empty for a resident registered with a
+/// document), with each issuing clinic's code, oldest first.
+pub fn of_resident(
+    ctx: &AppContext,
+    resident: crate::domain::ResidentId,
+) -> Result<Vec<(TemporaryCard, ClinicCode)>, StoreError> {
+    let mut conn = ctx.conn()?;
+    temporary_cards::for_resident(&mut conn, &ctx.master, resident)?
+        .into_iter()
+        .map(|t| {
+            let clinic = crate::store::clinics::get(&mut conn, t.terms.issuing_clinic)?;
+            Ok((t, clinic.code))
+        })
+        .collect()
+}

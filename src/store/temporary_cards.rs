@@ -125,6 +125,26 @@ pub fn for_card(
         .transpose()
 }
 
+/// The resident's temporary cards, oldest first (a temporary patient has
+/// one; a reissue of it is an ordinary card).
+pub fn for_resident(
+    conn: &mut DbConnection,
+    key: &MasterKey,
+    resident: ResidentId,
+) -> Result<Vec<TemporaryCard>, StoreError> {
+    temporary_cards::table
+        .filter(temporary_cards::resident_id.eq(resident.to_string()))
+        .order((
+            temporary_cards::created_at.asc(),
+            temporary_cards::card_id.asc(),
+        ))
+        .select(TemporaryRow::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(|r| r.open(key))
+        .collect()
+}
+
 /// An open temporary card as the card office lists it.
 #[derive(Debug, Clone)]
 pub struct OpenTemporary {

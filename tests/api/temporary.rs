@@ -148,7 +148,18 @@ fn a_clinic_with_register_issues_and_only_it_verifies() {
             .unwrap();
         assert_eq!(r.status(), 200);
         assert_eq!(r.json::<Value>().unwrap()["card_id"], card_id);
-        // The administrator's view of the card says so too.
+        // The administrator's views of the resident and the card say so too.
+        let got: Value = app
+            .admin_get(&format!(
+                "/api/v1/residents/{}",
+                res["id"].as_str().unwrap()
+            ))
+            .json()
+            .unwrap();
+        assert_eq!(got["temporary"], true);
+        assert_eq!(got["birth_year"], 1970);
+        assert!(got.get("birth_date").is_none(), "{got}");
+        assert_eq!(got["cards"][0]["issuing_clinic"], "ER");
         let got: Value = app
             .admin_get(&format!("/api/v1/cards/{card_id}"))
             .json()

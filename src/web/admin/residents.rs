@@ -307,7 +307,19 @@ pub(super) async fn show(
         &r.name,
         html! {
             h1 { (r.name) }
-            (resident_summary(l, &r))
+            @if let Some(t) = temporary.values().next() {
+                p.temporary-card #temporary-patient { (l.t(
+                    "临时卡患者：未登记证件，姓名、出生年份为接诊时估计。",
+                    "A temporary card's patient: no document registered; name and birth year as estimated at the point of care.",
+                )) }
+                dl.facts {
+                    dt { (l.t("性别", "Sex")) } dd { (l.sex(r.sex.as_str())) }
+                    dt { (l.t("出生年份（估计）", "Birth year (estimated)")) }
+                    dd { @match t.birth_year { Some(y) => { (y.get()) }, None => { (l.t("不详", "Unknown")) } } }
+                }
+            } @else {
+                (resident_summary(l, &r))
+            }
             h2 { (l.t("健康卡", "Cards")) }
             @if cs.is_empty() {
                 p.muted { (l.t("尚未发卡。", "No card yet.")) }
