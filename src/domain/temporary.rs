@@ -107,7 +107,7 @@ pub fn stand_in_birth_date(year: Option<BirthYear>, issued: NaiveDate) -> NaiveD
 
 /// The clinic's note on a temporary card (where the patient was found, what
 /// they wore): 1-200 characters, no control characters. Personal data: it is
-/// stored sealed and shown to administrators only.
+/// stored sealed and shown nowhere yet (kept for the merge into the real record).
 #[derive(Clone, PartialEq, Eq)]
 pub struct TemporaryNote(String);
 

@@ -24,7 +24,7 @@ pub struct TemporaryCard {
     /// `false`: the patient's name is unknown (无名氏).
     pub name_known: bool,
     pub birth_year: Option<BirthYear>,
-    /// The clinic's note, opened (administrators only).
+    /// The clinic's note, opened (shown nowhere yet; never in an answer).
     pub note: Option<String>,
     pub created_at: NaiveDateTime,
 }

@@ -25,7 +25,7 @@ pub struct IssueTemporaryCard {
     #[schema(value_type = Option<i32>)]
     pub birth_year: Option<serde_json::Value>,
     /// Up to 200 characters (where the patient was found, …); stored sealed,
-    /// shown to administrators only (422 `invalid_note`).
+    /// never shown in an answer, page or log (422 `invalid_note`).
     pub note: Option<String>,
     /// The clinic's own number for the patient; default `T-` and the card
     /// id's first 8 characters.
