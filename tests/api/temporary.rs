@@ -361,3 +361,37 @@ fn ordinary_cards_are_not_temporary() {
         assert!(ok["resident"]["birth_date"].is_string());
     });
 }
+
+/// The offline decision (docs/api.md "Temporary cards"): offline, a temporary
+/// card's token is an ordinary static token: its signature and times check,
+/// nothing names the patient, and no restriction can be judged; online the
+/// other clinic is refused.
+#[test]
+fn offline_a_temporary_token_is_only_a_signed_static_token() {
+    on_both(|app| {
+        let (_, er) = app.clinic("ER", &["verify", "register"]);
+        let (_, other) = app.clinic("OTHER", &["verify"]);
+        let v = issued(&app, &er, json!({"name": "王五", "sex": "male"}));
+        let token = v["token"].as_str().unwrap();
+        let jwks = app
+            .get("/.well-known/jwks.json")
+            .send()
+            .unwrap()
+            .text()
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("jwks.json");
+        std::fs::write(&path, jwks).unwrap();
+        let out = crate::helpers::ok(&crate::helpers::cli(
+            dir.path(),
+            None,
+            &["verify", "--jwks", path.to_str().unwrap(), token],
+            None,
+        ));
+        let offline: Value = serde_json::from_str(out.trim()).unwrap();
+        assert_eq!(offline["valid"], true, "{offline}");
+        assert_eq!(offline["claims"]["kind"], "static");
+        assert!(!out.contains("王五") && !out.contains("temporary"));
+        assert_eq!(app.verify(&other, token)["reason"], "card_restricted");
+    });
+}
