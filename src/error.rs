@@ -229,6 +229,18 @@ impl From<crate::service::merges::MergeError> for AppError {
     }
 }
 
+/// A refused temporary card (issue 14).
+impl From<crate::service::temporary::TemporaryError> for AppError {
+    fn from(e: crate::service::temporary::TemporaryError) -> Self {
+        use crate::service::temporary::TemporaryError as T;
+        match e {
+            T::MissingScope => AppError::Forbidden(e.to_string()),
+            T::NoKey => AppError::Unavailable,
+            T::Store(s) => s.into(),
+        }
+    }
+}
+
 impl From<DomainError> for AppError {
     fn from(e: DomainError) -> Self {
         AppError::Invalid {

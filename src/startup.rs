@@ -18,7 +18,7 @@ use crate::config::Settings;
 use crate::error::ErrorBody;
 use crate::http::handlers::{
     admin, cards, clinics, families, federation, holder, identify, keys, links, ops, residents,
-    revocations, stats, verify,
+    revocations, stats, temporary, verify,
 };
 use crate::request::{extract, metrics, State};
 use crate::service::{AppContext, StartupReport};
@@ -234,6 +234,7 @@ pub fn app(
         .service(families::remove)
         .service(verify::verify)
         .service(identify::identify)
+        .service(temporary::issue)
         .service(links::create)
         .service(links::find)
         .service(revocations::feed)

@@ -1146,8 +1146,13 @@ fn a_merge_from_the_residents_page() {
     p.wait_to_see("请勾选确认");
     p.tick("我已核实两条记录是同一个人，确认合并");
     p.press("确认合并");
+    // The confirmation page names 赵六 too: wait for the redirect itself.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while p.path() != format!("/admin/residents/{into}") {
+        assert!(Instant::now() < deadline, "still on {}", p.path());
+        std::thread::sleep(Duration::from_millis(100));
+    }
     p.wait_to_see("赵六");
-    assert_eq!(p.path(), format!("/admin/residents/{into}"));
     p.open(&format!("/admin/residents/{source}"));
     p.wait_to_see("此记录已合并到");
     assert!(p.sees(&into));
@@ -1176,4 +1181,136 @@ fn a_merge_from_the_residents_page() {
         .json()
         .unwrap();
     assert_eq!(v["reason"], "card_replaced", "{v}");
+}
+
+/// Issue 14: an emergency department issues a temporary card by API; the card
+/// office lists it and prints its wristband, whose QR scans at the issuing
+/// clinic's kiosk with the temporary-card banner and is refused at another.
+#[test]
+fn a_temporary_card_on_a_wristband() {
+    let Some(browser) = Browser::find() else {
+        if std::env::var("HEALTHCARD_REQUIRE_BROWSER").as_deref() == Ok("1") {
+            panic!("HEALTHCARD_REQUIRE_BROWSER=1 but chromium or chromedriver is not installed");
+        }
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "*** SKIPPED: browser tests: chromium or chromedriver is not installed ***"
+        );
+        return;
+    };
+    let app = spawn_app();
+    let http = reqwest::blocking::Client::new();
+    let admin: String = http
+        .post(format!("{}/api/v1/admin/login", app.base))
+        .json(&serde_json::json!({"username": ADMIN, "password": PASSWORD}))
+        .send()
+        .unwrap()
+        .json::<serde_json::Value>()
+        .unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let clinic = |code: &str, name: &str, scopes: serde_json::Value| -> String {
+        http.post(format!("{}/api/v1/clinics", app.base))
+            .bearer_auth(&admin)
+            .json(&serde_json::json!({"code": code, "name": name, "scopes": scopes}))
+            .send()
+            .unwrap()
+            .json::<serde_json::Value>()
+            .unwrap()["api_key"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let er = clinic(
+        "ER-1",
+        "市第一人民医院急诊科",
+        serde_json::json!(["verify", "register"]),
+    );
+    let other = clinic("OTHER", "市中医院", serde_json::json!(["verify"]));
+    let issued: serde_json::Value = http
+        .post(format!("{}/api/v1/temporary-cards", app.base))
+        .bearer_auth(&er)
+        .json(&serde_json::json!({"sex": "male", "birth_year": 1980, "note": "120 送来"}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let card = issued["card"]["id"].as_str().unwrap().to_string();
+
+    let d = Driver::start(&browser);
+    let p = Person {
+        d: &d,
+        base: &app.base,
+    };
+    p.open("/admin/login");
+    p.fill("用户名", ADMIN);
+    p.fill("密码", PASSWORD);
+    p.press("登录");
+    p.wait_to_see("查找居民");
+    // The list of open temporary cards, with the clinic and the end date.
+    p.press("临时卡");
+    p.wait_to_see("仍在有效期内的临时卡");
+    let row = d.find(&format!("//tr[@data-card='{card}']"));
+    let text = d.text(&row);
+    assert!(
+        text.contains("无名氏") && text.contains("市第一人民医院急诊科"),
+        "{text}"
+    );
+    p.shot("admin-temporary-cards");
+    // The patient's page: no document, the estimated year, the card marked.
+    p.open(&format!(
+        "/admin/residents/{}",
+        issued["resident"]["id"].as_str().unwrap()
+    ));
+    p.wait_to_see("临时卡患者");
+    assert!(p.sees("1980") && p.sees("临时卡，有效期至"));
+    p.open("/admin/temporary-cards");
+    // Its wristband: a GET shows the form, the POST mints and lays it out.
+    p.press("打印腕带");
+    p.wait_to_see("腕带带有此临时卡的静态二维码");
+    p.press("生成腕带");
+    d.find("//*[@id='wristband']//*[name()='svg']");
+    let band = d.text(&d.find("//*[@id='wristband']"));
+    assert!(
+        band.contains("无名氏") && band.contains("男") && band.contains("1980"),
+        "{band}"
+    );
+    assert!(band.contains(&card[..8]) && band.contains("市第一人民医院急诊科"));
+    assert!(!band.contains("120 送来"), "the note stays off the band");
+    d.set_window(1400, 500);
+    let scanned = p.read_qr("//*[@id='band-qr']");
+    p.shot("admin-wristband");
+    d.set_window(1280, 1000);
+    // Making it was recorded before the page was sent.
+    let log: Vec<serde_json::Value> = http
+        .get(format!("{}/api/v1/cards/{card}/access-log", app.base))
+        .bearer_auth(&admin)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert!(log
+        .iter()
+        .any(|e| e["action"] == "card.print" && e["detail"] == "static via wristband"));
+    // The issuing clinic's kiosk: valid, with the banner.
+    p.open("/kiosk");
+    p.fill("API 密钥", &er);
+    p.press("登录");
+    p.wait_to_see("请扫描电子健康卡二维码");
+    p.scan(&scanned);
+    assert_eq!(p.outcome(), "valid");
+    assert!(p.sees("临时卡 · 仅限本机构使用"));
+    assert!(p.sees("无名氏") && p.sees("1980"));
+    p.shot("kiosk-temporary");
+    // Another clinic's kiosk: refused, in words.
+    p.press("退出");
+    p.wait_to_see("API 密钥");
+    p.fill("API 密钥", &other);
+    p.press("登录");
+    p.wait_to_see("请扫描电子健康卡二维码");
+    p.scan(&scanned);
+    assert_eq!(p.outcome(), "card_restricted");
+    assert!(p.sees("此临时卡仅限签发机构使用"));
 }

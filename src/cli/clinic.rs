@@ -19,7 +19,7 @@ pub enum ClinicCommand {
         /// Display name: 1-128 characters.
         #[arg(long)]
         name: String,
-        /// Comma-separated: verify, link, pii, xref, search.
+        /// Comma-separated: verify, link, pii, xref, search, register (temporary cards).
         #[arg(long, default_value = "verify,link")]
         scopes: String,
     },

@@ -123,16 +123,20 @@ pub enum Scope {
     /// token (`POST /api/v1/identify`, the kiosk's ID-card reader). Given
     /// deliberately: an ID number is not a secret (docs/security.md).
     Identify,
+    /// Issue temporary cards (临时卡) to patients without a document, valid
+    /// only at this clinic (issue 14).
+    Register,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 6] = [
+    pub const ALL: [Scope; 7] = [
         Scope::Verify,
         Scope::Link,
         Scope::Pii,
         Scope::Xref,
         Scope::Search,
         Scope::Identify,
+        Scope::Register,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -143,6 +147,7 @@ impl Scope {
             Scope::Xref => "xref",
             Scope::Search => "search",
             Scope::Identify => "identify",
+            Scope::Register => "register",
         }
     }
 }
@@ -158,7 +163,7 @@ impl FromStr for Scope {
 }
 
 /// A non-empty set of scopes. Text form: comma-separated in a fixed order
-/// (`verify,link,pii,xref,search`), which is also how it is stored.
+/// (`verify,link,pii,xref,search,register`), which is also how it is stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Scopes(u8);
 

@@ -14,6 +14,7 @@ mod monitoring;
 mod national_id;
 mod password;
 mod person;
+mod temporary;
 
 pub use card::{CardAction, CardStatus, ChangeReason, LifecycleError, ReasonError};
 pub use clinic::{
@@ -37,6 +38,9 @@ pub use national_id::NationalId;
 pub use password::{NewPassword, PasswordError, MIN_CHARS as MIN_PASSWORD_CHARS};
 pub use person::{
     family_matches, given_matches, mask_phone, name_parts, MobileNumber, PersonName, Sex,
+};
+pub use temporary::{
+    stand_in_birth_date, BirthYear, PatientName, TemporaryNote, TemporaryRefusal, TemporaryTerms,
 };
 
 /// Why an input was refused. `field` and `reason` are stable snake_case codes

@@ -116,7 +116,7 @@ pub fn scanned_patient(
             "value": nid.as_str(),
         }));
     }
-    json!({
+    let mut p = json!({
         "resourceType": "Patient",
         "id": r.id.to_string(),
         "identifier": identifiers,
@@ -124,7 +124,24 @@ pub fn scanned_patient(
         "name": name(&r.name),
         "gender": r.sex.as_str(),
         "birthDate": r.birth_date.format("%Y-%m-%d").to_string(),
-    })
+    });
+    // A temporary card's patient (issue 14): the approximate year as a
+    // partial FHIR date (or none), and an unknown name (无名氏) as a
+    // HumanName of use `temp`, not the patient's official name.
+    if let Some(t) = &res.temporary {
+        match t.birth_year {
+            Some(y) => p["birthDate"] = json!(y.get().to_string()),
+            None => {
+                if let Some(o) = p.as_object_mut() {
+                    o.remove("birthDate");
+                }
+            }
+        }
+        if !t.name_known {
+            p["name"] = json!([{"use": "temp", "text": r.name}]);
+        }
+    }
+    p
 }
 
 /// A search answer: `total` counts the entries given (never the size of

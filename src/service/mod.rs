@@ -17,6 +17,7 @@ pub mod monitoring;
 pub mod patients;
 pub mod registry;
 pub mod suite;
+pub mod temporary;
 pub mod verification;
 
 pub use audit::{AuditWriter, LogEntry};

@@ -238,6 +238,8 @@ pub enum MintVia {
     QrPng,
     /// The portal's printable card.
     PrintPage,
+    /// The portal's wristband of a temporary card.
+    Wristband,
 }
 
 impl MintVia {
@@ -247,12 +249,13 @@ impl MintVia {
             MintVia::QrSvg => "qr.svg",
             MintVia::QrPng => "qr.png",
             MintVia::PrintPage => "print",
+            MintVia::Wristband => "wristband",
         }
     }
 
     fn action(self) -> &'static str {
         match self {
-            MintVia::PrintPage => "card.print",
+            MintVia::PrintPage | MintVia::Wristband => "card.print",
             MintVia::Api | MintVia::QrSvg | MintVia::QrPng => "token.mint",
         }
     }

@@ -11,7 +11,7 @@
 use std::sync::Arc;
 
 use crate::crypto::MasterKey;
-use crate::domain::{CardId, CardStatus, Channel, ClinicId, Step};
+use crate::domain::{CardId, CardStatus, Channel, ClinicId, Step, TemporaryRefusal};
 use crate::store::clinics::Clinic;
 use crate::store::resolve::{self, Resolution};
 use crate::store::{DbConnection, StoreError};
@@ -147,6 +147,7 @@ pub async fn verify_local(
                 clinic: clinic.clone(),
                 claims,
                 used,
+                at: ctx.clock.now(),
             };
             ctx.audit.verify(pending).await?
         }
@@ -197,6 +198,9 @@ pub struct Pending {
     pub clinic: Arc<Clinic>,
     pub claims: Claims,
     pub used: Use,
+    /// The registry's now ([`super::context::Clock`]) for the rules that go
+    /// by the calendar: a temporary card's `valid_until`.
+    pub at: chrono::NaiveDateTime,
 }
 
 /// The checks that need no database: format, key, signature, times. CPU only
@@ -252,10 +256,23 @@ pub fn judge(
             let Some(resolution) = found? else {
                 return Ok(invalid(Reason::CardRevoked));
             };
+            // A temporary card (临时卡) is good only at its issuing clinic and
+            // until valid_until (TemporaryTerms::judge), checked after the
+            // card's state and before the replay set.
+            let refused = resolution
+                .temporary
+                .as_ref()
+                .and_then(|t| t.terms.judge(p.clinic.id, p.at).err());
             Ok(match resolution.card.status {
                 CardStatus::Suspended => invalid(Reason::CardSuspended),
                 CardStatus::Revoked => invalid(Reason::CardRevoked),
                 CardStatus::Replaced => invalid(Reason::CardReplaced),
+                CardStatus::Active if refused == Some(TemporaryRefusal::Restricted) => {
+                    invalid(Reason::CardRestricted)
+                }
+                CardStatus::Active if refused == Some(TemporaryRefusal::Expired) => {
+                    invalid(Reason::CardExpired)
+                }
                 CardStatus::Active if p.claims.kind == TokenKind::Dynamic => {
                     Judged::NeedsReplayCheck {
                         claims: p.claims.clone(),

@@ -27,6 +27,7 @@ pub mod resolve;
 pub mod schema;
 pub mod sessions;
 pub mod signing_keys;
+pub mod temporary_cards;
 
 use std::path::Path;
 use std::time::Duration;

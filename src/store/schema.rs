@@ -278,6 +278,19 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    temporary_cards (card_id) {
+        card_id -> Text,
+        resident_id -> Text,
+        issuing_clinic_id -> Text,
+        valid_until -> Timestamp,
+        name_known -> Bool,
+        birth_year -> Nullable<Integer>,
+        note_enc -> Nullable<Binary>,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(api_keys -> clinics (clinic_id));
 diesel::joinable!(card_events -> cards (card_id));
 diesel::joinable!(cards -> residents (resident_id));
@@ -287,6 +300,7 @@ diesel::joinable!(kiosk_sessions -> clinics (clinic_id));
 diesel::joinable!(links -> clinics (clinic_id));
 diesel::joinable!(links -> residents (resident_id));
 diesel::joinable!(sessions -> admins (admin_id));
+diesel::joinable!(temporary_cards -> cards (card_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     access_log,
@@ -316,4 +330,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     residents,
     sessions,
     signing_keys,
+    temporary_cards,
 );

@@ -198,6 +198,14 @@ impl Lang {
                 "信任列表已过期，暂时无法核验外地卡",
                 "The trust list has expired: cards of other cities cannot be checked",
             ),
+            Reason::CardRestricted => self.t(
+                "此临时卡仅限签发机构使用",
+                "This temporary card is valid only at the clinic that issued it",
+            ),
+            Reason::CardExpired => self.t(
+                "此临时卡已过有效期",
+                "This temporary card is past its validity date",
+            ),
         }
     }
 

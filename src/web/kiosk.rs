@@ -157,7 +157,10 @@ enum Panel {
     Valid {
         name: String,
         sex: String,
-        birth_year: i32,
+        /// `None` for a temporary card's patient of unknown age.
+        birth_year: Option<i32>,
+        /// A temporary card (临时卡): its end of validity, for the banner.
+        temporary_until: Option<chrono::NaiveDateTime>,
         masked_id: String,
         /// The type of the document `masked_id` is of, if the resident has one.
         document: Option<crate::domain::DocumentType>,
@@ -269,16 +272,23 @@ fn scan_page(cx: &Cx, clinic: &Clinic, used: Use, panel: &Panel) -> Markup {
                 Panel::None => {
                     div #result.result.idle { p { (l.t("等待扫码…", "Waiting for a scan…")) } }
                 }
-                Panel::Valid { name, sex, birth_year, masked_id, document, card_id, ticket, local_patient_id, by_document } => {
-                    div #result.result.ok role="status" data-outcome="valid" data-credential=(if *by_document { "document" } else { "token" }) {
+                Panel::Valid { name, sex, birth_year, temporary_until, masked_id, document, card_id, ticket, local_patient_id, by_document } => {
+                    div #result.result.ok role="status" data-outcome="valid" data-credential=(if *by_document { "document" } else { "token" }) data-temporary=[temporary_until.map(|_| "true")] {
                         p.verdict { "✓ " (l.t("有效", "Valid")) }
                         @if *by_document {
                             p.credential { (l.t("凭证件识别", "Identified by ID number")) }
                         }
+                        @if let Some(until) = temporary_until {
+                            p.temporary-banner #temporary-banner role="note" {
+                                (l.t("临时卡 · 仅限本机构使用 · 有效期至 ", "Temporary card · valid at this clinic only · until "))
+                                (crate::web::page::when(*until))
+                            }
+                        }
                         p.name { (name) }
                         dl.facts {
                             dt { (l.t("性别", "Sex")) } dd { (l.sex(sex)) }
-                            dt { (l.t("出生年份", "Birth year")) } dd { (birth_year) }
+                            dt { @if temporary_until.is_some() { (l.t("出生年份（估计）", "Birth year (estimated)")) } @else { (l.t("出生年份", "Birth year")) } }
+                            dd { @match birth_year { Some(y) => { (y) }, None => { span.muted { (l.t("不详", "Unknown")) } } } }
                             @if let Some(t) = document {
                                 dt { (l.document_type(*t)) } dd.mono { (masked_id) }
                             }
@@ -520,7 +530,8 @@ async fn scan(req: HttpRequest, state: web::Data<State>, form: web::Form<ScanFor
                 Panel::Valid {
                     name: r.name.clone(),
                     sex: r.sex.as_str().to_string(),
-                    birth_year: chrono::Datelike::year(&r.birth_date),
+                    birth_year: Some(chrono::Datelike::year(&r.birth_date)),
+                    temporary_until: None,
                     masked_id: shown.1,
                     document: Some(shown.0),
                     card_id: resolution.card.id.as_uuid(),
@@ -539,10 +550,19 @@ async fn scan(req: HttpRequest, state: web::Data<State>, form: web::Form<ScanFor
     let panel = match outcome {
         Outcome::Valid { resolution, .. } => {
             let r = &resolution.resident;
+            let t = resolution.temporary.as_ref();
+            let l = cx.lang;
             Panel::Valid {
-                name: r.name.clone(),
+                name: match t {
+                    Some(t) if !t.name_known => l.t("无名氏", "Unknown (无名氏)").to_owned(),
+                    _ => r.name.clone(),
+                },
                 sex: r.sex.as_str().to_string(),
-                birth_year: chrono::Datelike::year(&r.birth_date),
+                birth_year: match t {
+                    Some(t) => t.birth_year.map(|y| y.get()),
+                    None => Some(chrono::Datelike::year(&r.birth_date)),
+                },
+                temporary_until: t.map(|t| t.terms.valid_until),
                 masked_id: r.primary_document().map(|d| d.masked()).unwrap_or_default(),
                 document: r.primary_document().map(|d| d.kind()),
                 card_id: resolution.card.id.as_uuid(),
@@ -561,7 +581,8 @@ async fn scan(req: HttpRequest, state: web::Data<State>, form: web::Form<ScanFor
             Panel::Valid {
                 name: r.name.clone(),
                 sex: r.sex.clone(),
-                birth_year: chrono::Datelike::year(&r.birth_date),
+                birth_year: Some(chrono::Datelike::year(&r.birth_date)),
+                temporary_until: None,
                 masked_id: r
                     .document_masked
                     .clone()

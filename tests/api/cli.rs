@@ -72,6 +72,26 @@ fn cli_first_start_admin_clinic_keys_verify_audit() {
         None,
     );
     assert!(!bad.status.success());
+    // Issue 14: an emergency department that issues temporary cards.
+    let er = ok(&healthcard(
+        d,
+        &[
+            "clinic",
+            "create",
+            "--code",
+            "ER",
+            "--name",
+            "急诊科",
+            "--scopes",
+            "register,verify",
+        ],
+        None,
+    ));
+    let v: Value = serde_json::from_str(er.trim()).expect("one JSON object");
+    assert_eq!(
+        v["clinic"]["scopes"],
+        serde_json::json!(["verify", "register"])
+    );
 
     let keys = ok(&healthcard(d, &["keys", "list"], None));
     assert_eq!(keys.lines().count(), 1);

@@ -23,4 +23,5 @@ mod multinode;
 mod ops;
 mod privacy;
 mod stats;
+mod temporary;
 mod verify;

@@ -62,8 +62,15 @@ pub async fn get(
 ) -> Result<HttpResponse, AppError> {
     let id = card_id(&id)?;
     let ctx = state.ctx.clone();
-    let card = blocking(move || cards::get(&mut *ctx.conn()?, id)).await?;
-    Ok(HttpResponse::Ok().json(CardView::from(&card)))
+    // A temporary card's view names its issuing clinic and valid_until.
+    let view = blocking(move || {
+        Ok(match crate::service::temporary::facts(&ctx, id)? {
+            Some(f) => CardView::from(&f.card).temporary(&f.temporary, f.clinic_code.as_str()),
+            None => CardView::from(&cards::get(&mut *ctx.conn()?, id)?),
+        })
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(view))
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -66,6 +66,7 @@ pub fn response(found: &Identified, pii: bool) -> VerifyResponse {
             reason: None,
             message: None,
             issuer: None,
+            valid_until: None,
         },
         Identified::Invalid { reason, .. } => VerifyResponse {
             valid: false,
@@ -76,6 +77,7 @@ pub fn response(found: &Identified, pii: bool) -> VerifyResponse {
             reason: Some(reason.code().to_string()),
             message: Some(reason.message().to_string()),
             issuer: None,
+            valid_until: None,
         },
     }
 }

@@ -13,6 +13,7 @@ pub mod ops;
 pub mod residents;
 pub mod revocations;
 pub mod stats;
+pub mod temporary;
 pub mod verify;
 
 use actix_web::http::header;

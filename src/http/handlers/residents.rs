@@ -326,20 +326,34 @@ pub async fn get(
 ) -> Result<HttpResponse, AppError> {
     let id = ResidentId::from(uuid(&id)?);
     let ctx = state.ctx.clone();
-    let (r, cs, fam, merged_into) = web::block(move || -> Result<_, AppError> {
+    let (r, cs, fam, merged_into, temporary) = web::block(move || -> Result<_, AppError> {
         let mut conn = ctx.conn()?;
         let r = residents::get(&mut conn, &ctx.master, id)?;
         let cs = cards::for_resident(&mut conn, id)?;
         drop(conn);
         let fam = crate::service::families::family(&ctx, id)?;
         let merged_into = merges::merged_into(&ctx, id)?;
-        Ok((r, cs, fam, merged_into))
+        let temporary = crate::service::temporary::of_resident(&ctx, id)?;
+        Ok((r, cs, fam, merged_into, temporary))
     })
     .await
     .map_err(|_| AppError::Unavailable)??;
     let mut view = ResidentView::masked(&r);
     view.merged_into = merged_into.map(Into::into);
-    view.cards = Some(cs.iter().map(CardView::from).collect());
+    // A temporary patient: the approximate year, and each temporary card's terms.
+    if let Some((t, _)) = temporary.last() {
+        view = view.temporary(t);
+    }
+    view.cards = Some(
+        cs.iter()
+            .map(
+                |c| match temporary.iter().find(|(t, _)| t.card_id == c.id) {
+                    Some((t, code)) => CardView::from(c).temporary(t, code.as_str()),
+                    None => CardView::from(c),
+                },
+            )
+            .collect(),
+    );
     view.guardians = Some(fam.guardians.iter().map(GuardianView::of).collect());
     view.dependants = Some(fam.dependants.iter().map(GuardianView::of).collect());
     Ok(HttpResponse::Ok().json(view))

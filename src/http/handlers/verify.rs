@@ -49,7 +49,8 @@ pub struct VerifyResponse {
     pub local_patient_id: Option<Option<String>>,
     /// One of malformed, bad_signature, unknown_key, key_revoked, expired,
     /// not_yet_valid, replayed, card_revoked, card_suspended, card_replaced,
-    /// issuer_unknown, issuer_unavailable, trust_list_expired.
+    /// issuer_unknown, issuer_unavailable, trust_list_expired (federation),
+    /// card_restricted, card_expired (temporary cards).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -57,6 +58,9 @@ pub struct VerifyResponse {
     /// A card of another city (federation): its issuer's code and name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub issuer: Option<IssuerView>,
+    /// A temporary card's end of validity (its `resident.temporary` is true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_until: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// The issuer of a foreign card.
@@ -88,7 +92,10 @@ pub fn resident_answer(r: &crate::store::residents::Resident, pii: bool) -> Resi
 pub fn response(outcome: &Outcome, pii: bool) -> VerifyResponse {
     match outcome {
         Outcome::Valid { claims, resolution } => {
-            let resident = resident_answer(&resolution.resident, pii);
+            let mut resident = resident_answer(&resolution.resident, pii);
+            if let Some(t) = &resolution.temporary {
+                resident = resident.temporary(t);
+            }
             VerifyResponse {
                 valid: true,
                 card_id: Some(claims.card_id),
@@ -102,6 +109,10 @@ pub fn response(outcome: &Outcome, pii: bool) -> VerifyResponse {
                 reason: None,
                 message: None,
                 issuer: None,
+                valid_until: resolution
+                    .temporary
+                    .as_ref()
+                    .map(|t| crate::http::views::utc(t.terms.valid_until)),
             }
         }
         // What the home node disclosed (no pii, whatever this clinic's scopes).
@@ -119,7 +130,10 @@ pub fn response(outcome: &Outcome, pii: bool) -> VerifyResponse {
                     id: r.id,
                     name: r.name.clone(),
                     sex: r.sex.clone(),
-                    birth_date: r.birth_date,
+                    birth_date: Some(r.birth_date),
+                    temporary: None,
+                    name_unknown: None,
+                    birth_year: None,
                     national_id_masked: r.national_id_masked.clone(),
                     national_id: None,
                     document_type: r.document_type.clone(),
@@ -138,6 +152,7 @@ pub fn response(outcome: &Outcome, pii: bool) -> VerifyResponse {
                     code: resolution.issuer.code.clone(),
                     name: resolution.issuer.name.clone(),
                 }),
+                valid_until: None,
             }
         }
         Outcome::Invalid { reason, .. } => VerifyResponse {
@@ -149,6 +164,7 @@ pub fn response(outcome: &Outcome, pii: bool) -> VerifyResponse {
             reason: Some(reason.code().to_string()),
             message: Some(reason.message().to_string()),
             issuer: None,
+            valid_until: None,
         },
     }
 }

@@ -29,6 +29,10 @@ fn scope_name(l: Lang, s: Scope) -> &'static str {
         Scope::Xref => l.t("查看其他机构病历号", "See other clinics' patient numbers"),
         Scope::Search => l.t("按人口学信息检索居民", "Search residents by demographics"),
         Scope::Identify => l.t("凭证件号识别患者", "Identify patients by ID number"),
+        Scope::Register => l.t(
+            "签发临时卡（无证件患者，仅本机构有效）",
+            "Issue temporary cards (patients without a document; valid here only)",
+        ),
     }
 }
 
@@ -43,7 +47,7 @@ fn scope_hint(l: Lang, s: Scope) -> Option<&'static str> {
             "答复中包含完整证件号码。",
             "Answers carry the full document number.",
         )),
-        Scope::Verify | Scope::Link | Scope::Xref | Scope::Search => None,
+        Scope::Verify | Scope::Link | Scope::Xref | Scope::Search | Scope::Register => None,
     }
 }
 
@@ -57,6 +61,7 @@ struct ClinicValues {
     xref: bool,
     search: bool,
     identify: bool,
+    register: bool,
 }
 
 fn create_form(cx: &Cx, v: &ClinicValues, errors: &HashMap<&'static str, &'static str>) -> Markup {
@@ -75,7 +80,7 @@ fn create_form(cx: &Cx, v: &ClinicValues, errors: &HashMap<&'static str, &'stati
             }, errors.get("name").copied(), None))
             fieldset.field.invalid[errors.contains_key("scopes")] {
                 legend { (l.t("权限", "Scopes")) }
-                @for (s, checked) in [(Scope::Verify, v.verify), (Scope::Link, v.link), (Scope::Pii, v.pii), (Scope::Xref, v.xref), (Scope::Search, v.search), (Scope::Identify, v.identify)] {
+                @for (s, checked) in [(Scope::Verify, v.verify), (Scope::Link, v.link), (Scope::Pii, v.pii), (Scope::Xref, v.xref), (Scope::Search, v.search), (Scope::Identify, v.identify), (Scope::Register, v.register)] {
                     div.check {
                         input type="checkbox" id=(format!("scope-{}", s.as_str())) name=(format!("scope_{}", s.as_str())) value="on" checked[checked]
                             aria-describedby=[scope_hint(l, s).map(|_| format!("scope-{}-hint", s.as_str()))];
@@ -157,6 +162,7 @@ pub(in crate::web) struct ClinicForm {
     scope_xref: Option<String>,
     scope_search: Option<String>,
     scope_identify: Option<String>,
+    scope_register: Option<String>,
     csrf: Option<String>,
 }
 
@@ -195,6 +201,7 @@ pub(super) async fn create(
         xref: form.scope_xref.is_some(),
         search: form.scope_search.is_some(),
         identify: form.scope_identify.is_some(),
+        register: form.scope_register.is_some(),
     };
     let mut errors: HashMap<&'static str, &'static str> = HashMap::new();
     let code = ClinicCode::parse(&form.code)
@@ -219,6 +226,7 @@ pub(super) async fn create(
         (Scope::Xref, values.xref),
         (Scope::Search, values.search),
         (Scope::Identify, values.identify),
+        (Scope::Register, values.register),
     ]
     .into_iter()
     .filter_map(|(s, on)| on.then_some(s))

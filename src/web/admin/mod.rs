@@ -10,6 +10,7 @@ mod merges;
 mod register;
 mod residents;
 mod stats;
+mod temporary;
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -57,6 +58,15 @@ pub fn scope() -> actix_web::Scope {
         .route("/cards/{id}/print", web::get().to(cards::print_form))
         .route("/cards/{id}/print", web::post().to(cards::print))
         .route("/cards/{id}/log", web::get().to(cards::log))
+        .route(
+            "/cards/{id}/wristband",
+            web::get().to(temporary::wristband_form),
+        )
+        .route(
+            "/cards/{id}/wristband",
+            web::post().to(temporary::wristband),
+        )
+        .route("/temporary-cards", web::get().to(temporary::list))
         .route("/cards/{id}/{action}", web::get().to(cards::confirm))
         .route("/cards/{id}/{action}", web::post().to(cards::change))
         .route("/clinics", web::get().to(clinics::list))
@@ -140,6 +150,7 @@ pub(super) fn nav(cx: &Cx, admin: &Admin) -> Markup {
     html! {
         a href="/admin" { (l.t("查找居民", "Find resident")) }
         a href="/admin/residents/new" { (l.t("登记居民", "Register resident")) }
+        a href="/admin/temporary-cards" { (l.t("临时卡", "Temporary cards")) }
         a href="/admin/clinics" { (l.t("医疗机构", "Clinics")) }
         a href="/admin/import" { (l.t("导入旧卡", "Import legacy cards")) }
         a href="/admin/stats" { (l.t("用卡统计", "Card use")) }

@@ -132,7 +132,7 @@ pub(super) async fn show(
     let l = cx.lang;
     let rid = ResidentId::from_uuid(uuid(&id)?);
     let ctx = state.ctx.clone();
-    let (r, cs, ls, fam, merged_into) = web::block(move || -> Result<_, AppError> {
+    let (r, cs, ls, fam, merged_into, temporary) = web::block(move || -> Result<_, AppError> {
         let mut conn = ctx.conn()?;
         let r = residents::get(&mut conn, &ctx.master, rid)?;
         let cs = cards::for_resident(&mut conn, rid)?;
@@ -140,7 +140,13 @@ pub(super) async fn show(
         drop(conn);
         let fam = families::family(&ctx, rid)?;
         let merged_into = crate::service::merges::merged_into(&ctx, rid)?;
-        Ok((r, cs, ls, fam, merged_into))
+        let mut temporary = std::collections::HashMap::new();
+        for c in &cs {
+            if let Some(t) = crate::service::temporary::of_card(&ctx, c.id)? {
+                temporary.insert(c.id, t);
+            }
+        }
+        Ok((r, cs, ls, fam, merged_into, temporary))
     })
     .await??;
     let can_issue = merged_into.is_none() && !cs.iter().any(|c| c.status.holds_slot());
@@ -157,7 +163,19 @@ pub(super) async fn show(
                 }
             }
             p.muted { (l.t("记录编号", "Record id")) " " span.mono #resident-id { (r.id) } }
-            (resident_summary(l, &r))
+            @if let Some(t) = temporary.values().next() {
+                p.temporary-card #temporary-patient { (l.t(
+                    "临时卡患者：未登记证件，姓名、出生年份为接诊时估计。",
+                    "A temporary card's patient: no document registered; name and birth year as estimated at the point of care.",
+                )) }
+                dl.facts {
+                    dt { (l.t("性别", "Sex")) } dd { (l.sex(r.sex.as_str())) }
+                    dt { (l.t("出生年份（估计）", "Birth year (estimated)")) }
+                    dd { @match t.birth_year { Some(y) => { (y.get()) }, None => { (l.t("不详", "Unknown")) } } }
+                }
+            } @else {
+                (resident_summary(l, &r))
+            }
             div.actions { (add_document_link(l, &r)) }
             h2 { (l.t("健康卡", "Cards")) }
             @if cs.is_empty() {
@@ -180,7 +198,15 @@ pub(super) async fn show(
                                 td { (when(c.issued_at)) }
                                 td { (when(c.status_changed_at)) }
                                 td { (c.status_reason.as_deref().unwrap_or("")) }
-                                td { (card_actions(l, c)) }
+                                td {
+                                    @if let Some(t) = temporary.get(&c.id) {
+                                        p.temporary-card { (l.t("临时卡，有效期至 ", "Temporary card, valid until ")) (when(t.terms.valid_until)) }
+                                        @if c.status == crate::domain::CardStatus::Active {
+                                            a.button href=(format!("/admin/cards/{}/wristband", c.id)) { (l.t("打印腕带", "Print wristband")) }
+                                        }
+                                    }
+                                    (card_actions(l, c))
+                                }
                             }
                         }
                     }
