@@ -441,6 +441,9 @@ pub fn link_patient(
     local: &LocalPatientId,
 ) -> Result<Card, StoreError> {
     ctx.with_tx(|c| {
+        // First, so that a merge (which moves links and replaces cards under
+        // the same lock) cannot commit between this read and the link.
+        cards::lock_changes(c)?;
         let card = cards::get(c, card)?;
         match card.status {
             CardStatus::Revoked => return Err(StoreError::Conflict(Conflict::CardRevoked)),
