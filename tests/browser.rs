@@ -1024,8 +1024,10 @@ fn a_merge_from_the_residents_page() {
     p.wait_to_see("请勾选确认");
     p.tick("我已核实两条记录是同一个人，确认合并");
     p.press("确认合并");
-    p.wait_to_see("赵六");
+    // A heading of the resident's page only (both names are on the confirmation too).
+    p.wait_to_see("医疗机构病历号");
     assert_eq!(p.path(), format!("/admin/residents/{into}"));
+    assert!(p.sees("赵六"));
     p.open(&format!("/admin/residents/{source}"));
     p.wait_to_see("此记录已合并到");
     assert!(p.sees(&into));
