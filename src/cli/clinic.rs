@@ -19,7 +19,7 @@ pub enum ClinicCommand {
         /// Display name: 1-128 characters.
         #[arg(long)]
         name: String,
-        /// Comma-separated: verify, link, pii, xref, search.
+        /// Comma-separated: verify, link, pii, xref, search, identify (identify: an ID number is not a secret; give it deliberately, see docs/security.md).
         #[arg(long, default_value = "verify,link")]
         scopes: String,
     },
