@@ -321,5 +321,19 @@ fn the_kiosk_identifies_by_id_number() {
         assert_eq!(identified.len(), 1, "{log}");
         assert_eq!(identified[0]["channel"], "kiosk");
         assert_eq!(identified[0]["actor"], "IK1");
+        // The portal's access-log page says what was shown, in words.
+        let page = app
+            .get(&format!("/admin/cards/{card}/log"))
+            .header("cookie", format!("hc_session={}", app.admin_token))
+            .send()
+            .unwrap()
+            .text()
+            .unwrap();
+        assert!(
+            page.contains("<td>凭证件识别</td>") && page.contains("<td>证件号</td>"),
+            "{page}"
+        );
+        assert!(page.contains("<td>二维码</td>"), "the token scan: {page}");
+        assert!(!page.contains(&number), "{page}");
     });
 }
