@@ -289,6 +289,37 @@ fn merge_from_the_command_line() {
     assert!(e.contains("already merged"), "{e}");
     let e = crate::helpers::err(&run(&["resident", "merge", &into, &into]));
     assert!(e.contains("itself"), "{e}");
+    // The legacy import takes nothing more for the merged record: its row
+    // is a bad row; the real record's row links.
+    crate::helpers::ok(&run(&[
+        "clinic",
+        "create",
+        "--code",
+        "OLD",
+        "--name",
+        "旧医院",
+        "--scopes",
+        "verify,link",
+    ]));
+    let csv = d.join("legacy.csv");
+    std::fs::write(
+        &csv,
+        format!(
+            "local_patient_id,name,national_id,phone\nL-1,王五,{},\nL-2,王五,{},\n",
+            crate::helpers::national_id(720),
+            crate::helpers::national_id(721)
+        ),
+    )
+    .unwrap();
+    let o = run(&["import-legacy", "--clinic", "OLD", csv.to_str().unwrap()]);
+    let out = crate::helpers::ok(&o);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.contains("line 2") && stderr.contains("merged into another record"),
+        "{stderr}"
+    );
+    let v: Value = serde_json::from_str(out.trim().lines().last().unwrap()).unwrap();
+    assert_eq!(v["links_created"], 1, "{v}");
 }
 
 /// Verifications of the source's card on two nodes while it is merged:
