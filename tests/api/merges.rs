@@ -157,6 +157,23 @@ fn merge_moves_links_replaces_cards_and_keeps_both_histories() {
         assert_eq!(real["active"], true, "{real}");
         assert!(real.get("link").is_none(), "{real}");
 
+        // A PIXm feed naming the old record links to the real one.
+        let r = app
+            .client
+            .put(app.url("/fhir/Patient"))
+            .bearer_auth(&k1)
+            .query(&[("identifier", "urn:healthcard:HC:clinic:M1:mrn|S-9")])
+            .header("content-type", "application/fhir+json")
+            .body(
+                json!({"resourceType": "Patient",
+                       "identifier": [{"system": "urn:healthcard:HC:resident", "value": source}]})
+                .to_string(),
+            )
+            .send()
+            .unwrap();
+        assert!(r.status().is_success(), "{}", r.status());
+        assert_eq!(linked_to(&app, &k1, "S-9")["resident_id"], into.as_str());
+
         // Nothing is added to a merged record any more.
         let r = app.admin_post(&format!("/api/v1/residents/{source}/cards"), json!({}));
         assert_eq!(error_code(r, 409), "resident_merged");
