@@ -117,6 +117,11 @@ fn identify_needs_its_scope_and_answers_like_verify() {
         let v = identified(&app, &key, json!({ "document": other }));
         assert_eq!(v["reason"], "card_not_found");
 
+        // Both new routes are described in the OpenAPI document.
+        let doc: Value = app.get("/openapi.json").send().unwrap().json().unwrap();
+        assert!(doc["paths"].get("/api/v1/identify").is_some());
+        assert!(doc["paths"].get("/api/v1/residents/{id}/merge").is_some());
+
         // Bad input: 422 with its code, never a 500.
         for (body, code) in [
             (
