@@ -19,7 +19,8 @@ pub enum ClinicCommand {
         /// Display name: 1-128 characters.
         #[arg(long)]
         name: String,
-        /// Comma-separated: verify, link, pii, xref, search, register (temporary cards).
+        /// Comma-separated: verify, link, pii, xref, search, identify, register. identify: an ID
+        /// number is not a secret, give it deliberately (docs/security.md); register: temporary cards.
         #[arg(long, default_value = "verify,link")]
         scopes: String,
     },

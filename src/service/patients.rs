@@ -595,6 +595,9 @@ pub fn feed(
         let Some(rid) = resident else {
             return Ok(Err(PatientError::UnknownResident));
         };
+        // A record the registry merged into another takes no number: the
+        // feed's number goes to the record it went into.
+        let rid = merges::current(c, rid)?;
         let created = match links::find(c, clinic.id, &number)? {
             None => {
                 links::create(c, clinic.id, &number, rid)?;

@@ -446,6 +446,9 @@ pub fn link_patient(
     local: &LocalPatientId,
 ) -> Result<Linked, StoreError> {
     ctx.with_tx(|c| {
+        // First, so that a merge (which moves links and replaces cards under
+        // the same lock) cannot commit between this read and the link.
+        cards::lock_changes(c)?;
         let card = match cards::get(c, card) {
             Err(StoreError::NotFound) => {
                 return link_foreign_card(ctx, c, clinic, card, local);

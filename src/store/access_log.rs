@@ -1093,3 +1093,78 @@ pub fn upgrade_chain(
         }))
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(step: Option<&str>, credential: Option<&str>) -> Row {
+        Row {
+            seq: 7,
+            at: chrono::DateTime::from_timestamp(1_800_000_000, 0)
+                .unwrap()
+                .naive_utc(),
+            actor_kind: "clinic".into(),
+            actor: "C1".into(),
+            action: "verify".into(),
+            card_id: None,
+            resident_id: None,
+            clinic_id: None,
+            channel: None,
+            outcome: Some("valid".into()),
+            detail: None,
+            prev_hash: vec![0; 32],
+            hash: Vec::new(),
+            step: step.map(str::to_owned),
+            credential: credential.map(str::to_owned),
+        }
+    }
+
+    /// Rows written before `step` and `credential` existed encode as they
+    /// did (their MACs still check), and no two of the four shapes encode
+    /// alike, even when a step's text equals a credential's.
+    #[test]
+    fn step_and_credential_encode_only_when_present_and_never_alike() {
+        let old = row(None, None).encode(b"l");
+        let mut expected = b"l".to_vec();
+        expected.extend_from_slice(&7i64.to_be_bytes());
+        let mut f = |v: Option<&str>| match v {
+            None => expected.push(0),
+            Some(s) => {
+                expected.push(1);
+                expected.extend_from_slice(&(s.len() as u32).to_be_bytes());
+                expected.extend_from_slice(s.as_bytes());
+            }
+        };
+        for v in [
+            Some("2027-01-15T08:00:00.000000"),
+            Some("clinic"),
+            Some("C1"),
+            Some("verify"),
+            None,
+            None,
+            None,
+            None,
+            Some("valid"),
+            None,
+        ] {
+            f(v);
+        }
+        assert_eq!(
+            old, expected,
+            "the encoding of rows without the new columns"
+        );
+        let shapes = [
+            row(None, None),
+            row(Some("token"), None),
+            row(None, Some("token")),
+            row(Some("token"), Some("token")),
+            row(Some("payment"), Some("document")),
+        ];
+        for (i, a) in shapes.iter().enumerate() {
+            for b in &shapes[i + 1..] {
+                assert_ne!(a.encode(b"l"), b.encode(b"l"), "{a:?} vs {b:?}");
+            }
+        }
+    }
+}

@@ -169,6 +169,15 @@ pub fn find_by_holder(
         .transpose()
 }
 
+/// Takes the lock that every card change and every merge takes first (the
+/// card-events counter's row; on SQLite the write lock): a caller that
+/// reads a card's state after it and writes before its commit cannot be
+/// overtaken by a change or a merge in between. Call it first in the
+/// transaction.
+pub fn lock_changes(conn: &mut DbConnection) -> Result<(), StoreError> {
+    next_counter(conn, EVENTS_COUNTER, 0).map(|_| ())
+}
+
 /// Reads the card inside a change transaction, after the events counter was
 /// taken, and checks the action against the lifecycle.
 fn load_for_change(

@@ -256,6 +256,8 @@ impl Lang {
     pub fn action(self, a: &str) -> String {
         let s = match a {
             "verify" => self.t("查验", "Verification"),
+            "identify" => self.t("凭证件识别", "Identified by ID number"),
+            "resident.merge" => self.t("合并记录", "Records merged"),
             "resident.register" => self.t("登记居民", "Resident registered"),
             "card.issue" => self.t("发卡", "Card issued"),
             "card.suspend" => self.t("暂停", "Suspended"),
@@ -269,6 +271,14 @@ impl Lang {
             _ => return a.to_string(),
         };
         s.to_string()
+    }
+
+    /// What a clinic showed to have a card resolved, in words.
+    pub fn credential(self, c: crate::domain::Credential) -> &'static str {
+        match c {
+            crate::domain::Credential::Token => self.t("二维码", "QR code"),
+            crate::domain::Credential::Document => self.t("证件号", "ID number"),
+        }
     }
 
     /// A channel of use, in words.

@@ -117,6 +117,11 @@ fn identify_needs_its_scope_and_answers_like_verify() {
         let v = identified(&app, &key, json!({ "document": other }));
         assert_eq!(v["reason"], "card_not_found");
 
+        // Both new routes are described in the OpenAPI document.
+        let doc: Value = app.get("/openapi.json").send().unwrap().json().unwrap();
+        assert!(doc["paths"].get("/api/v1/identify").is_some());
+        assert!(doc["paths"].get("/api/v1/residents/{id}/merge").is_some());
+
         // Bad input: 422 with its code, never a 500.
         for (body, code) in [
             (
@@ -321,5 +326,19 @@ fn the_kiosk_identifies_by_id_number() {
         assert_eq!(identified.len(), 1, "{log}");
         assert_eq!(identified[0]["channel"], "kiosk");
         assert_eq!(identified[0]["actor"], "IK1");
+        // The portal's access-log page says what was shown, in words.
+        let page = app
+            .get(&format!("/admin/cards/{card}/log"))
+            .header("cookie", format!("hc_session={}", app.admin_token))
+            .send()
+            .unwrap()
+            .text()
+            .unwrap();
+        assert!(
+            page.contains("<td>凭证件识别</td>") && page.contains("<td>证件号</td>"),
+            "{page}"
+        );
+        assert!(page.contains("<td>二维码</td>"), "the token scan: {page}");
+        assert!(!page.contains(&number), "{page}");
     });
 }

@@ -157,6 +157,23 @@ fn merge_moves_links_replaces_cards_and_keeps_both_histories() {
         assert_eq!(real["active"], true, "{real}");
         assert!(real.get("link").is_none(), "{real}");
 
+        // A PIXm feed naming the old record links to the real one.
+        let r = app
+            .client
+            .put(app.url("/fhir/Patient"))
+            .bearer_auth(&k1)
+            .query(&[("identifier", "urn:healthcard:HC:clinic:M1:mrn|S-9")])
+            .header("content-type", "application/fhir+json")
+            .body(
+                json!({"resourceType": "Patient",
+                       "identifier": [{"system": "urn:healthcard:HC:resident", "value": source}]})
+                .to_string(),
+            )
+            .send()
+            .unwrap();
+        assert!(r.status().is_success(), "{}", r.status());
+        assert_eq!(linked_to(&app, &k1, "S-9")["resident_id"], into.as_str());
+
         // Nothing is added to a merged record any more.
         let r = app.admin_post(&format!("/api/v1/residents/{source}/cards"), json!({}));
         assert_eq!(error_code(r, 409), "resident_merged");
@@ -289,6 +306,37 @@ fn merge_from_the_command_line() {
     assert!(e.contains("already merged"), "{e}");
     let e = crate::helpers::err(&run(&["resident", "merge", &into, &into]));
     assert!(e.contains("itself"), "{e}");
+    // The legacy import takes nothing more for the merged record: its row
+    // is a bad row; the real record's row links.
+    crate::helpers::ok(&run(&[
+        "clinic",
+        "create",
+        "--code",
+        "OLD",
+        "--name",
+        "旧医院",
+        "--scopes",
+        "verify,link",
+    ]));
+    let csv = d.join("legacy.csv");
+    std::fs::write(
+        &csv,
+        format!(
+            "local_patient_id,name,national_id,phone\nL-1,王五,{},\nL-2,王五,{},\n",
+            crate::helpers::national_id(720),
+            crate::helpers::national_id(721)
+        ),
+    )
+    .unwrap();
+    let o = run(&["import-legacy", "--clinic", "OLD", csv.to_str().unwrap()]);
+    let out = crate::helpers::ok(&o);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.contains("line 2") && stderr.contains("merged into another record"),
+        "{stderr}"
+    );
+    let v: Value = serde_json::from_str(out.trim().lines().last().unwrap()).unwrap();
+    assert_eq!(v["links_created"], 1, "{v}");
 }
 
 /// Verifications of the source's card on two nodes while it is merged:

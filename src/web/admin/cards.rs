@@ -435,6 +435,7 @@ pub(super) async fn log(
                         th { (l.t("操作者", "By")) }
                         th { (l.t("操作", "Action")) }
                         th { (l.t("渠道", "Channel")) }
+                        th { (l.t("凭据", "Shown")) }
                         th { (l.t("结果", "Outcome")) }
                         th { (l.t("备注", "Detail")) }
                     } }
@@ -446,6 +447,7 @@ pub(super) async fn log(
                                 td { (e.actor_kind.as_str()) ": " (e.actor) }
                                 td { (l.action(&e.action)) }
                                 td { @if let Some(c) = &e.channel { (l.channel(&c.to_string())) } }
+                                td { @if let Some(c) = e.credential_shown() { (l.credential(c)) } }
                                 td { @if let Some(o) = &e.outcome { (l.outcome(o)) } }
                                 td { (e.detail.as_deref().unwrap_or("")) }
                             }
