@@ -395,3 +395,56 @@ fn offline_a_temporary_token_is_only_a_signed_static_token() {
         assert_eq!(app.verify(&other, token)["reason"], "card_restricted");
     });
 }
+
+/// The emergency's whole arc: a temporary card at the ER, the patient later
+/// known and merged into their real record. The ER's number moves with the
+/// merge, the wristband's token answers `card_replaced` from then on, and
+/// the real card is found under the ER's number.
+#[test]
+fn a_temporary_patient_merged_into_the_real_record() {
+    on_both(|app| {
+        let (_, er_key) = app.clinic("ER", &["verify", "register"]);
+        let v = issued(
+            &app,
+            &er_key,
+            json!({"sex": "female", "birth_year": 1980, "local_patient_id": "ER-7"}),
+        );
+        let temp_resident = v["resident"]["id"].as_str().unwrap().to_string();
+        let wristband = v["token"].as_str().unwrap().to_string();
+        assert_eq!(app.verify(&er_key, &wristband)["valid"], true);
+
+        // Later: she is identified, and already registered with a card.
+        let (real, real_card, _) = app.resident_with_card(41);
+        let r = app.admin_post(
+            &format!("/api/v1/residents/{temp_resident}/merge"),
+            json!({ "into": real }),
+        );
+        assert_eq!(r.status(), 200, "{}", r.text().unwrap_or_default());
+        let merged: Value = app
+            .admin_get(&format!("/api/v1/residents/{temp_resident}"))
+            .json()
+            .unwrap();
+        assert_eq!(merged["merged_into"], real.as_str());
+
+        // The wristband is dead; the ER's number now names the real card.
+        let after = app.verify(&er_key, &wristband);
+        assert_eq!(after["valid"], false);
+        assert_eq!(after["reason"], "card_replaced");
+        let found: Value = app
+            .get("/api/v1/links?local_patient_id=ER-7")
+            .bearer_auth(&er_key)
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        assert_eq!(found["resident_id"], real.as_str());
+        assert_eq!(found["card_id"], real_card.as_str());
+        // Her real card at the ER: valid everywhere, with the ER's number, not temporary.
+        let token = app.mint(&real_card, "static");
+        let ok = app.verify(&er_key, &token);
+        assert_eq!(ok["valid"], true);
+        assert_eq!(ok["local_patient_id"], "ER-7");
+        assert!(ok["resident"].get("temporary").is_none(), "{ok}");
+        assert!(ok.get("valid_until").is_none(), "{ok}");
+    });
+}
