@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use chrono::NaiveDate;
 
+use crate::crypto::MasterKey;
 use crate::domain::{
     family_matches, given_matches, CardId, ClinicCode, DocumentType, IdentifierDomain,
     IdentifierSystems, LocalPatientId, MobileNumber, NationalId, ResidentId, Scope, Sex,
@@ -22,6 +23,7 @@ use crate::store::access_log::{self, ActorKind};
 use crate::store::cards::{self, Card};
 use crate::store::clinics::{self, Clinic};
 use crate::store::residents::{self, Resident};
+use crate::store::temporary_cards::{self, TemporaryCard};
 use crate::store::{links, merges, DbConnection, StoreError};
 
 use super::{AppContext, LogEntry};
@@ -88,6 +90,9 @@ pub struct PatientRecord {
     pub replaced_by: Option<ResidentId>,
     /// The registry merged this record into another (`replaced_by`).
     pub merged: bool,
+    /// A temporary card's patient (临时卡): the latest temporary card, whose
+    /// terms say what of the stored name and birth date is only estimated.
+    pub temporary: Option<TemporaryCard>,
 }
 
 impl PatientRecord {
@@ -113,10 +118,12 @@ fn log_row(clinic: &Clinic, action: &str, resident: Option<ResidentId>) -> LogEn
 /// Reads what `clinic` may see of `resident`.
 fn record(
     conn: &mut DbConnection,
+    key: &MasterKey,
     clinic: &Clinic,
     resident: Resident,
 ) -> Result<PatientRecord, StoreError> {
     let cards = cards::for_resident(conn, resident.id)?;
+    let temporary = temporary_cards::for_resident(conn, key, resident.id)?.pop();
     let registry_merge = merges::merged_into(conn, resident.id)?;
     let xref = clinic.scopes.contains(Scope::Xref);
     let mut numbers = Vec::new();
@@ -152,6 +159,7 @@ fn record(
         numbers,
         replaced_by: registry_merge.or(merged_into),
         merged: registry_merge.is_some(),
+        temporary,
     })
 }
 
@@ -173,7 +181,7 @@ pub fn read(
             return Ok(None);
         }
         let resident = residents::get(c, &ctx.master, id)?;
-        let rec = record(c, clinic, resident)?;
+        let rec = record(c, &ctx.master, clinic, resident)?;
         access_log::append(
             c,
             &ctx.master.chain_key(),
@@ -304,7 +312,10 @@ impl Search {
                 .iter()
                 .all(|g| given_matches(name, &g.value, g.exact))
             && self.gender.is_none_or(|s| s == rec.resident.sex)
-            && self.birth_date.is_none_or(|d| d == rec.resident.birth_date)
+            // A temporary patient's stored date is a stand-in: never an exact match.
+            && self
+                .birth_date
+                .is_none_or(|d| rec.temporary.is_none() && d == rec.resident.birth_date)
             && self
                 .telecom
                 .as_ref()
@@ -387,7 +398,7 @@ pub fn search(
             if !may_find_any && !links::clinic_knows(c, clinic.id, r.id)? {
                 continue;
             }
-            let rec = record(c, clinic, r)?;
+            let rec = record(c, &ctx.master, clinic, r)?;
             if query.matches(&rec) {
                 shown.push(rec);
             }
@@ -465,7 +476,7 @@ pub fn cross_reference(
             return Ok(Err(PatientError::NotFound));
         }
         let resident = residents::get(c, &ctx.master, rid)?;
-        let rec = record(c, clinic, resident)?;
+        let rec = record(c, &ctx.master, clinic, resident)?;
         let mut all: Vec<(IdentifierDomain, String)> =
             vec![(IdentifierDomain::Resident, rid.to_string())];
         all.extend(
@@ -631,7 +642,7 @@ pub fn feed(
         let resident = residents::get(c, &ctx.master, rid)?;
         Ok(Ok(FeedOutcome {
             created,
-            record: record(c, clinic, resident)?,
+            record: record(c, &ctx.master, clinic, resident)?,
         }))
     })?
 }

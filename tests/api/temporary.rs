@@ -113,6 +113,17 @@ fn a_clinic_with_register_issues_and_only_it_verifies() {
         );
         assert_eq!(patient["name"][0]["use"], "temp");
         assert_eq!(patient["name"][0]["text"], "无名氏");
+        // The Patient read and the demographic search say the same, never the stand-in date.
+        let id = patient["id"].as_str().unwrap();
+        let read: Value = app
+            .get(&format!("/fhir/Patient/{id}"))
+            .bearer_auth(&er_key)
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        assert_eq!(read["birthDate"], "1970", "{read}");
+        assert_eq!(read["name"][0]["use"], "temp", "{read}");
 
         // The route is in the OpenAPI document.
         let api: Value = app.get("/openapi.json").send().unwrap().json().unwrap();
