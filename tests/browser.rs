@@ -231,9 +231,11 @@ impl Person<'_> {
     }
 }
 
-#[test]
-fn stories_in_a_real_browser() {
-    let Some(browser) = Browser::find() else {
+/// Chromium and ChromeDriver, or `None` after saying loudly that the test is
+/// skipped; with `HEALTHCARD_REQUIRE_BROWSER=1` (CI) their absence fails.
+fn browser_or_skip() -> Option<Browser> {
+    let found = Browser::find();
+    if found.is_none() {
         if std::env::var("HEALTHCARD_REQUIRE_BROWSER").as_deref() == Ok("1") {
             panic!("HEALTHCARD_REQUIRE_BROWSER=1 but chromium or chromedriver is not installed");
         }
@@ -245,6 +247,71 @@ fn stories_in_a_real_browser() {
              *** (apt-get install chromium chromium-driver; set HEALTHCARD_REQUIRE_BROWSER=1 to fail) ***\n{line}",
             line = "*".repeat(92)
         );
+    }
+    found
+}
+
+/// The JSON API as the card office's administrator: what a story sets up
+/// before a person opens a page.
+struct AdminApi<'a> {
+    http: reqwest::blocking::Client,
+    base: &'a str,
+    token: String,
+}
+
+impl<'a> AdminApi<'a> {
+    fn sign_in(base: &'a str) -> AdminApi<'a> {
+        let http = reqwest::blocking::Client::new();
+        let token = http
+            .post(format!("{base}/api/v1/admin/login"))
+            .json(&serde_json::json!({"username": ADMIN, "password": PASSWORD}))
+            .send()
+            .unwrap()
+            .json::<serde_json::Value>()
+            .unwrap()["token"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        AdminApi { http, base, token }
+    }
+
+    /// `method path` with `body`, as the administrator (or with `key`); a
+    /// success answer's JSON.
+    fn call_as(
+        &self,
+        key: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: serde_json::Value,
+    ) -> serde_json::Value {
+        let r = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(key)
+            .json(&body)
+            .send()
+            .unwrap();
+        assert!(r.status().is_success(), "{path}: {}", r.status());
+        r.json().unwrap()
+    }
+
+    fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: serde_json::Value,
+    ) -> serde_json::Value {
+        self.call_as(&self.token, method, path, body)
+    }
+
+    fn post(&self, path: &str, body: serde_json::Value) -> serde_json::Value {
+        self.call(reqwest::Method::POST, path, body)
+    }
+}
+
+#[test]
+fn stories_in_a_real_browser() {
+    let Some(browser) = browser_or_skip() else {
         return;
     };
     let app = spawn_app();
@@ -491,27 +558,9 @@ fn stories_in_a_real_browser() {
 
     // --- The card office's dashboard: a HIS uses cards at several steps,
     // and the dashboard's numbers are the API's for the same period.
-    let http = reqwest::blocking::Client::new();
-    let token: String = http
-        .post(format!("{}/api/v1/admin/login", app.base))
-        .json(&serde_json::json!({"username": ADMIN, "password": PASSWORD}))
-        .send()
-        .unwrap()
-        .json::<serde_json::Value>()
-        .unwrap()["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let api = |method: reqwest::Method, path: &str, body: serde_json::Value| {
-        let r = http
-            .request(method, format!("{}{path}", app.base))
-            .bearer_auth(&token)
-            .json(&body)
-            .send()
-            .unwrap();
-        assert!(r.status().is_success(), "{path}: {}", r.status());
-        r.json::<serde_json::Value>().unwrap()
-    };
+    let admin_api = AdminApi::sign_in(&app.base);
+    let http = &admin_api.http;
+    let api = |method, path: &str, body| admin_api.call(method, path, body);
     let his = api(
         reqwest::Method::POST,
         "/api/v1/clinics",
@@ -816,39 +865,14 @@ fn repeated_failures_lock_the_account() {
 /// to it; the QR says whose it is, and the scanned code verifies as the child.
 #[test]
 fn the_family_switcher_shows_the_childs_card() {
-    let Some(browser) = Browser::find() else {
-        if std::env::var("HEALTHCARD_REQUIRE_BROWSER").as_deref() == Ok("1") {
-            panic!("HEALTHCARD_REQUIRE_BROWSER=1 but chromium or chromedriver is not installed");
-        }
-        use std::io::Write;
-        let _ = writeln!(
-            std::io::stderr().lock(),
-            "*** SKIPPED: browser tests: chromium or chromedriver is not installed ***"
-        );
+    let Some(browser) = browser_or_skip() else {
         return;
     };
     let app = spawn_app();
-    let http = reqwest::blocking::Client::new();
-    let token: String = http
-        .post(format!("{}/api/v1/admin/login", app.base))
-        .json(&serde_json::json!({"username": ADMIN, "password": PASSWORD}))
-        .send()
-        .unwrap()
-        .json::<serde_json::Value>()
-        .unwrap()["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let api = |path: &str, body: serde_json::Value| {
-        let r = http
-            .post(format!("{}{path}", app.base))
-            .bearer_auth(&token)
-            .json(&body)
-            .send()
-            .unwrap();
-        assert!(r.status().is_success(), "{path}: {}", r.status());
-        r.json::<serde_json::Value>().unwrap()
-    };
+    let admin_api = AdminApi::sign_in(&app.base);
+    let http = &admin_api.http;
+    let token = admin_api.token.clone();
+    let api = |path: &str, body| admin_api.post(path, body);
     let key = api(
         "/api/v1/clinics",
         serde_json::json!({"code": "PED-1", "name": "市儿童医院", "scopes": ["verify"]}),
@@ -940,15 +964,7 @@ fn the_family_switcher_shows_the_childs_card() {
 /// later; refusals stand beside their field and full numbers are never shown.
 #[test]
 fn the_portal_registers_every_kind_of_patient() {
-    let Some(browser) = Browser::find() else {
-        if std::env::var("HEALTHCARD_REQUIRE_BROWSER").as_deref() == Ok("1") {
-            panic!("HEALTHCARD_REQUIRE_BROWSER=1 but chromium or chromedriver is not installed");
-        }
-        use std::io::Write;
-        let _ = writeln!(
-            std::io::stderr().lock(),
-            "*** SKIPPED: browser tests: chromium or chromedriver is not installed ***"
-        );
+    let Some(browser) = browser_or_skip() else {
         return;
     };
     let app = spawn_app();
@@ -1062,39 +1078,14 @@ fn the_portal_registers_every_kind_of_patient() {
 /// the box ticked; the old card then answers `card_replaced`.
 #[test]
 fn a_merge_from_the_residents_page() {
-    let Some(browser) = Browser::find() else {
-        if std::env::var("HEALTHCARD_REQUIRE_BROWSER").as_deref() == Ok("1") {
-            panic!("HEALTHCARD_REQUIRE_BROWSER=1 but chromium or chromedriver is not installed");
-        }
-        use std::io::Write;
-        let _ = writeln!(
-            std::io::stderr().lock(),
-            "*** SKIPPED: browser tests: chromium or chromedriver is not installed ***"
-        );
+    let Some(browser) = browser_or_skip() else {
         return;
     };
     let app = spawn_app();
-    let http = reqwest::blocking::Client::new();
-    let token: String = http
-        .post(format!("{}/api/v1/admin/login", app.base))
-        .json(&serde_json::json!({"username": ADMIN, "password": PASSWORD}))
-        .send()
-        .unwrap()
-        .json::<serde_json::Value>()
-        .unwrap()["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let api = |path: &str, body: serde_json::Value| {
-        let r = http
-            .post(format!("{}{path}", app.base))
-            .bearer_auth(&token)
-            .json(&body)
-            .send()
-            .unwrap();
-        assert!(r.status().is_success(), "{path}: {}", r.status());
-        r.json::<serde_json::Value>().unwrap()
-    };
+    let admin_api = AdminApi::sign_in(&app.base);
+    let http = &admin_api.http;
+    let token = admin_api.token.clone();
+    let api = |path: &str, body| admin_api.post(path, body);
     let register = |name: &str, first17: &str| -> (String, String) {
         let r = api(
             "/api/v1/residents",
@@ -1188,29 +1179,13 @@ fn a_merge_from_the_residents_page() {
 /// clinic's kiosk with the temporary-card banner and is refused at another.
 #[test]
 fn a_temporary_card_on_a_wristband() {
-    let Some(browser) = Browser::find() else {
-        if std::env::var("HEALTHCARD_REQUIRE_BROWSER").as_deref() == Ok("1") {
-            panic!("HEALTHCARD_REQUIRE_BROWSER=1 but chromium or chromedriver is not installed");
-        }
-        use std::io::Write;
-        let _ = writeln!(
-            std::io::stderr().lock(),
-            "*** SKIPPED: browser tests: chromium or chromedriver is not installed ***"
-        );
+    let Some(browser) = browser_or_skip() else {
         return;
     };
     let app = spawn_app();
-    let http = reqwest::blocking::Client::new();
-    let admin: String = http
-        .post(format!("{}/api/v1/admin/login", app.base))
-        .json(&serde_json::json!({"username": ADMIN, "password": PASSWORD}))
-        .send()
-        .unwrap()
-        .json::<serde_json::Value>()
-        .unwrap()["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let admin_api = AdminApi::sign_in(&app.base);
+    let http = &admin_api.http;
+    let admin = admin_api.token.clone();
     let clinic = |code: &str, name: &str, scopes: serde_json::Value| -> String {
         http.post(format!("{}/api/v1/clinics", app.base))
             .bearer_auth(&admin)

@@ -57,28 +57,14 @@ fn parse(body: IdentifyRequest) -> Result<(Document, Use), AppError> {
 /// the clinic's scopes.
 pub fn response(found: &Identified, pii: bool) -> VerifyResponse {
     match found {
-        Identified::Valid { resolution } => VerifyResponse {
-            valid: true,
-            card_id: Some(resolution.card.id.into()),
-            token: None,
-            resident: Some(resident_answer(&resolution.resident, pii)),
-            local_patient_id: Some(resolution.local_patient_id.clone()),
-            reason: None,
-            message: None,
-            issuer: None,
-            valid_until: None,
-        },
-        Identified::Invalid { reason, .. } => VerifyResponse {
-            valid: false,
-            card_id: None,
-            token: None,
-            resident: None,
-            local_patient_id: None,
-            reason: Some(reason.code().to_string()),
-            message: Some(reason.message().to_string()),
-            issuer: None,
-            valid_until: None,
-        },
+        Identified::Valid { resolution } => VerifyResponse::valid(
+            resolution.card.id.into(),
+            resident_answer(&resolution.resident, pii),
+            resolution.local_patient_id.clone(),
+        ),
+        Identified::Invalid { reason, .. } => {
+            VerifyResponse::refused(reason.code(), reason.message())
+        }
     }
 }
 

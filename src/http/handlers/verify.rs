@@ -72,8 +72,54 @@ pub struct IssuerView {
     pub name: String,
 }
 
+impl VerifyResponse {
+    /// A refusal: the reason's code and message, nothing about anyone.
+    pub fn refused(code: &str, message: &str) -> VerifyResponse {
+        VerifyResponse {
+            valid: false,
+            card_id: None,
+            token: None,
+            resident: None,
+            local_patient_id: None,
+            reason: Some(code.to_owned()),
+            message: Some(message.to_owned()),
+            issuer: None,
+            valid_until: None,
+        }
+    }
+
+    /// A valid answer for `card_id` with what may be disclosed of the
+    /// resident; the token, issuer and temporary terms are set by the caller
+    /// where they apply.
+    pub fn valid(
+        card_id: Uuid,
+        resident: ResidentView,
+        local_patient_id: Option<String>,
+    ) -> VerifyResponse {
+        VerifyResponse {
+            valid: true,
+            card_id: Some(card_id),
+            token: None,
+            resident: Some(resident),
+            local_patient_id: Some(local_patient_id),
+            reason: None,
+            message: None,
+            issuer: None,
+            valid_until: None,
+        }
+    }
+}
+
 fn ts(secs: i64) -> chrono::DateTime<chrono::Utc> {
     chrono::DateTime::from_timestamp(secs, 0).unwrap_or_default()
+}
+
+fn token_info(claims: &crate::token::Claims) -> TokenInfo {
+    TokenInfo {
+        kind: claims.kind.as_str().to_string(),
+        issued_at: ts(claims.issued_at),
+        expires_at: ts(claims.expires_at),
+    }
 }
 
 /// The resident in a resolution's answer (verification, identification):
@@ -97,75 +143,54 @@ pub fn response(outcome: &Outcome, pii: bool) -> VerifyResponse {
                 resident = resident.temporary(t);
             }
             VerifyResponse {
-                valid: true,
-                card_id: Some(claims.card_id),
-                token: Some(TokenInfo {
-                    kind: claims.kind.as_str().to_string(),
-                    issued_at: ts(claims.issued_at),
-                    expires_at: ts(claims.expires_at),
-                }),
-                resident: Some(resident),
-                local_patient_id: Some(resolution.local_patient_id.clone()),
-                reason: None,
-                message: None,
-                issuer: None,
+                token: Some(token_info(claims)),
                 valid_until: resolution
                     .temporary
                     .as_ref()
                     .map(|t| crate::http::views::utc(t.terms.valid_until)),
+                ..VerifyResponse::valid(
+                    claims.card_id,
+                    resident,
+                    resolution.local_patient_id.clone(),
+                )
             }
         }
         // What the home node disclosed (no pii, whatever this clinic's scopes).
         Outcome::Foreign { claims, resolution } => {
             let r = &resolution.resident;
+            let resident = ResidentView {
+                id: r.id,
+                name: r.name.clone(),
+                sex: r.sex.clone(),
+                birth_date: Some(r.birth_date),
+                temporary: None,
+                name_unknown: None,
+                birth_year: None,
+                national_id_masked: r.national_id_masked.clone(),
+                national_id: None,
+                document_type: r.document_type.clone(),
+                document_masked: r.document_masked.clone(),
+                documents: None,
+                phone: None,
+                cards: None,
+                guardians: None,
+                dependants: None,
+                merged_into: None,
+            };
             VerifyResponse {
-                valid: true,
-                card_id: Some(claims.card_id),
-                token: Some(TokenInfo {
-                    kind: claims.kind.as_str().to_string(),
-                    issued_at: ts(claims.issued_at),
-                    expires_at: ts(claims.expires_at),
-                }),
-                resident: Some(ResidentView {
-                    id: r.id,
-                    name: r.name.clone(),
-                    sex: r.sex.clone(),
-                    birth_date: Some(r.birth_date),
-                    temporary: None,
-                    name_unknown: None,
-                    birth_year: None,
-                    national_id_masked: r.national_id_masked.clone(),
-                    national_id: None,
-                    document_type: r.document_type.clone(),
-                    document_masked: r.document_masked.clone(),
-                    documents: None,
-                    phone: None,
-                    cards: None,
-                    guardians: None,
-                    dependants: None,
-                    merged_into: None,
-                }),
-                local_patient_id: Some(resolution.local_patient_id.clone()),
-                reason: None,
-                message: None,
+                token: Some(token_info(claims)),
                 issuer: Some(IssuerView {
                     code: resolution.issuer.code.clone(),
                     name: resolution.issuer.name.clone(),
                 }),
-                valid_until: None,
+                ..VerifyResponse::valid(
+                    claims.card_id,
+                    resident,
+                    resolution.local_patient_id.clone(),
+                )
             }
         }
-        Outcome::Invalid { reason, .. } => VerifyResponse {
-            valid: false,
-            card_id: None,
-            token: None,
-            resident: None,
-            local_patient_id: None,
-            reason: Some(reason.code().to_string()),
-            message: Some(reason.message().to_string()),
-            issuer: None,
-            valid_until: None,
-        },
+        Outcome::Invalid { reason, .. } => VerifyResponse::refused(reason.code(), reason.message()),
     }
 }
 
