@@ -49,6 +49,7 @@ pub enum Area {
 }
 
 /// Per-request page context.
+#[derive(Clone)]
 pub struct Cx {
     pub lang: Lang,
     /// The CSRF token for this browser's forms.

@@ -2,12 +2,12 @@
 //! reason and a confirmation), its printable static card and its access log.
 
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest};
+use actix_web::web;
 use maud::{html, Markup, PreEscaped};
 use serde::Deserialize;
 
 use super::residents::{card_id, issued_page, resident_summary};
-use super::{csrf_or_refuse, field, page, signed_in};
+use super::{field, page, Checked, SignedIn};
 use crate::domain::{CardAction, CardStatus, ChangeReason, ReasonError};
 use crate::error::AppError;
 use crate::request::auth::blocking;
@@ -117,12 +117,10 @@ fn confirm_body(
 }
 
 pub(super) async fn confirm(
-    req: HttpRequest,
+    SignedIn { admin, cx }: SignedIn,
     state: web::Data<State>,
     path: web::Path<(String, String)>,
 ) -> PageResult {
-    let cx = Cx::new(&req);
-    let admin = signed_in!(req, state, cx);
     let (id, action) = path.into_inner();
     let action =
         parse_action(&action).ok_or_else(|| AppError::NotFound("no such action".into()))?;
@@ -153,18 +151,14 @@ pub(in crate::web) struct ChangeForm {
     #[serde(default)]
     reason: String,
     confirm: Option<String>,
-    csrf: Option<String>,
 }
 
 pub(super) async fn change(
-    req: HttpRequest,
+    SignedIn { admin, cx }: SignedIn,
     state: web::Data<State>,
     path: web::Path<(String, String)>,
-    form: web::Form<ChangeForm>,
+    form: Checked<ChangeForm>,
 ) -> PageResult {
-    let cx = Cx::new(&req);
-    let admin = signed_in!(req, state, cx);
-    csrf_or_refuse!(req, cx, form.csrf.as_deref());
     let (id, action) = path.into_inner();
     let action =
         parse_action(&action).ok_or_else(|| AppError::NotFound("no such action".into()))?;
@@ -280,13 +274,11 @@ pub(in crate::web) struct PrintQuery {
 /// token and writes the access log, so it is a POST from this form (CSRF
 /// checked), never a GET a link or a prefetch could trigger.
 pub(super) async fn print_form(
-    req: HttpRequest,
+    SignedIn { admin, cx }: SignedIn,
     state: web::Data<State>,
     id: web::Path<String>,
     q: web::Query<PrintQuery>,
 ) -> PageResult {
-    let cx = Cx::new(&req);
-    let admin = signed_in!(req, state, cx);
     let l = cx.lang;
     let a6 = q.size.as_deref() == Some("a6");
     let (card, r) = load(&state, &id).await?;
@@ -321,21 +313,17 @@ pub(super) async fn print_form(
 #[derive(Deserialize)]
 pub(in crate::web) struct PrintForm {
     size: Option<String>,
-    csrf: Option<String>,
 }
 
 /// A page laid out for an ID-1 card (85.60 × 53.98 mm) or A6, with a fresh
 /// static token's QR large enough to scan from paper; the token is recorded
 /// (`card.print`) before the page is sent.
 pub(super) async fn print(
-    req: HttpRequest,
+    SignedIn { admin, cx }: SignedIn,
     state: web::Data<State>,
     id: web::Path<String>,
-    form: web::Form<PrintForm>,
+    form: Checked<PrintForm>,
 ) -> PageResult {
-    let cx = Cx::new(&req);
-    let admin = signed_in!(req, state, cx);
-    csrf_or_refuse!(req, cx, form.csrf.as_deref());
     let l = cx.lang;
     let a6 = form.size.as_deref() == Some("a6");
     let (card, r) = load(&state, &id).await?;
@@ -407,12 +395,10 @@ pub(super) async fn print(
 }
 
 pub(super) async fn log(
-    req: HttpRequest,
+    SignedIn { admin, cx }: SignedIn,
     state: web::Data<State>,
     id: web::Path<String>,
 ) -> PageResult {
-    let cx = Cx::new(&req);
-    let admin = signed_in!(req, state, cx);
     let l = cx.lang;
     let (card, r) = load(&state, &id).await?;
     let ctx = state.ctx.clone();

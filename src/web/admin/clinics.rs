@@ -4,11 +4,11 @@
 use std::collections::HashMap;
 
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest};
+use actix_web::web;
 use maud::{html, Markup};
 use serde::Deserialize;
 
-use super::{csrf_or_refuse, field, page, signed_in};
+use super::{field, page, Checked, SignedIn};
 use crate::crypto::SecretToken;
 use crate::domain::{ClinicCode, ClinicId, ClinicName, Scope, Scopes};
 use crate::error::AppError;
@@ -127,9 +127,7 @@ async fn all_clinics(state: &web::Data<State>) -> Result<Vec<Clinic>, AppError> 
     blocking(move || clinics::list(&mut *ctx.conn()?)).await
 }
 
-pub(super) async fn list(req: HttpRequest, state: web::Data<State>) -> PageResult {
-    let cx = Cx::new(&req);
-    let admin = signed_in!(req, state, cx);
+pub(super) async fn list(SignedIn { admin, cx }: SignedIn, state: web::Data<State>) -> PageResult {
     let l = cx.lang;
     let all = all_clinics(&state).await?;
     let values = ClinicValues {
@@ -163,7 +161,6 @@ pub(in crate::web) struct ClinicForm {
     scope_search: Option<String>,
     scope_identify: Option<String>,
     scope_register: Option<String>,
-    csrf: Option<String>,
 }
 
 /// The page that shows a new API key, this once.
@@ -183,13 +180,10 @@ fn key_shown(cx: &Cx, clinic: &Clinic, key: &SecretToken) -> Markup {
 }
 
 pub(super) async fn create(
-    req: HttpRequest,
+    SignedIn { admin, cx }: SignedIn,
     state: web::Data<State>,
-    form: web::Form<ClinicForm>,
+    form: Checked<ClinicForm>,
 ) -> PageResult {
-    let cx = Cx::new(&req);
-    let admin = signed_in!(req, state, cx);
-    csrf_or_refuse!(req, cx, form.csrf.as_deref());
     let l = cx.lang;
     let form = form.into_inner();
     let values = ClinicValues {
@@ -291,12 +285,10 @@ pub(super) async fn create(
 }
 
 pub(super) async fn show(
-    req: HttpRequest,
+    SignedIn { admin, cx }: SignedIn,
     state: web::Data<State>,
     id: web::Path<String>,
 ) -> PageResult {
-    let cx = Cx::new(&req);
-    let admin = signed_in!(req, state, cx);
     let l = cx.lang;
     let cid = ClinicId::from_uuid(uuid(&id)?);
     let ctx = state.ctx.clone();
@@ -357,18 +349,14 @@ pub(super) async fn show(
 #[derive(Deserialize)]
 pub(in crate::web) struct KeyForm {
     confirm: Option<String>,
-    csrf: Option<String>,
 }
 
 pub(super) async fn add_key(
-    req: HttpRequest,
+    SignedIn { admin, cx }: SignedIn,
     state: web::Data<State>,
     id: web::Path<String>,
-    form: web::Form<KeyForm>,
+    _form: Checked<KeyForm>,
 ) -> PageResult {
-    let cx = Cx::new(&req);
-    let admin = signed_in!(req, state, cx);
-    csrf_or_refuse!(req, cx, form.csrf.as_deref());
     let l = cx.lang;
     let cid = ClinicId::from_uuid(uuid(&id)?);
     let actor = Actor::admin(admin.username.as_str());
@@ -387,14 +375,11 @@ pub(super) async fn add_key(
 }
 
 pub(super) async fn revoke_key(
-    req: HttpRequest,
+    SignedIn { admin, cx }: SignedIn,
     state: web::Data<State>,
     path: web::Path<(String, String)>,
-    form: web::Form<KeyForm>,
+    form: Checked<KeyForm>,
 ) -> PageResult {
-    let cx = Cx::new(&req);
-    let admin = signed_in!(req, state, cx);
-    csrf_or_refuse!(req, cx, form.csrf.as_deref());
     let (id, key_id) = path.into_inner();
     let cid = ClinicId::from_uuid(uuid(&id)?);
     let key_id = uuid(&key_id)?.to_string();

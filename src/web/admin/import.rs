@@ -5,7 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest};
 use maud::{html, Markup};
 
-use super::{field, page, signed_in};
+use super::{field, page, SignedIn};
 use crate::domain::ClinicId;
 use crate::error::AppError;
 use crate::request::auth::blocking;
@@ -60,9 +60,7 @@ async fn all_clinics(state: &web::Data<State>) -> Result<Vec<Clinic>, AppError> 
     blocking(move || clinics::list(&mut *ctx.conn()?)).await
 }
 
-pub(super) async fn form(req: HttpRequest, state: web::Data<State>) -> PageResult {
-    let cx = Cx::new(&req);
-    let admin = signed_in!(req, state, cx);
+pub(super) async fn form(SignedIn { admin, cx }: SignedIn, state: web::Data<State>) -> PageResult {
     let all = all_clinics(&state).await?;
     let body = page(
         &cx,
@@ -74,12 +72,11 @@ pub(super) async fn form(req: HttpRequest, state: web::Data<State>) -> PageResul
 }
 
 pub(super) async fn upload(
+    SignedIn { admin, cx }: SignedIn,
     req: HttpRequest,
     state: web::Data<State>,
     payload: web::Payload,
 ) -> PageResult {
-    let cx = Cx::new(&req);
-    let admin = signed_in!(req, state, cx);
     let l = cx.lang;
     let Some(boundary) = multipart::boundary(&req) else {
         return Err(

@@ -6,12 +6,12 @@
 //! does. Irreversible, and the page says so.
 
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest};
+use actix_web::web;
 use maud::{html, Markup};
 use serde::Deserialize;
 
 use super::residents::resident_summary;
-use super::{csrf_or_refuse, field, page, signed_in};
+use super::{field, page, Checked, SignedIn};
 use crate::domain::ResidentId;
 use crate::error::AppError;
 use crate::request::auth::blocking;
@@ -150,13 +150,11 @@ pub(in crate::web) struct IntoQuery {
 /// `GET /admin/residents/{id}/merge[?into=]`: asks for the real record,
 /// then names both.
 pub(super) async fn confirm(
-    req: HttpRequest,
+    SignedIn { admin, cx }: SignedIn,
     state: web::Data<State>,
     id: web::Path<String>,
     q: web::Query<IntoQuery>,
 ) -> PageResult {
-    let cx = Cx::new(&req);
-    let admin = signed_in!(req, state, cx);
     let l = cx.lang;
     let sid = ResidentId::from_uuid(uuid(&id)?);
     let source = load(&state, sid)
@@ -219,20 +217,16 @@ pub(in crate::web) struct MergeForm {
     #[serde(default)]
     into: String,
     confirm: Option<String>,
-    csrf: Option<String>,
 }
 
 /// `POST /admin/residents/{id}/merge`: the merge, then the real record's
 /// page; a refusal shows the confirmation again with the reason.
 pub(super) async fn merge(
-    req: HttpRequest,
+    SignedIn { admin, cx }: SignedIn,
     state: web::Data<State>,
     id: web::Path<String>,
-    form: web::Form<MergeForm>,
+    form: Checked<MergeForm>,
 ) -> PageResult {
-    let cx = Cx::new(&req);
-    let admin = signed_in!(req, state, cx);
-    csrf_or_refuse!(req, cx, form.csrf.as_deref());
     let l = cx.lang;
     let sid = ResidentId::from_uuid(uuid(&id)?);
     let into = ResidentId::from_uuid(uuid(form.into.trim())?);

@@ -5,6 +5,7 @@
 
 mod cards;
 mod clinics;
+mod gate;
 mod import;
 mod merges;
 mod register;
@@ -18,12 +19,13 @@ use maud::{html, Markup};
 use serde::Deserialize;
 
 use super::csrf;
-use super::page::{Area, CsrfOnly, Cx, PageError, PageResult};
+use super::page::{Area, Cx, PageError, PageResult};
 use crate::request::auth::{blocking, session_secret, SESSION_COOKIE};
 use crate::request::State;
 use crate::service::admins::{sign_in, SignIn};
 use crate::store::admins::Admin;
 use crate::store::sessions;
+pub(super) use gate::{Checked, NoFields, SignedIn};
 
 pub fn scope() -> actix_web::Scope {
     web::scope("/admin")
@@ -108,27 +110,6 @@ pub(super) async fn current_admin(
     Ok(admin)
 }
 
-/// Signed-in administrator or a redirect to the sign-in page.
-macro_rules! signed_in {
-    ($req:expr, $state:expr, $cx:expr) => {
-        match $crate::web::admin::current_admin(&$req, &$state).await? {
-            Some(a) => a,
-            None => return Ok($cx.redirect("/admin/login")),
-        }
-    };
-}
-pub(crate) use signed_in;
-
-/// Refuses a form whose CSRF token does not match this browser's cookie.
-macro_rules! csrf_or_refuse {
-    ($req:expr, $cx:expr, $token:expr) => {
-        if !$crate::web::csrf::check(&$req, $token) {
-            return Ok($crate::web::admin::csrf_refused($cx));
-        }
-    };
-}
-pub(crate) use csrf_or_refuse;
-
 pub(super) fn csrf_refused(cx: Cx) -> HttpResponse {
     let l = cx.lang;
     let body = cx.shell(
@@ -207,9 +188,7 @@ pub(super) fn search_form(cx: &Cx, value: &str, error: Option<&str>) -> Markup {
     }
 }
 
-async fn home(req: HttpRequest, state: web::Data<State>) -> PageResult {
-    let cx = Cx::new(&req);
-    let admin = signed_in!(req, state, cx);
+async fn home(SignedIn { admin, cx }: SignedIn) -> PageResult {
     let l = cx.lang;
     let body = page(
         &cx,
@@ -326,13 +305,8 @@ async fn login(
     }
 }
 
-async fn logout(
-    req: HttpRequest,
-    state: web::Data<State>,
-    form: web::Form<CsrfOnly>,
-) -> PageResult {
+async fn logout(req: HttpRequest, state: web::Data<State>, _form: Checked<NoFields>) -> PageResult {
     let mut cx = Cx::new(&req);
-    csrf_or_refuse!(req, cx, form.csrf.as_deref());
     if let Some(secret) = session_secret(&req) {
         let hash = secret.hash();
         let ctx = state.ctx.clone();

@@ -9,12 +9,12 @@
 use std::collections::HashMap;
 
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest};
+use actix_web::web;
 use chrono::NaiveDate;
 use maud::{html, Markup};
 use serde::Deserialize;
 
-use super::{csrf_or_refuse, page, signed_in};
+use super::{page, Checked, SignedIn};
 use crate::domain::{
     Document, DocumentError, DocumentType, MobileNumber, NationalId, PersonName, Relation,
     ResidentId, Sex,
@@ -151,7 +151,6 @@ pub(in crate::web) struct RegisterForm {
     guardian_id: String,
     #[serde(default)]
     relation: String,
-    csrf: Option<String>,
 }
 
 impl RegisterForm {
@@ -274,12 +273,9 @@ pub(in crate::web) struct TypeQuery {
 }
 
 pub(super) async fn new_form(
-    req: HttpRequest,
-    state: web::Data<State>,
+    SignedIn { admin, cx }: SignedIn,
     q: web::Query<TypeQuery>,
 ) -> PageResult {
-    let cx = Cx::new(&req);
-    let admin = signed_in!(req, state, cx);
     let l = cx.lang;
     let kind = Kind::parse(&q.kind).ok_or_else(|| AppError::NotFound("no such type".into()))?;
     let body = page(
@@ -490,13 +486,10 @@ fn form_page(
 }
 
 pub(super) async fn register(
-    req: HttpRequest,
+    SignedIn { admin, cx }: SignedIn,
     state: web::Data<State>,
-    form: web::Form<RegisterForm>,
+    form: Checked<RegisterForm>,
 ) -> PageResult {
-    let cx = Cx::new(&req);
-    let admin = signed_in!(req, state, cx);
-    csrf_or_refuse!(req, cx, form.csrf.as_deref());
     let l = cx.lang;
     let v = form.into_inner();
     let mut errors = Errors::new();
@@ -642,13 +635,11 @@ async fn load(state: &web::Data<State>, id: &str) -> Result<Resident, AppError> 
 }
 
 pub(super) async fn new_document_form(
-    req: HttpRequest,
+    SignedIn { admin, cx }: SignedIn,
     state: web::Data<State>,
     id: web::Path<String>,
     q: web::Query<TypeQuery>,
 ) -> PageResult {
-    let cx = Cx::new(&req);
-    let admin = signed_in!(req, state, cx);
     let l = cx.lang;
     let t = match q.kind.as_str() {
         "" => DocumentType::BirthCertificate,
@@ -665,14 +656,11 @@ pub(super) async fn new_document_form(
 }
 
 pub(super) async fn add_document(
-    req: HttpRequest,
+    SignedIn { admin, cx }: SignedIn,
     state: web::Data<State>,
     id: web::Path<String>,
-    form: web::Form<RegisterForm>,
+    form: Checked<RegisterForm>,
 ) -> PageResult {
-    let cx = Cx::new(&req);
-    let admin = signed_in!(req, state, cx);
-    csrf_or_refuse!(req, cx, form.csrf.as_deref());
     let l = cx.lang;
     let v = form.into_inner();
     let t = DocumentType::parse(&v.kind).map_err(|_| AppError::NotFound("no such type".into()))?;

@@ -4,12 +4,12 @@
 use std::collections::HashMap;
 
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest};
+use actix_web::web;
 use maud::{html, Markup};
 use serde::Deserialize;
 
 use super::register::{add_document_link, register_form, Kind, RegisterForm};
-use super::{csrf_or_refuse, page, search_form, signed_in};
+use super::{page, search_form, Checked, SignedIn};
 use crate::crypto::SecretToken;
 use crate::domain::{CardId, CardStatus, Document, DocumentType, NationalId, Relation, ResidentId};
 use crate::error::AppError;
@@ -27,18 +27,14 @@ use crate::web::page::{short, when, Cx, PageResult};
 pub(in crate::web) struct FindForm {
     #[serde(default)]
     national_id: String,
-    csrf: Option<String>,
 }
 
 /// POST, so that the ID number stays out of URLs, logs and history.
 pub(super) async fn find(
-    req: HttpRequest,
+    SignedIn { admin, cx }: SignedIn,
     state: web::Data<State>,
-    form: web::Form<FindForm>,
+    form: Checked<FindForm>,
 ) -> PageResult {
-    let cx = Cx::new(&req);
-    let admin = signed_in!(req, state, cx);
-    csrf_or_refuse!(req, cx, form.csrf.as_deref());
     let l = cx.lang;
     let nid = match NationalId::parse(&form.national_id) {
         Ok(n) => n,
@@ -123,12 +119,10 @@ pub(super) fn resident_summary(l: crate::web::Lang, r: &Resident) -> Markup {
 }
 
 pub(super) async fn show(
-    req: HttpRequest,
+    SignedIn { admin, cx }: SignedIn,
     state: web::Data<State>,
     id: web::Path<String>,
 ) -> PageResult {
-    let cx = Cx::new(&req);
-    let admin = signed_in!(req, state, cx);
     let l = cx.lang;
     let rid = ResidentId::from_uuid(uuid(&id)?);
     let ctx = state.ctx.clone();
@@ -280,19 +274,14 @@ pub(super) fn issued_page(
 }
 
 #[derive(Deserialize)]
-pub(in crate::web) struct CsrfForm {
-    csrf: Option<String>,
-}
+pub(in crate::web) struct CsrfForm {}
 
 pub(super) async fn issue(
-    req: HttpRequest,
+    SignedIn { admin, cx }: SignedIn,
     state: web::Data<State>,
     id: web::Path<String>,
-    form: web::Form<CsrfForm>,
+    _form: Checked<CsrfForm>,
 ) -> PageResult {
-    let cx = Cx::new(&req);
-    let admin = signed_in!(req, state, cx);
-    csrf_or_refuse!(req, cx, form.csrf.as_deref());
     let rid = ResidentId::from_uuid(uuid(&id)?);
     let actor = Actor::admin(admin.username.as_str());
     let ctx = state.ctx.clone();
@@ -407,20 +396,16 @@ pub(in crate::web) struct GuardianForm {
     #[serde(default)]
     relation: String,
     consent: Option<String>,
-    csrf: Option<String>,
 }
 
 /// Adds a guardian from the resident's page; a refusal is the error page
 /// with its code's message.
 pub(super) async fn add_guardian(
-    req: HttpRequest,
+    SignedIn { admin, cx }: SignedIn,
     state: web::Data<State>,
     id: web::Path<String>,
-    form: web::Form<GuardianForm>,
+    form: Checked<GuardianForm>,
 ) -> PageResult {
-    let cx = Cx::new(&req);
-    let admin = signed_in!(req, state, cx);
-    csrf_or_refuse!(req, cx, form.csrf.as_deref());
     let rid = ResidentId::from_uuid(uuid(&id)?);
     let guardian = form.guardian_id.trim().parse::<ResidentId>().map_err(|_| {
         AppError::invalid(
@@ -440,14 +425,11 @@ pub(super) async fn add_guardian(
 
 /// Removes a guardian (`/admin/residents/{dependant}/guardians/{guardian}/remove`).
 pub(super) async fn remove_guardian(
-    req: HttpRequest,
+    SignedIn { admin, cx }: SignedIn,
     state: web::Data<State>,
     path: web::Path<(String, String)>,
-    form: web::Form<CsrfForm>,
+    _form: Checked<CsrfForm>,
 ) -> PageResult {
-    let cx = Cx::new(&req);
-    let admin = signed_in!(req, state, cx);
-    csrf_or_refuse!(req, cx, form.csrf.as_deref());
     let (d, g) = path.into_inner();
     let dependant = ResidentId::from_uuid(uuid(&d)?);
     let guardian = ResidentId::from_uuid(uuid(&g)?);

@@ -6,11 +6,11 @@
 //! CSV.
 
 use actix_web::http::header;
-use actix_web::{web, HttpRequest};
+use actix_web::web;
 use maud::{html, Markup};
 use serde::Deserialize;
 
-use super::{page, signed_in};
+use super::{page, SignedIn};
 use crate::domain::{monitoring_day, Grouping, Period};
 use crate::request::auth::blocking;
 use crate::request::State;
@@ -57,12 +57,10 @@ fn period(q: &RangeQuery, l: Lang) -> (Period, Option<&'static str>) {
 }
 
 pub(super) async fn show(
-    req: HttpRequest,
+    SignedIn { admin, cx }: SignedIn,
     state: web::Data<State>,
     q: web::Query<RangeQuery>,
 ) -> PageResult {
-    let cx = Cx::new(&req);
-    let admin = signed_in!(req, state, cx);
     let l = cx.lang;
     let (period, error) = period(&q, l);
     let ctx = state.ctx.clone();
@@ -77,12 +75,10 @@ pub(super) async fn show(
 }
 
 pub(super) async fn csv(
-    req: HttpRequest,
+    SignedIn { cx, .. }: SignedIn,
     state: web::Data<State>,
     q: web::Query<RangeQuery>,
 ) -> PageResult {
-    let cx = Cx::new(&req);
-    let _admin = signed_in!(req, state, cx);
     let (period, _) = period(&q, cx.lang);
     let ctx = state.ctx.clone();
     let report =

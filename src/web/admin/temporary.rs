@@ -5,12 +5,12 @@
 //! is a POST from a CSRF-checked form and is recorded (`card.print`, detail
 //! `static via wristband`) before the page is sent.
 
-use actix_web::{web, HttpRequest};
+use actix_web::web;
 use maud::{html, PreEscaped};
 use serde::Deserialize;
 
 use super::residents::card_id;
-use super::{csrf_or_refuse, page, signed_in};
+use super::{page, Checked, SignedIn};
 use crate::domain::{BirthYear, CardStatus};
 use crate::error::AppError;
 use crate::request::auth::blocking;
@@ -18,7 +18,7 @@ use crate::request::State;
 use crate::service::registry::{self, Actor, MintVia};
 use crate::service::temporary::{self, CardFacts};
 use crate::token::TokenKind;
-use crate::web::page::{short, when, Area, Cx, PageResult};
+use crate::web::page::{short, when, Area, PageResult};
 use crate::web::Lang;
 
 /// At most this many open cards are listed (soonest to expire first).
@@ -45,9 +45,7 @@ fn age(l: Lang, year: Option<BirthYear>) -> String {
     }
 }
 
-pub(super) async fn list(req: HttpRequest, state: web::Data<State>) -> PageResult {
-    let cx = Cx::new(&req);
-    let admin = signed_in!(req, state, cx);
+pub(super) async fn list(SignedIn { admin, cx }: SignedIn, state: web::Data<State>) -> PageResult {
     let l = cx.lang;
     let ctx = state.ctx.clone();
     let open = blocking(move || temporary::open(&ctx, LIST_LIMIT)).await?;
@@ -106,12 +104,10 @@ async fn load(state: &web::Data<State>, id: &str) -> Result<CardFacts, AppError>
 
 /// The step before printing (as for the card: a POST mints the token).
 pub(super) async fn wristband_form(
-    req: HttpRequest,
+    SignedIn { admin, cx }: SignedIn,
     state: web::Data<State>,
     id: web::Path<String>,
 ) -> PageResult {
-    let cx = Cx::new(&req);
-    let admin = signed_in!(req, state, cx);
     let l = cx.lang;
     let f = load(&state, &id).await?;
     let expired = f.temporary.terms.valid_until < state.ctx.clock.now();
@@ -147,23 +143,18 @@ pub(super) async fn wristband_form(
 }
 
 #[derive(Deserialize)]
-pub(in crate::web) struct WristbandForm {
-    csrf: Option<String>,
-}
+pub(in crate::web) struct WristbandForm {}
 
 /// The wristband: 25 × 250 mm, the QR (22 mm) at one end, then 无名氏 or
 /// the name, sex, approximate age, card id (short), valid until and the
 /// issuing clinic, in Chinese (what the ward reads) whatever the portal's
 /// language; the rest of the band is the strap.
 pub(super) async fn wristband(
-    req: HttpRequest,
+    SignedIn { admin, cx }: SignedIn,
     state: web::Data<State>,
     id: web::Path<String>,
-    form: web::Form<WristbandForm>,
+    _form: Checked<WristbandForm>,
 ) -> PageResult {
-    let cx = Cx::new(&req);
-    let admin = signed_in!(req, state, cx);
-    csrf_or_refuse!(req, cx, form.csrf.as_deref());
     let l = cx.lang;
     let f = load(&state, &id).await?;
     if f.card.status != CardStatus::Active || f.temporary.terms.valid_until < state.ctx.clock.now()
