@@ -66,9 +66,11 @@ fn write_list(path: &Path, jws: &str) {
     std::fs::rename(tmp, path).unwrap();
 }
 
+/// The list a node serves; `None` without one, or when the request fails
+/// (a kept-alive connection the server closed just then: callers poll).
 fn served_list(n: &TestApp) -> Option<String> {
-    let r = n.get("/.well-known/healthcard-trust-list").send().unwrap();
-    (r.status() == 200).then(|| r.text().unwrap())
+    let r = n.get("/.well-known/healthcard-trust-list").send().ok()?;
+    (r.status() == 200).then(|| r.text().ok()).flatten()
 }
 
 fn wait_for(mut ok: impl FnMut() -> bool) {
