@@ -166,6 +166,32 @@ fn cards_of_one_city_verify_in_another_and_the_home_city_keeps_the_say() {
     assert_eq!(own["valid"], true);
     assert!(own.get("issuer").is_none());
 
+    // A forgery is refused at the visiting node, without asking home.
+    let before = jinan
+        .admin_get(&format!("/api/v1/cards/{card}/access-log"))
+        .json::<Value>()
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .len();
+    let mut forged = stat.clone();
+    let last = forged.pop().unwrap();
+    forged.push(if last == '0' { '1' } else { '0' });
+    let v = verify(chengdu, &cd_key, &forged);
+    assert_eq!(v["valid"], false);
+    assert!(
+        ["bad_signature", "malformed"].contains(&v["reason"].as_str().unwrap()),
+        "{v}"
+    );
+    let after = jinan
+        .admin_get(&format!("/api/v1/cards/{card}/access-log"))
+        .json::<Value>()
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(before, after, "the home node was not asked");
+
     // A dynamic token is accepted once across the federation.
     let dynamic = jinan.mint(&card, "dynamic");
     assert_eq!(verify(beijing, &bj_key, &dynamic)["valid"], true);
@@ -372,6 +398,27 @@ fn lists_that_are_forged_or_expired_and_requests_of_strangers_are_refused() {
     assert_eq!(answer["valid"], true);
     assert!(answer["resident"]["national_id"].is_null());
     assert_eq!(crate::helpers::error_code(again(), 401), "replayed_request");
+    // Correctly signed but not a resolve request: 400 with its code.
+    let junk = b"{\"token\": 5}";
+    let s2 = message_signature::sign(
+        &chengdu_key,
+        "POST",
+        "/federation/v1/resolve",
+        "",
+        junk,
+        chrono::Utc::now().timestamp(),
+    )
+    .unwrap();
+    let r = f.nodes[0]
+        .post("/federation/v1/resolve")
+        .header("content-type", "application/json")
+        .header("content-digest", &s2.content_digest)
+        .header("signature-input", &s2.signature_input)
+        .header("signature", &s2.signature)
+        .body(junk.to_vec())
+        .send()
+        .unwrap();
+    assert_eq!(crate::helpers::error_code(r, 400), "bad_resolve_request");
     // A stale request (signed two minutes ago).
     let old = message_signature::sign(
         &chengdu_key,
