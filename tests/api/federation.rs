@@ -541,6 +541,18 @@ fn the_operator_signs_and_checks_a_list_from_the_command_line() {
     assert_eq!(entry["base_url"], "https://hc.jinan.example");
     assert_eq!(entry["keys"].as_array().unwrap().len(), 1);
     assert_eq!(entry["node_keys"][0]["crv"], "Ed25519");
+    // Not a city code: refused, naming the setting.
+    let o = Command::new(env!("CARGO_BIN_EXE_healthcard"))
+        .args(["--data-dir", data_s, "federation", "describe"])
+        .env_remove("HEALTHCARD_DATABASE_URL")
+        .env_remove("DATABASE_URL")
+        .env_remove("HEALTHCARD_MASTER_KEY")
+        .env_remove("HEALTHCARD_TRUST_LIST")
+        .env_remove("HEALTHCARD_FEDERATION_ROOT_KEY")
+        .env("HEALTHCARD_ISSUER", "HC")
+        .output()
+        .unwrap();
+    assert!(crate::helpers::err(&o).contains("HEALTHCARD_ISSUER"));
     let entries = d.join("entries.json");
     std::fs::write(&entries, json!([entry]).to_string()).unwrap();
 
