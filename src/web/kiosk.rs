@@ -156,6 +156,8 @@ enum Panel {
         card_id: Uuid,
         ticket: String,
         local_patient_id: Option<String>,
+        /// A card of another city (federation): its name and code.
+        issuer: Option<String>,
     },
     Invalid(Reason),
     Linked {
@@ -261,7 +263,7 @@ fn scan_page(cx: &Cx, clinic: &Clinic, used: Use, panel: &Panel) -> Markup {
                 Panel::None => {
                     div #result.result.idle { p { (l.t("等待扫码…", "Waiting for a scan…")) } }
                 }
-                Panel::Valid { name, sex, birth_year, masked_id, document, card_id, ticket, local_patient_id } => {
+                Panel::Valid { name, sex, birth_year, masked_id, document, card_id, ticket, local_patient_id, issuer } => {
                     div #result.result.ok role="status" data-outcome="valid" {
                         p.verdict { "✓ " (l.t("有效", "Valid")) }
                         p.name { (name) }
@@ -270,6 +272,9 @@ fn scan_page(cx: &Cx, clinic: &Clinic, used: Use, panel: &Panel) -> Markup {
                             dt { (l.t("出生年份", "Birth year")) } dd { (birth_year) }
                             @if let Some(t) = document {
                                 dt { (l.document_type(*t)) } dd.mono { (masked_id) }
+                            }
+                            @if let Some(i) = issuer {
+                                dt { (l.t("发卡城市", "Issuing city")) } dd #issuer { (i) }
                             }
                             dt { (l.t("本院病历号", "Our patient number")) }
                             dd.mono #local-patient-id {
@@ -492,6 +497,7 @@ async fn scan(req: HttpRequest, state: web::Data<State>, form: web::Form<ScanFor
                     chrono::Utc::now().timestamp() + LINK_TICKET_SECS,
                 ),
                 local_patient_id: resolution.local_patient_id.clone(),
+                issuer: None,
             }
         }
         Outcome::Foreign { claims, resolution } => {
@@ -517,6 +523,10 @@ async fn scan(req: HttpRequest, state: web::Data<State>, form: web::Form<ScanFor
                     chrono::Utc::now().timestamp() + LINK_TICKET_SECS,
                 ),
                 local_patient_id: resolution.local_patient_id.clone(),
+                issuer: Some(format!(
+                    "{} ({})",
+                    resolution.issuer.name, resolution.issuer.code
+                )),
             }
         }
         Outcome::Invalid { reason, .. } => Panel::Invalid(reason),

@@ -251,6 +251,21 @@ fn cards_of_one_city_verify_in_another_and_the_home_city_keeps_the_say() {
         "{mine}"
     );
 
+    // The Chengdu kiosk shows the Jinan card as valid, with its city.
+    let (_, kiosk_key) = chengdu.clinic("CD02", &["verify"]);
+    let cookie = crate::admins::kiosk_open(chengdu, &kiosk_key);
+    let csrf = healthcard::web::csrf::token_for(&"C".repeat(43));
+    let html = chengdu
+        .post("/kiosk/scan")
+        .header("cookie", &cookie)
+        .form(&[("csrf", csrf.as_str()), ("token", stat.as_str())])
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(html.contains("data-outcome=\"valid\""), "{html}");
+    assert!(html.contains("济南市 (370100)"), "{html}");
+
     // Revoked at home: refused abroad at once, and in the visiting node's
     // revocation feed with its issuer soon after.
     let r = jinan.admin_post(
