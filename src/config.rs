@@ -8,6 +8,9 @@ use serde::Deserialize;
 use crate::crypto::{MasterKey, Suite};
 use crate::proxy::TrustedProxies;
 
+/// The data folder when none is given: `./data`.
+pub const DEFAULT_DATA_DIR: &str = "data";
+
 /// Everything the service and the commands read from their surroundings.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -44,6 +47,9 @@ pub struct Settings {
     /// `POST /api/v1/links` needs the clinic to have verified the card this
     /// recently (a valid verification in the access log).
     pub link_scan_window_secs: i64,
+    /// `HEALTHCARD_TEMPORARY_CARD_DAYS`: how long a temporary card (临时卡)
+    /// is valid after issue, 1-365 days (default 30).
+    pub temporary_card_days: u32,
     /// JSON log lines instead of human-readable ones.
     pub log_json: bool,
     /// Proxies whose `X-Forwarded-*` and `Forwarded` headers are believed (default none).
@@ -93,6 +99,7 @@ struct FileSettings {
     login_failures_before_lockout: Option<u32>,
     key_refresh_secs: Option<u64>,
     link_scan_window_secs: Option<i64>,
+    temporary_card_days: Option<u32>,
     log_json: Option<bool>,
     trusted_proxies: Option<Vec<String>>,
     public_url: Option<String>,
@@ -122,7 +129,7 @@ pub struct ConfigError(pub String);
 impl Default for Settings {
     fn default() -> Self {
         Settings {
-            data_dir: PathBuf::from("data"),
+            data_dir: PathBuf::from(DEFAULT_DATA_DIR),
             database_url: String::new(),
             bind: "127.0.0.1:8080".into(),
             master_key: None,
@@ -139,6 +146,7 @@ impl Default for Settings {
             login_failures_before_lockout: 5,
             key_refresh_secs: 2,
             link_scan_window_secs: 24 * 3600,
+            temporary_card_days: 30,
             log_json: false,
             trusted_proxies: TrustedProxies::default(),
             public_url: None,
@@ -258,6 +266,7 @@ impl Settings {
             login_failures_before_lockout,
             key_refresh_secs,
             link_scan_window_secs,
+            temporary_card_days,
             log_json,
             fhir_system_prefix,
             trust_list_refresh_secs,
@@ -320,6 +329,7 @@ impl Settings {
             login_failures_before_lockout => "HEALTHCARD_LOGIN_FAILURES_BEFORE_LOCKOUT",
             key_refresh_secs => "HEALTHCARD_KEY_REFRESH_SECS",
             link_scan_window_secs => "HEALTHCARD_LINK_SCAN_WINDOW_SECS",
+            temporary_card_days => "HEALTHCARD_TEMPORARY_CARD_DAYS",
             log_json => "HEALTHCARD_LOG_JSON",
             trust_list_refresh_secs => "HEALTHCARD_TRUST_LIST_REFRESH_SECS",
             federation_timeout_ms => "HEALTHCARD_FEDERATION_TIMEOUT_MS"
@@ -352,6 +362,9 @@ impl Settings {
             return Err(ConfigError(
                 "link_scan_window_secs must be 60 s to 30 days".into(),
             ));
+        }
+        if !(1..=365).contains(&self.temporary_card_days) {
+            return Err(ConfigError("temporary_card_days must be 1-365".into()));
         }
         if !(1..=64).contains(&self.log_writers) {
             return Err(ConfigError("log_writers must be 1-64".into()));

@@ -9,7 +9,7 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
-use crate::domain::{DocumentError, DomainError, PeriodError};
+use crate::domain::{DocumentError, DomainError, PeriodError, ReasonError};
 use crate::store::StoreError;
 
 /// The JSON error body.
@@ -218,6 +218,29 @@ impl From<crate::service::families::FamilyError> for AppError {
     }
 }
 
+/// A refused merge: 422 `merge_self`; the store's refusals as they map.
+impl From<crate::service::merges::MergeError> for AppError {
+    fn from(e: crate::service::merges::MergeError) -> Self {
+        use crate::service::merges::MergeError as M;
+        match e {
+            M::SelfMerge => AppError::invalid("merge_self", e.to_string()),
+            M::Store(s) => s.into(),
+        }
+    }
+}
+
+/// A refused temporary card (issue 14).
+impl From<crate::service::temporary::TemporaryError> for AppError {
+    fn from(e: crate::service::temporary::TemporaryError) -> Self {
+        use crate::service::temporary::TemporaryError as T;
+        match e {
+            T::MissingScope => AppError::Forbidden(e.to_string()),
+            T::NoKey => AppError::Unavailable,
+            T::Store(s) => s.into(),
+        }
+    }
+}
+
 impl From<DomainError> for AppError {
     fn from(e: DomainError) -> Self {
         AppError::Invalid {
@@ -240,6 +263,16 @@ impl From<DocumentError> for AppError {
             DocumentError::Required { .. } => "birth_date_required",
         };
         AppError::invalid(code, e.to_string())
+    }
+}
+
+impl From<ReasonError> for AppError {
+    fn from(e: ReasonError) -> Self {
+        match e {
+            ReasonError::TooLong | ReasonError::ControlCharacter => {
+                AppError::invalid("invalid_reason", e.to_string())
+            }
+        }
     }
 }
 

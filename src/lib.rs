@@ -20,6 +20,7 @@ pub mod error;
 pub mod fhir;
 pub mod http;
 pub mod proxy;
+pub mod request;
 pub mod service;
 pub mod startup;
 pub mod store;

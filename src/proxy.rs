@@ -250,6 +250,40 @@ pub fn cookie(req: &HttpRequest, base: &str) -> Option<String> {
     req.cookie(&name).map(|c| c.value().to_string())
 }
 
+/// What a request's `Origin` header says about where it was sent from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// No `Origin` header (a non-browser client, or a same-origin GET).
+    Absent,
+    /// It names the host the request was sent to ([`client`]'s host, scheme aside).
+    Same,
+    /// Another site, `null`, or a header that cannot be read.
+    Foreign,
+}
+
+/// The one comparison of `Origin` with the request's host. The callers
+/// decide what [`Origin::Absent`] is worth: a cookie-authenticated API
+/// change refuses it (the origin is its only proof), a portal form accepts
+/// it (its CSRF token, bound to a cookie, is the proof; see docs/security.md).
+pub fn origin(req: &HttpRequest) -> Origin {
+    let Some(value) = req.headers().get(header::ORIGIN) else {
+        return Origin::Absent;
+    };
+    let same = value
+        .to_str()
+        .ok()
+        .zip(client(req).host)
+        .is_some_and(|(o, h)| {
+            o.split_once("://")
+                .is_some_and(|(_, rest)| rest.trim_end_matches('/').eq_ignore_ascii_case(&h))
+        });
+    if same {
+        Origin::Same
+    } else {
+        Origin::Foreign
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -343,5 +377,31 @@ mod tests {
     fn host_cookies_only_over_https() {
         assert_eq!(cookie_name(true, "hc_session"), "__Host-hc_session");
         assert_eq!(cookie_name(false, "hc_session"), "hc_session");
+    }
+
+    #[test]
+    fn origin_is_compared_with_the_host_it_was_sent_to() {
+        let peer = "203.0.113.9:4000";
+        assert_eq!(origin(&req(peer, &[])), Origin::Absent);
+        for same in ["https://card.example", "http://CARD.example/"] {
+            assert_eq!(
+                origin(&req(peer, &[("origin", same)])),
+                Origin::Same,
+                "{same}"
+            );
+        }
+        for foreign in [
+            "https://evil.example",
+            "https://card.example.evil.example",
+            "https://card.example:8443",
+            "null",
+            "card.example",
+        ] {
+            assert_eq!(
+                origin(&req(peer, &[("origin", foreign)])),
+                Origin::Foreign,
+                "{foreign}"
+            );
+        }
     }
 }

@@ -17,10 +17,10 @@ use utoipa_actix_web::AppExt;
 use crate::config::Settings;
 use crate::error::ErrorBody;
 use crate::http::handlers::{
-    admin, cards, clinics, families, federation, holder, keys, links, ops, residents, revocations,
-    stats, verify,
+    admin, cards, clinics, families, federation, holder, identify, keys, links, ops, residents,
+    revocations, stats, temporary, verify,
 };
-use crate::http::{extract, metrics, State};
+use crate::request::{extract, metrics, State};
 use crate::service::{AppContext, StartupReport};
 
 #[derive(OpenApi)]
@@ -211,6 +211,7 @@ pub fn app(
         .service(residents::register)
         .service(residents::search)
         .service(residents::add_document)
+        .service(residents::merge)
         .service(residents::find)
         .service(residents::get)
         .service(cards::issue)
@@ -232,6 +233,8 @@ pub fn app(
         .service(families::add)
         .service(families::remove)
         .service(verify::verify)
+        .service(identify::identify)
+        .service(temporary::issue)
         .service(links::create)
         .service(links::find)
         .service(revocations::feed)
@@ -307,7 +310,7 @@ async fn openapi(api: web::Data<utoipa::openapi::OpenApi>) -> HttpResponse {
 
 /// A bound, not yet running server.
 pub struct Application {
-    port: u16,
+    addr: std::net::SocketAddr,
     server: Server,
     pub context: AppContext,
     pub report: StartupReport,
@@ -325,13 +328,13 @@ impl Application {
         spawn_housekeeping(state.clone());
         let listener = TcpListener::bind(&bind)
             .map_err(|e| anyhow::anyhow!("cannot listen on {bind}: {e}"))?;
-        let port = listener.local_addr()?.port();
+        let addr = listener.local_addr()?;
         let server = HttpServer::new(move || app(state.clone()))
             .listen(listener)?
             .shutdown_timeout(10)
             .run();
         Ok(Application {
-            port,
+            addr,
             server,
             context,
             report,
@@ -339,7 +342,12 @@ impl Application {
     }
 
     pub fn port(&self) -> u16 {
-        self.port
+        self.addr.port()
+    }
+
+    /// The address the listener really bound (port 0 resolved).
+    pub fn local_addr(&self) -> std::net::SocketAddr {
+        self.addr
     }
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {

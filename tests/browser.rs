@@ -231,9 +231,11 @@ impl Person<'_> {
     }
 }
 
-#[test]
-fn stories_in_a_real_browser() {
-    let Some(browser) = Browser::find() else {
+/// Chromium and ChromeDriver, or `None` after saying loudly that the test is
+/// skipped; with `HEALTHCARD_REQUIRE_BROWSER=1` (CI) their absence fails.
+fn browser_or_skip() -> Option<Browser> {
+    let found = Browser::find();
+    if found.is_none() {
         if std::env::var("HEALTHCARD_REQUIRE_BROWSER").as_deref() == Ok("1") {
             panic!("HEALTHCARD_REQUIRE_BROWSER=1 but chromium or chromedriver is not installed");
         }
@@ -245,6 +247,71 @@ fn stories_in_a_real_browser() {
              *** (apt-get install chromium chromium-driver; set HEALTHCARD_REQUIRE_BROWSER=1 to fail) ***\n{line}",
             line = "*".repeat(92)
         );
+    }
+    found
+}
+
+/// The JSON API as the card office's administrator: what a story sets up
+/// before a person opens a page.
+struct AdminApi<'a> {
+    http: reqwest::blocking::Client,
+    base: &'a str,
+    token: String,
+}
+
+impl<'a> AdminApi<'a> {
+    fn sign_in(base: &'a str) -> AdminApi<'a> {
+        let http = reqwest::blocking::Client::new();
+        let token = http
+            .post(format!("{base}/api/v1/admin/login"))
+            .json(&serde_json::json!({"username": ADMIN, "password": PASSWORD}))
+            .send()
+            .unwrap()
+            .json::<serde_json::Value>()
+            .unwrap()["token"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        AdminApi { http, base, token }
+    }
+
+    /// `method path` with `body`, as the administrator (or with `key`); a
+    /// success answer's JSON.
+    fn call_as(
+        &self,
+        key: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: serde_json::Value,
+    ) -> serde_json::Value {
+        let r = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(key)
+            .json(&body)
+            .send()
+            .unwrap();
+        assert!(r.status().is_success(), "{path}: {}", r.status());
+        r.json().unwrap()
+    }
+
+    fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: serde_json::Value,
+    ) -> serde_json::Value {
+        self.call_as(&self.token, method, path, body)
+    }
+
+    fn post(&self, path: &str, body: serde_json::Value) -> serde_json::Value {
+        self.call(reqwest::Method::POST, path, body)
+    }
+}
+
+#[test]
+fn stories_in_a_real_browser() {
+    let Some(browser) = browser_or_skip() else {
         return;
     };
     let app = spawn_app();
@@ -491,27 +558,9 @@ fn stories_in_a_real_browser() {
 
     // --- The card office's dashboard: a HIS uses cards at several steps,
     // and the dashboard's numbers are the API's for the same period.
-    let http = reqwest::blocking::Client::new();
-    let token: String = http
-        .post(format!("{}/api/v1/admin/login", app.base))
-        .json(&serde_json::json!({"username": ADMIN, "password": PASSWORD}))
-        .send()
-        .unwrap()
-        .json::<serde_json::Value>()
-        .unwrap()["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let api = |method: reqwest::Method, path: &str, body: serde_json::Value| {
-        let r = http
-            .request(method, format!("{}{path}", app.base))
-            .bearer_auth(&token)
-            .json(&body)
-            .send()
-            .unwrap();
-        assert!(r.status().is_success(), "{path}: {}", r.status());
-        r.json::<serde_json::Value>().unwrap()
-    };
+    let admin_api = AdminApi::sign_in(&app.base);
+    let http = &admin_api.http;
+    let api = |method, path: &str, body| admin_api.call(method, path, body);
     let his = api(
         reqwest::Method::POST,
         "/api/v1/clinics",
@@ -816,39 +865,14 @@ fn repeated_failures_lock_the_account() {
 /// to it; the QR says whose it is, and the scanned code verifies as the child.
 #[test]
 fn the_family_switcher_shows_the_childs_card() {
-    let Some(browser) = Browser::find() else {
-        if std::env::var("HEALTHCARD_REQUIRE_BROWSER").as_deref() == Ok("1") {
-            panic!("HEALTHCARD_REQUIRE_BROWSER=1 but chromium or chromedriver is not installed");
-        }
-        use std::io::Write;
-        let _ = writeln!(
-            std::io::stderr().lock(),
-            "*** SKIPPED: browser tests: chromium or chromedriver is not installed ***"
-        );
+    let Some(browser) = browser_or_skip() else {
         return;
     };
     let app = spawn_app();
-    let http = reqwest::blocking::Client::new();
-    let token: String = http
-        .post(format!("{}/api/v1/admin/login", app.base))
-        .json(&serde_json::json!({"username": ADMIN, "password": PASSWORD}))
-        .send()
-        .unwrap()
-        .json::<serde_json::Value>()
-        .unwrap()["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let api = |path: &str, body: serde_json::Value| {
-        let r = http
-            .post(format!("{}{path}", app.base))
-            .bearer_auth(&token)
-            .json(&body)
-            .send()
-            .unwrap();
-        assert!(r.status().is_success(), "{path}: {}", r.status());
-        r.json::<serde_json::Value>().unwrap()
-    };
+    let admin_api = AdminApi::sign_in(&app.base);
+    let http = &admin_api.http;
+    let token = admin_api.token.clone();
+    let api = |path: &str, body| admin_api.post(path, body);
     let key = api(
         "/api/v1/clinics",
         serde_json::json!({"code": "PED-1", "name": "市儿童医院", "scopes": ["verify"]}),
@@ -933,4 +957,335 @@ fn the_family_switcher_shows_the_childs_card() {
     p.wait_to_see("发卡机构已解除监护关系");
     assert!(p.sees("这张家庭成员的卡已不在您的手机上"));
     assert!(d.try_find("//a[@data-card]").is_none());
+}
+
+/// The card office registers a foreigner by passport (the form changes with
+/// the type), a newborn under them, and adds the child's birth certificate
+/// later; refusals stand beside their field and full numbers are never shown.
+#[test]
+fn the_portal_registers_every_kind_of_patient() {
+    let Some(browser) = browser_or_skip() else {
+        return;
+    };
+    let app = spawn_app();
+    let d = Driver::start(&browser);
+    let p = Person {
+        d: &d,
+        base: &app.base,
+    };
+    let choose = |select: &str, value: &str| {
+        let o = d.find(&format!(
+            "//select[@id='{select}']/option[@value='{value}']"
+        ));
+        d.click(&o);
+    };
+    let set_date = |id: &str, date: &str| {
+        d.execute(
+            "document.getElementById(arguments[0]).value = arguments[1];",
+            serde_json::json!([id, date]),
+        );
+    };
+    p.open("/admin/login");
+    p.fill("用户名", ADMIN);
+    p.fill("密码", PASSWORD);
+    p.press("登录");
+    p.wait_to_see("查找居民");
+
+    // --- A foreigner by passport: the passport tab asks for country, sex and birth date.
+    p.open("/admin/residents/new");
+    assert!(d.try_find("//input[@id='country']").is_none());
+    p.press("护照");
+    p.wait_to_see("签发国家代码");
+    p.fill("姓名", "John Smith");
+    p.fill("护照号码", "E12345678");
+    p.fill("签发国家代码", "XYZ");
+    p.press("登记");
+    p.wait_to_see("三位字母代码");
+    assert!(p.error_beside("签发国家代码").contains("ISO 3166-1"));
+    assert!(p.error_beside("性别").contains("必填"));
+    p.fill("签发国家代码", "USA");
+    choose("sex", "male");
+    set_date("birth_date", "1985-04-12");
+    p.press("登记");
+    p.wait_to_see("尚未发卡");
+    let father = p.path().trim_start_matches("/admin/residents/").to_string();
+    assert!(p.sees("护照"));
+    assert!(p.sees("1985-04-12"));
+    assert!(
+        !p.sees("E12345678"),
+        "the full passport number is not shown"
+    );
+    p.shot("admin-registered-passport");
+
+    // --- The same passport again is refused beside its field, with a link to the resident.
+    p.open("/admin/residents/new?type=passport");
+    p.fill("姓名", "J. Smith");
+    p.fill("护照号码", "E12345678");
+    p.fill("签发国家代码", "USA");
+    choose("sex", "male");
+    set_date("birth_date", "1985-04-12");
+    p.press("登记");
+    p.wait_to_see("该证件号码已经登记");
+    p.press("查看该居民");
+    p.wait_to_see("John Smith");
+    assert_eq!(p.path(), format!("/admin/residents/{father}"));
+
+    // --- A newborn under him, before any document exists.
+    p.open("/admin/residents/new");
+    p.press("新生儿（由监护人登记）");
+    p.wait_to_see("监护人的居民编号");
+    assert!(d.try_find("//input[@id='number']").is_none());
+    let born = (chrono::Utc::now().date_naive() - chrono::Duration::days(9))
+        .format("%Y-%m-%d")
+        .to_string();
+    p.fill("姓名", "小约翰");
+    choose("sex", "male");
+    set_date("birth_date", "2020-01-01");
+    p.fill("监护人的居民编号", &father);
+    choose("relation", "father");
+    p.press("登记");
+    p.wait_to_see("一周岁以内的新生儿");
+    set_date("birth_date", &born);
+    p.press("登记");
+    p.wait_to_see("尚未发卡");
+    let child = p.path().trim_start_matches("/admin/residents/").to_string();
+    assert_ne!(child, father);
+    assert!(
+        p.sees("John Smith"),
+        "the guardian is listed on the child's page"
+    );
+    p.shot("admin-registered-newborn");
+
+    // --- The birth certificate comes later: same resident; a bad number first.
+    p.press("添加证件");
+    p.wait_to_see("出生医学证明编号");
+    p.fill("出生医学证明编号", "12");
+    p.press("添加");
+    p.wait_to_see("不符合该证件的格式");
+    p.fill("出生医学证明编号", "X000000077");
+    p.press("添加");
+    p.wait_to_see("尚未发卡");
+    assert_eq!(p.path(), format!("/admin/residents/{child}"));
+    assert!(p.sees("出生医学证明"));
+    assert!(
+        !p.sees("X000000077"),
+        "the full certificate number is not shown"
+    );
+}
+
+/// The card office merges a temporary record into the real one from the
+/// resident's page: the real record's id, a confirmation that names both,
+/// the box ticked; the old card then answers `card_replaced`.
+#[test]
+fn a_merge_from_the_residents_page() {
+    let Some(browser) = browser_or_skip() else {
+        return;
+    };
+    let app = spawn_app();
+    let admin_api = AdminApi::sign_in(&app.base);
+    let http = &admin_api.http;
+    let token = admin_api.token.clone();
+    let api = |path: &str, body| admin_api.post(path, body);
+    let register = |name: &str, first17: &str| -> (String, String) {
+        let r = api(
+            "/api/v1/residents",
+            serde_json::json!({"name": name, "national_id": national_id(first17)}),
+        );
+        let id = r["id"].as_str().unwrap().to_string();
+        let card = api(
+            &format!("/api/v1/residents/{id}/cards"),
+            serde_json::json!({}),
+        )["card"]["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        (id, card)
+    };
+    let (source, s_card) = register("急诊无名氏", "11010519700101001");
+    let (into, t_card) = register("赵六", "11010519700202003");
+    let old_token = api(
+        &format!("/api/v1/cards/{s_card}/tokens"),
+        serde_json::json!({"kind": "static"}),
+    )["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let d = Driver::start(&browser);
+    let p = Person {
+        d: &d,
+        base: &app.base,
+    };
+    p.open("/admin/login");
+    p.fill("用户名", ADMIN);
+    p.fill("密码", PASSWORD);
+    p.press("登录");
+    p.wait_to_see("查找居民");
+    p.open(&format!("/admin/residents/{source}"));
+    p.press("合并到另一条记录…");
+    p.wait_to_see("合并后不可撤销");
+    p.fill("真实记录的编号", &into);
+    p.press("下一步");
+    p.wait_to_see("我已核实两条记录是同一个人");
+    assert!(
+        p.sees("急诊无名氏") && p.sees("赵六"),
+        "both records are named"
+    );
+    p.shot("admin-merge-confirm");
+    // Without the box ticked, nothing happens.
+    p.press("确认合并");
+    p.wait_to_see("请勾选确认");
+    p.tick("我已核实两条记录是同一个人，确认合并");
+    p.press("确认合并");
+    // The confirmation page names 赵六 too: wait for the redirect itself.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while p.path() != format!("/admin/residents/{into}") {
+        assert!(Instant::now() < deadline, "still on {}", p.path());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    p.wait_to_see("赵六");
+    p.open(&format!("/admin/residents/{source}"));
+    p.wait_to_see("此记录已合并到");
+    assert!(p.sees(&into));
+    let r: serde_json::Value = http
+        .get(format!("{}/api/v1/residents/{source}", app.base))
+        .bearer_auth(&token)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(r["merged_into"], into.as_str());
+    assert_eq!(r["cards"][0]["replaced_by"], t_card.as_str());
+    let key = api(
+        "/api/v1/clinics",
+        serde_json::json!({"code": "ER-1", "name": "急救中心", "scopes": ["verify"]}),
+    )["api_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let v: serde_json::Value = http
+        .post(format!("{}/api/v1/verify", app.base))
+        .bearer_auth(&key)
+        .json(&serde_json::json!({"token": old_token}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(v["reason"], "card_replaced", "{v}");
+}
+
+/// Issue 14: an emergency department issues a temporary card by API; the card
+/// office lists it and prints its wristband, whose QR scans at the issuing
+/// clinic's kiosk with the temporary-card banner and is refused at another.
+#[test]
+fn a_temporary_card_on_a_wristband() {
+    let Some(browser) = browser_or_skip() else {
+        return;
+    };
+    let app = spawn_app();
+    let admin_api = AdminApi::sign_in(&app.base);
+    let http = &admin_api.http;
+    let admin = admin_api.token.clone();
+    let clinic = |code: &str, name: &str, scopes: serde_json::Value| -> String {
+        http.post(format!("{}/api/v1/clinics", app.base))
+            .bearer_auth(&admin)
+            .json(&serde_json::json!({"code": code, "name": name, "scopes": scopes}))
+            .send()
+            .unwrap()
+            .json::<serde_json::Value>()
+            .unwrap()["api_key"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let er = clinic(
+        "ER-1",
+        "市第一人民医院急诊科",
+        serde_json::json!(["verify", "register"]),
+    );
+    let other = clinic("OTHER", "市中医院", serde_json::json!(["verify"]));
+    let issued: serde_json::Value = http
+        .post(format!("{}/api/v1/temporary-cards", app.base))
+        .bearer_auth(&er)
+        .json(&serde_json::json!({"sex": "male", "birth_year": 1980, "note": "120 送来"}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let card = issued["card"]["id"].as_str().unwrap().to_string();
+
+    let d = Driver::start(&browser);
+    let p = Person {
+        d: &d,
+        base: &app.base,
+    };
+    p.open("/admin/login");
+    p.fill("用户名", ADMIN);
+    p.fill("密码", PASSWORD);
+    p.press("登录");
+    p.wait_to_see("查找居民");
+    // The list of open temporary cards, with the clinic and the end date.
+    p.press("临时卡");
+    p.wait_to_see("仍在有效期内的临时卡");
+    let row = d.find(&format!("//tr[@data-card='{card}']"));
+    let text = d.text(&row);
+    assert!(
+        text.contains("无名氏") && text.contains("市第一人民医院急诊科"),
+        "{text}"
+    );
+    p.shot("admin-temporary-cards");
+    // The patient's page: no document, the estimated year, the card marked.
+    p.open(&format!(
+        "/admin/residents/{}",
+        issued["resident"]["id"].as_str().unwrap()
+    ));
+    p.wait_to_see("临时卡患者");
+    assert!(p.sees("1980") && p.sees("临时卡，有效期至"));
+    p.open("/admin/temporary-cards");
+    // Its wristband: a GET shows the form, the POST mints and lays it out.
+    p.press("打印腕带");
+    p.wait_to_see("腕带带有此临时卡的静态二维码");
+    p.press("生成腕带");
+    d.find("//*[@id='wristband']//*[name()='svg']");
+    let band = d.text(&d.find("//*[@id='wristband']"));
+    assert!(
+        band.contains("无名氏") && band.contains("男") && band.contains("1980"),
+        "{band}"
+    );
+    assert!(band.contains(&card[..8]) && band.contains("市第一人民医院急诊科"));
+    assert!(!band.contains("120 送来"), "the note stays off the band");
+    d.set_window(1400, 500);
+    let scanned = p.read_qr("//*[@id='band-qr']");
+    p.shot("admin-wristband");
+    d.set_window(1280, 1000);
+    // Making it was recorded before the page was sent.
+    let log: Vec<serde_json::Value> = http
+        .get(format!("{}/api/v1/cards/{card}/access-log", app.base))
+        .bearer_auth(&admin)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert!(log
+        .iter()
+        .any(|e| e["action"] == "card.print" && e["detail"] == "static via wristband"));
+    // The issuing clinic's kiosk: valid, with the banner.
+    p.open("/kiosk");
+    p.fill("API 密钥", &er);
+    p.press("登录");
+    p.wait_to_see("请扫描电子健康卡二维码");
+    p.scan(&scanned);
+    assert_eq!(p.outcome(), "valid");
+    assert!(p.sees("临时卡 · 仅限本机构使用"));
+    assert!(p.sees("无名氏") && p.sees("1980"));
+    p.shot("kiosk-temporary");
+    // Another clinic's kiosk: refused, in words.
+    p.press("退出");
+    p.wait_to_see("API 密钥");
+    p.fill("API 密钥", &other);
+    p.press("登录");
+    p.wait_to_see("请扫描电子健康卡二维码");
+    p.scan(&scanned);
+    assert_eq!(p.outcome(), "card_restricted");
+    assert!(p.sees("此临时卡仅限签发机构使用"));
 }

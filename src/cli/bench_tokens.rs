@@ -20,14 +20,12 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use diesel::prelude::*;
 use uuid::Uuid;
 
 use crate::config::Settings;
 use crate::domain::ClinicCode;
 use crate::service::AppContext;
-use crate::store::schema::{cards, links};
-use crate::store::{clinics, StoreError};
+use crate::store::{cards, clinics};
 use crate::token::{self, KeyRing, SigningKey, TokenKind, Validation};
 
 #[derive(Args)]
@@ -99,30 +97,19 @@ pub fn run(settings: Settings, args: BenchTokensArgs) -> anyhow::Result<ExitCode
 /// Ids of every active card, or of those whose resident is linked at `clinic`.
 fn active_cards(ctx: &AppContext, clinic: Option<&str>) -> anyhow::Result<Vec<Uuid>> {
     let mut conn = ctx.conn()?;
-    let raw: Vec<String> = match clinic {
-        None => cards::table
-            .filter(cards::status.eq("active"))
-            .select(cards::id)
-            .order(cards::id)
-            .load(&mut *conn)
-            .map_err(StoreError::from)?,
+    let clinic = match clinic {
+        None => None,
         Some(code) => {
             let code = ClinicCode::parse(code)?;
             let clinic = clinics::find_by_code(&mut conn, &code)?
                 .ok_or_else(|| anyhow::anyhow!("no clinic with code {}", code.as_str()))?;
-            cards::table
-                .inner_join(links::table.on(links::resident_id.eq(cards::resident_id)))
-                .filter(cards::status.eq("active"))
-                .filter(links::clinic_id.eq(clinic.id.to_string()))
-                .select(cards::id)
-                .order(cards::id)
-                .load(&mut *conn)
-                .map_err(StoreError::from)?
+            Some(clinic.id)
         }
     };
-    raw.iter()
-        .map(|s| Uuid::parse_str(s).map_err(|e| anyhow::anyhow!("card id {s:?}: {e}")))
-        .collect()
+    Ok(cards::active_ids(&mut conn, clinic)?
+        .into_iter()
+        .map(Uuid::from)
+        .collect())
 }
 
 /// Mints `count` tokens over `threads` threads; chunks come back in order.

@@ -4,10 +4,10 @@ use clap::Subcommand;
 
 use crate::config::Settings;
 use crate::domain::{ClinicCode, ClinicName, Scopes};
-use crate::http::views::{ClinicView, CreatedClinic};
 use crate::service::registry::{self, Actor};
 use crate::service::AppContext;
-use crate::store::{clinics, Conflict, StoreError};
+use crate::store::clinics::{self, Clinic};
+use crate::store::{Conflict, StoreError};
 
 #[derive(Subcommand)]
 pub enum ClinicCommand {
@@ -19,7 +19,8 @@ pub enum ClinicCommand {
         /// Display name: 1-128 characters.
         #[arg(long)]
         name: String,
-        /// Comma-separated: verify, link, pii, xref, search.
+        /// Comma-separated: verify, link, pii, xref, search, identify, register. identify: an ID
+        /// number is not a secret, give it deliberately (docs/security.md); register: temporary cards.
         #[arg(long, default_value = "verify,link")]
         scopes: String,
     },
@@ -42,19 +43,30 @@ pub fn run(settings: Settings, cmd: ClinicCommand) -> anyhow::Result<ExitCode> {
                         }
                         other => other.into(),
                     })?;
-            let out = CreatedClinic {
-                clinic: ClinicView::from(&clinic),
-                api_key: key.expose().to_string(),
-            };
-            println!("{}", serde_json::to_string(&out)?);
+            let out = serde_json::json!({
+                "clinic": clinic_json(&clinic),
+                "api_key": key.expose(),
+            });
+            println!("{out}");
             Ok(ExitCode::SUCCESS)
         }
         ClinicCommand::List => {
             let (ctx, _) = AppContext::open_existing(settings)?;
             for c in clinics::list(&mut *ctx.conn()?)? {
-                println!("{}", serde_json::to_string(&ClinicView::from(&c))?);
+                println!("{}", clinic_json(&c));
             }
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// A clinic as one JSON line, the fields of the API's clinic view.
+fn clinic_json(c: &Clinic) -> serde_json::Value {
+    serde_json::json!({
+        "id": c.id.to_string(),
+        "code": c.code.as_str(),
+        "name": c.name,
+        "scopes": c.scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+        "created_at": c.created_at.and_utc(),
+    })
 }

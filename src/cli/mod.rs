@@ -61,7 +61,7 @@ enum Command {
     /// Federation of issuers: the operator's key and trust list, this node's entry.
     #[command(subcommand)]
     Federation(federation::FederationCommand),
-    /// Residents: guardians and dependants.
+    /// Residents: guardians and dependants, merges.
     #[command(subcommand)]
     Resident(resident::ResidentCommand),
     /// Check a token's signature and times and print its claims.

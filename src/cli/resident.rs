@@ -1,6 +1,7 @@
 //! `healthcard resident guardian add|remove|list`: the card office's family
 //! changes from the command line, through the same use cases as the API
-//! (the same rules, the same two access-log rows per change).
+//! (the same rules, the same two access-log rows per change);
+//! `healthcard resident merge SOURCE INTO`: the API's merge.
 
 use std::process::ExitCode;
 
@@ -10,6 +11,7 @@ use serde_json::json;
 use crate::config::Settings;
 use crate::domain::{Relation, ResidentId};
 use crate::service::families::{self, Member};
+use crate::service::merges;
 use crate::service::registry::Actor;
 use crate::service::AppContext;
 
@@ -18,6 +20,11 @@ pub enum ResidentCommand {
     /// A resident's guardians and dependants.
     #[command(subcommand)]
     Guardian(GuardianCommand),
+    /// Merge the temporary or duplicate record SOURCE into the real record
+    /// INTO (resident ids), irreversibly: SOURCE's clinic numbers move to
+    /// INTO, its live cards are replaced by INTO's card. Refused when both
+    /// have a number at one clinic. Prints what changed as JSON.
+    Merge { source: String, into: String },
 }
 
 #[derive(Subcommand)]
@@ -57,8 +64,23 @@ fn line(side: &str, m: &Member) -> serde_json::Value {
 }
 
 pub fn run(settings: Settings, cmd: ResidentCommand) -> anyhow::Result<ExitCode> {
-    let ResidentCommand::Guardian(cmd) = cmd;
     let actor = Actor::system("cli");
+    let cmd = match cmd {
+        ResidentCommand::Guardian(cmd) => cmd,
+        ResidentCommand::Merge { source, into } => {
+            let (source, into) = (resident(&source)?, resident(&into)?);
+            let (ctx, _) = AppContext::open_existing(settings)?;
+            let done = merges::merge_residents(&ctx, &actor, source, into)?;
+            println!(
+                "{}",
+                json!({"source": done.source.to_string(), "merged_into": done.into.to_string(),
+                       "replaced_by": done.target_card.to_string(),
+                       "replaced_cards": done.replaced_cards.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                       "moved_links": done.moved_links})
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
+    };
     match cmd {
         GuardianCommand::Add {
             dependant,

@@ -33,12 +33,13 @@ pub fn run(settings: Settings) -> anyhow::Result<ExitCode> {
         if r.created_signing_key {
             eprintln!("created the first signing key");
         }
-        eprintln!("healthcard listening on http://127.0.0.1:{} (database {db})", app.port());
+        eprintln!("healthcard listening on {} (database {db})", listening(app.local_addr()));
+        let me = command_prefix(&data_dir);
         if r.admins == 0 {
-            eprintln!("next: make an administrator:   healthcard admin create --username admin   (password on standard input)");
+            eprintln!("next: make an administrator:   {me} admin create --username admin   (password on standard input)");
         }
         if r.clinics == 0 {
-            eprintln!("next: make a clinic:           healthcard clinic create --code C001 --name \"Clinic\" --scopes verify,link");
+            eprintln!("next: make a clinic:           {me} clinic create --code C001 --name \"Clinic\" --scopes verify,link");
         }
         tracing::info!(port = app.port(), "serving");
         app.run_until_stopped().await?;
@@ -57,4 +58,32 @@ pub fn migrate(settings: Settings) -> anyhow::Result<ExitCode> {
     }
     println!("database {db} is up to date");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The bound address as a URL to open; for a wildcard bind, the loopback
+/// URL that reaches it from this machine.
+fn listening(addr: std::net::SocketAddr) -> String {
+    if addr.ip().is_unspecified() {
+        format!(
+            "{addr} (every interface; from this machine http://127.0.0.1:{})",
+            addr.port()
+        )
+    } else {
+        format!("http://{addr}")
+    }
+}
+
+/// How this binary was invoked (e.g. `target/release/healthcard`, which is
+/// what `cargo run` runs), with `--data-dir` when it is not the default: a
+/// next step a newcomer can paste into another terminal as it is.
+fn command_prefix(data_dir: &std::path::Path) -> String {
+    let me = std::env::args()
+        .next()
+        .filter(|a| !a.is_empty())
+        .unwrap_or_else(|| "healthcard".into());
+    if data_dir == std::path::Path::new(crate::config::DEFAULT_DATA_DIR) {
+        me
+    } else {
+        format!("{me} --data-dir {}", data_dir.display())
+    }
 }

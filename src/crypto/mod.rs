@@ -79,6 +79,13 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
     out
 }
 
+/// Whether two secrets (MACs, tokens) are equal, in time that does not
+/// depend on where they differ (subtle's `ConstantTimeEq`).
+pub fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    use subtle::ConstantTimeEq;
+    a.ct_eq(b).into()
+}
+
 /// SHA-256 of `data`.
 pub fn sha256(data: &[u8]) -> [u8; 32] {
     let d = ring::digest::digest(&ring::digest::SHA256, data);

@@ -133,6 +133,44 @@ impl FromStr for CardAction {
     }
 }
 
+/// Why the card office changed a card ("lost phone"), as recorded in the
+/// access log: at most [`ChangeReason::MAX_CHARS`] characters, trimmed, no
+/// control characters. Blank means no reason ([`ChangeReason::parse`]
+/// answers `None`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangeReason(String);
+
+/// Why a change reason was refused (the API answers `invalid_reason`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ReasonError {
+    #[error("reason is at most 500 characters")]
+    TooLong,
+    #[error("reason must not contain control characters")]
+    ControlCharacter,
+}
+
+impl ChangeReason {
+    pub const MAX_CHARS: usize = 500;
+
+    /// `Ok(None)` for blank text.
+    pub fn parse(text: &str) -> Result<Option<Self>, ReasonError> {
+        let t = text.trim();
+        if t.is_empty() {
+            Ok(None)
+        } else if t.chars().count() > Self::MAX_CHARS {
+            Err(ReasonError::TooLong)
+        } else if t.chars().any(char::is_control) {
+            Err(ReasonError::ControlCharacter)
+        } else {
+            Ok(Some(ChangeReason(t.to_owned())))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 impl fmt::Display for CardAction {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -145,6 +183,28 @@ mod tests {
     use super::CardStatus::*;
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_change_reason_is_trimmed_bounded_and_printable() {
+        assert_eq!(ChangeReason::parse("  \t "), Ok(None));
+        assert_eq!(
+            ChangeReason::parse(" lost phone ")
+                .unwrap()
+                .unwrap()
+                .as_str(),
+            "lost phone"
+        );
+        let at_most = "字".repeat(ChangeReason::MAX_CHARS);
+        assert!(ChangeReason::parse(&at_most).unwrap().is_some());
+        assert_eq!(
+            ChangeReason::parse(&format!("{at_most}字")),
+            Err(ReasonError::TooLong)
+        );
+        assert_eq!(
+            ChangeReason::parse("lost\u{7}phone"),
+            Err(ReasonError::ControlCharacter)
+        );
+    }
 
     #[test]
     fn the_whole_transition_table() {

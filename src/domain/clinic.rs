@@ -119,15 +119,24 @@ pub enum Scope {
     Xref,
     /// Search residents by demographics (FHIR PDQm without an identifier).
     Search,
+    /// Identify a patient by an identity document's number instead of a
+    /// token (`POST /api/v1/identify`, the kiosk's ID-card reader). Given
+    /// deliberately: an ID number is not a secret (docs/security.md).
+    Identify,
+    /// Issue temporary cards (临时卡) to patients without a document, valid
+    /// only at this clinic (issue 14).
+    Register,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 5] = [
+    pub const ALL: [Scope; 7] = [
         Scope::Verify,
         Scope::Link,
         Scope::Pii,
         Scope::Xref,
         Scope::Search,
+        Scope::Identify,
+        Scope::Register,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -137,6 +146,8 @@ impl Scope {
             Scope::Pii => "pii",
             Scope::Xref => "xref",
             Scope::Search => "search",
+            Scope::Identify => "identify",
+            Scope::Register => "register",
         }
     }
 }
@@ -152,7 +163,7 @@ impl FromStr for Scope {
 }
 
 /// A non-empty set of scopes. Text form: comma-separated in a fixed order
-/// (`verify,link,pii,xref,search`), which is also how it is stored.
+/// (`verify,link,pii,xref,search,register`), which is also how it is stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Scopes(u8);
 
@@ -255,6 +266,37 @@ impl FromStr for Channel {
 impl fmt::Display for Channel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// What a clinic showed to have a card resolved, recorded on every
+/// resolution entry of the access log: a scanned token, or an identity
+/// document's number (identification, 多码融合).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Credential {
+    Token,
+    Document,
+}
+
+impl Credential {
+    pub const ALL: [Credential; 2] = [Credential::Token, Credential::Document];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Credential::Token => "token",
+            Credential::Document => "document",
+        }
+    }
+}
+
+impl FromStr for Credential {
+    type Err = DomainError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Credential::ALL
+            .into_iter()
+            .find(|c| c.as_str() == s)
+            .ok_or(DomainError::new("credential", "unknown_credential"))
     }
 }
 

@@ -94,6 +94,13 @@ impl DocumentType {
             DocumentType::ResidentIdCard | DocumentType::HouseholdRegister
         )
     }
+
+    /// Whether a number of this type encodes sex and birth date (GB 11643's
+    /// layout), so that a registration reads them from it instead of asking
+    /// ([`Document::sex`] and [`Document::birth_date`] answer for these).
+    pub fn encodes_demographics(self) -> bool {
+        self.is_citizen_number() || self == DocumentType::HmtResidencePermit
+    }
 }
 
 /// Why a document was refused; each variant has its own stable code
@@ -404,6 +411,24 @@ impl Document {
         })
     }
 
+    /// The number an ID-card reader types (多码融合): the chip cards that
+    /// carry an 18-character GB 11643 number, tried in order: the resident
+    /// ID card (whose number also names the household register and, for
+    /// Hong Kong and Macao residents, the residence permit: one blind index),
+    /// the Hong Kong, Macao and Taiwan residence permit, and the 2023
+    /// foreign permanent residence card. `None` for anything else (a token,
+    /// a typo), which the caller then treats as a scanned token.
+    pub fn from_card_reader(text: &str) -> Option<Document> {
+        let t = text.trim();
+        [
+            DocumentType::ResidentIdCard,
+            DocumentType::HmtResidencePermit,
+            DocumentType::ForeignPermanentResidence,
+        ]
+        .into_iter()
+        .find_map(|kind| Document::parse(kind, t, None).ok())
+    }
+
     /// A document read back from the store: as [`Document::parse`], but an
     /// ID number goes through [`NationalId::parse_stored`] (rules that came
     /// later must not make old rows unreadable).
@@ -591,6 +616,26 @@ mod tests {
     }
 
     #[test]
+    fn a_card_reader_types_chip_card_numbers_only() {
+        let id = Document::from_card_reader(" 11010519491231002X\r\n").unwrap();
+        assert_eq!(id.kind(), DocumentType::ResidentIdCard);
+        let taiwan = Document::from_card_reader("830000199001010039").unwrap();
+        assert_eq!(taiwan.kind(), DocumentType::HmtResidencePermit);
+        for not_a_card in [
+            "",
+            "EHC1:6BFOXN",
+            "11010519491231002Y",
+            "E12345678",
+            "12345678",
+        ] {
+            assert!(
+                Document::from_card_reader(not_a_card).is_none(),
+                "{not_a_card}"
+            );
+        }
+    }
+
+    #[test]
     fn names_round_trip_and_unknown_ones_are_refused() {
         for t in DocumentType::ALL {
             assert_eq!(DocumentType::parse(t.as_str()), Ok(t));
@@ -644,6 +689,8 @@ mod tests {
                     seen.insert((kind, true));
                     assert_eq!(d.sex().map(Sex::as_str), v.sex.as_deref(), "{}", v.number);
                     assert_eq!(d.birth_date(), v.birth_date, "{}", v.number);
+                    assert_eq!(kind.encodes_demographics(), d.sex().is_some());
+                    assert_eq!(kind.encodes_demographics(), d.birth_date().is_some());
                     if let Some(m) = &v.masked {
                         assert_eq!(&d.masked(), m);
                     }

@@ -9,13 +9,17 @@ mod family;
 mod identifier;
 mod ids;
 mod issuer;
+mod key_state;
 mod monitoring;
 mod national_id;
 mod password;
 mod person;
+mod temporary;
 
-pub use card::{CardAction, CardStatus, LifecycleError};
-pub use clinic::{Channel, ClinicCode, ClinicName, LocalPatientId, Scope, Scopes, Username};
+pub use card::{CardAction, CardStatus, ChangeReason, LifecycleError, ReasonError};
+pub use clinic::{
+    Channel, ClinicCode, ClinicName, Credential, LocalPatientId, Scope, Scopes, Username,
+};
 pub use document::{
     Country, Document, DocumentError, DocumentType, CITIZEN_NUMBER_PURPOSE, DOCUMENT_PURPOSE,
 };
@@ -26,6 +30,7 @@ pub use family::{
 pub use identifier::{IdentifierDomain, IdentifierSystems, SystemValue, RESIDENT_ID_CARD_OID};
 pub use ids::{AdminId, CardId, ClinicId, ResidentId};
 pub use issuer::{IssuerCode, IssuerName};
+pub use key_state::{KeyState, UnknownKeyState};
 pub use monitoring::{
     monitoring_day, Dimension, Grouping, Period, PeriodError, Step, MONITORING_UTC_OFFSET_HOURS,
 };
@@ -33,6 +38,9 @@ pub use national_id::NationalId;
 pub use password::{NewPassword, PasswordError, MIN_CHARS as MIN_PASSWORD_CHARS};
 pub use person::{
     family_matches, given_matches, mask_phone, name_parts, MobileNumber, PersonName, Sex,
+};
+pub use temporary::{
+    stand_in_birth_date, BirthYear, PatientName, TemporaryNote, TemporaryRefusal, TemporaryTerms,
 };
 
 /// Why an input was refused. `field` and `reason` are stable snake_case codes

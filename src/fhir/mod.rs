@@ -20,8 +20,8 @@ pub use error::FhirError;
 
 use crate::domain::{Channel, MobileNumber, ResidentId, Scope, Sex, Step, SystemValue};
 use crate::error::AppError;
-use crate::http::auth::ClinicAuth;
-use crate::http::State;
+use crate::request::auth::ClinicAuth;
+use crate::request::State;
 use crate::service::patients::{self, Feed, NameFilter, Search};
 use crate::service::verification::{self, Outcome};
 use crate::store::clinics::Clinic;

@@ -5,6 +5,7 @@ use serde_json::{json, Value};
 use crate::domain::{name_parts, DocumentType, IdentifierDomain, IdentifierSystems};
 use crate::service::patients::PatientRecord;
 use crate::store::resolve::Resolution;
+use crate::store::temporary_cards::TemporaryCard;
 
 /// HL7 v2 table 0203 (identifier type), as FHIR R4 names it.
 const V2_0203: &str = "http://terminology.hl7.org/CodeSystem/v2-0203";
@@ -89,6 +90,9 @@ pub fn patient(systems: &IdentifierSystems, rec: &PatientRecord) -> Value {
         p["link"] =
             json!([{"other": {"reference": format!("Patient/{other}")}, "type": "replaced-by"}]);
     }
+    if let Some(t) = &rec.temporary {
+        temporary_shape(&mut p, t, &r.name);
+    }
     p
 }
 
@@ -116,7 +120,7 @@ pub fn scanned_patient(
             "value": nid.as_str(),
         }));
     }
-    json!({
+    let mut p = json!({
         "resourceType": "Patient",
         "id": r.id.to_string(),
         "identifier": identifiers,
@@ -124,7 +128,29 @@ pub fn scanned_patient(
         "name": name(&r.name),
         "gender": r.sex.as_str(),
         "birthDate": r.birth_date.format("%Y-%m-%d").to_string(),
-    })
+    });
+    if let Some(t) = &res.temporary {
+        temporary_shape(&mut p, t, &r.name);
+    }
+    p
+}
+
+/// A temporary card's patient (issue 14): the approximate year as a partial
+/// FHIR date (or none), never the stored stand-in date; an unknown name
+/// (无名氏) as a HumanName of use `temp`, not the patient's official name.
+/// One rule for `Patient/{id}`, the searches and `$resolve-card`.
+fn temporary_shape(p: &mut Value, t: &TemporaryCard, name: &str) {
+    match t.birth_year {
+        Some(y) => p["birthDate"] = json!(y.get().to_string()),
+        None => {
+            if let Some(o) = p.as_object_mut() {
+                o.remove("birthDate");
+            }
+        }
+    }
+    if !t.name_known {
+        p["name"] = json!([{"use": "temp", "text": name}]);
+    }
 }
 
 /// A search answer: `total` counts the entries given (never the size of

@@ -9,6 +9,7 @@ use uuid::Uuid;
 use crate::store::cards::Card;
 use crate::store::clinics::Clinic;
 use crate::store::residents::Resident;
+use crate::store::temporary_cards::TemporaryCard;
 
 pub fn utc(t: NaiveDateTime) -> DateTime<Utc> {
     t.and_utc()
@@ -21,7 +22,20 @@ pub struct ResidentView {
     pub name: String,
     /// `male` or `female`, read from the ID number.
     pub sex: String,
-    pub birth_date: NaiveDate,
+    /// Absent for a temporary card's patient, whose birth date is not
+    /// known (`birth_year` instead).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub birth_date: Option<NaiveDate>,
+    /// A temporary card's patient (临时卡): `true`; absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temporary: Option<bool>,
+    /// `true` when the temporary patient's name is unknown (`name` is then
+    /// 无名氏); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name_unknown: Option<bool>,
+    /// A temporary patient's approximate birth year, if anyone could tell.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub birth_year: Option<i32>,
     /// e.g. `3701**************` (`domain::NationalId::masked`: 500 numbers
     /// stay possible); absent for a resident without a citizen number.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -51,6 +65,10 @@ pub struct ResidentView {
     /// The residents in this resident's care (administrators only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dependants: Option<Vec<GuardianView>>,
+    /// The record this one was merged into (`POST /api/v1/residents/{id}/merge`);
+    /// absent for a record that was not merged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged_into: Option<Uuid>,
 }
 
 /// One guardianship, seen from one side: the resident on the other side.
@@ -125,7 +143,10 @@ impl ResidentView {
             id: r.id.into(),
             name: r.name.clone(),
             sex: r.sex.as_str().to_string(),
-            birth_date: r.birth_date,
+            birth_date: Some(r.birth_date),
+            temporary: None,
+            name_unknown: None,
+            birth_year: None,
             national_id_masked: r.national_id().map(|n| n.masked()),
             national_id: None,
             document_type: r.primary_document().map(|d| d.kind().as_str().to_owned()),
@@ -135,7 +156,18 @@ impl ResidentView {
             cards: None,
             guardians: None,
             dependants: None,
+            merged_into: None,
         }
+    }
+
+    /// A temporary card's patient: the approximate year instead of the
+    /// stored stand-in birth date, and whether the name is known.
+    pub fn temporary(mut self, t: &TemporaryCard) -> ResidentView {
+        self.temporary = Some(true);
+        self.birth_date = None;
+        self.birth_year = t.birth_year.map(|y| y.get());
+        self.name_unknown = (!t.name_known).then_some(true);
+        self
     }
 
     /// The resident in a verification answer: no list of documents.
@@ -185,6 +217,25 @@ pub struct CardView {
     pub status_reason: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub replaced_by: Option<Uuid>,
+    /// A temporary card (临时卡): `true`; absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temporary: Option<bool>,
+    /// The code of the only clinic where a temporary card verifies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuing_clinic: Option<String>,
+    /// After this a temporary card answers `card_expired`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_until: Option<DateTime<Utc>>,
+}
+
+impl CardView {
+    /// With a temporary card's terms.
+    pub fn temporary(mut self, t: &TemporaryCard, issuing_clinic: &str) -> CardView {
+        self.temporary = Some(true);
+        self.issuing_clinic = Some(issuing_clinic.to_owned());
+        self.valid_until = Some(utc(t.terms.valid_until));
+        self
+    }
 }
 
 impl From<&Card> for CardView {
@@ -197,6 +248,9 @@ impl From<&Card> for CardView {
             status_changed_at: utc(c.status_changed_at),
             status_reason: c.status_reason.clone(),
             replaced_by: c.replaced_by.map(Into::into),
+            temporary: None,
+            issuing_clinic: None,
+            valid_until: None,
         }
     }
 }
@@ -267,6 +321,10 @@ pub struct AccessLogView {
     /// The step of care of a card use (`registration` …).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub step: Option<String>,
+    /// On every resolution entry (`verify`, `identify`): what the clinic
+    /// showed, `token` or `document`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub credential: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub outcome: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -234,10 +234,10 @@ impl std::ops::DerefMut for GatedConn {
 /// First come, first served admission to the pool, `permits` at a time.
 /// r2d2 wakes an arbitrary waiter when a connection comes back and lets a
 /// newcomer take it first, so under contention some requests waited seconds
-/// while later ones went ahead (PostgreSQL, 32 concurrent holder QR requests,
-/// 16 connections: p99 0.12-1.4 s, max 0.6-2.5 s in four runs, the time spent
-/// in r2d2's `get`; with the gate p99 36-48 ms, max 0.19-0.24 s in three).
-/// Here waiters queue and the front one goes first.
+/// while later ones went ahead (docs/performance.md has the figures). Here
+/// waiters queue and the front one goes first. It is entered from blocking
+/// threads, where `tokio::sync::Semaphore` (also FIFO) would need a
+/// `block_on` per connection; this is the synchronous equivalent.
 struct FairGate {
     state: Mutex<Queue>,
     turn: Condvar,

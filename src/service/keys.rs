@@ -68,10 +68,7 @@ pub fn ensure_active_key(
     alg: Alg,
 ) -> Result<bool, StoreError> {
     let keys = signing_keys::list(conn)?;
-    if keys
-        .iter()
-        .any(|k| k.state == signing_keys::KeyState::Active)
-    {
+    if keys.iter().any(|k| k.state == KeyState::Active) {
         return Ok(false);
     }
     match insert_active(conn, master, &generate(master, alg)) {
@@ -91,11 +88,7 @@ pub fn load_ring(
 ) -> Result<KeyRing, StoreError> {
     let mut ring = KeyRing::new(issuer);
     for stored in signing_keys::list(conn)? {
-        let state: KeyState = stored
-            .state
-            .as_str()
-            .parse()
-            .map_err(|_| StoreError::Other(format!("unknown key state {:?}", stored.state)))?;
+        let state = stored.state;
         let alg: Alg = stored
             .alg
             .parse()
@@ -103,13 +96,9 @@ pub fn load_ring(
         if state == KeyState::Active {
             let kid = Kid::from_b64(&stored.kid)
                 .ok_or_else(|| StoreError::Other(format!("bad kid {:?}", stored.kid)))?;
+            // A master key other than the one that sealed it (or an altered row).
             let key = SigningKey::unseal(master, alg, &stored.sealed_private)
-                .map_err(|_| {
-                    StoreError::Other(format!(
-                        "signing key {} cannot be opened with this master key",
-                        stored.kid
-                    ))
-                })?
+                .map_err(|_| StoreError::Crypto)?
                 .with_kid(kid)
                 .map_err(|_| {
                     StoreError::Other(format!("kid {} does not name its key", stored.kid))
@@ -216,7 +205,7 @@ pub fn revoke(conn: &mut DbConnection, kid: &str) -> Result<(), StoreError> {
         .iter()
         .find(|k| k.kid == kid)
         .ok_or(StoreError::NotFound)?;
-    if key.state == signing_keys::KeyState::Active {
+    if key.state == KeyState::Active {
         return Err(StoreError::Conflict(Conflict::KeyActive));
     }
     signing_keys::revoke(conn, kid)

@@ -9,12 +9,15 @@ mod context;
 pub mod families;
 pub mod federation;
 pub mod housekeeping;
+pub mod identify;
 pub mod keys;
 pub mod kiosk;
+pub mod merges;
 pub mod monitoring;
 pub mod patients;
 pub mod registry;
 pub mod suite;
+pub mod temporary;
 pub mod verification;
 
 pub use audit::{AuditWriter, LogEntry};

@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use chrono::NaiveDate;
 
+use crate::crypto::MasterKey;
 use crate::domain::{
     family_matches, given_matches, CardId, ClinicCode, DocumentType, IdentifierDomain,
     IdentifierSystems, LocalPatientId, MobileNumber, NationalId, ResidentId, Scope, Sex,
@@ -22,7 +23,8 @@ use crate::store::access_log::{self, ActorKind};
 use crate::store::cards::{self, Card};
 use crate::store::clinics::{self, Clinic};
 use crate::store::residents::{self, Resident};
-use crate::store::{links, DbConnection, StoreError};
+use crate::store::temporary_cards::{self, TemporaryCard};
+use crate::store::{links, merges, DbConnection, StoreError};
 
 use super::{AppContext, LogEntry};
 
@@ -82,14 +84,22 @@ pub struct PatientRecord {
     pub numbers: Vec<ShownNumber>,
     /// The ID number, only for a clinic with `pii`.
     pub national_id: Option<NationalId>,
-    /// The resident that the clinic's own merge points this one to.
+    /// The resident this one was merged into by the registry (an
+    /// administrator's merge), else the one the clinic's own merge points
+    /// this one to.
     pub replaced_by: Option<ResidentId>,
+    /// The registry merged this record into another (`replaced_by`).
+    pub merged: bool,
+    /// A temporary card's patient (临时卡): the latest temporary card, whose
+    /// terms say what of the stored name and birth date is only estimated.
+    pub temporary: Option<TemporaryCard>,
 }
 
 impl PatientRecord {
-    /// In use: the resident has an active or suspended card.
+    /// In use: the resident has an active or suspended card and was not
+    /// merged into another record.
     pub fn active(&self) -> bool {
-        self.cards.iter().any(|c| c.status.holds_slot())
+        !self.merged && self.cards.iter().any(|c| c.status.holds_slot())
     }
 }
 
@@ -108,10 +118,13 @@ fn log_row(clinic: &Clinic, action: &str, resident: Option<ResidentId>) -> LogEn
 /// Reads what `clinic` may see of `resident`.
 fn record(
     conn: &mut DbConnection,
+    key: &MasterKey,
     clinic: &Clinic,
     resident: Resident,
 ) -> Result<PatientRecord, StoreError> {
     let cards = cards::for_resident(conn, resident.id)?;
+    let temporary = temporary_cards::for_resident(conn, key, resident.id)?.pop();
+    let registry_merge = merges::merged_into(conn, resident.id)?;
     let xref = clinic.scopes.contains(Scope::Xref);
     let mut numbers = Vec::new();
     let mut merged_into = None;
@@ -144,7 +157,9 @@ fn record(
         resident,
         cards,
         numbers,
-        replaced_by: merged_into,
+        replaced_by: registry_merge.or(merged_into),
+        merged: registry_merge.is_some(),
+        temporary,
     })
 }
 
@@ -155,11 +170,18 @@ pub fn read(
     id: ResidentId,
 ) -> Result<PatientRecord, PatientError> {
     ctx.with_tx(|c| {
-        if !links::clinic_knows(c, clinic.id, id)? {
+        // A merged record's numbers moved to the record it went into: a
+        // clinic that holds one of those reads the old record too (to
+        // follow its `replaced-by` link).
+        let knows = links::clinic_knows(c, clinic.id, id)? || {
+            let now = merges::current(c, id)?;
+            now != id && links::clinic_knows(c, clinic.id, now)?
+        };
+        if !knows {
             return Ok(None);
         }
         let resident = residents::get(c, &ctx.master, id)?;
-        let rec = record(c, clinic, resident)?;
+        let rec = record(c, &ctx.master, clinic, resident)?;
         access_log::append(
             c,
             &ctx.master.chain_key(),
@@ -290,7 +312,10 @@ impl Search {
                 .iter()
                 .all(|g| given_matches(name, &g.value, g.exact))
             && self.gender.is_none_or(|s| s == rec.resident.sex)
-            && self.birth_date.is_none_or(|d| d == rec.resident.birth_date)
+            // A temporary patient's stored date is a stand-in: never an exact match.
+            && self
+                .birth_date
+                .is_none_or(|d| rec.temporary.is_none() && d == rec.resident.birth_date)
             && self
                 .telecom
                 .as_ref()
@@ -373,7 +398,7 @@ pub fn search(
             if !may_find_any && !links::clinic_knows(c, clinic.id, r.id)? {
                 continue;
             }
-            let rec = record(c, clinic, r)?;
+            let rec = record(c, &ctx.master, clinic, r)?;
             if query.matches(&rec) {
                 shown.push(rec);
             }
@@ -451,7 +476,7 @@ pub fn cross_reference(
             return Ok(Err(PatientError::NotFound));
         }
         let resident = residents::get(c, &ctx.master, rid)?;
-        let rec = record(c, clinic, resident)?;
+        let rec = record(c, &ctx.master, clinic, resident)?;
         let mut all: Vec<(IdentifierDomain, String)> =
             vec![(IdentifierDomain::Resident, rid.to_string())];
         all.extend(
@@ -581,6 +606,9 @@ pub fn feed(
         let Some(rid) = resident else {
             return Ok(Err(PatientError::UnknownResident));
         };
+        // A record the registry merged into another takes no number: the
+        // feed's number goes to the record it went into.
+        let rid = merges::current(c, rid)?;
         let created = match links::find(c, clinic.id, &number)? {
             None => {
                 links::create(c, clinic.id, &number, rid)?;
@@ -614,7 +642,7 @@ pub fn feed(
         let resident = residents::get(c, &ctx.master, rid)?;
         Ok(Ok(FeedOutcome {
             created,
-            record: record(c, clinic, resident)?,
+            record: record(c, &ctx.master, clinic, resident)?,
         }))
     })?
 }

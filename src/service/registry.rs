@@ -5,15 +5,15 @@ use chrono::Utc;
 
 use crate::crypto::SecretToken;
 use crate::domain::{
-    CardAction, CardId, CardStatus, ClinicCode, ClinicId, Document, LocalPatientId, ResidentId,
-    Scopes,
+    CardAction, CardId, CardStatus, ChangeReason, ClinicCode, ClinicId, Document, LocalPatientId,
+    ResidentId, Scopes,
 };
 use crate::store::access_log::ActorKind;
 use crate::store::cards::{self, Card};
 use crate::store::clinics::{self, ApiKeyInfo, Clinic};
-use crate::store::links;
 use crate::store::residents::{self, NewResident, Resident};
 use crate::store::{access_log, Conflict, DbConnection, StoreError};
+use crate::store::{links, merges};
 use crate::token::{MintedToken, TokenKind};
 
 use super::{AppContext, LogEntry};
@@ -65,6 +65,7 @@ pub fn entry(
         clinic_id: None,
         channel: None,
         step: None,
+        credential: None,
         outcome: None,
         detail,
     }
@@ -103,6 +104,7 @@ pub fn add_document(
     doc: &Document,
 ) -> Result<Resident, StoreError> {
     ctx.with_tx(|c| {
+        merges::lock_unmerged(c, resident)?;
         let r = residents::add_document(c, &ctx.master, resident, doc)?;
         log(
             ctx,
@@ -125,6 +127,7 @@ pub fn issue_card(
     resident: ResidentId,
 ) -> Result<(Card, SecretToken), StoreError> {
     ctx.with_tx(|c| {
+        merges::lock_unmerged(c, resident)?;
         residents::get(c, &ctx.master, resident)?;
         let (card, secret) = cards::issue(c, resident)?;
         log(
@@ -142,8 +145,9 @@ pub fn change_card(
     actor: &Actor,
     card: CardId,
     action: CardAction,
-    reason: Option<&str>,
+    reason: Option<&ChangeReason>,
 ) -> Result<Card, StoreError> {
+    let reason = reason.map(ChangeReason::as_str);
     ctx.with_tx(|c| {
         let updated = cards::transition(c, card, action, reason)?;
         let name = match action {
@@ -171,8 +175,9 @@ pub fn reissue_card(
     ctx: &AppContext,
     actor: &Actor,
     card: CardId,
-    reason: Option<&str>,
+    reason: Option<&ChangeReason>,
 ) -> Result<(Card, SecretToken), StoreError> {
+    let reason = reason.map(ChangeReason::as_str);
     ctx.with_tx(|c| {
         let (new, secret) = cards::reissue(c, card, reason)?;
         let detail = Some(match reason {
@@ -233,6 +238,8 @@ pub enum MintVia {
     QrPng,
     /// The portal's printable card.
     PrintPage,
+    /// The portal's wristband of a temporary card.
+    Wristband,
 }
 
 impl MintVia {
@@ -242,12 +249,13 @@ impl MintVia {
             MintVia::QrSvg => "qr.svg",
             MintVia::QrPng => "qr.png",
             MintVia::PrintPage => "print",
+            MintVia::Wristband => "wristband",
         }
     }
 
     fn action(self) -> &'static str {
         match self {
-            MintVia::PrintPage => "card.print",
+            MintVia::PrintPage | MintVia::Wristband => "card.print",
             MintVia::Api | MintVia::QrSvg | MintVia::QrPng => "token.mint",
         }
     }
@@ -438,6 +446,9 @@ pub fn link_patient(
     local: &LocalPatientId,
 ) -> Result<Linked, StoreError> {
     ctx.with_tx(|c| {
+        // First, so that a merge (which moves links and replaces cards under
+        // the same lock) cannot commit between this read and the link.
+        cards::lock_changes(c)?;
         let card = match cards::get(c, card) {
             Err(StoreError::NotFound) => {
                 return link_foreign_card(ctx, c, clinic, card, local);

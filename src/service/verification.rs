@@ -11,7 +11,7 @@
 use std::sync::Arc;
 
 use crate::crypto::MasterKey;
-use crate::domain::{CardId, CardStatus, Channel, ClinicId, Step};
+use crate::domain::{CardId, CardStatus, Channel, ClinicId, Step, TemporaryRefusal};
 use crate::store::clinics::Clinic;
 use crate::store::resolve::{self, Resolution};
 use crate::store::{DbConnection, StoreError};
@@ -26,6 +26,8 @@ use super::{AppContext, LogEntry};
 #[derive(Clone)]
 pub struct Counters {
     pub verifications: prometheus::IntCounterVec,
+    /// Identifications by document (`service::identify`), by the same labels.
+    pub identifications: prometheus::IntCounterVec,
 }
 
 impl Counters {
@@ -38,7 +40,29 @@ impl Counters {
             &["outcome", "channel", "step"],
         )
         .expect("valid metric");
-        Counters { verifications }
+        let identifications = prometheus::IntCounterVec::new(
+            prometheus::Opts::new(
+                "identifications_total",
+                "Identifications by document number by outcome (valid or reason), channel and step",
+            ),
+            &["outcome", "channel", "step"],
+        )
+        .expect("valid metric");
+        Counters {
+            verifications,
+            identifications,
+        }
+    }
+
+    /// Counts an identification by its outcome code (a fixed set).
+    pub fn count_identification(&self, outcome: &'static str, used: Use) {
+        self.identifications
+            .with_label_values(&[
+                outcome,
+                used.channel.map(|c| c.as_str()).unwrap_or("unspecified"),
+                used.step.map(|s| s.as_str()).unwrap_or("unspecified"),
+            ])
+            .inc();
     }
 
     fn count(&self, outcome: &Outcome, channel: Option<Channel>, step: Option<Step>) {
@@ -123,6 +147,7 @@ pub async fn verify_local(
                 clinic: clinic.clone(),
                 claims,
                 used,
+                at: ctx.clock.now(),
             };
             ctx.audit.verify(pending).await?
         }
@@ -173,6 +198,9 @@ pub struct Pending {
     pub clinic: Arc<Clinic>,
     pub claims: Claims,
     pub used: Use,
+    /// The registry's now ([`super::context::Clock`]) for the rules that go
+    /// by the calendar: a temporary card's `valid_until`.
+    pub at: chrono::NaiveDateTime,
 }
 
 /// The checks that need no database: format, key, signature, times. CPU only
@@ -228,10 +256,23 @@ pub fn judge(
             let Some(resolution) = found? else {
                 return Ok(invalid(Reason::CardRevoked));
             };
+            // A temporary card (临时卡) is good only at its issuing clinic and
+            // until valid_until (TemporaryTerms::judge), checked after the
+            // card's state and before the replay set.
+            let refused = resolution
+                .temporary
+                .as_ref()
+                .and_then(|t| t.terms.judge(p.clinic.id, p.at).err());
             Ok(match resolution.card.status {
                 CardStatus::Suspended => invalid(Reason::CardSuspended),
                 CardStatus::Revoked => invalid(Reason::CardRevoked),
                 CardStatus::Replaced => invalid(Reason::CardReplaced),
+                CardStatus::Active if refused == Some(TemporaryRefusal::Restricted) => {
+                    invalid(Reason::CardRestricted)
+                }
+                CardStatus::Active if refused == Some(TemporaryRefusal::Expired) => {
+                    invalid(Reason::CardExpired)
+                }
                 CardStatus::Active if p.claims.kind == TokenKind::Dynamic => {
                     Judged::NeedsReplayCheck {
                         claims: p.claims.clone(),
@@ -348,6 +389,7 @@ fn entry(
         clinic_id: Some(clinic.id),
         channel: used.channel,
         step: used.step,
+        credential: Some(crate::domain::Credential::Token),
         outcome: Some(label.to_string()),
         detail: None,
     }

@@ -20,9 +20,9 @@ use diesel::prelude::*;
 use super::schema::{access_log, access_log_head};
 use super::{card_use, corrupt, parse_id, Conflict, DbConnection, StoreError};
 use crate::crypto::{sha256, ChainKey};
-use crate::domain::{CardId, Channel, ClinicId, NationalId, ResidentId, Step};
+use crate::domain::{CardId, Channel, ClinicId, Credential, NationalId, ResidentId, Step};
 
-/// Rows per INSERT statement: 14 bound values each, well under SQLite's and
+/// Rows per INSERT statement: 15 bound values each, well under SQLite's and
 /// PostgreSQL's limits on parameters per statement.
 const INSERT_CHUNK: usize = 1000;
 /// Rows read per query while verifying the chain.
@@ -81,6 +81,9 @@ pub struct NewLogEntry {
     pub channel: Option<Channel>,
     /// The step of care of a card use (verification, identification).
     pub step: Option<Step>,
+    /// What a resolution was asked with (`verify`: a token; `identify`: a
+    /// document); `None` on every other entry.
+    pub credential: Option<Credential>,
     /// e.g. `valid` or a reason code.
     pub outcome: Option<String>,
     pub detail: Option<String>,
@@ -99,6 +102,7 @@ impl NewLogEntry {
             clinic_id: None,
             channel: None,
             step: None,
+            credential: None,
             outcome: None,
             detail: None,
         }
@@ -118,8 +122,24 @@ pub struct LogEntry {
     pub clinic_id: Option<ClinicId>,
     pub channel: Option<Channel>,
     pub step: Option<Step>,
+    /// As written; NULL on the resolutions of nodes before the column (all
+    /// by token): [`LogEntry::credential_shown`] says so.
+    pub credential: Option<Credential>,
     pub outcome: Option<String>,
     pub detail: Option<String>,
+}
+
+impl LogEntry {
+    /// The credential of a resolution entry (`verify`, `identify`), also for
+    /// rows written before the column existed (a `verify` was always by
+    /// token); `None` for entries that are not resolutions.
+    pub fn credential_shown(&self) -> Option<Credential> {
+        self.credential.or(match self.action.as_str() {
+            "verify" => Some(Credential::Token),
+            "identify" => Some(Credential::Document),
+            _ => None,
+        })
+    }
 }
 
 /// What [`verify_chain`] found.
@@ -148,6 +168,7 @@ struct Row {
     prev_hash: Vec<u8>,
     hash: Vec<u8>,
     step: Option<String>,
+    credential: Option<String>,
 }
 
 impl Row {
@@ -193,8 +214,16 @@ impl Row {
         // Added later: hashed only when present, so rows written before the
         // column existed keep their hashes (the encoding stays unambiguous:
         // every field before it is length-prefixed).
-        if let Some(step) = self.step.as_deref() {
-            field(Some(step));
+        // The credential, added later still, the same way: when it is
+        // present the step's presence byte goes first (absent or not), so a
+        // row with a credential never encodes like one with only a step.
+        match (self.step.as_deref(), self.credential.as_deref()) {
+            (step, Some(credential)) => {
+                field(step);
+                field(Some(credential));
+            }
+            (Some(step), None) => field(Some(step)),
+            (None, None) => {}
         }
         buf
     }
@@ -234,6 +263,11 @@ impl Row {
                 .step
                 .as_deref()
                 .map(|c| c.parse().map_err(corrupt("step")))
+                .transpose()?,
+            credential: self
+                .credential
+                .as_deref()
+                .map(|c| c.parse().map_err(corrupt("credential")))
                 .transpose()?,
             outcome: self.outcome,
             detail: self.detail,
@@ -534,6 +568,7 @@ impl Head {
                 prev_hash: prev,
                 hash: Vec::new(),
                 step: e.step.map(|s| s.as_str().to_owned()),
+                credential: e.credential.map(|c| c.as_str().to_owned()),
             };
             row.hash = row.compute_hash(&self.key).to_vec();
             prev = row.hash.clone();
@@ -577,7 +612,7 @@ mod pg {
         seq: Vec<i64>,
         at: Vec<chrono::NaiveDateTime>,
         texts: [Vec<String>; 3],
-        optional: [Vec<Option<String>>; 7],
+        optional: [Vec<Option<String>>; 8],
         hashes: [Vec<Vec<u8>>; 2],
         uses: card_use::Columns,
     }
@@ -605,6 +640,7 @@ mod pg {
                     col(rows, |r| &r.outcome),
                     col(rows, |r| &r.detail),
                     col(rows, |r| &r.step),
+                    col(rows, |r| &r.credential),
                 ],
                 hashes: [col(rows, |r| &r.prev_hash), col(rows, |r| &r.hash)],
                 uses: Row::card_use(rows).columns(),
@@ -666,7 +702,7 @@ mod pg {
             out.push_sql(
                 " INSERT INTO access_log (seq, at, actor_kind, actor, action, \
                  card_id, resident_id, clinic_id, channel, outcome, detail, step, \
-                 prev_hash, hash) SELECT * FROM unnest(",
+                 credential, prev_hash, hash) SELECT * FROM unnest(",
             );
             out.push_bind_param::<Array<BigInt>, _>(&self.seq)?;
             out.push_sql(", ");
@@ -774,6 +810,20 @@ pub fn for_resident(
 ) -> Result<Vec<LogEntry>, StoreError> {
     let q = access_log::table
         .filter(access_log::resident_id.eq(resident.to_string()))
+        .into_boxed();
+    newest(conn, q, limit)
+}
+
+/// The newest `limit` entries about any of `residents` (a resident and the
+/// records merged into them), newest first.
+pub fn for_residents(
+    conn: &mut DbConnection,
+    residents: &[ResidentId],
+    limit: i64,
+) -> Result<Vec<LogEntry>, StoreError> {
+    let ids: Vec<String> = residents.iter().map(ToString::to_string).collect();
+    let q = access_log::table
+        .filter(access_log::resident_id.eq_any(ids))
         .into_boxed();
     newest(conn, q, limit)
 }
@@ -1042,4 +1092,79 @@ pub fn upgrade_chain(
             old_chain,
         }))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(step: Option<&str>, credential: Option<&str>) -> Row {
+        Row {
+            seq: 7,
+            at: chrono::DateTime::from_timestamp(1_800_000_000, 0)
+                .unwrap()
+                .naive_utc(),
+            actor_kind: "clinic".into(),
+            actor: "C1".into(),
+            action: "verify".into(),
+            card_id: None,
+            resident_id: None,
+            clinic_id: None,
+            channel: None,
+            outcome: Some("valid".into()),
+            detail: None,
+            prev_hash: vec![0; 32],
+            hash: Vec::new(),
+            step: step.map(str::to_owned),
+            credential: credential.map(str::to_owned),
+        }
+    }
+
+    /// Rows written before `step` and `credential` existed encode as they
+    /// did (their MACs still check), and no two of the four shapes encode
+    /// alike, even when a step's text equals a credential's.
+    #[test]
+    fn step_and_credential_encode_only_when_present_and_never_alike() {
+        let old = row(None, None).encode(b"l");
+        let mut expected = b"l".to_vec();
+        expected.extend_from_slice(&7i64.to_be_bytes());
+        let mut f = |v: Option<&str>| match v {
+            None => expected.push(0),
+            Some(s) => {
+                expected.push(1);
+                expected.extend_from_slice(&(s.len() as u32).to_be_bytes());
+                expected.extend_from_slice(s.as_bytes());
+            }
+        };
+        for v in [
+            Some("2027-01-15T08:00:00.000000"),
+            Some("clinic"),
+            Some("C1"),
+            Some("verify"),
+            None,
+            None,
+            None,
+            None,
+            Some("valid"),
+            None,
+        ] {
+            f(v);
+        }
+        assert_eq!(
+            old, expected,
+            "the encoding of rows without the new columns"
+        );
+        let shapes = [
+            row(None, None),
+            row(Some("token"), None),
+            row(None, Some("token")),
+            row(Some("token"), Some("token")),
+            row(Some("payment"), Some("document")),
+        ];
+        for (i, a) in shapes.iter().enumerate() {
+            for b in &shapes[i + 1..] {
+                assert_ne!(a.encode(b"l"), b.encode(b"l"), "{a:?} vs {b:?}");
+            }
+        }
+    }
 }

@@ -8,10 +8,10 @@ use diesel::prelude::*;
 use super::schema::{card_events, cards};
 use super::{corrupt, next_counter, now, on_unique, parse_id, Conflict, DbConnection, StoreError};
 use crate::crypto::{SecretHash, SecretKind, SecretToken};
-use crate::domain::{CardAction, CardId, CardStatus, ResidentId};
+use crate::domain::{CardAction, CardId, CardStatus, ClinicId, ResidentId};
 
 /// The counter whose row lock orders card changes (see [`changes_since`]).
-const EVENTS_COUNTER: &str = "card_events";
+pub(super) const EVENTS_COUNTER: &str = "card_events";
 
 /// A card. The holder credential's hash is deliberately not part of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -169,6 +169,15 @@ pub fn find_by_holder(
         .transpose()
 }
 
+/// Takes the lock that every card change and every merge takes first (the
+/// card-events counter's row; on SQLite the write lock): a caller that
+/// reads a card's state after it and writes before its commit cannot be
+/// overtaken by a change or a merge in between. Call it first in the
+/// transaction.
+pub fn lock_changes(conn: &mut DbConnection) -> Result<(), StoreError> {
+    next_counter(conn, EVENTS_COUNTER, 0).map(|_| ())
+}
+
 /// Reads the card inside a change transaction, after the events counter was
 /// taken, and checks the action against the lifecycle.
 fn load_for_change(
@@ -183,7 +192,7 @@ fn load_for_change(
 
 /// Sets the new status, guarded by the status the decision was made on: if a
 /// concurrent change got there first, nothing is overwritten.
-fn set_status(
+pub(super) fn set_status(
     conn: &mut DbConnection,
     card: &Card,
     next: CardStatus,
@@ -210,7 +219,7 @@ fn set_status(
     }
 }
 
-fn record_event(
+pub(super) fn record_event(
     conn: &mut DbConnection,
     seq: i64,
     card: CardId,
@@ -322,6 +331,33 @@ pub fn changes_since(
 }
 
 /// Number of cards in each status (statuses with none are left out).
+/// Ids of every active card, or of those whose resident `clinic` has linked,
+/// in id order (the token benchmark's working set).
+pub fn active_ids(
+    conn: &mut DbConnection,
+    clinic: Option<ClinicId>,
+) -> Result<Vec<CardId>, StoreError> {
+    use super::schema::links;
+    let active = CardStatus::Active.as_str();
+    let raw: Vec<String> = match clinic {
+        None => cards::table
+            .filter(cards::status.eq(active))
+            .select(cards::id)
+            .order(cards::id)
+            .load(conn)?,
+        Some(clinic) => cards::table
+            .inner_join(links::table.on(links::resident_id.eq(cards::resident_id)))
+            .filter(cards::status.eq(active))
+            .filter(links::clinic_id.eq(clinic.to_string()))
+            .select(cards::id)
+            .order(cards::id)
+            .load(conn)?,
+    };
+    raw.iter()
+        .map(|s| parse_id::<uuid::Uuid>(s).map(CardId::from))
+        .collect()
+}
+
 pub fn count_by_status(conn: &mut DbConnection) -> Result<Vec<(CardStatus, i64)>, StoreError> {
     let rows: Vec<(String, i64)> = cards::table
         .group_by(cards::status)

@@ -25,6 +25,18 @@ pub enum Conflict {
     NoRecentScan,
     /// The pair already has an open guardianship.
     GuardianExists,
+    /// Both residents of a merge have a number at the same clinic: the
+    /// clinic must merge its own records first (refused rather than pick).
+    MergeConflict,
+    /// The merge's source, or the record it would go into, was merged
+    /// already (a merge is final).
+    AlreadyMerged,
+    /// The resident was merged into another record: nothing is added to it
+    /// any more (cards, documents); use the record it was merged into.
+    ResidentMerged,
+    /// The record merged into has no active or suspended card for the
+    /// source's cards to be replaced by.
+    MergeTargetNoCard,
     /// A unique index refused the row where no caller named the kind (e.g.
     /// the replay key's backstop in the access-log writer).
     Unique,
@@ -47,6 +59,10 @@ impl Conflict {
             Conflict::CardReplaced => "card_replaced",
             Conflict::NoRecentScan => "no_recent_scan",
             Conflict::GuardianExists => "guardian_exists",
+            Conflict::MergeConflict => "merge_conflict",
+            Conflict::AlreadyMerged => "already_merged",
+            Conflict::MergeTargetNoCard => "merge_target_no_card",
+            Conflict::ResidentMerged => "resident_merged",
             Conflict::Unique => "conflict",
         }
     }
@@ -73,6 +89,18 @@ impl Conflict {
                 "this clinic has not verified this card recently; scan it first"
             }
             Conflict::GuardianExists => "this resident is already a guardian of the dependant",
+            Conflict::MergeConflict => {
+                "both records have a patient number at the same clinic; that clinic must merge its own numbers first"
+            }
+            Conflict::AlreadyMerged => {
+                "one of the two records is already merged into another; a merge is final"
+            }
+            Conflict::MergeTargetNoCard => {
+                "the record merged into has no active or suspended card; issue it a card first"
+            }
+            Conflict::ResidentMerged => {
+                "this record was merged into another; use the record it was merged into"
+            }
             Conflict::Unique => "conflicts with stored state",
         }
     }

@@ -38,7 +38,7 @@ use super::access_log::{self, ActorKind, NewLogEntry};
 use super::cards::NewCardRow;
 use super::links::LinkRow;
 use super::residents::{DocumentRow, NewResident, ResidentRow};
-use super::schema::{access_log_head, cards, documents, links, residents};
+use super::schema::{access_log_head, cards, documents, links, resident_merges, residents};
 use super::{backend, now, Backend, DbConnection, StoreError};
 use crate::crypto::{ChainKey, MasterKey, SecretKind, SecretToken};
 use crate::domain::{
@@ -452,6 +452,27 @@ fn import_batch(
             delta.bad.push(BadRow {
                 line: p.line,
                 reason: "name does not match the resident registered with this national_id".into(),
+            });
+        }
+        // A record merged into another takes nothing more (API-2.md's merge):
+        // its rows are bad rows, naming the real record as the way on.
+        let mut merged: HashSet<String> = HashSet::new();
+        let known: Vec<&str> = found.iter().map(|(_, id, _)| id.as_str()).collect();
+        for chunk in known.chunks(CHUNK) {
+            merged.extend(
+                resident_merges::table
+                    .filter(resident_merges::source_id.eq_any(chunk))
+                    .select(resident_merges::source_id)
+                    .load::<String>(conn)?,
+            );
+        }
+        let (batch, of_merged): (Vec<&Prepared>, Vec<&Prepared>) = batch
+            .into_iter()
+            .partition(|p| !merged.contains(resident_of[p.doc.number_index.as_slice()].0));
+        for p in of_merged {
+            delta.bad.push(BadRow {
+                line: p.line,
+                reason: "the resident registered with this national_id was merged into another record; link that record".into(),
             });
         }
         for chunk in new_residents.chunks(CHUNK) {

@@ -20,12 +20,14 @@ pub mod kiosk_sessions;
 pub mod links;
 pub mod login_failures;
 pub mod login_throttle;
+pub mod merges;
 pub mod replay;
 pub mod residents;
 pub mod resolve;
 pub mod schema;
 pub mod sessions;
 pub mod signing_keys;
+pub mod temporary_cards;
 
 use std::path::Path;
 use std::time::Duration;
@@ -217,11 +219,27 @@ fn private_sqlite_file(path: &Path) -> Result<(), StoreError> {
     if path.as_os_str() == ":memory:" {
         return Ok(());
     }
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(false);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-    opts.open(path).map_err(|e| fail(path, e))?;
+    // Create the file only when it is missing. Opening an existing database
+    // file here, even only to close it again, would drop every POSIX lock
+    // this process's SQLite connections hold on it (fcntl locks belong to the
+    // process and die with any close of the file: "How To Corrupt An SQLite
+    // Database File", section 2.2). Another process could then take the
+    // database for the last one open, checkpoint and delete the write-ahead
+    // log under this process's connections, and writes were lost (the
+    // command-line tests, which mix the app's connections and commands'
+    // processes on one file, lost a committed row now and then).
+    if !path.exists() {
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+        match opts.open(path) {
+            Ok(_) => {}
+            // Another pool of this process made it a moment ago.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(fail(path, e)),
+        }
+    }
     #[cfg(unix)]
     for suffix in ["", "-wal", "-shm"] {
         use std::os::unix::fs::PermissionsExt;

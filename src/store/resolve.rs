@@ -8,7 +8,8 @@ use diesel::prelude::*;
 
 use super::cards::{Card, CardRow};
 use super::residents::{with_documents, Resident, ResidentRow};
-use super::schema::{cards, links, residents};
+use super::schema::{cards, links, residents, temporary_cards};
+use super::temporary_cards::{TemporaryCard, TemporaryRow};
 use super::{DbConnection, StoreError};
 use crate::crypto::MasterKey;
 use crate::domain::{CardId, ClinicId};
@@ -20,6 +21,8 @@ pub struct Resolution {
     pub resident: Resident,
     /// The asking clinic's number for this resident (the oldest, if several).
     pub local_patient_id: Option<String>,
+    /// Where and until when the card is good, for a temporary card (临时卡).
+    pub temporary: Option<TemporaryCard>,
 }
 
 /// The verification read for one card: see [`cards_for_verification`].
@@ -54,16 +57,24 @@ pub fn cards_for_verification(
     let mut card_ids: Vec<String> = wanted.iter().map(|(c, _)| c.to_string()).collect();
     card_ids.sort_unstable();
     card_ids.dedup();
-    let found: Vec<(CardRow, ResidentRow)> = cards::table
+    let found: Vec<(CardRow, ResidentRow, Option<TemporaryRow>)> = cards::table
         .inner_join(residents::table)
+        .left_join(temporary_cards::table)
         .filter(cards::id.eq_any(&card_ids))
-        .select((CardRow::as_select(), ResidentRow::as_select()))
+        .select((
+            CardRow::as_select(),
+            ResidentRow::as_select(),
+            Option::<TemporaryRow>::as_select(),
+        ))
         .load(conn)?;
 
     let mut clinic_ids: Vec<String> = wanted.iter().map(|(_, c)| c.to_string()).collect();
     clinic_ids.sort_unstable();
     clinic_ids.dedup();
-    let resident_ids: Vec<&str> = found.iter().map(|(c, _)| c.resident_id.as_str()).collect();
+    let resident_ids: Vec<&str> = found
+        .iter()
+        .map(|(c, _, _)| c.resident_id.as_str())
+        .collect();
     // Oldest first, so the first number seen for a (resident, clinic) is the
     // one the single-card read returns.
     let numbers: Vec<(String, String, String)> = if resident_ids.is_empty() {
@@ -86,13 +97,20 @@ pub fn cards_for_verification(
     }
 
     // Errors kept as text: the same corrupt row may be asked for twice.
-    let mut opened: HashMap<String, Result<(Card, Resident), String>> = found
+    type Opened = (Card, Resident, Option<TemporaryCard>);
+    let mut opened: HashMap<String, Result<Opened, String>> = found
         .into_iter()
-        .map(|(card, resident)| {
+        .map(|(card, resident, temporary)| {
             let id = card.id.clone();
             let pair = card
                 .try_into()
-                .and_then(|card: Card| Ok((card, resident.open(key)?)))
+                .and_then(|card: Card| {
+                    Ok((
+                        card,
+                        resident.open(key)?,
+                        temporary.map(|t| t.open(key)).transpose()?,
+                    ))
+                })
                 .map_err(|e: StoreError| e.to_string());
             (id, pair)
         })
@@ -100,13 +118,13 @@ pub fn cards_for_verification(
     // Their documents: one more statement for the whole batch.
     let plain: Vec<Resident> = opened
         .values()
-        .filter_map(|p| p.as_ref().ok().map(|(_, r)| r.clone()))
+        .filter_map(|p| p.as_ref().ok().map(|(_, r, _)| r.clone()))
         .collect();
     let filled: HashMap<String, Resident> = with_documents(conn, key, plain)?
         .into_iter()
         .map(|r| (r.id.to_string(), r))
         .collect();
-    for (_, r) in opened.values_mut().flatten() {
+    for (_, r, _) in opened.values_mut().flatten() {
         if let Some(f) = filled.get(&r.id.to_string()) {
             *r = f.clone();
         }
@@ -115,7 +133,7 @@ pub fn cards_for_verification(
         .iter()
         .map(|(card, clinic)| {
             let card_text = card.to_string();
-            let (card, resident) = match opened.get(&card_text) {
+            let (card, resident, temporary) = match opened.get(&card_text) {
                 None => return Ok(None),
                 Some(Err(e)) => return Err(StoreError::Other(e.clone())),
                 Some(Ok(pair)) => pair.clone(),
@@ -127,6 +145,7 @@ pub fn cards_for_verification(
                 card,
                 resident,
                 local_patient_id,
+                temporary,
             }))
         })
         .collect();

@@ -18,6 +18,7 @@ diesel::table! {
         prev_hash -> Binary,
         hash -> Binary,
         step -> Nullable<Text>,
+        credential -> Nullable<Text>,
     }
 }
 
@@ -181,6 +182,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    resident_merges (source_id) {
+        source_id -> Text,
+        into_id -> Text,
+        at -> Timestamp,
+        actor -> Text,
+    }
+}
+
+diesel::table! {
     residents (id) {
         id -> Text,
         name -> Text,
@@ -268,6 +278,19 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    temporary_cards (card_id) {
+        card_id -> Text,
+        resident_id -> Text,
+        issuing_clinic_id -> Text,
+        valid_until -> Timestamp,
+        name_known -> Bool,
+        birth_year -> Nullable<Integer>,
+        note_enc -> Nullable<Binary>,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(api_keys -> clinics (clinic_id));
 diesel::joinable!(card_events -> cards (card_id));
 diesel::joinable!(cards -> residents (resident_id));
@@ -277,6 +300,7 @@ diesel::joinable!(kiosk_sessions -> clinics (clinic_id));
 diesel::joinable!(links -> clinics (clinic_id));
 diesel::joinable!(links -> residents (resident_id));
 diesel::joinable!(sessions -> admins (admin_id));
+diesel::joinable!(temporary_cards -> cards (card_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     access_log,
@@ -302,7 +326,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     login_throttle,
     node_keys,
     replay,
+    resident_merges,
     residents,
     sessions,
     signing_keys,
+    temporary_cards,
 );

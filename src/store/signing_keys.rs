@@ -7,30 +7,7 @@ use diesel::prelude::*;
 use super::schema::signing_keys;
 use super::{corrupt, now, on_unique, Conflict, DbConnection, StoreError};
 
-/// A signing key's state: one `Active` key signs; `Retired` keys still verify
-/// (and stay published) until their tokens expire; `Revoked` keys verify nothing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum KeyState {
-    Active,
-    Retired,
-    Revoked,
-}
-
-impl KeyState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            KeyState::Active => "active",
-            KeyState::Retired => "retired",
-            KeyState::Revoked => "revoked",
-        }
-    }
-
-    fn parse(s: &str) -> Option<Self> {
-        [KeyState::Active, KeyState::Retired, KeyState::Revoked]
-            .into_iter()
-            .find(|k| k.as_str() == s)
-    }
-}
+pub use crate::domain::KeyState;
 
 #[derive(Clone, PartialEq, Eq)]
 pub struct StoredSigningKey {
@@ -126,9 +103,7 @@ pub fn list(conn: &mut DbConnection) -> Result<Vec<StoredSigningKey>, StoreError
         .into_iter()
         .map(|r| {
             Ok(StoredSigningKey {
-                state: KeyState::parse(&r.state)
-                    .ok_or(())
-                    .map_err(corrupt("key state"))?,
+                state: r.state.parse().map_err(corrupt("key state"))?,
                 kid: r.kid,
                 public_key: r.public_key,
                 sealed_private: r.sealed_private,

@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use super::alg::Alg;
 use super::keyring::KeyRing;
-use super::keys::{KeyError, KeyState, Kid, VerifyingKey};
+use super::keys::{KeyError, Kid, VerifyingKey};
+use crate::domain::KeyState;
 
 /// A JWK Set: what `/.well-known/jwks.json` serves.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

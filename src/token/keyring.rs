@@ -3,7 +3,8 @@
 use uuid::Uuid;
 
 use super::claims::{Claims, TokenKind};
-use super::keys::{KeyError, KeyState, Kid, SigningKey, VerifyingKey};
+use super::keys::{KeyError, Kid, SigningKey, VerifyingKey};
+use crate::domain::KeyState;
 
 /// A freshly minted token.
 #[derive(Debug, Clone, PartialEq, Eq)]

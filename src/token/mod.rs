@@ -22,11 +22,12 @@ mod text;
 pub mod trust_list;
 pub mod verify;
 
+pub use crate::domain::{KeyState, UnknownKeyState};
 pub use alg::{Alg, UnknownAlg};
 pub use claims::{Claims, TokenKind, UnknownTokenKind};
 pub use jwks::{Jwk, Jwks};
 pub use keyring::{KeyRing, MintedToken};
-pub use keys::{KeyError, KeyState, Kid, SigningKey, TokenSigner, UnknownKeyState, VerifyingKey};
+pub use keys::{KeyError, Kid, SigningKey, TokenSigner, VerifyingKey};
 pub use text::{trim_scanned, PREFIX};
 pub use verify::{verify, Reason, Rejection, Validation, VerifiedToken, MAX_TOKEN_LEN};
 

@@ -7,8 +7,9 @@ use serde::{Deserialize, Serialize};
 use super::alg::Alg;
 use super::claims::Claims;
 use super::keyring::KeyRing;
-use super::keys::{KeyState, Kid};
+use super::keys::Kid;
 use super::{cose, text};
+use crate::domain::KeyState;
 
 /// Longest token text accepted, checked before any decoding. Real tokens are
 /// about 230 characters (a version 9 QR); twice that leaves room for a longer
@@ -70,11 +71,16 @@ pub enum Reason {
     IssuerUnavailable,
     /// Federation: a foreign card while this node's trust list has expired.
     TrustListExpired,
+    /// A temporary card shown at a clinic other than the one that issued it
+    /// (decided by the store).
+    CardRestricted,
+    /// A temporary card past its `valid_until` (decided by the store).
+    CardExpired,
 }
 
 impl Reason {
     /// Every reason, in contract order.
-    pub const ALL: [Reason; 13] = [
+    pub const ALL: [Reason; 15] = [
         Reason::Malformed,
         Reason::BadSignature,
         Reason::UnknownKey,
@@ -88,6 +94,8 @@ impl Reason {
         Reason::IssuerUnknown,
         Reason::IssuerUnavailable,
         Reason::TrustListExpired,
+        Reason::CardRestricted,
+        Reason::CardExpired,
     ];
 
     /// The stable snake_case code of the API.
@@ -106,6 +114,8 @@ impl Reason {
             Reason::IssuerUnknown => "issuer_unknown",
             Reason::IssuerUnavailable => "issuer_unavailable",
             Reason::TrustListExpired => "trust_list_expired",
+            Reason::CardRestricted => "card_restricted",
+            Reason::CardExpired => "card_expired",
         }
     }
 
@@ -129,6 +139,10 @@ impl Reason {
             Reason::TrustListExpired => {
                 "This service's list of trusted issuers has expired: cards of other cities cannot be checked."
             }
+            Reason::CardRestricted => {
+                "This temporary card is valid only at the clinic that issued it."
+            }
+            Reason::CardExpired => "This temporary card is past its validity date.",
         }
     }
 }
@@ -286,7 +300,9 @@ mod tests {
                 "card_replaced",
                 "issuer_unknown",
                 "issuer_unavailable",
-                "trust_list_expired"
+                "trust_list_expired",
+                "card_restricted",
+                "card_expired"
             ]
         );
         for r in Reason::ALL {

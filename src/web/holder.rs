@@ -25,12 +25,12 @@ use super::page::{close_with, short, when, Area, CsrfOnly, Cx, PageError, PageRe
 use crate::crypto::{SecretKind, SecretToken};
 use crate::domain::{CardId, CardStatus, EndReason};
 use crate::error::AppError;
-use crate::http::auth::blocking;
-use crate::http::State;
+use crate::request::auth::blocking;
+use crate::request::State;
 use crate::service::{families, registry};
 use crate::store::access_log::ActorKind;
 use crate::store::cards::Card;
-use crate::store::{access_log, cards, clinics};
+use crate::store::{cards, clinics};
 use crate::token::TokenKind;
 
 /// The cookie that keeps the holder credential on the phone.
@@ -237,12 +237,13 @@ async fn show(req: HttpRequest, state: web::Data<State>) -> PageResult {
     let ctx = state.ctx.clone();
     let resident = shown_card.resident_id;
     let (rows, names) = blocking(move || {
-        let mut conn = ctx.conn()?;
+        // With the records merged into this one: the history stays whole.
         let rows = if current {
-            access_log::for_resident(&mut conn, resident, 100)?
+            crate::service::merges::history(&ctx, resident, 100)?
         } else {
             Vec::new()
         };
+        let mut conn = ctx.conn()?;
         let names: HashMap<String, String> = clinics::list(&mut conn)?
             .into_iter()
             .map(|c| (c.id.to_string(), c.name))
@@ -252,7 +253,7 @@ async fn show(req: HttpRequest, state: web::Data<State>) -> PageResult {
     .await?;
     let lookups: Vec<_> = rows
         .iter()
-        .filter(|r| r.action == "verify" || r.action == "link.create")
+        .filter(|r| matches!(r.action.as_str(), "verify" | "identify" | "link.create"))
         .take(20)
         .collect();
     let active = shown_card.status == CardStatus::Active;

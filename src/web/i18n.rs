@@ -133,6 +133,23 @@ impl Lang {
     }
 
     /// Why the kiosk refuses a card, in words.
+    /// Why an identification by ID number found no usable card.
+    pub fn identify_refusal(self, r: crate::service::identify::Refusal) -> &'static str {
+        use crate::service::identify::Refusal as R;
+        match r {
+            R::CardNotFound => self.t(
+                "未找到此证件的电子健康卡",
+                "No health card is registered for this ID number",
+            ),
+            R::CardSuspended => self.t("此卡已暂停使用", "The card is suspended"),
+            R::CardRevoked => self.t("此卡已被吊销", "The card has been revoked"),
+            R::CardReplaced => self.t(
+                "此卡已被新卡替代，请出示新卡",
+                "The card was replaced: show the new card",
+            ),
+        }
+    }
+
     pub fn reason(self, r: Reason) -> &'static str {
         match r {
             Reason::Malformed => self.t(
@@ -180,6 +197,14 @@ impl Lang {
             Reason::TrustListExpired => self.t(
                 "信任列表已过期，暂时无法核验外地卡",
                 "The trust list has expired: cards of other cities cannot be checked",
+            ),
+            Reason::CardRestricted => self.t(
+                "此临时卡仅限签发机构使用",
+                "This temporary card is valid only at the clinic that issued it",
+            ),
+            Reason::CardExpired => self.t(
+                "此临时卡已过有效期",
+                "This temporary card is past its validity date",
             ),
         }
     }
@@ -231,6 +256,8 @@ impl Lang {
     pub fn action(self, a: &str) -> String {
         let s = match a {
             "verify" => self.t("查验", "Verification"),
+            "identify" => self.t("凭证件识别", "Identified by ID number"),
+            "resident.merge" => self.t("合并记录", "Records merged"),
             "resident.register" => self.t("登记居民", "Resident registered"),
             "card.issue" => self.t("发卡", "Card issued"),
             "card.suspend" => self.t("暂停", "Suspended"),
@@ -244,6 +271,14 @@ impl Lang {
             _ => return a.to_string(),
         };
         s.to_string()
+    }
+
+    /// What a clinic showed to have a card resolved, in words.
+    pub fn credential(self, c: crate::domain::Credential) -> &'static str {
+        match c {
+            crate::domain::Credential::Token => self.t("二维码", "QR code"),
+            crate::domain::Credential::Document => self.t("证件号", "ID number"),
+        }
     }
 
     /// A channel of use, in words.

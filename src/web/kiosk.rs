@@ -13,6 +13,13 @@
 //! channel (`kiosk` unless the operator picks another) and the step of care
 //! picked above the scan field; the pick is kept in a cookie for the next
 //! scans.
+//!
+//! The same field takes the number an ID-card reader types (多码融合): a
+//! text that is a chip card's number (`Document::from_card_reader`) goes to
+//! `service::identify`, as `POST /api/v1/identify` does, for a key with
+//! the `identify` scope; the panel then says it was identified by document
+//! and shows the document's type. Linking a number still needs a scanned
+//! card (the link's recent-scan rule counts token verifications only).
 
 use std::sync::Arc;
 
@@ -25,10 +32,11 @@ use uuid::Uuid;
 use super::csrf;
 use super::page::{close_with, Area, CsrfOnly, Cx, PageError, PageResult};
 use crate::crypto::MasterKey;
-use crate::domain::{CardId, Channel, ClinicId, LocalPatientId, Scope, Step};
+use crate::domain::{CardId, Channel, ClinicId, Document, LocalPatientId, Scope, Step};
 use crate::error::AppError;
-use crate::http::auth::blocking;
-use crate::http::State;
+use crate::request::auth::blocking;
+use crate::request::State;
+use crate::service::identify::{self, Identified, Refusal};
 use crate::service::kiosk::{self, Opened};
 use crate::service::registry;
 use crate::service::verification::{self, Outcome, Use};
@@ -149,17 +157,25 @@ enum Panel {
     Valid {
         name: String,
         sex: String,
-        birth_year: i32,
+        /// `None` for a temporary card's patient of unknown age.
+        birth_year: Option<i32>,
+        /// A temporary card (临时卡): its end of validity, for the banner.
+        temporary_until: Option<chrono::NaiveDateTime>,
         masked_id: String,
         /// The type of the document `masked_id` is of, if the resident has one.
         document: Option<crate::domain::DocumentType>,
         card_id: Uuid,
         ticket: String,
         local_patient_id: Option<String>,
+        /// Identified by an ID number rather than a scanned card: no link
+        /// form (a link needs the card scanned).
+        by_document: bool,
         /// A card of another city (federation): its name and code.
         issuer: Option<String>,
     },
     Invalid(Reason),
+    /// An identification by document that found no usable card.
+    NotIdentified(Refusal),
     Linked {
         name: String,
         local_patient_id: String,
@@ -198,12 +214,7 @@ fn ticket_ok(master: &MasterKey, clinic: ClinicId, card: Uuid, ticket: &str) -> 
         return false;
     }
     let expected = link_ticket(master, clinic, card, expires);
-    expected.len() == ticket.len()
-        && expected
-            .bytes()
-            .zip(ticket.bytes())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0
+    crate::crypto::same_secret(expected.as_bytes(), ticket.as_bytes())
 }
 
 fn link_form(cx: &Cx, clinic: &Clinic, card_id: Uuid, ticket: &str) -> Markup {
@@ -254,7 +265,7 @@ fn scan_page(cx: &Cx, clinic: &Clinic, used: Use, panel: &Panel) -> Markup {
             form #scan-form.scan method="post" action="/kiosk/scan" autocomplete="off" {
                 (cx.csrf_field())
                 (use_pickers(cx, used))
-                label for="token" { (l.t("请扫描电子健康卡二维码", "Scan the health card's QR code")) }
+                label for="token" { (l.t("请扫描电子健康卡二维码，或刷身份证", "Scan the health card's QR code, or read an ID card")) }
                 input #token type="text" name="token" autofocus required autocomplete="off"
                     autocapitalize="off" spellcheck="false" maxlength="600";
                 button type="submit" { (l.t("查验", "Check")) }
@@ -263,13 +274,23 @@ fn scan_page(cx: &Cx, clinic: &Clinic, used: Use, panel: &Panel) -> Markup {
                 Panel::None => {
                     div #result.result.idle { p { (l.t("等待扫码…", "Waiting for a scan…")) } }
                 }
-                Panel::Valid { name, sex, birth_year, masked_id, document, card_id, ticket, local_patient_id, issuer } => {
-                    div #result.result.ok role="status" data-outcome="valid" {
+                Panel::Valid { name, sex, birth_year, temporary_until, masked_id, document, card_id, ticket, local_patient_id, by_document, issuer } => {
+                    div #result.result.ok role="status" data-outcome="valid" data-credential=(if *by_document { "document" } else { "token" }) data-temporary=[temporary_until.map(|_| "true")] {
                         p.verdict { "✓ " (l.t("有效", "Valid")) }
+                        @if *by_document {
+                            p.credential { (l.t("凭证件识别", "Identified by ID number")) }
+                        }
+                        @if let Some(until) = temporary_until {
+                            p.temporary-banner #temporary-banner role="note" {
+                                (l.t("临时卡 · 仅限本机构使用 · 有效期至 ", "Temporary card · valid at this clinic only · until "))
+                                (crate::web::page::when(*until))
+                            }
+                        }
                         p.name { (name) }
                         dl.facts {
                             dt { (l.t("性别", "Sex")) } dd { (l.sex(sex)) }
-                            dt { (l.t("出生年份", "Birth year")) } dd { (birth_year) }
+                            dt { @if temporary_until.is_some() { (l.t("出生年份（估计）", "Birth year (estimated)")) } @else { (l.t("出生年份", "Birth year")) } }
+                            dd { @match birth_year { Some(y) => { (y) }, None => { span.muted { (l.t("不详", "Unknown")) } } } }
                             @if let Some(t) = document {
                                 dt { (l.document_type(*t)) } dd.mono { (masked_id) }
                             }
@@ -284,7 +305,20 @@ fn scan_page(cx: &Cx, clinic: &Clinic, used: Use, panel: &Panel) -> Markup {
                                 }
                             }
                         }
-                        @if local_patient_id.is_none() { (link_form(cx, clinic, *card_id, ticket)) }
+                        @if local_patient_id.is_none() {
+                            @if *by_document {
+                                p.muted { (l.t("扫描健康卡二维码后可关联本院病历号。", "Scan the health card's QR code to link our patient number.")) }
+                            } @else {
+                                (link_form(cx, clinic, *card_id, ticket))
+                            }
+                        }
+                    }
+                }
+                Panel::NotIdentified(reason) => {
+                    div #result.result.bad role="alert" data-outcome=(reason.code()) data-credential="document" {
+                        p.verdict { "✗ " (l.t("无效", "Not valid")) }
+                        p.reason { (l.identify_refusal(*reason)) }
+                        p.code.mono { (reason.code()) }
                     }
                 }
                 Panel::Invalid(reason) => {
@@ -439,7 +473,21 @@ async fn scan(req: HttpRequest, state: web::Data<State>, form: web::Form<ScanFor
             l.t("页面已过期，请重新扫码。", "The page expired; scan again."),
         ));
     }
-    if !clinic.scopes.contains(Scope::Verify) {
+    // A chip card's number, typed by a reader, or else a scanned token.
+    let document = Document::from_card_reader(&form.token);
+    if document.is_some() && !clinic.scopes.contains(Scope::Identify) {
+        return Ok(refused(
+            cx,
+            &clinic,
+            used,
+            StatusCode::FORBIDDEN,
+            l.t(
+                "此密钥没有凭证件号识别患者的权限。",
+                "This key may not identify patients by ID number.",
+            ),
+        ));
+    }
+    if document.is_none() && !clinic.scopes.contains(Scope::Verify) {
         return Ok(refused(
             cx,
             &clinic,
@@ -478,15 +526,49 @@ async fn scan(req: HttpRequest, state: web::Data<State>, form: web::Form<ScanFor
         ),
         Some(USE_COOKIE_SECS),
     );
+    if let Some(document) = document {
+        let shown = (document.kind(), document.masked());
+        let found = identify::identify(&state.ctx, &clinic, document, used).await?;
+        let panel = match found {
+            Identified::Valid { resolution } => {
+                let r = &resolution.resident;
+                Panel::Valid {
+                    name: r.name.clone(),
+                    sex: r.sex.as_str().to_string(),
+                    birth_year: Some(chrono::Datelike::year(&r.birth_date)),
+                    temporary_until: None,
+                    masked_id: shown.1,
+                    document: Some(shown.0),
+                    card_id: resolution.card.id.as_uuid(),
+                    ticket: String::new(),
+                    local_patient_id: resolution.local_patient_id.clone(),
+                    by_document: true,
+                    issuer: None,
+                }
+            }
+            Identified::Invalid { reason, .. } => Panel::NotIdentified(reason),
+        };
+        let body = scan_page(&cx, &clinic, used, &panel);
+        return Ok(cx.ok(body));
+    }
     let outcome =
         verification::verify_scanned(&state.ctx, &clinic, &form.into_inner().token, used).await?;
     let panel = match outcome {
         Outcome::Valid { resolution, .. } => {
             let r = &resolution.resident;
+            let t = resolution.temporary.as_ref();
+            let l = cx.lang;
             Panel::Valid {
-                name: r.name.clone(),
+                name: match t {
+                    Some(t) if !t.name_known => l.t("无名氏", "Unknown (无名氏)").to_owned(),
+                    _ => r.name.clone(),
+                },
                 sex: r.sex.as_str().to_string(),
-                birth_year: chrono::Datelike::year(&r.birth_date),
+                birth_year: match t {
+                    Some(t) => t.birth_year.map(|y| y.get()),
+                    None => Some(chrono::Datelike::year(&r.birth_date)),
+                },
+                temporary_until: t.map(|t| t.terms.valid_until),
                 masked_id: r.primary_document().map(|d| d.masked()).unwrap_or_default(),
                 document: r.primary_document().map(|d| d.kind()),
                 card_id: resolution.card.id.as_uuid(),
@@ -497,6 +579,7 @@ async fn scan(req: HttpRequest, state: web::Data<State>, form: web::Form<ScanFor
                     chrono::Utc::now().timestamp() + LINK_TICKET_SECS,
                 ),
                 local_patient_id: resolution.local_patient_id.clone(),
+                by_document: false,
                 issuer: None,
             }
         }
@@ -505,7 +588,8 @@ async fn scan(req: HttpRequest, state: web::Data<State>, form: web::Form<ScanFor
             Panel::Valid {
                 name: r.name.clone(),
                 sex: r.sex.clone(),
-                birth_year: chrono::Datelike::year(&r.birth_date),
+                birth_year: Some(chrono::Datelike::year(&r.birth_date)),
+                temporary_until: None,
                 masked_id: r
                     .document_masked
                     .clone()
@@ -523,6 +607,7 @@ async fn scan(req: HttpRequest, state: web::Data<State>, form: web::Form<ScanFor
                     chrono::Utc::now().timestamp() + LINK_TICKET_SECS,
                 ),
                 local_patient_id: resolution.local_patient_id.clone(),
+                by_document: false,
                 issuer: Some(format!(
                     "{} ({})",
                     resolution.issuer.name, resolution.issuer.code

@@ -79,6 +79,7 @@ type Row = (
     Vec<u8>,
     Vec<u8>,
     Option<String>,
+    Option<String>,
 );
 
 fn rows(c: &mut DbConnection) -> Vec<Row> {
@@ -107,9 +108,15 @@ fn encode(label: &[u8], r: &Row) -> Vec<u8> {
     for v in [&r.5, &r.6, &r.7, &r.8, &r.9, &r.10] {
         field(v.as_deref());
     }
-    // The step of care, encoded only when present (docs/storage.md).
-    if let Some(step) = r.13.as_deref() {
-        field(Some(step));
+    // The step of care and the credential, encoded only when present; with
+    // a credential, the step's presence byte first (docs/storage.md).
+    match (r.13.as_deref(), r.14.as_deref()) {
+        (step, Some(credential)) => {
+            field(step);
+            field(Some(credential));
+        }
+        (Some(step), None) => field(Some(step)),
+        (None, None) => {}
     }
     buf
 }
@@ -315,6 +322,7 @@ fn an_old_plain_chain_is_rekeyed_once_by_migrate() {
                 Some(format!("old row {seq}")),
                 prev.clone(),
                 Vec::new(),
+                None,
                 None,
             );
             r.12 = plain_hash(&prev, &r);

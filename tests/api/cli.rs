@@ -1,9 +1,11 @@
 //! The command line as a process.
 
-use std::io::Write;
-use std::process::{Command, Output};
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Output, Stdio};
 
 use serde_json::Value;
+
+use healthcard::crypto::MasterKey;
 
 use crate::helpers::{cli, err, ok};
 
@@ -70,6 +72,26 @@ fn cli_first_start_admin_clinic_keys_verify_audit() {
         None,
     );
     assert!(!bad.status.success());
+    // Issue 14: an emergency department that issues temporary cards.
+    let er = ok(&healthcard(
+        d,
+        &[
+            "clinic",
+            "create",
+            "--code",
+            "ER",
+            "--name",
+            "急诊科",
+            "--scopes",
+            "register,verify",
+        ],
+        None,
+    ));
+    let v: Value = serde_json::from_str(er.trim()).expect("one JSON object");
+    assert_eq!(
+        v["clinic"]["scopes"],
+        serde_json::json!(["verify", "register"])
+    );
 
     let keys = ok(&healthcard(d, &["keys", "list"], None));
     assert_eq!(keys.lines().count(), 1);
@@ -374,6 +396,21 @@ fn cli_errors_name_the_thing() {
         "{e}"
     );
     assert!(!e.contains("database"), "{e}");
+    // A master key file other than the one that sealed the data is named as such.
+    let key = d.join("keys").join("master.key");
+    let good = std::fs::read(&key).unwrap();
+    std::fs::write(&key, format!("{}\n", MasterKey::generate().to_base64())).unwrap();
+    for args in [
+        &["audit", "verify"][..],
+        &["clinic", "list"],
+        &["keys", "list"],
+    ] {
+        let e = err(&healthcard(d, args, None));
+        assert!(e.contains("master key"), "{args:?}: {e}");
+        assert!(!e.contains("database error"), "{args:?}: {e}");
+    }
+    std::fs::write(&key, good).unwrap();
+    ok(&healthcard(d, &["audit", "verify"], None));
 }
 
 #[test]
@@ -483,4 +520,145 @@ fn cli_adds_lists_and_removes_a_guardian() {
     )
     .status
     .success());
+}
+
+/// `healthcard [--data-dir DATA] serve` in `cwd` on a free loopback port,
+/// read until it says where it listens and what to do next: the process,
+/// its URL and the lines it printed.
+fn serve(cwd: &std::path::Path, data: Option<&std::path::Path>) -> (Child, String, Vec<String>) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_healthcard"));
+    if let Some(d) = data {
+        cmd.arg("--data-dir").arg(d);
+    }
+    let mut child = cmd
+        .arg("serve")
+        .current_dir(cwd)
+        .env_remove("HEALTHCARD_DATABASE_URL")
+        .env_remove("DATABASE_URL")
+        .env_remove("HEALTHCARD_MASTER_KEY")
+        .env_remove("HEALTHCARD_DATA_DIR")
+        .env("HEALTHCARD_BIND", "127.0.0.1:0")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    let mut url = None;
+    for line in lines.by_ref().take(20) {
+        let line = line.unwrap();
+        if let Some(rest) = line.strip_prefix("healthcard listening on ") {
+            url = rest.split_whitespace().next().map(str::to_owned);
+        }
+        let done = line.starts_with("next: make a clinic:");
+        seen.push(line);
+        if done {
+            break;
+        }
+    }
+    // Keep reading: a server whose standard error is closed fails its next log line.
+    std::thread::spawn(move || lines.for_each(drop));
+    match url {
+        Some(u) => (child, u, seen),
+        None => {
+            child.kill().unwrap();
+            panic!("no address in {seen:?}");
+        }
+    }
+}
+
+/// `serve` says where it really listens (a port of 0 resolved) and prints
+/// next steps that run as printed: this binary, with this data folder.
+#[test]
+fn serve_prints_the_bound_address_and_commands_to_paste() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (mut child, url, seen) = serve(dir.path(), Some(&data));
+    let answer = reqwest::blocking::get(format!("{url}/healthz"))
+        .map(|r| r.status().as_u16())
+        .unwrap_or(0);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+    assert!(!url.ends_with(":0"), "{url}");
+    assert_eq!(answer, 200, "{seen:?}");
+    // The printed command, run as printed (its password on standard input), works.
+    let cmd = seen
+        .iter()
+        .find_map(|l| l.strip_prefix("next: make an administrator:"))
+        .unwrap_or_else(|| panic!("no next step in {seen:?}"));
+    let cmd = cmd.trim().split("   (").next().unwrap();
+    let words: Vec<&str> = cmd.split_whitespace().collect();
+    assert_eq!(words[0], env!("CARGO_BIN_EXE_healthcard"), "{cmd}");
+    let mut admin = Command::new(words[0])
+        .args(&words[1..])
+        .current_dir(dir.path())
+        .env_remove("HEALTHCARD_DATABASE_URL")
+        .env_remove("DATABASE_URL")
+        .env_remove("HEALTHCARD_MASTER_KEY")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    admin
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"s3cret-passw0rd-here\n")
+        .unwrap();
+    let out = admin.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let e = err(&healthcard(
+        &data,
+        &["admin", "create", "--username", "admin"],
+        Some("s3cret-passw0rd-here\n"),
+    ));
+    assert!(e.contains("taken"), "{e}");
+}
+
+/// The README's walk-through is `scripts/walkthrough.sh`, and it runs to the
+/// end against a fresh server on its default data folder.
+#[test]
+fn the_readme_walkthrough_runs_as_written() {
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let script = std::fs::read_to_string(repo.join("scripts/walkthrough.sh")).unwrap();
+    let readme = std::fs::read_to_string(repo.join("README.md")).unwrap();
+    let body = &script[script.find("set -euo pipefail").unwrap()..];
+    assert!(
+        readme.contains(body.trim_end()),
+        "README.md's walk-through is not scripts/walkthrough.sh"
+    );
+    assert!(
+        Command::new("jq").arg("--version").output().is_ok(),
+        "the walk-through needs jq: run scripts/setup"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, url, _) = serve(dir.path(), None);
+    let out = Command::new("bash")
+        .arg(repo.join("scripts/walkthrough.sh"))
+        .current_dir(dir.path())
+        .env("HC", env!("CARGO_BIN_EXE_healthcard"))
+        .env("BASE", &url)
+        .env_remove("HEALTHCARD_DATABASE_URL")
+        .env_remove("DATABASE_URL")
+        .env_remove("HEALTHCARD_MASTER_KEY")
+        .env_remove("HEALTHCARD_DATA_DIR")
+        .output()
+        .unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "stdout: {stdout}\nstderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains(r#""valid": true"#), "{stdout}");
+    assert!(stdout.contains("MRN-0001"), "{stdout}");
+    assert!(dir.path().join("card.png").exists());
 }

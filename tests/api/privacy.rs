@@ -150,6 +150,22 @@ fn no_answer_without_pii_leaves_fewer_than_500_numbers() {
             .unwrap();
         assert_eq!(r.status(), 201);
         answers.push(("holder token", r.json().unwrap()));
+        // Identification by document (issue 14): the same disclosure as /verify.
+        let (_, ident) = app.clinic("P2", &["identify"]);
+        let r = app
+            .post("/api/v1/identify")
+            .bearer_auth(&ident)
+            .json(&json!({"national_id": national_id(4242)}))
+            .send()
+            .unwrap();
+        let v: Value = r.json().unwrap();
+        assert_eq!(v["valid"], true, "{v}");
+        assert_eq!(
+            consistent(&Disclosed::from_json(&v), usize::MAX),
+            500,
+            "identify answer {v}"
+        );
+        answers.push(("identify", v));
         for (what, v) in &answers {
             let n = consistent(&Disclosed::from_json(v), WANTED);
             assert!(n >= WANTED, "{what}: only {n} numbers fit {v}");
@@ -464,7 +480,7 @@ fn the_print_page_mints_only_on_a_checked_post() {
         let csrf = healthcard::web::csrf::token_for(&csrf_cookie);
         let cookie = format!(
             "{}={}; {}={csrf_cookie}",
-            healthcard::http::auth::SESSION_COOKIE,
+            healthcard::request::auth::SESSION_COOKIE,
             app.admin_token,
             healthcard::web::csrf::CSRF_COOKIE
         );

@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::error::AppError;
-use crate::http::auth::{blocking, session_secret, AdminAuth};
-use crate::http::State;
+use crate::request::auth::{blocking, session_secret, AdminAuth};
+use crate::request::State;
 use crate::service::admins::{sign_in, SignIn};
 use crate::store::sessions;
 

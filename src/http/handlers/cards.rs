@@ -4,12 +4,12 @@ use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use crate::domain::{CardAction, CardId, ResidentId};
+use crate::domain::{CardAction, CardId, ChangeReason, ResidentId};
 use crate::error::{AppError, ErrorBody};
-use crate::http::auth::{blocking, AdminAuth, ClinicAuth};
-use crate::http::extract::{optional_json, uuid};
 use crate::http::views::{AccessLogView, CardView, IssuedCard, LinkView, TokenView};
-use crate::http::State;
+use crate::request::auth::{blocking, AdminAuth, ClinicAuth};
+use crate::request::extract::{optional_json, uuid};
+use crate::request::State;
 use crate::service::registry::{self, Actor, MintVia};
 use crate::store::{access_log, cards, links};
 use crate::token::{MintedToken, TokenKind};
@@ -62,8 +62,15 @@ pub async fn get(
 ) -> Result<HttpResponse, AppError> {
     let id = card_id(&id)?;
     let ctx = state.ctx.clone();
-    let card = blocking(move || cards::get(&mut *ctx.conn()?, id)).await?;
-    Ok(HttpResponse::Ok().json(CardView::from(&card)))
+    // A temporary card's view names its issuing clinic and valid_until.
+    let view = blocking(move || {
+        Ok(match crate::service::temporary::facts(&ctx, id)? {
+            Some(f) => CardView::from(&f.card).temporary(&f.temporary, f.clinic_code.as_str()),
+            None => CardView::from(&cards::get(&mut *ctx.conn()?, id)?),
+        })
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(view))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -72,20 +79,9 @@ pub struct ReasonBody {
     pub reason: Option<String>,
 }
 
-fn reason(req: &HttpRequest, body: &web::Bytes) -> Result<Option<String>, AppError> {
-    let r = optional_json::<ReasonBody>(req, body)?.and_then(|b| b.reason);
-    match r.as_deref().map(str::trim) {
-        None | Some("") => Ok(None),
-        Some(t) if t.chars().count() > 500 => Err(AppError::invalid(
-            "invalid_reason",
-            "reason is at most 500 characters",
-        )),
-        Some(t) if t.chars().any(char::is_control) => Err(AppError::invalid(
-            "invalid_reason",
-            "reason must not contain control characters",
-        )),
-        Some(t) => Ok(Some(t.to_string())),
-    }
+fn reason(req: &HttpRequest, body: &web::Bytes) -> Result<Option<ChangeReason>, AppError> {
+    let text = optional_json::<ReasonBody>(req, body)?.and_then(|b| b.reason);
+    Ok(ChangeReason::parse(text.as_deref().unwrap_or_default())?)
 }
 
 async fn transition(
@@ -101,7 +97,7 @@ async fn transition(
     let actor = Actor::admin(admin.0.username.as_str());
     let ctx = state.ctx.clone();
     let card =
-        blocking(move || registry::change_card(&ctx, &actor, id, action, why.as_deref())).await?;
+        blocking(move || registry::change_card(&ctx, &actor, id, action, why.as_ref())).await?;
     Ok(HttpResponse::Ok().json(CardView::from(&card)))
 }
 
@@ -183,7 +179,7 @@ pub async fn reissue(
     let actor = Actor::admin(admin.0.username.as_str());
     let ctx = state.ctx.clone();
     let (card, secret) =
-        blocking(move || registry::reissue_card(&ctx, &actor, id, why.as_deref())).await?;
+        blocking(move || registry::reissue_card(&ctx, &actor, id, why.as_ref())).await?;
     Ok(HttpResponse::Created()
         .insert_header(("Cache-Control", "no-store"))
         .json(IssuedCard {
@@ -300,7 +296,7 @@ pub async fn card_links(
     id: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
     use actix_web::FromRequest;
-    let caller = if crate::http::auth::bearer(&req)
+    let caller = if crate::request::auth::bearer(&req)
         .map(|b| b.starts_with(crate::crypto::SecretKind::ApiKey.prefix()))
         .unwrap_or(false)
     {
@@ -363,6 +359,7 @@ pub fn log_view(r: &access_log::LogEntry) -> AccessLogView {
         card_id: r.card_id.map(Into::into),
         channel: r.channel.map(|c| c.as_str().to_string()),
         step: r.step.map(|s| s.as_str().to_string()),
+        credential: r.credential_shown().map(|c| c.as_str().to_string()),
         outcome: r.outcome.clone(),
         detail: r.detail.clone(),
     }

@@ -6,10 +6,10 @@ use utoipa::ToSchema;
 
 use crate::domain::{ClinicCode, ClinicId, ClinicName, Scopes};
 use crate::error::{AppError, ErrorBody};
-use crate::http::auth::{blocking, AdminAuth};
-use crate::http::extract::uuid;
 use crate::http::views::{ClinicView, CreatedClinic};
-use crate::http::State;
+use crate::request::auth::{blocking, AdminAuth};
+use crate::request::extract::uuid;
+use crate::request::State;
 use crate::service::registry::{self, Actor};
 use crate::store::clinics;
 

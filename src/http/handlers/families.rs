@@ -8,10 +8,10 @@ use uuid::Uuid;
 
 use crate::domain::{Relation, ResidentId};
 use crate::error::{AppError, ErrorBody};
-use crate::http::auth::{AdminAuth, HolderAuth};
-use crate::http::extract::uuid;
 use crate::http::views::GuardianView;
-use crate::http::State;
+use crate::request::auth::{AdminAuth, HolderAuth};
+use crate::request::extract::uuid;
+use crate::request::State;
 use crate::service::families;
 use crate::service::registry::Actor;
 

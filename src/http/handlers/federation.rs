@@ -8,7 +8,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use crate::error::{AppError, ErrorBody};
-use crate::http::State;
+use crate::request::State;
 use crate::service::federation::{self as fed, SignedRequest};
 use crate::token::message_signature as msig;
 
@@ -110,6 +110,6 @@ pub async fn revocations(
     authenticate(&state, &req, b"").await?;
     let since = super::revocations::parse_cursor(q.since.as_deref())?;
     let ctx = state.ctx.clone();
-    let feed = crate::http::auth::blocking(move || fed::own_changes(&ctx, since, 1000)).await?;
+    let feed = crate::request::auth::blocking(move || fed::own_changes(&ctx, since, 1000)).await?;
     Ok(HttpResponse::Ok().json(feed))
 }

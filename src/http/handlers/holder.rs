@@ -7,12 +7,13 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::domain::CardId;
 use crate::error::{AppError, ErrorBody};
-use crate::http::auth::{blocking, HolderAuth};
-use crate::http::extract::{optional_json, uuid};
 use crate::http::views::{AccessLogView, TokenView};
-use crate::http::State;
+use crate::request::auth::{blocking, HolderAuth};
+use crate::request::extract::{optional_json, uuid};
+use crate::request::State;
+use crate::service::merges;
 use crate::service::{families, registry};
-use crate::store::access_log::{self, ActorKind};
+use crate::store::access_log::ActorKind;
 use crate::store::cards::Card;
 
 /// The `actor` of every holder-visible row not made by a clinic.
@@ -131,7 +132,8 @@ pub async fn access(
 ) -> Result<HttpResponse, AppError> {
     let resident = reached(&state, holder, &choice).await?.resident_id;
     let ctx = state.ctx.clone();
-    let rows = blocking(move || access_log::for_resident(&mut *ctx.conn()?, resident, 200)).await?;
+    // With the records merged into this one: the holder's history stays whole.
+    let rows = blocking(move || merges::history(&ctx, resident, 200)).await?;
     // The holder sees who looked them up, not the administrators' notes, and
     // the card office as one: an administrator's username is an account name
     // to guess passwords for, not the holder's business.

@@ -5,9 +5,9 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use crate::error::{AppError, ErrorBody};
-use crate::http::auth::{blocking, AdminAuth};
-use crate::http::extract::optional_json;
-use crate::http::State;
+use crate::request::auth::{blocking, AdminAuth};
+use crate::request::extract::optional_json;
+use crate::request::State;
 use crate::service::keys::{self, KeyInfo};
 use crate::service::registry::{entry, Actor};
 use crate::store::access_log;

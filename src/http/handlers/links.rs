@@ -7,11 +7,11 @@ use uuid::Uuid;
 
 use crate::domain::{CardId, LocalPatientId, Scope};
 use crate::error::{AppError, ErrorBody};
-use crate::http::auth::{blocking, ClinicAuth};
+use crate::request::auth::{blocking, ClinicAuth};
 use crate::service::registry;
 use crate::store::{cards, links};
 
-use crate::http::State;
+use crate::request::State;
 
 #[derive(Deserialize, ToSchema)]
 pub struct CreateLink {

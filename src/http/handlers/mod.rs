@@ -6,12 +6,14 @@ pub mod clinics;
 pub mod families;
 pub mod federation;
 pub mod holder;
+pub mod identify;
 pub mod keys;
 pub mod links;
 pub mod ops;
 pub mod residents;
 pub mod revocations;
 pub mod stats;
+pub mod temporary;
 pub mod verify;
 
 use actix_web::http::header;

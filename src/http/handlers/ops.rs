@@ -3,8 +3,8 @@
 use actix_web::{get, web, HttpResponse};
 use serde_json::json;
 
-use crate::http::auth::blocking;
-use crate::http::State;
+use crate::request::auth::blocking;
+use crate::request::State;
 use crate::store;
 
 /// Liveness: the process answers.

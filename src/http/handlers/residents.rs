@@ -11,11 +11,12 @@ use crate::domain::{
     Document, DocumentError, DocumentType, MobileNumber, NationalId, PersonName, ResidentId, Sex,
 };
 use crate::error::{AppError, ErrorBody};
-use crate::http::auth::{blocking, AdminAuth};
-use crate::http::extract::uuid;
 use crate::http::views::{CardView, GuardianView, ResidentView};
-use crate::http::State;
+use crate::request::auth::{blocking, AdminAuth};
+use crate::request::extract::uuid;
+use crate::request::State;
 use crate::service::families::{self, NewNewborn};
+use crate::service::merges;
 use crate::service::registry::{self, Actor, LookupVia};
 use crate::store::residents::NewResident;
 use crate::store::{cards, residents, Conflict};
@@ -325,19 +326,97 @@ pub async fn get(
 ) -> Result<HttpResponse, AppError> {
     let id = ResidentId::from(uuid(&id)?);
     let ctx = state.ctx.clone();
-    let (r, cs, fam) = web::block(move || -> Result<_, AppError> {
+    let (r, cs, fam, merged_into, temporary) = web::block(move || -> Result<_, AppError> {
         let mut conn = ctx.conn()?;
         let r = residents::get(&mut conn, &ctx.master, id)?;
         let cs = cards::for_resident(&mut conn, id)?;
         drop(conn);
         let fam = crate::service::families::family(&ctx, id)?;
-        Ok((r, cs, fam))
+        let merged_into = merges::merged_into(&ctx, id)?;
+        let temporary = crate::service::temporary::of_resident(&ctx, id)?;
+        Ok((r, cs, fam, merged_into, temporary))
     })
     .await
     .map_err(|_| AppError::Unavailable)??;
     let mut view = ResidentView::masked(&r);
-    view.cards = Some(cs.iter().map(CardView::from).collect());
+    view.merged_into = merged_into.map(Into::into);
+    // A temporary patient: the approximate year, and each temporary card's terms.
+    if let Some((t, _)) = temporary.last() {
+        view = view.temporary(t);
+    }
+    view.cards = Some(
+        cs.iter()
+            .map(
+                |c| match temporary.iter().find(|(t, _)| t.card_id == c.id) {
+                    Some((t, code)) => CardView::from(c).temporary(t, code.as_str()),
+                    None => CardView::from(c),
+                },
+            )
+            .collect(),
+    );
     view.guardians = Some(fam.guardians.iter().map(GuardianView::of).collect());
     view.dependants = Some(fam.dependants.iter().map(GuardianView::of).collect());
     Ok(HttpResponse::Ok().json(view))
+}
+
+/// `{into}`: the resident that the source is merged into.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MergeRequest {
+    /// The real record's id (UUID).
+    pub into: String,
+}
+
+/// What a merge did.
+#[derive(serde::Serialize, ToSchema)]
+pub struct MergeResponse {
+    pub source: uuid::Uuid,
+    pub merged_into: uuid::Uuid,
+    pub at: chrono::DateTime<chrono::Utc>,
+    /// The target's card that replaces the source's cards.
+    pub replaced_by: uuid::Uuid,
+    /// The source's cards that were live and are `replaced` now.
+    pub replaced_cards: Vec<uuid::Uuid>,
+    /// How many of the source's clinic numbers now name the target.
+    pub moved_links: usize,
+}
+
+/// Merge a temporary or duplicate resident into the real one, irreversibly:
+/// the source's clinic numbers move to `into`, its live cards become
+/// `replaced` by the target's card, and the source answers `merged_into`.
+/// One transaction with its access-log rows (`resident.merge`).
+#[utoipa::path(
+    tag = "residents",
+    params(("id" = String, Path, description = "the source resident's id (UUID)")),
+    request_body = MergeRequest,
+    responses(
+        (status = 200, body = MergeResponse),
+        (status = 404, body = ErrorBody, description = "either resident unknown"),
+        (status = 409, body = ErrorBody, description = "merge_conflict (numbers at the same clinic), already_merged, merge_target_no_card"),
+        (status = 422, body = ErrorBody, description = "merge_self, invalid_id"),
+    ),
+    security(("admin" = []))
+)]
+#[post("/api/v1/residents/{id}/merge")]
+pub async fn merge(
+    state: web::Data<State>,
+    admin: AdminAuth,
+    id: web::Path<String>,
+    body: web::Json<MergeRequest>,
+) -> Result<HttpResponse, AppError> {
+    let source = ResidentId::from(uuid(&id)?);
+    let into = ResidentId::from(uuid(&body.into)?);
+    let actor = Actor::admin(admin.0.username.as_str());
+    let ctx = state.ctx.clone();
+    let done = web::block(move || merges::merge_residents(&ctx, &actor, source, into))
+        .await
+        .map_err(|_| AppError::Unavailable)??;
+    Ok(HttpResponse::Ok().json(MergeResponse {
+        source: done.source.into(),
+        merged_into: done.into.into(),
+        at: done.at.and_utc(),
+        replaced_by: done.target_card.into(),
+        replaced_cards: done.replaced_cards.iter().map(|c| (*c).into()).collect(),
+        moved_links: done.moved_links,
+    }))
 }

@@ -6,8 +6,8 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::error::{AppError, ErrorBody};
-use crate::http::auth::{blocking, ClinicAuth};
-use crate::http::State;
+use crate::request::auth::{blocking, ClinicAuth};
+use crate::request::State;
 use crate::store::federation;
 
 #[derive(Deserialize, IntoParams)]

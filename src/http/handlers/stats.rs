@@ -7,8 +7,8 @@ use actix_web::{get, web, HttpRequest, HttpResponse};
 
 use crate::domain::{Grouping, Period};
 use crate::error::{AppError, ErrorBody};
-use crate::http::auth::{blocking, AdminAuth};
-use crate::http::State;
+use crate::request::auth::{blocking, AdminAuth};
+use crate::request::State;
 use crate::service::monitoring::{self, CardUseReport};
 
 #[derive(serde::Deserialize, utoipa::IntoParams)]

@@ -8,9 +8,9 @@ use uuid::Uuid;
 
 use crate::domain::{Channel, Scope, Step};
 use crate::error::{AppError, ErrorBody};
-use crate::http::auth::{blocking, ClinicAuth};
 use crate::http::views::{GuardianView, ResidentView};
-use crate::http::State;
+use crate::request::auth::{blocking, ClinicAuth};
+use crate::request::State;
 use crate::service::families;
 use crate::service::verification::{self, Outcome, Use};
 
@@ -49,7 +49,8 @@ pub struct VerifyResponse {
     pub local_patient_id: Option<Option<String>>,
     /// One of malformed, bad_signature, unknown_key, key_revoked, expired,
     /// not_yet_valid, replayed, card_revoked, card_suspended, card_replaced,
-    /// issuer_unknown, issuer_unavailable, trust_list_expired.
+    /// issuer_unknown, issuer_unavailable, trust_list_expired (federation),
+    /// card_restricted, card_expired (temporary cards).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -57,6 +58,9 @@ pub struct VerifyResponse {
     /// A card of another city (federation): its issuer's code and name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub issuer: Option<IssuerView>,
+    /// A temporary card's end of validity (its `resident.temporary` is true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_until: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// The issuer of a foreign card.
@@ -68,81 +72,125 @@ pub struct IssuerView {
     pub name: String,
 }
 
+impl VerifyResponse {
+    /// A refusal: the reason's code and message, nothing about anyone.
+    pub fn refused(code: &str, message: &str) -> VerifyResponse {
+        VerifyResponse {
+            valid: false,
+            card_id: None,
+            token: None,
+            resident: None,
+            local_patient_id: None,
+            reason: Some(code.to_owned()),
+            message: Some(message.to_owned()),
+            issuer: None,
+            valid_until: None,
+        }
+    }
+
+    /// A valid answer for `card_id` with what may be disclosed of the
+    /// resident; the token, issuer and temporary terms are set by the caller
+    /// where they apply.
+    pub fn valid(
+        card_id: Uuid,
+        resident: ResidentView,
+        local_patient_id: Option<String>,
+    ) -> VerifyResponse {
+        VerifyResponse {
+            valid: true,
+            card_id: Some(card_id),
+            token: None,
+            resident: Some(resident),
+            local_patient_id: Some(local_patient_id),
+            reason: None,
+            message: None,
+            issuer: None,
+            valid_until: None,
+        }
+    }
+}
+
 fn ts(secs: i64) -> chrono::DateTime<chrono::Utc> {
     chrono::DateTime::from_timestamp(secs, 0).unwrap_or_default()
+}
+
+fn token_info(claims: &crate::token::Claims) -> TokenInfo {
+    TokenInfo {
+        kind: claims.kind.as_str().to_string(),
+        issued_at: ts(claims.issued_at),
+        expires_at: ts(claims.expires_at),
+    }
+}
+
+/// The resident in a resolution's answer (verification, identification):
+/// masked without `pii`, the full number with it; never the phone.
+pub fn resident_answer(r: &crate::store::residents::Resident, pii: bool) -> ResidentView {
+    if pii {
+        let mut v = ResidentView::full(r);
+        v.phone = None;
+        v.verified()
+    } else {
+        ResidentView::masked(r).verified()
+    }
 }
 
 /// Turns an outcome into the API answer, disclosing by the clinic's scopes.
 pub fn response(outcome: &Outcome, pii: bool) -> VerifyResponse {
     match outcome {
         Outcome::Valid { claims, resolution } => {
-            let resident = if pii {
-                let mut v = ResidentView::full(&resolution.resident);
-                v.phone = None;
-                v.verified()
-            } else {
-                ResidentView::masked(&resolution.resident).verified()
-            };
+            let mut resident = resident_answer(&resolution.resident, pii);
+            if let Some(t) = &resolution.temporary {
+                resident = resident.temporary(t);
+            }
             VerifyResponse {
-                valid: true,
-                card_id: Some(claims.card_id),
-                token: Some(TokenInfo {
-                    kind: claims.kind.as_str().to_string(),
-                    issued_at: ts(claims.issued_at),
-                    expires_at: ts(claims.expires_at),
-                }),
-                resident: Some(resident),
-                local_patient_id: Some(resolution.local_patient_id.clone()),
-                reason: None,
-                message: None,
-                issuer: None,
+                token: Some(token_info(claims)),
+                valid_until: resolution
+                    .temporary
+                    .as_ref()
+                    .map(|t| crate::http::views::utc(t.terms.valid_until)),
+                ..VerifyResponse::valid(
+                    claims.card_id,
+                    resident,
+                    resolution.local_patient_id.clone(),
+                )
             }
         }
         // What the home node disclosed (no pii, whatever this clinic's scopes).
         Outcome::Foreign { claims, resolution } => {
             let r = &resolution.resident;
+            let resident = ResidentView {
+                id: r.id,
+                name: r.name.clone(),
+                sex: r.sex.clone(),
+                birth_date: Some(r.birth_date),
+                temporary: None,
+                name_unknown: None,
+                birth_year: None,
+                national_id_masked: r.national_id_masked.clone(),
+                national_id: None,
+                document_type: r.document_type.clone(),
+                document_masked: r.document_masked.clone(),
+                documents: None,
+                phone: None,
+                cards: None,
+                guardians: None,
+                dependants: None,
+                merged_into: None,
+            };
             VerifyResponse {
-                valid: true,
-                card_id: Some(claims.card_id),
-                token: Some(TokenInfo {
-                    kind: claims.kind.as_str().to_string(),
-                    issued_at: ts(claims.issued_at),
-                    expires_at: ts(claims.expires_at),
-                }),
-                resident: Some(ResidentView {
-                    id: r.id,
-                    name: r.name.clone(),
-                    sex: r.sex.clone(),
-                    birth_date: r.birth_date,
-                    national_id_masked: r.national_id_masked.clone(),
-                    national_id: None,
-                    document_type: r.document_type.clone(),
-                    document_masked: r.document_masked.clone(),
-                    documents: None,
-                    phone: None,
-                    cards: None,
-                    guardians: None,
-                    dependants: None,
-                }),
-                local_patient_id: Some(resolution.local_patient_id.clone()),
-                reason: None,
-                message: None,
+                token: Some(token_info(claims)),
                 issuer: Some(IssuerView {
                     code: resolution.issuer.code.clone(),
                     name: resolution.issuer.name.clone(),
                 }),
+                ..VerifyResponse::valid(
+                    claims.card_id,
+                    resident,
+                    resolution.local_patient_id.clone(),
+                )
             }
         }
-        Outcome::Invalid { reason, .. } => VerifyResponse {
-            valid: false,
-            card_id: None,
-            token: None,
-            resident: None,
-            local_patient_id: None,
-            reason: Some(reason.code().to_string()),
-            message: Some(reason.message().to_string()),
-            issuer: None,
-        },
+        Outcome::Invalid { reason, .. } => VerifyResponse::refused(reason.code(), reason.message()),
     }
 }
 

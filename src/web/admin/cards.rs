@@ -8,10 +8,10 @@ use serde::Deserialize;
 
 use super::residents::{card_id, issued_page, resident_summary};
 use super::{csrf_or_refuse, field, page, signed_in};
-use crate::domain::{CardAction, CardStatus};
+use crate::domain::{CardAction, CardStatus, ChangeReason, ReasonError};
 use crate::error::AppError;
-use crate::http::auth::blocking;
-use crate::http::State;
+use crate::request::auth::blocking;
+use crate::request::State;
 use crate::service::registry::{self, Actor, MintVia};
 use crate::store::cards::Card;
 use crate::store::residents::Resident;
@@ -21,13 +21,7 @@ use crate::web::page::{short, when, Area, Cx, PageResult};
 use crate::web::Lang;
 
 fn parse_action(s: &str) -> Option<CardAction> {
-    match s {
-        "suspend" => Some(CardAction::Suspend),
-        "reinstate" => Some(CardAction::Reinstate),
-        "revoke" => Some(CardAction::Revoke),
-        "reissue" => Some(CardAction::Reissue),
-        _ => None,
-    }
+    s.parse().ok()
 }
 
 fn action_name(l: Lang, a: CardAction) -> &'static str {
@@ -177,17 +171,15 @@ pub(super) async fn change(
     let l = cx.lang;
     let form = form.into_inner();
     let reason = form.reason.trim().to_string();
-    let reason_error = if reason.is_empty() && reason_required(action) {
-        Some(l.t("请填写原因", "Give a reason"))
-    } else if reason.chars().count() > 500 {
-        Some(l.t("原因最多500个字", "At most 500 characters"))
-    } else if reason.chars().any(char::is_control) {
-        Some(l.t(
+    let parsed = ChangeReason::parse(&reason);
+    let reason_error = match &parsed {
+        Ok(None) if reason_required(action) => Some(l.t("请填写原因", "Give a reason")),
+        Ok(_) => None,
+        Err(ReasonError::TooLong) => Some(l.t("原因最多500个字", "At most 500 characters")),
+        Err(ReasonError::ControlCharacter) => Some(l.t(
             "原因含有不允许的字符",
             "The reason contains characters that are not allowed",
-        ))
-    } else {
-        None
+        )),
     };
     let confirm_error = (form.confirm.as_deref() != Some("yes"))
         .then(|| l.t("请勾选确认", "Tick the box to confirm"));
@@ -206,14 +198,14 @@ pub(super) async fn change(
         );
         return Ok(cx.html(StatusCode::UNPROCESSABLE_ENTITY, body));
     }
-    let why = (!reason.is_empty()).then_some(reason.clone());
+    let why = parsed.ok().flatten();
     let actor = Actor::admin(admin.username.as_str());
     let ctx = state.ctx.clone();
     let cid = card.id;
     if action == CardAction::Reissue {
         let done =
             blocking(
-                move || match registry::reissue_card(&ctx, &actor, cid, why.as_deref()) {
+                move || match registry::reissue_card(&ctx, &actor, cid, why.as_ref()) {
                     Ok(x) => Ok(Ok(x)),
                     Err(StoreError::Lifecycle(_)) => Ok(Err(())),
                     Err(e) => Err(e),
@@ -237,7 +229,7 @@ pub(super) async fn change(
     }
     let done =
         blocking(
-            move || match registry::change_card(&ctx, &actor, cid, action, why.as_deref()) {
+            move || match registry::change_card(&ctx, &actor, cid, action, why.as_ref()) {
                 Ok(c) => Ok(Some(c)),
                 Err(StoreError::Lifecycle(_)) => Ok(None),
                 Err(e) => Err(e),
@@ -443,6 +435,7 @@ pub(super) async fn log(
                         th { (l.t("操作者", "By")) }
                         th { (l.t("操作", "Action")) }
                         th { (l.t("渠道", "Channel")) }
+                        th { (l.t("凭据", "Shown")) }
                         th { (l.t("结果", "Outcome")) }
                         th { (l.t("备注", "Detail")) }
                     } }
@@ -454,6 +447,7 @@ pub(super) async fn log(
                                 td { (e.actor_kind.as_str()) ": " (e.actor) }
                                 td { (l.action(&e.action)) }
                                 td { @if let Some(c) = &e.channel { (l.channel(&c.to_string())) } }
+                                td { @if let Some(c) = e.credential_shown() { (l.credential(c)) } }
                                 td { @if let Some(o) = &e.outcome { (l.outcome(o)) } }
                                 td { (e.detail.as_deref().unwrap_or("")) }
                             }

@@ -12,9 +12,9 @@ use super::{csrf_or_refuse, field, page, signed_in};
 use crate::crypto::SecretToken;
 use crate::domain::{ClinicCode, ClinicId, ClinicName, Scope, Scopes};
 use crate::error::AppError;
-use crate::http::auth::blocking;
-use crate::http::extract::uuid;
-use crate::http::State;
+use crate::request::auth::blocking;
+use crate::request::extract::uuid;
+use crate::request::State;
 use crate::service::registry::{self, Actor};
 use crate::store::clinics::{self, Clinic};
 use crate::store::{Conflict, StoreError};
@@ -28,6 +28,26 @@ fn scope_name(l: Lang, s: Scope) -> &'static str {
         Scope::Pii => l.t("查看完整身份证号", "See full ID numbers"),
         Scope::Xref => l.t("查看其他机构病历号", "See other clinics' patient numbers"),
         Scope::Search => l.t("按人口学信息检索居民", "Search residents by demographics"),
+        Scope::Identify => l.t("凭证件号识别患者", "Identify patients by ID number"),
+        Scope::Register => l.t(
+            "签发临时卡（无证件患者，仅本机构有效）",
+            "Issue temporary cards (patients without a document; valid here only)",
+        ),
+    }
+}
+
+/// Said where a scope is granted: what giving it means.
+fn scope_hint(l: Lang, s: Scope) -> Option<&'static str> {
+    match s {
+        Scope::Identify => Some(l.t(
+            "证件号码不是秘密：持有此权限的机构仅凭号码即可查到居民及其健康卡，请只授予配备读卡器、确有需要的窗口和自助机。",
+            "An ID number is not a secret: a clinic with this scope finds a resident and their card from the number alone. Grant it deliberately, only to windows and kiosks with a card reader that need it.",
+        )),
+        Scope::Pii => Some(l.t(
+            "答复中包含完整证件号码。",
+            "Answers carry the full document number.",
+        )),
+        Scope::Verify | Scope::Link | Scope::Xref | Scope::Search | Scope::Register => None,
     }
 }
 
@@ -40,6 +60,8 @@ struct ClinicValues {
     pii: bool,
     xref: bool,
     search: bool,
+    identify: bool,
+    register: bool,
 }
 
 fn create_form(cx: &Cx, v: &ClinicValues, errors: &HashMap<&'static str, &'static str>) -> Markup {
@@ -58,10 +80,14 @@ fn create_form(cx: &Cx, v: &ClinicValues, errors: &HashMap<&'static str, &'stati
             }, errors.get("name").copied(), None))
             fieldset.field.invalid[errors.contains_key("scopes")] {
                 legend { (l.t("权限", "Scopes")) }
-                @for (s, checked) in [(Scope::Verify, v.verify), (Scope::Link, v.link), (Scope::Pii, v.pii), (Scope::Xref, v.xref), (Scope::Search, v.search)] {
+                @for (s, checked) in [(Scope::Verify, v.verify), (Scope::Link, v.link), (Scope::Pii, v.pii), (Scope::Xref, v.xref), (Scope::Search, v.search), (Scope::Identify, v.identify), (Scope::Register, v.register)] {
                     div.check {
-                        input type="checkbox" id=(format!("scope-{}", s.as_str())) name=(format!("scope_{}", s.as_str())) value="on" checked[checked];
+                        input type="checkbox" id=(format!("scope-{}", s.as_str())) name=(format!("scope_{}", s.as_str())) value="on" checked[checked]
+                            aria-describedby=[scope_hint(l, s).map(|_| format!("scope-{}-hint", s.as_str()))];
                         label for=(format!("scope-{}", s.as_str())) { (scope_name(l, s)) }
+                    }
+                    @if let Some(hint) = scope_hint(l, s) {
+                        small.hint id=(format!("scope-{}-hint", s.as_str())) { (hint) }
                     }
                 }
                 @if let Some(e) = errors.get("scopes") { p.error role="alert" { (e) } }
@@ -135,6 +161,8 @@ pub(in crate::web) struct ClinicForm {
     scope_pii: Option<String>,
     scope_xref: Option<String>,
     scope_search: Option<String>,
+    scope_identify: Option<String>,
+    scope_register: Option<String>,
     csrf: Option<String>,
 }
 
@@ -172,6 +200,8 @@ pub(super) async fn create(
         pii: form.scope_pii.is_some(),
         xref: form.scope_xref.is_some(),
         search: form.scope_search.is_some(),
+        identify: form.scope_identify.is_some(),
+        register: form.scope_register.is_some(),
     };
     let mut errors: HashMap<&'static str, &'static str> = HashMap::new();
     let code = ClinicCode::parse(&form.code)
@@ -195,6 +225,8 @@ pub(super) async fn create(
         (Scope::Pii, values.pii),
         (Scope::Xref, values.xref),
         (Scope::Search, values.search),
+        (Scope::Identify, values.identify),
+        (Scope::Register, values.register),
     ]
     .into_iter()
     .filter_map(|(s, on)| on.then_some(s))

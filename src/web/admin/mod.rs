@@ -6,8 +6,11 @@
 mod cards;
 mod clinics;
 mod import;
+mod merges;
+mod register;
 mod residents;
 mod stats;
+mod temporary;
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -16,8 +19,8 @@ use serde::Deserialize;
 
 use super::csrf;
 use super::page::{Area, CsrfOnly, Cx, PageError, PageResult};
-use crate::http::auth::{blocking, session_secret, SESSION_COOKIE};
-use crate::http::State;
+use crate::request::auth::{blocking, session_secret, SESSION_COOKIE};
+use crate::request::State;
 use crate::service::admins::{sign_in, SignIn};
 use crate::store::admins::Admin;
 use crate::store::sessions;
@@ -30,10 +33,20 @@ pub fn scope() -> actix_web::Scope {
         .route("/login", web::post().to(login))
         .route("/logout", web::post().to(logout))
         .route("/residents/find", web::post().to(residents::find))
-        .route("/residents/new", web::get().to(residents::new_form))
-        .route("/residents", web::post().to(residents::register))
+        .route("/residents/new", web::get().to(register::new_form))
+        .route("/residents", web::post().to(register::register))
         .route("/residents/{id}", web::get().to(residents::show))
         .route("/residents/{id}/cards", web::post().to(residents::issue))
+        .route("/residents/{id}/merge", web::get().to(merges::confirm))
+        .route("/residents/{id}/merge", web::post().to(merges::merge))
+        .route(
+            "/residents/{id}/documents/new",
+            web::get().to(register::new_document_form),
+        )
+        .route(
+            "/residents/{id}/documents",
+            web::post().to(register::add_document),
+        )
         .route(
             "/residents/{id}/guardians",
             web::post().to(residents::add_guardian),
@@ -45,6 +58,15 @@ pub fn scope() -> actix_web::Scope {
         .route("/cards/{id}/print", web::get().to(cards::print_form))
         .route("/cards/{id}/print", web::post().to(cards::print))
         .route("/cards/{id}/log", web::get().to(cards::log))
+        .route(
+            "/cards/{id}/wristband",
+            web::get().to(temporary::wristband_form),
+        )
+        .route(
+            "/cards/{id}/wristband",
+            web::post().to(temporary::wristband),
+        )
+        .route("/temporary-cards", web::get().to(temporary::list))
         .route("/cards/{id}/{action}", web::get().to(cards::confirm))
         .route("/cards/{id}/{action}", web::post().to(cards::change))
         .route("/clinics", web::get().to(clinics::list))
@@ -128,6 +150,7 @@ pub(super) fn nav(cx: &Cx, admin: &Admin) -> Markup {
     html! {
         a href="/admin" { (l.t("查找居民", "Find resident")) }
         a href="/admin/residents/new" { (l.t("登记居民", "Register resident")) }
+        a href="/admin/temporary-cards" { (l.t("临时卡", "Temporary cards")) }
         a href="/admin/clinics" { (l.t("医疗机构", "Clinics")) }
         a href="/admin/import" { (l.t("导入旧卡", "Import legacy cards")) }
         a href="/admin/stats" { (l.t("用卡统计", "Card use")) }

@@ -8,20 +8,19 @@ use actix_web::{web, HttpRequest};
 use maud::{html, Markup};
 use serde::Deserialize;
 
+use super::register::{add_document_link, register_form, Kind, RegisterForm};
 use super::{csrf_or_refuse, page, search_form, signed_in};
 use crate::crypto::SecretToken;
-use crate::domain::{
-    CardId, CardStatus, Document, MobileNumber, NationalId, PersonName, Relation, ResidentId,
-};
+use crate::domain::{CardId, CardStatus, Document, DocumentType, NationalId, Relation, ResidentId};
 use crate::error::AppError;
-use crate::http::auth::blocking;
-use crate::http::extract::uuid;
-use crate::http::State;
+use crate::request::auth::blocking;
+use crate::request::extract::uuid;
+use crate::request::State;
 use crate::service::families;
 use crate::service::registry::{self, Actor, LookupVia};
 use crate::store::cards::Card;
-use crate::store::residents::{NewResident, Resident};
-use crate::store::{cards, links, residents, Conflict, StoreError};
+use crate::store::residents::Resident;
+use crate::store::{cards, links, residents};
 use crate::web::page::{short, when, Cx, PageResult};
 
 #[derive(Deserialize)]
@@ -65,10 +64,7 @@ pub(super) async fn find(
         Some(r) => Ok(cx.redirect(&format!("/admin/residents/{}", r.id))),
         None => {
             // Not registered: offer the registration form, already filled in.
-            let values = RegisterValues {
-                national_id: nid.as_str().to_string(),
-                ..Default::default()
-            };
+            let values = RegisterForm::with_national_id(&nid);
             let body = page(
                 &cx,
                 &admin,
@@ -77,158 +73,10 @@ pub(super) async fn find(
                     p.notice role="status" {
                         (l.t("没有找到该身份证号的居民，可以在下面登记。", "No resident has this ID number; you can register them below."))
                     }
-                    (register_form(&cx, &values, &HashMap::new()))
+                    (register_form(&cx, Kind::Document(DocumentType::ResidentIdCard), &values, &HashMap::new()))
                 },
             );
             Ok(cx.html(StatusCode::NOT_FOUND, body))
-        }
-    }
-}
-
-#[derive(Default)]
-pub(super) struct RegisterValues {
-    name: String,
-    national_id: String,
-    phone: String,
-}
-
-fn register_form(cx: &Cx, v: &RegisterValues, errors: &HashMap<&'static str, Markup>) -> Markup {
-    let l = cx.lang;
-    // The field helper escapes plain text; errors with a link are rendered here.
-    let field_with = |id: &'static str, label: &str, input: Markup, hint: Option<&str>| -> Markup {
-        let e = errors.get(id);
-        html! {
-            div.field.invalid[e.is_some()] {
-                label for=(id) { (label) }
-                (input)
-                @if let Some(h) = hint { small.hint { (h) } }
-                @if let Some(e) = e { p.error id=(format!("{id}-error")) role="alert" { (e) } }
-            }
-        }
-    };
-    html! {
-        h1 { (l.t("登记居民", "Register a resident")) }
-        form.card-form method="post" action="/admin/residents" autocomplete="off" novalidate {
-            (cx.csrf_field())
-            (field_with("name", l.t("姓名", "Name"), html! {
-                input #name type="text" name="name" value=(v.name) maxlength="64" required
-                    aria-invalid=[errors.get("name").map(|_| "true")];
-            }, Some(l.t("与身份证上的姓名一致", "As written on the ID card"))))
-            (field_with("national_id", l.t("身份证号", "ID number"), html! {
-                input #national_id type="text" name="national_id" value=(v.national_id) maxlength="18"
-                    spellcheck="false" required aria-invalid=[errors.get("national_id").map(|_| "true")];
-            }, Some(l.t("性别和出生日期从身份证号读取", "Sex and birth date are read from the ID number"))))
-            (field_with("phone", l.t("手机号（选填）", "Mobile number (optional)"), html! {
-                input #phone type="tel" name="phone" value=(v.phone) maxlength="20" inputmode="tel"
-                    aria-invalid=[errors.get("phone").map(|_| "true")];
-            }, None))
-            button type="submit" { (l.t("登记", "Register")) }
-        }
-    }
-}
-
-pub(super) async fn new_form(req: HttpRequest, state: web::Data<State>) -> PageResult {
-    let cx = Cx::new(&req);
-    let admin = signed_in!(req, state, cx);
-    let l = cx.lang;
-    let body = page(
-        &cx,
-        &admin,
-        l.t("登记居民", "Register resident"),
-        register_form(&cx, &RegisterValues::default(), &HashMap::new()),
-    );
-    Ok(cx.ok(body))
-}
-
-#[derive(Deserialize)]
-pub(in crate::web) struct RegisterForm {
-    #[serde(default)]
-    name: String,
-    #[serde(default)]
-    national_id: String,
-    #[serde(default)]
-    phone: String,
-    csrf: Option<String>,
-}
-
-pub(super) async fn register(
-    req: HttpRequest,
-    state: web::Data<State>,
-    form: web::Form<RegisterForm>,
-) -> PageResult {
-    let cx = Cx::new(&req);
-    let admin = signed_in!(req, state, cx);
-    csrf_or_refuse!(req, cx, form.csrf.as_deref());
-    let l = cx.lang;
-    let form = form.into_inner();
-    let values = RegisterValues {
-        name: form.name.clone(),
-        national_id: form.national_id.clone(),
-        phone: form.phone.clone(),
-    };
-    let mut errors: HashMap<&'static str, Markup> = HashMap::new();
-    let name = PersonName::parse(&form.name)
-        .map_err(|e| errors.insert("name", html! { (l.domain_error(&e)) }))
-        .ok();
-    let nid = NationalId::parse(&form.national_id)
-        .map_err(|e| errors.insert("national_id", html! { (l.domain_error(&e)) }))
-        .ok();
-    let phone = match form.phone.trim() {
-        "" => Some(None),
-        p => MobileNumber::parse(p)
-            .map(Some)
-            .map_err(|e| errors.insert("phone", html! { (l.domain_error(&e)) }))
-            .ok(),
-    };
-    let (Some(name), Some(national_id), Some(phone), true) = (name, nid, phone, errors.is_empty())
-    else {
-        let body = page(
-            &cx,
-            &admin,
-            l.t("登记居民", "Register resident"),
-            register_form(&cx, &values, &errors),
-        );
-        return Ok(cx.html(StatusCode::UNPROCESSABLE_ENTITY, body));
-    };
-    let new = NewResident::with_national_id(name, national_id.clone(), phone);
-    let actor = Actor::admin(admin.username.as_str());
-    let ctx = state.ctx.clone();
-    let created = blocking(move || {
-        match registry::register_resident(&ctx, &actor, &new, Conflict::NationalIdRegistered) {
-            Ok(r) => Ok(Ok(r)),
-            Err(StoreError::Conflict(Conflict::NationalIdRegistered)) => {
-                // The link to the registered resident is a look-up by number too.
-                let existing = registry::find_resident(
-                    &ctx,
-                    &actor,
-                    &Document::ResidentIdCard(national_id),
-                    LookupVia::Portal,
-                )?;
-                Ok(Err(existing.map(|r| r.id)))
-            }
-            Err(e) => Err(e),
-        }
-    })
-    .await?;
-    match created {
-        Ok(r) => Ok(cx.redirect(&format!("/admin/residents/{}", r.id))),
-        Err(existing) => {
-            errors.insert(
-                "national_id",
-                html! {
-                    (l.t("该身份证号已经登记。", "This ID number is already registered."))
-                    @if let Some(id) = existing {
-                        " " a href=(format!("/admin/residents/{id}")) { (l.t("查看该居民", "Open that resident")) }
-                    }
-                },
-            );
-            let body = page(
-                &cx,
-                &admin,
-                l.t("登记居民", "Register resident"),
-                register_form(&cx, &values, &errors),
-            );
-            Ok(cx.html(StatusCode::CONFLICT, body))
         }
     }
 }
@@ -284,24 +132,51 @@ pub(super) async fn show(
     let l = cx.lang;
     let rid = ResidentId::from_uuid(uuid(&id)?);
     let ctx = state.ctx.clone();
-    let (r, cs, ls, fam) = web::block(move || -> Result<_, AppError> {
+    let (r, cs, ls, fam, merged_into, temporary) = web::block(move || -> Result<_, AppError> {
         let mut conn = ctx.conn()?;
         let r = residents::get(&mut conn, &ctx.master, rid)?;
         let cs = cards::for_resident(&mut conn, rid)?;
         let ls = links::for_resident(&mut conn, rid)?;
         drop(conn);
         let fam = families::family(&ctx, rid)?;
-        Ok((r, cs, ls, fam))
+        let merged_into = crate::service::merges::merged_into(&ctx, rid)?;
+        let mut temporary = std::collections::HashMap::new();
+        for c in &cs {
+            if let Some(t) = crate::service::temporary::of_card(&ctx, c.id)? {
+                temporary.insert(c.id, t);
+            }
+        }
+        Ok((r, cs, ls, fam, merged_into, temporary))
     })
     .await??;
-    let can_issue = !cs.iter().any(|c| c.status.holds_slot());
+    let can_issue = merged_into.is_none() && !cs.iter().any(|c| c.status.holds_slot());
     let body = page(
         &cx,
         &admin,
         &r.name,
         html! {
             h1 { (r.name) }
-            (resident_summary(l, &r))
+            @if let Some(to) = merged_into {
+                p.notice #merged-into role="status" {
+                    (l.t("此记录已合并到", "This record was merged into")) " "
+                    a href=(format!("/admin/residents/{to}")) { span.mono { (to) } }
+                }
+            }
+            p.muted { (l.t("记录编号", "Record id")) " " span.mono #resident-id { (r.id) } }
+            @if let Some(t) = temporary.values().next() {
+                p.temporary-card #temporary-patient { (l.t(
+                    "临时卡患者：未登记证件，姓名、出生年份为接诊时估计。",
+                    "A temporary card's patient: no document registered; name and birth year as estimated at the point of care.",
+                )) }
+                dl.facts {
+                    dt { (l.t("性别", "Sex")) } dd { (l.sex(r.sex.as_str())) }
+                    dt { (l.t("出生年份（估计）", "Birth year (estimated)")) }
+                    dd { @match t.birth_year { Some(y) => { (y.get()) }, None => { (l.t("不详", "Unknown")) } } }
+                }
+            } @else {
+                (resident_summary(l, &r))
+            }
+            div.actions { (add_document_link(l, &r)) }
             h2 { (l.t("健康卡", "Cards")) }
             @if cs.is_empty() {
                 p.muted { (l.t("尚未发卡。", "No card yet.")) }
@@ -323,7 +198,15 @@ pub(super) async fn show(
                                 td { (when(c.issued_at)) }
                                 td { (when(c.status_changed_at)) }
                                 td { (c.status_reason.as_deref().unwrap_or("")) }
-                                td { (card_actions(l, c)) }
+                                td {
+                                    @if let Some(t) = temporary.get(&c.id) {
+                                        p.temporary-card { (l.t("临时卡，有效期至 ", "Temporary card, valid until ")) (when(t.terms.valid_until)) }
+                                        @if c.status == crate::domain::CardStatus::Active {
+                                            a.button href=(format!("/admin/cards/{}/wristband", c.id)) { (l.t("打印腕带", "Print wristband")) }
+                                        }
+                                    }
+                                    (card_actions(l, c))
+                                }
                             }
                         }
                     }
@@ -336,6 +219,11 @@ pub(super) async fn show(
                 }
             }
             (family_section(&cx, &r, &fam))
+            @if merged_into.is_none() {
+                p { a.button.secondary #merge-record href=(format!("/admin/residents/{}/merge", r.id)) {
+                    (l.t("合并到另一条记录…", "Merge into another record…"))
+                } }
+            }
             h2 { (l.t("医疗机构病历号", "Clinics' patient numbers")) }
             @if ls.is_empty() {
                 p.muted { (l.t("尚无关联。", "None linked yet.")) }
@@ -420,7 +308,7 @@ pub(super) async fn issue(
     Ok(cx.html(StatusCode::CREATED, body))
 }
 
-fn relation_name(l: crate::web::Lang, r: Relation) -> &'static str {
+pub(super) fn relation_name(l: crate::web::Lang, r: Relation) -> &'static str {
     match r {
         Relation::Father => l.t("父亲", "Father"),
         Relation::Mother => l.t("母亲", "Mother"),

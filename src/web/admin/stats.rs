@@ -12,8 +12,8 @@ use serde::Deserialize;
 
 use super::{page, signed_in};
 use crate::domain::{monitoring_day, Grouping, Period};
-use crate::http::auth::blocking;
-use crate::http::State;
+use crate::request::auth::blocking;
+use crate::request::State;
 use crate::service::monitoring::{self, CardUseRow, Dashboard};
 use crate::web::page::{Cx, PageResult};
 use crate::web::Lang;

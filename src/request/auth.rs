@@ -135,24 +135,6 @@ impl FromRequest for ClinicAuth {
     }
 }
 
-/// True when the request's `Origin` names this very host (scheme-less
-/// compare of host and port against `Host`, or a trusted proxy's forwarded host). Browsers send `Origin` on every
-/// cross-origin and same-origin POST; a request without one is not trusted.
-pub fn same_origin(req: &HttpRequest) -> bool {
-    let origin = req
-        .headers()
-        .get(header::ORIGIN)
-        .and_then(|v| v.to_str().ok());
-    let host = crate::proxy::client(req).host;
-    match (origin, host.as_deref()) {
-        (Some(o), Some(h)) => o
-            .split_once("://")
-            .map(|(_, rest)| rest.trim_end_matches('/'))
-            .is_some_and(|o| o.eq_ignore_ascii_case(h)),
-        _ => false,
-    }
-}
-
 /// A signed-in administrator (bearer session token or the portal's cookie).
 pub struct AdminAuth(pub Admin);
 
@@ -174,7 +156,10 @@ impl FromRequest for AdminAuth {
         boxed(async move {
             let st = state(&req)?;
             let secret = session_secret(&req).ok_or_else(|| st.limits.auth_failure(&req))?;
-            if bearer(&req).is_none() && !req.method().is_safe() && !same_origin(&req) {
+            if bearer(&req).is_none()
+                && !req.method().is_safe()
+                && crate::proxy::origin(&req) != crate::proxy::Origin::Same
+            {
                 // A cookie rides along with any request the browser makes, so a
                 // change by cookie must come from one of our own pages.
                 return Err(AppError::Forbidden(

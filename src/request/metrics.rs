@@ -62,6 +62,7 @@ impl Metrics {
             Box::new(requests.clone()),
             Box::new(latency.clone()),
             Box::new(counters.verifications.clone()),
+            Box::new(counters.identifications.clone()),
             Box::new(pool.clone()),
         ] {
             registry.register(c).expect("metric names are unique");
