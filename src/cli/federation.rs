@@ -56,6 +56,18 @@ pub fn run(settings: Settings, cmd: FederationCommand) -> anyhow::Result<ExitCod
     match cmd {
         FederationCommand::Keygen { out } => keygen(&out),
         FederationCommand::Describe => {
+            if crate::domain::IssuerCode::parse(&settings.issuer).is_err() {
+                anyhow::bail!(
+                    "HEALTHCARD_ISSUER is {:?}: a federated issuer is its city's 6-digit GB/T 2260 code (e.g. 370100)",
+                    settings.issuer
+                );
+            }
+            if settings.public_url.is_none() {
+                eprintln!(
+                    "warning: HEALTHCARD_PUBLIC_URL is not set: base_url is {}, which other cities cannot reach",
+                    settings.public_base()
+                );
+            }
             let (ctx, _) = AppContext::open_existing(settings)?;
             println!(
                 "{}",

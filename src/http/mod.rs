@@ -4,7 +4,3 @@
 
 pub mod handlers;
 pub mod views;
-
-// Kept while branches written before the move are merged; new code names
-// `crate::request`.
-pub use crate::request::{auth, extract, limits, metrics, State};

@@ -56,6 +56,8 @@ struct Inner {
     timeout: Duration,
     refresh: Duration,
     leeway_secs: i64,
+    /// The home node's stand-in clinics of peers, by code (ids never change).
+    peer_clinics: Mutex<std::collections::HashMap<String, Clinic>>,
 }
 
 #[derive(Default, Clone)]
@@ -151,6 +153,7 @@ impl Federation {
                 timeout,
                 refresh: Duration::from_secs(settings.trust_list_refresh_secs),
                 leeway_secs: settings.clock_skew_secs,
+                peer_clinics: Mutex::new(Default::default()),
             }),
         };
         // A file is read now; a URL by the refresh thread's first round
@@ -502,6 +505,10 @@ pub fn route(ctx: &AppContext, ring: &KeyRing, text: &str) -> Route {
         .iter()
         .position(|i| i.keys.verifier(&peeked.kid).is_some())
     {
+        // Never a round trip to itself: this node judges its own issuer's keys.
+        if list.issuers[i].code.as_str() == ctx.settings.issuer {
+            return Route::Local;
+        }
         return Route::Foreign(list, i);
     }
     match peeked.issuer {
@@ -775,6 +782,23 @@ pub fn authenticate(ctx: &AppContext, req: &SignedRequest) -> Result<Peer, Feder
 /// (`fed-<code>`, no usable API key), so that its resolutions are judged,
 /// logged and counted exactly like a clinic's.
 fn peer_clinic(ctx: &AppContext, peer: &Peer) -> Result<Clinic, StoreError> {
+    let cache = &ctx.federation.inner.peer_clinics;
+    if let Some(c) = cache
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(peer.issuer.as_str())
+    {
+        return Ok(c.clone());
+    }
+    let clinic = load_peer_clinic(ctx, peer)?;
+    cache
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(peer.issuer.to_string(), clinic.clone());
+    Ok(clinic)
+}
+
+fn load_peer_clinic(ctx: &AppContext, peer: &Peer) -> Result<Clinic, StoreError> {
     let code =
         ClinicCode::parse(&format!("fed-{}", peer.issuer)).map_err(|_| StoreError::NotFound)?;
     let mut conn = ctx.conn()?;
@@ -814,9 +838,22 @@ pub async fn resolve_for_peer(
 ) -> Result<ResolveAnswer, FederationError> {
     let req: ResolveRequest = serde_json::from_slice(body)
         .map_err(|e| FederationError::BadRequest(format!("not a resolve request: {e}")))?;
-    let ctx2 = ctx.clone();
-    let peer2 = peer.clone();
-    let mut clinic = blocking(move || peer_clinic(&ctx2, &peer2)).await?;
+    let cached = ctx
+        .federation
+        .inner
+        .peer_clinics
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(peer.issuer.as_str())
+        .cloned();
+    let mut clinic = match cached {
+        Some(c) => c,
+        None => {
+            let ctx2 = ctx.clone();
+            let peer2 = peer.clone();
+            blocking(move || peer_clinic(&ctx2, &peer2)).await?
+        }
+    };
     // The access log names the foreign node and its clinic.
     if let Ok(code) = ClinicCode::parse(&format!("{}-{}", peer.issuer, req.clinic.code)) {
         clinic.code = code;

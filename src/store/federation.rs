@@ -98,14 +98,20 @@ pub struct ForeignCard {
     pub status: CardStatus,
 }
 
-/// Records a foreign card seen valid (or refreshes its resident), keeping
-/// its status as the home node last reported it.
+/// Records a foreign card seen valid (or a changed resident), keeping its
+/// status as the home node last reported it. `seen_at` is the first sighting.
 pub fn saw_foreign_card(
     conn: &mut DbConnection,
     card: CardId,
     issuer: &str,
     resident_id: &str,
 ) -> Result<(), StoreError> {
+    // The usual case, a card seen before, is a read: no write lock taken.
+    if let Some(known) = foreign_card(conn, card)? {
+        if known.issuer == issuer && known.resident_id == resident_id {
+            return Ok(());
+        }
+    }
     let at = now();
     let updated = diesel::update(foreign_cards::table.find(card.to_string()))
         .set((
@@ -143,16 +149,18 @@ pub fn foreign_card(
     conn: &mut DbConnection,
     card: CardId,
 ) -> Result<Option<ForeignCard>, StoreError> {
+    // `load` and not `first`: a bound LIMIT makes SQLite prepare the
+    // statement again on every call (see store::resolve).
     let row: Option<(String, String, String, String)> = foreign_cards::table
-        .find(card.to_string())
+        .filter(foreign_cards::card_id.eq(card.to_string()))
         .select((
             foreign_cards::card_id,
             foreign_cards::issuer,
             foreign_cards::resident_id,
             foreign_cards::status,
         ))
-        .first(conn)
-        .optional()?;
+        .load(conn)?
+        .pop();
     row.map(|(id, issuer, resident_id, status)| {
         Ok(ForeignCard {
             card_id: parse_id(&id)?,
@@ -340,11 +348,12 @@ pub fn foreign_link(
     issuer: &str,
     resident_id: &str,
 ) -> Result<Option<String>, StoreError> {
+    // One row at most (unique index); `load` for the statement cache.
     Ok(foreign_links::table
         .filter(foreign_links::clinic_id.eq(clinic.to_string()))
         .filter(foreign_links::issuer.eq(issuer))
         .filter(foreign_links::resident_id.eq(resident_id))
         .select(foreign_links::local_patient_id)
-        .first(conn)
-        .optional()?)
+        .load::<String>(conn)?
+        .pop())
 }

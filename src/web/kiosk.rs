@@ -170,6 +170,8 @@ enum Panel {
         /// Identified by an ID number rather than a scanned card: no link
         /// form (a link needs the card scanned).
         by_document: bool,
+        /// A card of another city (federation): its name and code.
+        issuer: Option<String>,
     },
     Invalid(Reason),
     /// An identification by document that found no usable card.
@@ -272,7 +274,7 @@ fn scan_page(cx: &Cx, clinic: &Clinic, used: Use, panel: &Panel) -> Markup {
                 Panel::None => {
                     div #result.result.idle { p { (l.t("等待扫码…", "Waiting for a scan…")) } }
                 }
-                Panel::Valid { name, sex, birth_year, temporary_until, masked_id, document, card_id, ticket, local_patient_id, by_document } => {
+                Panel::Valid { name, sex, birth_year, temporary_until, masked_id, document, card_id, ticket, local_patient_id, by_document, issuer } => {
                     div #result.result.ok role="status" data-outcome="valid" data-credential=(if *by_document { "document" } else { "token" }) data-temporary=[temporary_until.map(|_| "true")] {
                         p.verdict { "✓ " (l.t("有效", "Valid")) }
                         @if *by_document {
@@ -291,6 +293,9 @@ fn scan_page(cx: &Cx, clinic: &Clinic, used: Use, panel: &Panel) -> Markup {
                             dd { @match birth_year { Some(y) => { (y) }, None => { span.muted { (l.t("不详", "Unknown")) } } } }
                             @if let Some(t) = document {
                                 dt { (l.document_type(*t)) } dd.mono { (masked_id) }
+                            }
+                            @if let Some(i) = issuer {
+                                dt { (l.t("发卡城市", "Issuing city")) } dd #issuer { (i) }
                             }
                             dt { (l.t("本院病历号", "Our patient number")) }
                             dd.mono #local-patient-id {
@@ -538,6 +543,7 @@ async fn scan(req: HttpRequest, state: web::Data<State>, form: web::Form<ScanFor
                     ticket: String::new(),
                     local_patient_id: resolution.local_patient_id.clone(),
                     by_document: true,
+                    issuer: None,
                 }
             }
             Identified::Invalid { reason, .. } => Panel::NotIdentified(reason),
@@ -574,6 +580,7 @@ async fn scan(req: HttpRequest, state: web::Data<State>, form: web::Form<ScanFor
                 ),
                 local_patient_id: resolution.local_patient_id.clone(),
                 by_document: false,
+                issuer: None,
             }
         }
         Outcome::Foreign { claims, resolution } => {
@@ -601,6 +608,10 @@ async fn scan(req: HttpRequest, state: web::Data<State>, form: web::Form<ScanFor
                 ),
                 local_patient_id: resolution.local_patient_id.clone(),
                 by_document: false,
+                issuer: Some(format!(
+                    "{} ({})",
+                    resolution.issuer.name, resolution.issuer.code
+                )),
             }
         }
         Outcome::Invalid { reason, .. } => Panel::Invalid(reason),

@@ -66,9 +66,11 @@ fn write_list(path: &Path, jws: &str) {
     std::fs::rename(tmp, path).unwrap();
 }
 
+/// The list a node serves; `None` without one, or when the request fails
+/// (a kept-alive connection the server closed just then: callers poll).
 fn served_list(n: &TestApp) -> Option<String> {
-    let r = n.get("/.well-known/healthcard-trust-list").send().unwrap();
-    (r.status() == 200).then(|| r.text().unwrap())
+    let r = n.get("/.well-known/healthcard-trust-list").send().ok()?;
+    (r.status() == 200).then(|| r.text().ok()).flatten()
 }
 
 fn wait_for(mut ok: impl FnMut() -> bool) {
@@ -164,6 +166,32 @@ fn cards_of_one_city_verify_in_another_and_the_home_city_keeps_the_say() {
     assert_eq!(own["valid"], true);
     assert!(own.get("issuer").is_none());
 
+    // A forgery is refused at the visiting node, without asking home.
+    let before = jinan
+        .admin_get(&format!("/api/v1/cards/{card}/access-log"))
+        .json::<Value>()
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .len();
+    let mut forged = stat.clone();
+    let last = forged.pop().unwrap();
+    forged.push(if last == '0' { '1' } else { '0' });
+    let v = verify(chengdu, &cd_key, &forged);
+    assert_eq!(v["valid"], false);
+    assert!(
+        ["bad_signature", "malformed"].contains(&v["reason"].as_str().unwrap()),
+        "{v}"
+    );
+    let after = jinan
+        .admin_get(&format!("/api/v1/cards/{card}/access-log"))
+        .json::<Value>()
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(before, after, "the home node was not asked");
+
     // A dynamic token is accepted once across the federation.
     let dynamic = jinan.mint(&card, "dynamic");
     assert_eq!(verify(beijing, &bj_key, &dynamic)["valid"], true);
@@ -222,6 +250,21 @@ fn cards_of_one_city_verify_in_another_and_the_home_city_keeps_the_say() {
             .any(|e| e["actor"] == "510100-CD01"),
         "{mine}"
     );
+
+    // The Chengdu kiosk shows the Jinan card as valid, with its city.
+    let (_, kiosk_key) = chengdu.clinic("CD02", &["verify"]);
+    let cookie = crate::admins::kiosk_open(chengdu, &kiosk_key);
+    let csrf = healthcard::web::csrf::token_for(&"C".repeat(43));
+    let html = chengdu
+        .post("/kiosk/scan")
+        .header("cookie", &cookie)
+        .form(&[("csrf", csrf.as_str()), ("token", stat.as_str())])
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(html.contains("data-outcome=\"valid\""), "{html}");
+    assert!(html.contains("济南市 (370100)"), "{html}");
 
     // Revoked at home: refused abroad at once, and in the visiting node's
     // revocation feed with its issuer soon after.
@@ -370,6 +413,27 @@ fn lists_that_are_forged_or_expired_and_requests_of_strangers_are_refused() {
     assert_eq!(answer["valid"], true);
     assert!(answer["resident"]["national_id"].is_null());
     assert_eq!(crate::helpers::error_code(again(), 401), "replayed_request");
+    // Correctly signed but not a resolve request: 400 with its code.
+    let junk = b"{\"token\": 5}";
+    let s2 = message_signature::sign(
+        &chengdu_key,
+        "POST",
+        "/federation/v1/resolve",
+        "",
+        junk,
+        chrono::Utc::now().timestamp(),
+    )
+    .unwrap();
+    let r = f.nodes[0]
+        .post("/federation/v1/resolve")
+        .header("content-type", "application/json")
+        .header("content-digest", &s2.content_digest)
+        .header("signature-input", &s2.signature_input)
+        .header("signature", &s2.signature)
+        .body(junk.to_vec())
+        .send()
+        .unwrap();
+    assert_eq!(crate::helpers::error_code(r, 400), "bad_resolve_request");
     // A stale request (signed two minutes ago).
     let old = message_signature::sign(
         &chengdu_key,
@@ -492,6 +556,18 @@ fn the_operator_signs_and_checks_a_list_from_the_command_line() {
     assert_eq!(entry["base_url"], "https://hc.jinan.example");
     assert_eq!(entry["keys"].as_array().unwrap().len(), 1);
     assert_eq!(entry["node_keys"][0]["crv"], "Ed25519");
+    // Not a city code: refused, naming the setting.
+    let o = Command::new(env!("CARGO_BIN_EXE_healthcard"))
+        .args(["--data-dir", data_s, "federation", "describe"])
+        .env_remove("HEALTHCARD_DATABASE_URL")
+        .env_remove("DATABASE_URL")
+        .env_remove("HEALTHCARD_MASTER_KEY")
+        .env_remove("HEALTHCARD_TRUST_LIST")
+        .env_remove("HEALTHCARD_FEDERATION_ROOT_KEY")
+        .env("HEALTHCARD_ISSUER", "HC")
+        .output()
+        .unwrap();
+    assert!(crate::helpers::err(&o).contains("HEALTHCARD_ISSUER"));
     let entries = d.join("entries.json");
     std::fs::write(&entries, json!([entry]).to_string()).unwrap();
 
