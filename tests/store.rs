@@ -942,11 +942,31 @@ both_backends!(import_reports_bad_rows_and_is_idempotent, |url| {
     let (h, _) = clinic(c, "LEGACY");
     let (csv, bad_lines) = legacy_csv(100);
     let mut ticks = Vec::new();
-    let report =
-        import::import_legacy(c, &key(), h.id, csv.as_bytes(), 16, |n| ticks.push(n)).unwrap();
+    let report = import::import_legacy(
+        c,
+        &key(),
+        h.id,
+        (ActorKind::Admin, "officer"),
+        csv.as_bytes(),
+        16,
+        |n| ticks.push(n),
+    )
+    .unwrap();
     assert_eq!(
         report.bad.iter().map(|b| b.line).collect::<Vec<_>>(),
         bad_lines
+    );
+    // Each batch's log row names who imported (the portal's administrator).
+    use healthcard::store::schema::access_log as log;
+    let by: Vec<(String, String)> = log::table
+        .filter(log::action.eq("import"))
+        .select((log::actor_kind, log::actor))
+        .load(c)
+        .unwrap();
+    assert!(!by.is_empty());
+    assert!(
+        by.iter().all(|(k, a)| k == "admin" && a == "officer"),
+        "{by:?}"
     );
     assert_eq!(report.rows, 100 + bad_lines.len() as u64);
     assert_eq!(
@@ -976,7 +996,16 @@ both_backends!(import_reports_bad_rows_and_is_idempotent, |url| {
         "one entry per batch, not per row"
     );
 
-    let again = import::import_legacy(c, &key(), h.id, csv.as_bytes(), 16, |_| {}).unwrap();
+    let again = import::import_legacy(
+        c,
+        &key(),
+        h.id,
+        (ActorKind::System, "test"),
+        csv.as_bytes(),
+        16,
+        |_| {},
+    )
+    .unwrap();
     assert_eq!(
         (
             again.residents_created,
@@ -996,7 +1025,15 @@ both_backends!(import_reports_bad_rows_and_is_idempotent, |url| {
         "nothing logged"
     );
 
-    let bad_header = import::import_legacy(c, &key(), h.id, "a,b,c,d\n".as_bytes(), 16, |_| {});
+    let bad_header = import::import_legacy(
+        c,
+        &key(),
+        h.id,
+        (ActorKind::System, "test"),
+        "a,b,c,d\n".as_bytes(),
+        16,
+        |_| {},
+    );
     assert!(bad_header.is_err());
 });
 
@@ -1006,8 +1043,26 @@ both_backends!(interrupted_import_then_rerun_equals_one_clean_run, |url| {
     let (h, _) = clinic(c, "LEGACY");
     let (csv, _) = legacy_csv(120);
     let half: String = csv.lines().take(61).map(|l| format!("{l}\n")).collect();
-    import::import_legacy(c, &key(), h.id, half.as_bytes(), 10, |_| {}).unwrap();
-    let rest = import::import_legacy(c, &key(), h.id, csv.as_bytes(), 10, |_| {}).unwrap();
+    import::import_legacy(
+        c,
+        &key(),
+        h.id,
+        (ActorKind::System, "test"),
+        half.as_bytes(),
+        10,
+        |_| {},
+    )
+    .unwrap();
+    let rest = import::import_legacy(
+        c,
+        &key(),
+        h.id,
+        (ActorKind::System, "test"),
+        csv.as_bytes(),
+        10,
+        |_| {},
+    )
+    .unwrap();
     assert!(rest.unchanged > 0 && rest.links_created > 0);
     let interrupted = (table_counts(c), snapshot(c, h.id, 120));
 
@@ -1016,7 +1071,16 @@ both_backends!(interrupted_import_then_rerun_equals_one_clean_run, |url| {
     let pool2 = open(&fresh_like(url, &dir));
     let c2 = &mut pool2.get().unwrap();
     let (h2, _) = clinic(c2, "LEGACY");
-    let clean = import::import_legacy(c2, &key(), h2.id, csv.as_bytes(), 10, |_| {}).unwrap();
+    let clean = import::import_legacy(
+        c2,
+        &key(),
+        h2.id,
+        (ActorKind::System, "test"),
+        csv.as_bytes(),
+        10,
+        |_| {},
+    )
+    .unwrap();
     assert_eq!(rest.bad, clean.bad);
     assert_eq!(interrupted, (table_counts(c2), snapshot(c2, h2.id, 120)));
 });
@@ -1040,10 +1104,27 @@ both_backends!(import_in_large_batches_is_idempotent_across_chunks, |url| {
     let (h, _) = clinic(c, "LEGACY");
     // Stopped after the first transaction (and part of the second file's rows).
     let first: String = lines.iter().take(2500).map(|l| format!("{l}\n")).collect();
-    import::import_legacy(c, &key(), h.id, first.as_bytes(), BATCH, |_| {}).unwrap();
+    import::import_legacy(
+        c,
+        &key(),
+        h.id,
+        (ActorKind::System, "test"),
+        first.as_bytes(),
+        BATCH,
+        |_| {},
+    )
+    .unwrap();
     let mut ticks = Vec::new();
-    let rest =
-        import::import_legacy(c, &key(), h.id, csv.as_bytes(), BATCH, |n| ticks.push(n)).unwrap();
+    let rest = import::import_legacy(
+        c,
+        &key(),
+        h.id,
+        (ActorKind::System, "test"),
+        csv.as_bytes(),
+        BATCH,
+        |n| ticks.push(n),
+    )
+    .unwrap();
     assert!(rest.unchanged > 0 && rest.links_created > 0);
     assert!(ticks.len() > 1 && ticks.windows(2).all(|w| w[0] <= w[1]));
     assert_eq!(ticks.last().copied(), Some(rest.rows));
@@ -1064,7 +1145,16 @@ both_backends!(import_in_large_batches_is_idempotent_across_chunks, |url| {
     let pool2 = open(&fresh_like(url, &dir));
     let c2 = &mut pool2.get().unwrap();
     let (h2, _) = clinic(c2, "LEGACY");
-    let clean = import::import_legacy(c2, &key(), h2.id, csv.as_bytes(), BATCH, |_| {}).unwrap();
+    let clean = import::import_legacy(
+        c2,
+        &key(),
+        h2.id,
+        (ActorKind::System, "test"),
+        csv.as_bytes(),
+        BATCH,
+        |_| {},
+    )
+    .unwrap();
     let n = u64::from(ROWS);
     assert_eq!(
         (
@@ -1084,7 +1174,16 @@ both_backends!(import_in_large_batches_is_idempotent_across_chunks, |url| {
     let log_rows = access_log::verify_chain(c2, &key().chain_key())
         .unwrap()
         .rows_checked;
-    let again = import::import_legacy(c2, &key(), h2.id, csv.as_bytes(), BATCH, |_| {}).unwrap();
+    let again = import::import_legacy(
+        c2,
+        &key(),
+        h2.id,
+        (ActorKind::System, "test"),
+        csv.as_bytes(),
+        BATCH,
+        |_| {},
+    )
+    .unwrap();
     assert_eq!(
         (
             again.residents_created,
@@ -1616,7 +1715,16 @@ both_backends!(import_takes_document_columns, |url| {
         nid_text(1),
         nid_text(2),
     );
-    let report = import::import_legacy(c, &key(), h.id, csv.as_bytes(), 16, |_| {}).unwrap();
+    let report = import::import_legacy(
+        c,
+        &key(),
+        h.id,
+        (ActorKind::System, "test"),
+        csv.as_bytes(),
+        16,
+        |_| {},
+    )
+    .unwrap();
     let bad: Vec<u64> = report.bad.iter().map(|b| b.line).collect();
     // P4: no sex; P5: no such country; P6: nid_text(2) is a woman's number.
     assert_eq!(bad, [5, 6, 7], "{:?}", report.bad);
@@ -1642,8 +1750,26 @@ both_backends!(import_takes_document_columns, |url| {
         "local_patient_id,name,national_id,phone\nQ1,王五,{},\n",
         nid_text(3)
     );
-    let r = import::import_legacy(c, &key(), h.id, short.as_bytes(), 16, |_| {}).unwrap();
+    let r = import::import_legacy(
+        c,
+        &key(),
+        h.id,
+        (ActorKind::System, "test"),
+        short.as_bytes(),
+        16,
+        |_| {},
+    )
+    .unwrap();
     assert_eq!(r.residents_created, 1);
     let wrong = "local_patient_id,name,national_id,phone,country\n";
-    assert!(import::import_legacy(c, &key(), h.id, wrong.as_bytes(), 16, |_| {}).is_err());
+    assert!(import::import_legacy(
+        c,
+        &key(),
+        h.id,
+        (ActorKind::System, "test"),
+        wrong.as_bytes(),
+        16,
+        |_| {}
+    )
+    .is_err());
 });

@@ -4,6 +4,7 @@
 
 mod common;
 
+use healthcard::store::access_log::ActorKind;
 use std::time::{Duration, Instant};
 
 use chrono::{Duration as Span, NaiveDate};
@@ -61,6 +62,7 @@ fn import_throughput() {
             c,
             &key,
             clinic.id,
+            (ActorKind::System, "test"),
             data.as_bytes(),
             import::DEFAULT_BATCH,
             |_| {},
@@ -78,6 +80,7 @@ fn import_throughput() {
             c,
             &key,
             clinic.id,
+            (ActorKind::System, "test"),
             data.as_bytes(),
             import::DEFAULT_BATCH,
             |_| {},

@@ -7,6 +7,7 @@ use clap::Args;
 use crate::config::Settings;
 use crate::domain::ClinicCode;
 use crate::service::AppContext;
+use crate::store::access_log::ActorKind;
 use crate::store::{clinics, import};
 
 #[derive(Args)]
@@ -48,6 +49,7 @@ pub fn run(settings: Settings, args: ImportArgs) -> anyhow::Result<ExitCode> {
         &mut *ctx.conn()?,
         &ctx.master,
         clinic.id,
+        (ActorKind::System, "cli"),
         reader,
         args.batch_size.max(1),
         |bytes| {

@@ -143,6 +143,7 @@ pub fn import_legacy(
     conn: &mut DbConnection,
     key: &MasterKey,
     clinic: ClinicId,
+    by: (ActorKind, &str),
     reader: impl Read + Send,
     batch_size: usize,
     progress: impl FnMut(u64),
@@ -171,7 +172,7 @@ pub fn import_legacy(
         )
         .map_err(StoreError::from)?;
     }
-    let result = import_rows(conn, key, clinic, reader, batch_size, progress);
+    let result = import_rows(conn, key, clinic, by, reader, batch_size, progress);
     if sqlite {
         let _ = diesel::connection::SimpleConnection::batch_execute(
             conn,
@@ -186,6 +187,7 @@ fn import_rows(
     conn: &mut DbConnection,
     key: &MasterKey,
     clinic: ClinicId,
+    by: (ActorKind, &str),
     reader: impl Read + Send,
     batch_size: usize,
     progress: impl FnMut(u64),
@@ -210,7 +212,7 @@ fn import_rows(
         // `rx` is moved in and dropped when writing stops, so a reader still
         // sending (after a database error) gets an error instead of blocking.
         let chain = key.chain_key();
-        let written = write_batches(conn, &chain, clinic, rx, &mut report, progress);
+        let written = write_batches(conn, &chain, by, clinic, rx, &mut report, progress);
         let parsed = match reading.join() {
             Ok(parsed) => parsed,
             Err(panic) => std::panic::resume_unwind(panic),
@@ -229,6 +231,7 @@ fn import_rows(
 fn write_batches(
     conn: &mut DbConnection,
     chain: &ChainKey,
+    by: (ActorKind, &str),
     clinic: ClinicId,
     rx: mpsc::Receiver<Batch>,
     report: &mut ImportReport,
@@ -238,7 +241,7 @@ fn write_batches(
     let mut read = 0;
     for batch in rx {
         let started = Instant::now();
-        import_batch(conn, chain, clinic, &clinic_text, &batch.rows, report)?;
+        import_batch(conn, chain, by, clinic, &clinic_text, &batch.rows, report)?;
         let written = started.elapsed();
         // What SQLite's automatic checkpoint would do after this commit, here
         // so that its time is measured apart from the transaction's.
@@ -394,6 +397,7 @@ fn prepare(
 fn import_batch(
     conn: &mut DbConnection,
     chain: &ChainKey,
+    by: (ActorKind, &str),
     clinic: ClinicId,
     clinic_text: &str,
     batch: &[Prepared],
@@ -563,7 +567,7 @@ fn import_batch(
 
         // 4. One log entry per batch that changed anything.
         if delta.residents_created + delta.cards_issued + delta.links_created > 0 {
-            let mut entry = NewLogEntry::new(ActorKind::System, "import", "import");
+            let mut entry = NewLogEntry::new(by.0, by.1, "import");
             entry.clinic_id = Some(clinic);
             entry.outcome = Some("ok".into());
             entry.detail = Some(format!(

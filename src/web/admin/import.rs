@@ -10,6 +10,7 @@ use crate::domain::ClinicId;
 use crate::error::AppError;
 use crate::request::auth::blocking;
 use crate::request::State;
+use crate::store::access_log::ActorKind;
 use crate::store::clinics::{self, Clinic};
 use crate::store::import::{self, ImportError};
 use crate::web::csrf;
@@ -137,9 +138,19 @@ pub(super) async fn upload(
     }
     let ctx = state.ctx.clone();
     let clinic_id: ClinicId = clinic.id;
+    let uploader = admin.username.as_str().to_owned();
     let result = blocking(move || {
         let mut conn = ctx.conn()?;
-        match import::import_legacy(&mut conn, &ctx.master, clinic_id, &file[..], BATCH, |_| {}) {
+        let by = (ActorKind::Admin, uploader.as_str());
+        match import::import_legacy(
+            &mut conn,
+            &ctx.master,
+            clinic_id,
+            by,
+            &file[..],
+            BATCH,
+            |_| {},
+        ) {
             Ok(r) => Ok(Ok(r)),
             // A wrong header or a file that is not CSV: the operator's to fix.
             Err(ImportError::Header | ImportError::Read(_)) => Ok(Err(())),
