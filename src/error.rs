@@ -9,7 +9,7 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
-use crate::domain::{DocumentError, DomainError, PeriodError, ReasonError};
+use crate::domain::{Demographic, DocumentError, DomainError, PeriodError, ReasonError};
 use crate::store::StoreError;
 
 /// The JSON error body.
@@ -259,8 +259,12 @@ impl From<DocumentError> for AppError {
             DocumentError::NationalId { .. } => "invalid_national_id",
             DocumentError::Country { .. } => "invalid_country",
             DocumentError::Mismatch { .. } => "document_mismatch",
-            DocumentError::Required { field: "sex" } => "sex_required",
-            DocumentError::Required { .. } => "birth_date_required",
+            DocumentError::Required {
+                field: Demographic::Sex,
+            } => "sex_required",
+            DocumentError::Required {
+                field: Demographic::BirthDate,
+            } => "birth_date_required",
         };
         AppError::invalid(code, e.to_string())
     }

@@ -123,10 +123,33 @@ pub enum DocumentError {
     Country { reason: &'static str },
     /// `document_mismatch`: a given sex or birth date contradicts the number.
     #[error("the {field} given contradicts the document number")]
-    Mismatch { field: &'static str },
+    Mismatch { field: Demographic },
     /// `sex_required` / `birth_date_required`: the number does not encode it.
     #[error("{field} is required for this document type")]
-    Required { field: &'static str },
+    Required { field: Demographic },
+}
+
+/// What a document may encode of its holder, besides the number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Demographic {
+    Sex,
+    BirthDate,
+}
+
+impl Demographic {
+    /// The request field it is given in: `sex` or `birth_date`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Demographic::Sex => "sex",
+            Demographic::BirthDate => "birth_date",
+        }
+    }
+}
+
+impl fmt::Display for Demographic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 fn bad(reason: &'static str) -> DocumentError {
@@ -545,20 +568,28 @@ impl Document {
         birth_date: Option<NaiveDate>,
     ) -> Result<(Sex, NaiveDate), DocumentError> {
         let sex = match (self.sex(), sex) {
-            (Some(a), Some(b)) if a != b => return Err(DocumentError::Mismatch { field: "sex" }),
-            (Some(a), _) | (None, Some(a)) => a,
-            (None, None) => return Err(DocumentError::Required { field: "sex" }),
-        };
-        let birth = match (self.birth_date(), birth_date) {
             (Some(a), Some(b)) if a != b => {
                 return Err(DocumentError::Mismatch {
-                    field: "birth_date",
+                    field: Demographic::Sex,
                 })
             }
             (Some(a), _) | (None, Some(a)) => a,
             (None, None) => {
                 return Err(DocumentError::Required {
-                    field: "birth_date",
+                    field: Demographic::Sex,
+                })
+            }
+        };
+        let birth = match (self.birth_date(), birth_date) {
+            (Some(a), Some(b)) if a != b => {
+                return Err(DocumentError::Mismatch {
+                    field: Demographic::BirthDate,
+                })
+            }
+            (Some(a), _) | (None, Some(a)) => a,
+            (None, None) => {
+                return Err(DocumentError::Required {
+                    field: Demographic::BirthDate,
                 })
             }
         };
@@ -716,7 +747,9 @@ mod tests {
         assert_eq!(id.demographics(None, None), Ok((Sex::Female, birth)));
         assert_eq!(
             id.demographics(Some(Sex::Male), None),
-            Err(DocumentError::Mismatch { field: "sex" })
+            Err(DocumentError::Mismatch {
+                field: Demographic::Sex
+            })
         );
         let other = NaiveDate::from_ymd_opt(1950, 1, 1).unwrap();
         assert_eq!(

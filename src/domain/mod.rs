@@ -21,7 +21,8 @@ pub use clinic::{
     Channel, ClinicCode, ClinicName, Credential, LocalPatientId, Scope, Scopes, Username,
 };
 pub use document::{
-    Country, Document, DocumentError, DocumentType, CITIZEN_NUMBER_PURPOSE, DOCUMENT_PURPOSE,
+    Country, Demographic, Document, DocumentError, DocumentType, CITIZEN_NUMBER_PURPOSE,
+    DOCUMENT_PURPOSE,
 };
 pub use family::{
     adult_born_by, birthday, check_new_guardian, in_force, is_adult, is_newborn, EndReason,

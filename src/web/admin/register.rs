@@ -118,16 +118,13 @@ fn document_error(l: Lang, t: DocumentType, e: &DocumentError) -> (&'static str,
             ),
         ),
         DocumentError::Mismatch { field } => (
-            if *field == "sex" { "sex" } else { "birth_date" },
+            field.as_str(),
             l.t(
                 "与证件号码中的信息不一致",
                 "Does not match what the document number says",
             ),
         ),
-        DocumentError::Required { field } => (
-            if *field == "sex" { "sex" } else { "birth_date" },
-            l.t("必填", "Required"),
-        ),
+        DocumentError::Required { field } => (field.as_str(), l.t("必填", "Required")),
     }
 }
 
