@@ -48,6 +48,7 @@ for i in range(int(sys.argv[1])):
     check = "10X98765432"[sum(int(c) * k for c, k in zip(body, w)) % 11]
     print("MRN%08d,王%s,%s%s,138%08d" % (i, "伟芳娜敏静"[i % 5], body, check, i))
 PY
+"$BIN" migrate >/dev/null   # only serve and migrate make a new data folder
 KEY=$("$BIN" clinic create --code BENCH --name "FHIR bench" --scopes verify,link | python3 -c 'import json,sys; print(json.load(sys.stdin)["api_key"])')
 "$BIN" import-legacy --clinic BENCH "$WORK/pop.csv" >/dev/null
 "$BIN" bench-tokens --kind static --count "$RESIDENTS" >"$WORK/tokens.txt"
