@@ -11,6 +11,9 @@
 //! - [`cli`]: the `healthcard` command line.
 
 #![forbid(unsafe_code)]
+// Items the crate does not export say so (`pub(crate)`): what is `pub` is the
+// surface tests and other crates may use.
+#![warn(unreachable_pub)]
 
 pub mod cli;
 pub mod config;

@@ -13,7 +13,7 @@ use crate::service::AppContext;
 use crate::store::{Conflict, StoreError};
 
 #[derive(Subcommand)]
-pub enum AdminCommand {
+pub(super) enum AdminCommand {
     /// Make an administrator; the password is read from standard input (one
     /// line; not echoed on a terminal). At least 12 characters, not easy to guess.
     Create {
@@ -49,7 +49,7 @@ pub enum AdminCommand {
 }
 
 #[derive(Subcommand)]
-pub enum SessionsCommand {
+pub(super) enum SessionsCommand {
     /// End every session of an administrator (API tokens and portal cookies).
     Revoke {
         #[arg(long)]
@@ -91,7 +91,7 @@ fn view(a: &crate::store::admins::Admin) -> serde_json::Value {
     })
 }
 
-pub fn run(settings: Settings, cmd: AdminCommand) -> anyhow::Result<ExitCode> {
+pub(super) fn run(settings: Settings, cmd: AdminCommand) -> anyhow::Result<ExitCode> {
     let actor = Actor::system("cli");
     let user = |u: &str| Username::parse(u).map_err(anyhow::Error::from);
     match cmd {

@@ -9,7 +9,7 @@ use crate::service::AppContext;
 use crate::store::access_log;
 
 #[derive(Subcommand)]
-pub enum AuditCommand {
+pub(super) enum AuditCommand {
     /// Check the access log's chain and say where it breaks (exit 1 if it does).
     Verify {
         /// Also prove that no row up to this anchor (from `audit anchor`) was rewritten.
@@ -20,7 +20,7 @@ pub enum AuditCommand {
     Anchor,
 }
 
-pub fn run(settings: Settings, cmd: AuditCommand) -> anyhow::Result<ExitCode> {
+pub(super) fn run(settings: Settings, cmd: AuditCommand) -> anyhow::Result<ExitCode> {
     let (ctx, _) = AppContext::open_existing(settings)?;
     let key = ctx.master.chain_key();
     match cmd {

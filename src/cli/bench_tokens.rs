@@ -29,7 +29,7 @@ use crate::store::{cards, clinics};
 use crate::token::{self, KeyRing, SigningKey, TokenKind, Validation};
 
 #[derive(Args)]
-pub struct BenchTokensArgs {
+pub(super) struct BenchTokensArgs {
     /// `static` or `dynamic`.
     #[arg(long, default_value = "static")]
     kind: String,
@@ -51,7 +51,7 @@ pub struct BenchTokensArgs {
     floor: Option<f64>,
 }
 
-pub fn run(settings: Settings, args: BenchTokensArgs) -> anyhow::Result<ExitCode> {
+pub(super) fn run(settings: Settings, args: BenchTokensArgs) -> anyhow::Result<ExitCode> {
     let threads = args
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))

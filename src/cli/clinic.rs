@@ -10,7 +10,7 @@ use crate::store::clinics::{self, Clinic};
 use crate::store::{Conflict, StoreError};
 
 #[derive(Subcommand)]
-pub enum ClinicCommand {
+pub(super) enum ClinicCommand {
     /// Make a clinic and print it as one JSON object with its API key (shown this once).
     Create {
         /// Short unique code: 1-32 of A-Z a-z 0-9 _ -.
@@ -28,7 +28,7 @@ pub enum ClinicCommand {
     List,
 }
 
-pub fn run(settings: Settings, cmd: ClinicCommand) -> anyhow::Result<ExitCode> {
+pub(super) fn run(settings: Settings, cmd: ClinicCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         ClinicCommand::Create { code, name, scopes } => {
             let code = ClinicCode::parse(&code)?;

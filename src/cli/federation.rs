@@ -15,7 +15,7 @@ use crate::token::trust_list::{self, Check, Entry, Payload, PrivateJwk};
 use crate::token::Jwk;
 
 #[derive(Subcommand)]
-pub enum FederationCommand {
+pub(super) enum FederationCommand {
     /// Make the federation operator's key: a private JWK (OKP Ed25519 with d)
     /// written to KEYFILE with mode 0600; prints its public JWK.
     Keygen {
@@ -52,7 +52,7 @@ pub enum FederationCommand {
     },
 }
 
-pub fn run(settings: Settings, cmd: FederationCommand) -> anyhow::Result<ExitCode> {
+pub(super) fn run(settings: Settings, cmd: FederationCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         FederationCommand::Keygen { out } => keygen(&out),
         FederationCommand::Describe => {

@@ -11,7 +11,7 @@ use crate::store::access_log::ActorKind;
 use crate::store::{clinics, import};
 
 #[derive(Args)]
-pub struct ImportArgs {
+pub(super) struct ImportArgs {
     /// Code of the clinic whose patient numbers these are.
     #[arg(long)]
     clinic: String,
@@ -24,7 +24,7 @@ pub struct ImportArgs {
 
 /// Imports, shows a progress bar on a terminal, prints every bad row with its
 /// line number, then a one-line JSON summary on standard output.
-pub fn run(settings: Settings, args: ImportArgs) -> anyhow::Result<ExitCode> {
+pub(super) fn run(settings: Settings, args: ImportArgs) -> anyhow::Result<ExitCode> {
     let code = ClinicCode::parse(&args.clinic)?;
     let file = std::fs::File::open(&args.file)
         .map_err(|e| anyhow::anyhow!("{}: {e}", args.file.display()))?;

@@ -10,7 +10,7 @@ use crate::store::access_log;
 use crate::token::Alg;
 
 #[derive(Subcommand)]
-pub enum KeysCommand {
+pub(super) enum KeysCommand {
     /// List signing keys (kid, state, created) as JSON lines, newest first.
     List,
     /// Make a new active key; the old one stays for verification.
@@ -26,7 +26,7 @@ pub enum KeysCommand {
     Jwks,
 }
 
-pub fn run(settings: Settings, cmd: KeysCommand) -> anyhow::Result<ExitCode> {
+pub(super) fn run(settings: Settings, cmd: KeysCommand) -> anyhow::Result<ExitCode> {
     let (ctx, _) = AppContext::open_existing(settings)?;
     let actor = Actor::system("cli");
     match cmd {

@@ -16,7 +16,7 @@ use crate::service::registry::Actor;
 use crate::service::AppContext;
 
 #[derive(Subcommand)]
-pub enum ResidentCommand {
+pub(super) enum ResidentCommand {
     /// A resident's guardians and dependants.
     #[command(subcommand)]
     Guardian(GuardianCommand),
@@ -28,7 +28,7 @@ pub enum ResidentCommand {
 }
 
 #[derive(Subcommand)]
-pub enum GuardianCommand {
+pub(super) enum GuardianCommand {
     /// Make GUARDIAN a guardian of DEPENDANT (resident ids).
     Add {
         dependant: String,
@@ -63,7 +63,7 @@ fn line(side: &str, m: &Member) -> serde_json::Value {
     })
 }
 
-pub fn run(settings: Settings, cmd: ResidentCommand) -> anyhow::Result<ExitCode> {
+pub(super) fn run(settings: Settings, cmd: ResidentCommand) -> anyhow::Result<ExitCode> {
     let actor = Actor::system("cli");
     let cmd = match cmd {
         ResidentCommand::Guardian(cmd) => cmd,

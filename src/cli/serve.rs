@@ -4,7 +4,7 @@ use crate::config::Settings;
 use crate::service::AppContext;
 use crate::startup::Application;
 
-pub fn run(settings: Settings) -> anyhow::Result<ExitCode> {
+pub(super) fn run(settings: Settings) -> anyhow::Result<ExitCode> {
     let db = settings.database_url_for_logs();
     let data_dir = settings.data_dir.clone();
     let loopback = settings.bind.starts_with("127.") || settings.bind.starts_with("[::1]");
@@ -47,7 +47,7 @@ pub fn run(settings: Settings) -> anyhow::Result<ExitCode> {
     })
 }
 
-pub fn migrate(settings: Settings) -> anyhow::Result<ExitCode> {
+pub(super) fn migrate(settings: Settings) -> anyhow::Result<ExitCode> {
     let db = settings.database_url_for_logs();
     let (_, report) = AppContext::open(settings)?;
     if let Some(k) = &report.rekeyed {

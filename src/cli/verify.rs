@@ -9,7 +9,7 @@ use crate::service::{keys, AppContext};
 use crate::token::{self, qr, Claims, Jwks, KeyRing, Validation};
 
 #[derive(Args)]
-pub struct VerifyArgs {
+pub(super) struct VerifyArgs {
     /// The token text, `EHC1:…`
     #[arg(required_unless_present = "qr", conflicts_with = "qr")]
     token: Option<String>,
@@ -37,7 +37,7 @@ fn claims_json(c: &Claims) -> serde_json::Value {
 
 /// Prints one JSON object: the outcome and, when the signature checked out,
 /// the claims. Exit status 0 when valid, 1 when not.
-pub fn run(settings: Settings, args: VerifyArgs) -> anyhow::Result<ExitCode> {
+pub(super) fn run(settings: Settings, args: VerifyArgs) -> anyhow::Result<ExitCode> {
     let text = match (&args.token, &args.qr) {
         (Some(t), _) => token::trim_scanned(t).to_string(),
         (None, Some(path)) => {

@@ -12,7 +12,7 @@ use crate::service::patients::PatientError;
 use super::FHIR_JSON;
 
 /// The code system of our stable codes in `details.coding`.
-pub const CODE_SYSTEM: &str = "urn:healthcard:error-code";
+pub(super) const CODE_SYSTEM: &str = "urn:healthcard:error-code";
 
 #[derive(Debug, thiserror::Error)]
 pub enum FhirError {
@@ -113,7 +113,7 @@ impl From<PatientError> for FhirError {
 }
 
 /// An OperationOutcome with one issue.
-pub fn outcome(severity: &str, issue: &str, code: &str, diagnostics: &str) -> Value {
+pub(super) fn outcome(severity: &str, issue: &str, code: &str, diagnostics: &str) -> Value {
     json!({
         "resourceType": "OperationOutcome",
         "issue": [{

@@ -12,11 +12,11 @@ const V2_0203: &str = "http://terminology.hl7.org/CodeSystem/v2-0203";
 
 /// The canonical URLs of what this server instantiates and implements, from
 /// the IHE implementation guides (docs/fhir.md cites them).
-pub const PIXM_MANAGER: &str =
+pub(super) const PIXM_MANAGER: &str =
     "https://profiles.ihe.net/ITI/PIXm/CapabilityStatement/IHE.PIXm.Manager";
-pub const PDQM_SUPPLIER: &str =
+pub(super) const PDQM_SUPPLIER: &str =
     "https://profiles.ihe.net/ITI/PDQm/CapabilityStatement/IHE.PDQm.PatientDemographicsSupplier";
-pub const PIXM_OPERATION: &str =
+pub(super) const PIXM_OPERATION: &str =
     "https://profiles.ihe.net/ITI/PIXm/OperationDefinition/IHE.PIXm.pix";
 
 fn mrn_identifier(
@@ -48,7 +48,7 @@ fn name(text: &str) -> Value {
 }
 
 /// The resident as the asking clinic may see them.
-pub fn patient(systems: &IdentifierSystems, rec: &PatientRecord) -> Value {
+pub(super) fn patient(systems: &IdentifierSystems, rec: &PatientRecord) -> Value {
     let r = &rec.resident;
     let mut identifiers = vec![json!({
         "use": "official",
@@ -99,7 +99,7 @@ pub fn patient(systems: &IdentifierSystems, rec: &PatientRecord) -> Value {
 /// The Patient of a valid scan: what the verification read holds (the card
 /// scanned, the clinic's own number), so `$resolve-card` costs what
 /// `/verify` does. The full cross-reference is `GET Patient/{id}`.
-pub fn scanned_patient(
+pub(super) fn scanned_patient(
     systems: &IdentifierSystems,
     res: &Resolution,
     clinic: &crate::domain::ClinicCode,
@@ -155,7 +155,7 @@ fn temporary_shape(p: &mut Value, t: &TemporaryCard, name: &str) {
 
 /// A search answer: `total` counts the entries given (never the size of
 /// the register).
-pub fn searchset(base: &str, self_url: &str, patients: Vec<Value>) -> Value {
+pub(super) fn searchset(base: &str, self_url: &str, patients: Vec<Value>) -> Value {
     let entries: Vec<Value> = patients
         .into_iter()
         .map(|p| {
@@ -177,7 +177,7 @@ pub fn searchset(base: &str, self_url: &str, patients: Vec<Value>) -> Value {
 }
 
 /// The CapabilityStatement: only what is built.
-pub fn capability_statement(resolve_card: &str) -> Value {
+pub(super) fn capability_statement(resolve_card: &str) -> Value {
     let param =
         |name: &str, ty: &str, doc: &str| json!({"name": name, "type": ty, "documentation": doc});
     json!({
@@ -231,7 +231,7 @@ pub fn capability_statement(resolve_card: &str) -> Value {
 
 /// The definition of `$resolve-card`, served where the CapabilityStatement
 /// points.
-pub fn resolve_card_definition(url: &str) -> Value {
+pub(super) fn resolve_card_definition(url: &str) -> Value {
     let p = |name: &str, use_: &str, min: u32, ty: &str, doc: &str| json!({"name": name, "use": use_, "min": min, "max": "1", "type": ty, "documentation": doc});
     json!({
         "resourceType": "OperationDefinition",

@@ -12,14 +12,14 @@ use super::cbor::{self, Reader, Scalar};
 
 /// CWT claim labels (RFC 8392 §4 and the private ones of the EHC1 contract).
 pub(crate) mod label {
-    pub const ISS: i64 = 1;
-    pub const EXP: i64 = 4;
-    pub const IAT: i64 = 6;
-    pub const CTI: i64 = 7;
+    pub(crate) const ISS: i64 = 1;
+    pub(crate) const EXP: i64 = 4;
+    pub(crate) const IAT: i64 = 6;
+    pub(crate) const CTI: i64 = 7;
     /// The card's UUID as a 16-byte string.
-    pub const CARD_ID: i64 = -65537;
+    pub(crate) const CARD_ID: i64 = -65537;
     /// 0 = static (printed), 1 = dynamic (on screen).
-    pub const KIND: i64 = -65538;
+    pub(crate) const KIND: i64 = -65538;
 }
 
 /// Which kind of card face a token is for.

@@ -38,7 +38,7 @@ const FILES: &[(&str, &str, &[u8])] = &[
     ),
 ];
 
-pub fn scope() -> actix_web::Scope {
+pub(super) fn scope() -> actix_web::Scope {
     web::scope("/static")
         .route("/{name}", web::get().to(serve))
         .default_service(web::to(missing))

@@ -34,11 +34,11 @@ use crate::store::{cards, clinics};
 use crate::token::TokenKind;
 
 /// The cookie that keeps the holder credential on the phone.
-pub const HOLDER_COOKIE: &str = "hc_holder";
+pub(super) const HOLDER_COOKIE: &str = "hc_holder";
 /// How long the phone keeps it (the credential itself lives until a reissue).
 const HOLDER_COOKIE_SECS: i64 = 180 * 24 * 3600;
 
-pub fn scope() -> actix_web::Scope {
+pub(super) fn scope() -> actix_web::Scope {
     web::scope("/card")
         .route("", web::get().to(show))
         .route("/", web::get().to(show))

@@ -9,7 +9,7 @@ use crate::domain::{CardStatus, DomainError, Step};
 use crate::token::Reason;
 
 /// Name of the cookie that keeps the chosen language.
-pub const LANG_COOKIE: &str = "hc_lang";
+pub(super) const LANG_COOKIE: &str = "hc_lang";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lang {

@@ -45,7 +45,7 @@ use crate::store::{cards, residents, Conflict, StoreError};
 use crate::token::Reason;
 
 /// The cookie that keeps the kiosk session's token on the terminal.
-pub const KIOSK_COOKIE: &str = "hc_kiosk";
+pub(super) const KIOSK_COOKIE: &str = "hc_kiosk";
 /// How long a terminal remembers the operator's pick.
 const USE_COOKIE_SECS: i64 = 24 * 3600;
 /// The channel and step the operator picked: `channel,step` (step may be empty).
@@ -100,7 +100,7 @@ fn use_pickers(cx: &Cx, used: Use) -> Markup {
     }
 }
 
-pub fn scope() -> actix_web::Scope {
+pub(super) fn scope() -> actix_web::Scope {
     web::scope("/kiosk")
         .route("", web::get().to(show))
         .route("/", web::get().to(show))

@@ -6,21 +6,21 @@ use actix_web::{web, HttpRequest};
 
 /// One part of the form.
 #[derive(Debug, PartialEq, Eq)]
-pub struct Part {
+pub(super) struct Part {
     pub name: String,
     pub filename: Option<String>,
     pub data: Vec<u8>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
-pub enum MultipartError {
+pub(super) enum MultipartError {
     TooLarge,
     Malformed,
     Io,
 }
 
 /// The boundary of a `multipart/form-data` request.
-pub fn boundary(req: &HttpRequest) -> Option<String> {
+pub(super) fn boundary(req: &HttpRequest) -> Option<String> {
     let ct = req.headers().get(header::CONTENT_TYPE)?.to_str().ok()?;
     let (mime, params) = ct.split_once(';')?;
     if !mime.trim().eq_ignore_ascii_case("multipart/form-data") {
@@ -36,7 +36,10 @@ pub fn boundary(req: &HttpRequest) -> Option<String> {
 }
 
 /// Reads the whole body, refusing more than `limit` bytes.
-pub async fn read_body(payload: web::Payload, limit: usize) -> Result<Vec<u8>, MultipartError> {
+pub(super) async fn read_body(
+    payload: web::Payload,
+    limit: usize,
+) -> Result<Vec<u8>, MultipartError> {
     match payload.to_bytes_limited(limit).await {
         Ok(Ok(b)) => Ok(b.to_vec()),
         Ok(Err(_)) => Err(MultipartError::Io),
@@ -69,7 +72,7 @@ fn disposition_params(value: &str) -> (Option<String>, Option<String>) {
 }
 
 /// Splits a body into its parts.
-pub fn parse(body: &[u8], boundary: &str) -> Result<Vec<Part>, MultipartError> {
+pub(super) fn parse(body: &[u8], boundary: &str) -> Result<Vec<Part>, MultipartError> {
     let delim = format!("--{boundary}");
     let delim = delim.as_bytes();
     let mut pos = find(body, delim, 0).ok_or(MultipartError::Malformed)? + delim.len();

@@ -18,14 +18,14 @@ use crate::store::StoreError;
 /// The Content-Security-Policy of every page: scripts, styles and images
 /// only from this origin (no inline script or style), no framing, forms
 /// only to this origin.
-pub const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+pub(super) const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
 img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// Adds the headers every page carries. Pages hold personal data or live
 /// tokens, so none is stored by the browser or a proxy. The referrer policy is
 /// `same-origin`, not `no-referrer`: with `no-referrer` browsers send
 /// `Origin: null` on form posts, and the CSRF check wants the real origin.
-pub fn security_headers(b: &mut HttpResponseBuilder) {
+pub(super) fn security_headers(b: &mut HttpResponseBuilder) {
     b.insert_header((header::CONTENT_SECURITY_POLICY, PAGE_CSP))
         .insert_header((header::X_FRAME_OPTIONS, "DENY"))
         .insert_header((header::REFERRER_POLICY, "same-origin"))
@@ -41,7 +41,7 @@ pub fn security_headers(b: &mut HttpResponseBuilder) {
 
 /// Which part of the site a page belongs to (its header and style).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Area {
+pub(super) enum Area {
     Admin,
     Card,
     Kiosk,
@@ -50,7 +50,7 @@ pub enum Area {
 
 /// Per-request page context.
 #[derive(Clone)]
-pub struct Cx {
+pub(super) struct Cx {
     pub lang: Lang,
     /// The CSRF token for this browser's forms.
     pub csrf: String,
@@ -61,7 +61,7 @@ pub struct Cx {
 }
 
 impl Cx {
-    pub fn new(req: &HttpRequest) -> Cx {
+    pub(super) fn new(req: &HttpRequest) -> Cx {
         let (lang, from_query) = Lang::of(req);
         let secure = crate::proxy::client(req).https;
         let mut cx = Cx {
@@ -86,14 +86,19 @@ impl Cx {
         cx
     }
 
-    pub fn t(&self, zh: &'static str, en: &'static str) -> &'static str {
+    pub(super) fn t(&self, zh: &'static str, en: &'static str) -> &'static str {
         self.lang.t(zh, en)
     }
 
     /// Queues an HttpOnly, SameSite=Strict cookie on path `/`; over HTTPS it
     /// is `Secure` and named `__Host-` + `name` ([`crate::proxy::cookie_name`]).
     /// `max_age_secs: None` makes a browser-session cookie.
-    pub fn set_cookie(&mut self, name: &'static str, value: String, max_age_secs: Option<i64>) {
+    pub(super) fn set_cookie(
+        &mut self,
+        name: &'static str,
+        value: String,
+        max_age_secs: Option<i64>,
+    ) {
         let name = crate::proxy::cookie_name(self.secure, name);
         let mut c = Cookie::build(name.clone(), value)
             .path("/")
@@ -109,7 +114,7 @@ impl Cx {
     }
 
     /// Queues the removal of a cookie.
-    pub fn remove_cookie(&mut self, name: &'static str) {
+    pub(super) fn remove_cookie(&mut self, name: &'static str) {
         let name = crate::proxy::cookie_name(self.secure, name);
         let mut c = Cookie::build(name.clone(), "")
             .path("/")
@@ -132,35 +137,35 @@ impl Cx {
     }
 
     /// An HTML page.
-    pub fn html(self, status: StatusCode, markup: Markup) -> HttpResponse {
+    pub(super) fn html(self, status: StatusCode, markup: Markup) -> HttpResponse {
         self.builder(status)
             .content_type("text/html; charset=utf-8")
             .body(markup.into_string())
     }
 
-    pub fn ok(self, markup: Markup) -> HttpResponse {
+    pub(super) fn ok(self, markup: Markup) -> HttpResponse {
         self.html(StatusCode::OK, markup)
     }
 
     /// 303 See Other to a path of this site.
-    pub fn redirect(self, to: &str) -> HttpResponse {
+    pub(super) fn redirect(self, to: &str) -> HttpResponse {
         self.builder(StatusCode::SEE_OTHER)
             .insert_header((header::LOCATION, to.to_string()))
             .finish()
     }
 
     /// JSON for the pages' own scripts (with the page headers).
-    pub fn json<T: serde::Serialize>(self, status: StatusCode, body: &T) -> HttpResponse {
+    pub(super) fn json<T: serde::Serialize>(self, status: StatusCode, body: &T) -> HttpResponse {
         self.builder(status).json(body)
     }
 
     /// The hidden CSRF field of a form.
-    pub fn csrf_field(&self) -> Markup {
+    pub(super) fn csrf_field(&self) -> Markup {
         html! { input type="hidden" name=(CSRF_FIELD) value=(self.csrf); }
     }
 
     /// The whole page around `body`.
-    pub fn shell(
+    pub(super) fn shell(
         &self,
         area: Area,
         title: &str,
@@ -226,7 +231,7 @@ fn switch_target(req: &HttpRequest) -> String {
 }
 
 /// Formats a UTC time for a page (the card office works in China Standard Time).
-pub fn when(t: chrono::NaiveDateTime) -> String {
+pub(super) fn when(t: chrono::NaiveDateTime) -> String {
     let cst = chrono::FixedOffset::east_opt(8 * 3600).expect("fixed offset");
     t.and_utc()
         .with_timezone(&cst)
@@ -235,14 +240,14 @@ pub fn when(t: chrono::NaiveDateTime) -> String {
 }
 
 /// First 8 hex digits of an id: enough for a person to tell cards apart.
-pub fn short(id: impl fmt::Display) -> String {
+pub(super) fn short(id: impl fmt::Display) -> String {
     id.to_string().chars().take(8).collect()
 }
 
 /// An error shown as a page. The language is not known here, so the page
 /// says it in both.
 #[derive(Debug)]
-pub struct PageError(pub AppError);
+pub(super) struct PageError(pub AppError);
 
 impl fmt::Display for PageError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -274,17 +279,17 @@ impl From<actix_web::error::BlockingError> for PageError {
     }
 }
 
-pub type PageResult = Result<HttpResponse, PageError>;
+pub(super) type PageResult = Result<HttpResponse, PageError>;
 
 /// A form that carries nothing but its CSRF token (sign-out buttons).
 #[derive(serde::Deserialize)]
-pub struct CsrfOnly {
+pub(super) struct CsrfOnly {
     pub csrf: Option<String>,
 }
 
 /// Sign-out of a cookie-held credential (holder card, kiosk): checks the
 /// form's CSRF token, forgets `cookie` and goes to `to`.
-pub fn close_with(
+pub(super) fn close_with(
     req: &HttpRequest,
     form: &CsrfOnly,
     cookie: &'static str,

@@ -35,7 +35,7 @@ pub struct LoginResponse {
     )
 )]
 #[post("/api/v1/admin/login")]
-pub async fn login(
+pub(crate) async fn login(
     req: HttpRequest,
     state: web::Data<State>,
     body: web::Json<LoginRequest>,
@@ -71,7 +71,7 @@ pub async fn login(
 /// End the session of the presented token.
 #[utoipa::path(tag = "admin", responses((status = 204), (status = 401, body = crate::error::ErrorBody)))]
 #[post("/api/v1/admin/logout")]
-pub async fn logout(
+pub(crate) async fn logout(
     req: HttpRequest,
     state: web::Data<State>,
     _admin: AdminAuth,

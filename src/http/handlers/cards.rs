@@ -30,7 +30,7 @@ fn card_id(s: &str) -> Result<CardId, AppError> {
     security(("admin" = []))
 )]
 #[post("/api/v1/residents/{id}/cards")]
-pub async fn issue(
+pub(crate) async fn issue(
     state: web::Data<State>,
     admin: AdminAuth,
     id: web::Path<String>,
@@ -55,7 +55,7 @@ pub async fn issue(
     security(("admin" = []))
 )]
 #[get("/api/v1/cards/{id}")]
-pub async fn get(
+pub(crate) async fn get(
     state: web::Data<State>,
     _admin: AdminAuth,
     id: web::Path<String>,
@@ -106,7 +106,7 @@ async fn transition(
     responses((status = 200, body = CardView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("admin" = [])))]
 #[post("/api/v1/cards/{id}/suspend")]
-pub async fn suspend(
+pub(crate) async fn suspend(
     state: web::Data<State>,
     admin: AdminAuth,
     req: HttpRequest,
@@ -129,7 +129,7 @@ pub async fn suspend(
     responses((status = 200, body = CardView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("admin" = [])))]
 #[post("/api/v1/cards/{id}/reinstate")]
-pub async fn reinstate(
+pub(crate) async fn reinstate(
     state: web::Data<State>,
     admin: AdminAuth,
     req: HttpRequest,
@@ -152,7 +152,7 @@ pub async fn reinstate(
     responses((status = 200, body = CardView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("admin" = [])))]
 #[post("/api/v1/cards/{id}/revoke")]
-pub async fn revoke(
+pub(crate) async fn revoke(
     state: web::Data<State>,
     admin: AdminAuth,
     req: HttpRequest,
@@ -167,7 +167,7 @@ pub async fn revoke(
     responses((status = 201, body = IssuedCard), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("admin" = [])))]
 #[post("/api/v1/cards/{id}/reissue")]
-pub async fn reissue(
+pub(crate) async fn reissue(
     state: web::Data<State>,
     admin: AdminAuth,
     req: HttpRequest,
@@ -211,7 +211,7 @@ pub fn token_view(m: &MintedToken) -> TokenView {
         (status = 409, body = ErrorBody, description = "the card is not active"), (status = 422, body = ErrorBody)),
     security(("admin" = [])))]
 #[post("/api/v1/cards/{id}/tokens")]
-pub async fn mint(
+pub(crate) async fn mint(
     state: web::Data<State>,
     admin: AdminAuth,
     id: web::Path<String>,
@@ -258,7 +258,7 @@ async fn static_qr(
     responses((status = 200, content_type = "image/svg+xml", body = String), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("admin" = [])))]
 #[get("/api/v1/cards/{id}/qr.svg")]
-pub async fn qr_svg(
+pub(crate) async fn qr_svg(
     state: web::Data<State>,
     admin: AdminAuth,
     id: web::Path<String>,
@@ -271,7 +271,7 @@ pub async fn qr_svg(
     responses((status = 200, content_type = "image/png", body = Vec<u8>), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("admin" = [])))]
 #[get("/api/v1/cards/{id}/qr.png")]
-pub async fn qr_png(
+pub(crate) async fn qr_png(
     state: web::Data<State>,
     admin: AdminAuth,
     id: web::Path<String>,
@@ -290,7 +290,7 @@ pub enum AdminOrClinic {
     responses((status = 200, body = Vec<LinkView>), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("admin" = []), ("clinic" = [])))]
 #[get("/api/v1/cards/{id}/links")]
-pub async fn card_links(
+pub(crate) async fn card_links(
     state: web::Data<State>,
     req: HttpRequest,
     id: web::Path<String>,
@@ -333,7 +333,7 @@ pub async fn card_links(
     responses((status = 200, body = Vec<AccessLogView>), (status = 404, body = ErrorBody)),
     security(("admin" = [])))]
 #[get("/api/v1/cards/{id}/access-log")]
-pub async fn card_access_log(
+pub(crate) async fn card_access_log(
     state: web::Data<State>,
     _admin: AdminAuth,
     id: web::Path<String>,

@@ -27,7 +27,7 @@ pub struct CreateClinic {
     responses((status = 201, body = CreatedClinic), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("admin" = [])))]
 #[post("/api/v1/clinics")]
-pub async fn create(
+pub(crate) async fn create(
     state: web::Data<State>,
     admin: AdminAuth,
     body: web::Json<CreateClinic>,
@@ -56,7 +56,10 @@ pub async fn create(
 /// All clinics.
 #[utoipa::path(tag = "clinics", responses((status = 200, body = Vec<ClinicView>)), security(("admin" = [])))]
 #[get("/api/v1/clinics")]
-pub async fn list(state: web::Data<State>, _admin: AdminAuth) -> Result<HttpResponse, AppError> {
+pub(crate) async fn list(
+    state: web::Data<State>,
+    _admin: AdminAuth,
+) -> Result<HttpResponse, AppError> {
     let ctx = state.ctx.clone();
     let all = blocking(move || clinics::list(&mut *ctx.conn()?)).await?;
     Ok(HttpResponse::Ok().json(all.iter().map(ClinicView::from).collect::<Vec<_>>()))
@@ -82,7 +85,7 @@ pub struct NewApiKey {
 #[utoipa::path(tag = "clinics", params(("id" = String, Path)),
     responses((status = 200, body = Vec<ApiKeyView>), (status = 404, body = ErrorBody)), security(("admin" = [])))]
 #[get("/api/v1/clinics/{id}/keys")]
-pub async fn keys(
+pub(crate) async fn keys(
     state: web::Data<State>,
     _admin: AdminAuth,
     id: web::Path<String>,
@@ -111,7 +114,7 @@ pub async fn keys(
 #[utoipa::path(tag = "clinics", params(("id" = String, Path)),
     responses((status = 201, body = NewApiKey), (status = 404, body = ErrorBody)), security(("admin" = [])))]
 #[post("/api/v1/clinics/{id}/keys")]
-pub async fn add_key(
+pub(crate) async fn add_key(
     state: web::Data<State>,
     admin: AdminAuth,
     id: web::Path<String>,
@@ -132,7 +135,7 @@ pub async fn add_key(
 #[utoipa::path(tag = "clinics", params(("id" = String, Path), ("key_id" = String, Path)),
     responses((status = 204), (status = 404, body = ErrorBody)), security(("admin" = [])))]
 #[delete("/api/v1/clinics/{id}/keys/{key_id}")]
-pub async fn revoke_key(
+pub(crate) async fn revoke_key(
     state: web::Data<State>,
     admin: AdminAuth,
     path: web::Path<(String, String)>,

@@ -40,7 +40,7 @@ pub struct AddGuardian {
     ),
     security(("admin" = [])))]
 #[post("/api/v1/residents/{id}/guardians")]
-pub async fn add(
+pub(crate) async fn add(
     state: web::Data<State>,
     admin: AdminAuth,
     id: web::Path<String>,
@@ -79,7 +79,7 @@ pub async fn add(
     responses((status = 204), (status = 404, body = ErrorBody, description = "no such guardianship in force")),
     security(("admin" = [])))]
 #[delete("/api/v1/residents/{id}/guardians/{guardian_id}")]
-pub async fn remove(
+pub(crate) async fn remove(
     state: web::Data<State>,
     admin: AdminAuth,
     path: web::Path<(String, String)>,
@@ -111,7 +111,7 @@ pub struct HolderCardView {
     responses((status = 200, body = Vec<HolderCardView>), (status = 401, body = ErrorBody)),
     security(("holder" = [])))]
 #[get("/api/v1/holder/cards")]
-pub async fn holder_cards(
+pub(crate) async fn holder_cards(
     state: web::Data<State>,
     holder: HolderAuth,
 ) -> Result<HttpResponse, AppError> {

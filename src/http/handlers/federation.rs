@@ -17,7 +17,7 @@ use crate::token::message_signature as msig;
     responses((status = 200, content_type = "application/jose", body = String, description = "the compact JWS"),
         (status = 404, body = ErrorBody, description = "`no_trust_list`: not federated, or no list yet")))]
 #[get("/.well-known/healthcard-trust-list")]
-pub async fn trust_list(state: web::Data<State>) -> Result<HttpResponse, AppError> {
+pub(crate) async fn trust_list(state: web::Data<State>) -> Result<HttpResponse, AppError> {
     let list = state
         .ctx
         .federation
@@ -78,7 +78,7 @@ async fn authenticate(
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody, description = "unsigned, stale, replayed or badly signed; `unknown_node`: not a node key of the trust list"),
         (status = 503, body = ErrorBody, description = "`trust_list_expired`")))]
 #[post("/federation/v1/resolve")]
-pub async fn resolve(
+pub(crate) async fn resolve(
     state: web::Data<State>,
     req: HttpRequest,
     body: web::Bytes,
@@ -102,7 +102,7 @@ pub struct PeerFeedQuery {
     responses((status = 200, description = "`{revoked: [{card_id, status, at}], next}`"),
         (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
 #[get("/federation/v1/revocations")]
-pub async fn revocations(
+pub(crate) async fn revocations(
     state: web::Data<State>,
     req: HttpRequest,
     q: web::Query<PeerFeedQuery>,

@@ -68,7 +68,7 @@ async fn reached(
         (status = 429, body = ErrorBody)),
     security(("holder" = [])))]
 #[post("/api/v1/holder/tokens")]
-pub async fn tokens(
+pub(crate) async fn tokens(
     state: web::Data<State>,
     holder: HolderAuth,
     req: HttpRequest,
@@ -98,7 +98,7 @@ async fn qr(
     responses((status = 200, content_type = "image/svg+xml", body = String), (status = 401, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("holder" = [])))]
 #[get("/api/v1/holder/qr.svg")]
-pub async fn qr_svg(
+pub(crate) async fn qr_svg(
     state: web::Data<State>,
     holder: HolderAuth,
     choice: web::Query<CardChoice>,
@@ -111,7 +111,7 @@ pub async fn qr_svg(
     responses((status = 200, content_type = "image/png", body = Vec<u8>), (status = 401, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("holder" = [])))]
 #[get("/api/v1/holder/qr.png")]
-pub async fn qr_png(
+pub(crate) async fn qr_png(
     state: web::Data<State>,
     holder: HolderAuth,
     choice: web::Query<CardChoice>,
@@ -125,7 +125,7 @@ pub async fn qr_png(
     responses((status = 200, body = Vec<AccessLogView>), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("holder" = [])))]
 #[get("/api/v1/holder/access-log")]
-pub async fn access(
+pub(crate) async fn access(
     state: web::Data<State>,
     holder: HolderAuth,
     choice: web::Query<CardChoice>,

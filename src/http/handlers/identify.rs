@@ -77,7 +77,7 @@ pub fn response(found: &Identified, pii: bool) -> VerifyResponse {
         (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)),
     security(("clinic" = [])))]
 #[post("/api/v1/identify")]
-pub async fn identify(
+pub(crate) async fn identify(
     state: web::Data<State>,
     clinic: ClinicAuth,
     body: web::Json<IdentifyRequest>,

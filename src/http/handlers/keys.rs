@@ -16,7 +16,7 @@ use crate::token::{Alg, Jwks};
 /// The public halves of the signing keys (RFC 7517/8037), for offline checks.
 #[utoipa::path(tag = "keys", responses((status = 200, body = Object, description = "JSON Web Key Set")))]
 #[get("/.well-known/jwks.json")]
-pub async fn jwks(state: web::Data<State>) -> HttpResponse {
+pub(crate) async fn jwks(state: web::Data<State>) -> HttpResponse {
     let set: Jwks = state.ctx.keys.current().jwks();
     HttpResponse::Ok()
         .insert_header(("Cache-Control", "public, max-age=60"))
@@ -26,7 +26,10 @@ pub async fn jwks(state: web::Data<State>) -> HttpResponse {
 /// The signing keys and their states.
 #[utoipa::path(tag = "keys", responses((status = 200, body = Vec<KeyInfo>)), security(("admin" = [])))]
 #[get("/api/v1/keys")]
-pub async fn list(state: web::Data<State>, _admin: AdminAuth) -> Result<HttpResponse, AppError> {
+pub(crate) async fn list(
+    state: web::Data<State>,
+    _admin: AdminAuth,
+) -> Result<HttpResponse, AppError> {
     let ctx = state.ctx.clone();
     let ks = blocking(move || keys::list(&mut *ctx.conn()?)).await?;
     Ok(HttpResponse::Ok().json(ks))
@@ -45,7 +48,7 @@ pub struct RotateBody {
     responses((status = 201, body = KeyInfo), (status = 422, body = ErrorBody, description = "invalid_alg")),
     security(("admin" = [])))]
 #[post("/api/v1/keys/rotate")]
-pub async fn rotate(
+pub(crate) async fn rotate(
     state: web::Data<State>,
     admin: AdminAuth,
     req: HttpRequest,
@@ -86,7 +89,7 @@ pub async fn rotate(
 #[utoipa::path(tag = "keys", params(("kid" = String, Path)),
     responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)), security(("admin" = [])))]
 #[post("/api/v1/keys/{kid}/revoke")]
-pub async fn revoke(
+pub(crate) async fn revoke(
     state: web::Data<State>,
     admin: AdminAuth,
     kid: web::Path<String>,

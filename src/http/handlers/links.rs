@@ -40,7 +40,7 @@ pub struct LinkCreated {
         (status = 422, body = ErrorBody)),
     security(("clinic" = [])))]
 #[post("/api/v1/links")]
-pub async fn create(
+pub(crate) async fn create(
     state: web::Data<State>,
     clinic: ClinicAuth,
     body: web::Json<CreateLink>,
@@ -82,7 +82,7 @@ pub struct LinkTarget {
     responses((status = 200, body = LinkTarget), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("clinic" = [])))]
 #[get("/api/v1/links")]
-pub async fn find(
+pub(crate) async fn find(
     state: web::Data<State>,
     clinic: ClinicAuth,
     q: web::Query<LinkQuery>,

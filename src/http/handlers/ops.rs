@@ -10,14 +10,16 @@ use crate::store;
 /// Liveness: the process answers.
 #[utoipa::path(tag = "ops", responses((status = 200, description = "alive")))]
 #[get("/healthz")]
-pub async fn healthz() -> HttpResponse {
+pub(crate) async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
 /// Readiness: the database answers.
 #[utoipa::path(tag = "ops", responses((status = 200, description = "ready"), (status = 503, body = crate::error::ErrorBody)))]
 #[get("/readyz")]
-pub async fn readyz(state: web::Data<State>) -> Result<HttpResponse, crate::error::AppError> {
+pub(crate) async fn readyz(
+    state: web::Data<State>,
+) -> Result<HttpResponse, crate::error::AppError> {
     let ctx = state.ctx.clone();
     blocking(move || store::ping(&mut *ctx.conn()?)).await?;
     let fed = state.ctx.federation.status();
@@ -31,7 +33,7 @@ pub async fn readyz(state: web::Data<State>) -> Result<HttpResponse, crate::erro
 /// Prometheus text exposition.
 #[utoipa::path(tag = "ops", responses((status = 200, content_type = "text/plain", body = String)))]
 #[get("/metrics")]
-pub async fn metrics(state: web::Data<State>) -> HttpResponse {
+pub(crate) async fn metrics(state: web::Data<State>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(

@@ -167,7 +167,7 @@ impl TryFrom<DocumentQuery> for Document {
     security(("admin" = []))
 )]
 #[post("/api/v1/residents")]
-pub async fn register(
+pub(crate) async fn register(
     state: web::Data<State>,
     admin: AdminAuth,
     body: web::Json<RegisterResident>,
@@ -203,7 +203,7 @@ pub async fn register(
     security(("admin" = []))
 )]
 #[post("/api/v1/residents/{id}/documents")]
-pub async fn add_document(
+pub(crate) async fn add_document(
     state: web::Data<State>,
     admin: AdminAuth,
     id: web::Path<String>,
@@ -232,7 +232,7 @@ pub struct FindQuery {
     security(("admin" = []))
 )]
 #[get("/api/v1/residents")]
-pub async fn find(
+pub(crate) async fn find(
     state: web::Data<State>,
     admin: AdminAuth,
     q: web::Query<FindQuery>,
@@ -289,7 +289,7 @@ impl TryFrom<SearchRequest> for Document {
     security(("admin" = []))
 )]
 #[post("/api/v1/residents/search")]
-pub async fn search(
+pub(crate) async fn search(
     state: web::Data<State>,
     admin: AdminAuth,
     body: web::Json<SearchRequest>,
@@ -319,7 +319,7 @@ async fn lookup(
     security(("admin" = []))
 )]
 #[get("/api/v1/residents/{id}")]
-pub async fn get(
+pub(crate) async fn get(
     state: web::Data<State>,
     _admin: AdminAuth,
     id: web::Path<String>,
@@ -398,7 +398,7 @@ pub struct MergeResponse {
     security(("admin" = []))
 )]
 #[post("/api/v1/residents/{id}/merge")]
-pub async fn merge(
+pub(crate) async fn merge(
     state: web::Data<State>,
     admin: AdminAuth,
     id: web::Path<String>,

@@ -46,7 +46,7 @@ pub struct Feed {
     responses((status = 200, body = Feed), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("clinic" = [])))]
 #[get("/api/v1/revocations")]
-pub async fn feed(
+pub(crate) async fn feed(
     state: web::Data<State>,
     _clinic: ClinicAuth,
     q: web::Query<FeedQuery>,

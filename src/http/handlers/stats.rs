@@ -52,7 +52,7 @@ pub fn answer(report: &CardUseReport, csv: bool) -> HttpResponse {
         (status = 422, body = ErrorBody, description = "invalid_date, invalid_period, period_too_long or invalid_group_by")),
     security(("admin" = [])))]
 #[get("/api/v1/stats/card-use")]
-pub async fn card_use(
+pub(crate) async fn card_use(
     req: HttpRequest,
     state: web::Data<State>,
     _admin: AdminAuth,

@@ -102,7 +102,7 @@ impl TryFrom<IssueTemporaryCard> for NewTemporaryCard {
         (status = 503, body = ErrorBody)),
     security(("clinic" = [])))]
 #[post("/api/v1/temporary-cards")]
-pub async fn issue(
+pub(crate) async fn issue(
     state: web::Data<State>,
     clinic: ClinicAuth,
     body: web::Json<IssueTemporaryCard>,

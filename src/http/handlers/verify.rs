@@ -203,7 +203,7 @@ pub fn response(outcome: &Outcome, pii: bool) -> VerifyResponse {
         (status = 503, body = ErrorBody)),
     security(("clinic" = [])))]
 #[post("/api/v1/verify")]
-pub async fn verify(
+pub(crate) async fn verify(
     state: web::Data<State>,
     clinic: ClinicAuth,
     body: web::Json<VerifyRequest>,

@@ -21,7 +21,7 @@ use crate::web::csrf;
 use crate::web::page::{CsrfOnly, Cx, PageError};
 
 /// Why a gate turned the request away; each renders its own answer.
-pub enum Refused {
+pub(crate) enum Refused {
     /// Not signed in (or the session ended): to the sign-in page.
     SignIn(Cx),
     /// The form's CSRF token does not match: the "form expired" page.
@@ -71,7 +71,7 @@ impl ResponseError for Refused {
 type Boxed<T> = Pin<Box<dyn Future<Output = Result<T, Refused>>>>;
 
 /// A signed-in administrator, with the page context of this request.
-pub struct SignedIn {
+pub(crate) struct SignedIn {
     pub admin: Admin,
     pub cx: Cx,
 }
@@ -98,10 +98,10 @@ impl FromRequest for SignedIn {
 
 /// A URL-encoded form `T` whose `csrf` field matches this browser's cookie
 /// (the field is read from the same body; `T` need not declare it).
-pub struct Checked<T>(T);
+pub(crate) struct Checked<T>(T);
 
 impl<T> Checked<T> {
-    pub fn into_inner(self) -> T {
+    pub(crate) fn into_inner(self) -> T {
         self.0
     }
 }
@@ -146,4 +146,4 @@ impl<T: DeserializeOwned + 'static> FromRequest for Checked<T> {
 
 /// A form with no fields but its token (the buttons that only post).
 #[derive(serde::Deserialize)]
-pub struct NoFields {}
+pub(crate) struct NoFields {}

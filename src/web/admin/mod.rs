@@ -27,7 +27,7 @@ use crate::store::admins::Admin;
 use crate::store::sessions;
 pub(super) use gate::{Checked, NoFields, SignedIn};
 
-pub fn scope() -> actix_web::Scope {
+pub(super) fn scope() -> actix_web::Scope {
     web::scope("/admin")
         .route("", web::get().to(home))
         .route("/", web::get().to(home))
