@@ -293,6 +293,27 @@ pub fn reissue(
     })
 }
 
+/// This node's card events after `cursor` as stored (number, card, status,
+/// time), in number order, at most `limit`: the revocation feed's rows, here
+/// and in the federation's feed that merges foreign cards' in.
+pub(crate) fn events_after(
+    conn: &mut DbConnection,
+    cursor: i64,
+    limit: i64,
+) -> Result<Vec<(i64, String, String, NaiveDateTime)>, StoreError> {
+    Ok(card_events::table
+        .filter(card_events::seq.gt(cursor))
+        .order(card_events::seq.asc())
+        .limit(limit)
+        .select((
+            card_events::seq,
+            card_events::card_id,
+            card_events::status,
+            card_events::at,
+        ))
+        .load(conn)?)
+}
+
 /// Card changes (suspended, reinstated, revoked, replaced) after `cursor`, in
 /// order, at most `limit`, and the cursor to pass next time (unchanged if
 /// there was nothing new). Start with cursor 0.
@@ -305,17 +326,7 @@ pub fn changes_since(
     cursor: i64,
     limit: i64,
 ) -> Result<(Vec<CardChange>, i64), StoreError> {
-    let rows: Vec<(i64, String, String, NaiveDateTime)> = card_events::table
-        .filter(card_events::seq.gt(cursor))
-        .order(card_events::seq.asc())
-        .limit(limit)
-        .select((
-            card_events::seq,
-            card_events::card_id,
-            card_events::status,
-            card_events::at,
-        ))
-        .load(conn)?;
+    let rows = events_after(conn, cursor, limit)?;
     let next = rows.last().map_or(cursor, |r| r.0);
     let changes = rows
         .into_iter()
@@ -330,7 +341,6 @@ pub fn changes_since(
     Ok((changes, next))
 }
 
-/// Number of cards in each status (statuses with none are left out).
 /// Ids of every active card, or of those whose resident `clinic` has linked,
 /// in id order (the token benchmark's working set).
 pub fn active_ids(
@@ -358,6 +368,7 @@ pub fn active_ids(
         .collect()
 }
 
+/// Number of cards in each status (statuses with none are left out).
 pub fn count_by_status(conn: &mut DbConnection) -> Result<Vec<(CardStatus, i64)>, StoreError> {
     let rows: Vec<(String, i64)> = cards::table
         .group_by(cards::status)

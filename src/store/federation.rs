@@ -7,8 +7,8 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::{
-    card_events, federation_cursors, federation_nonces, foreign_card_events, foreign_cards,
-    foreign_links, node_keys,
+    federation_cursors, federation_nonces, foreign_card_events, foreign_cards, foreign_links,
+    node_keys,
 };
 use super::{corrupt, next_counter, now, parse_id, Conflict, DbConnection, StoreError};
 use crate::domain::{CardId, CardStatus, ClinicId, LocalPatientId};
@@ -225,17 +225,7 @@ pub fn feed_since(
     cursor: i64,
     limit: i64,
 ) -> Result<(Vec<FeedEntry>, i64), StoreError> {
-    let own: Vec<(i64, String, String, NaiveDateTime)> = card_events::table
-        .filter(card_events::seq.gt(cursor))
-        .order(card_events::seq.asc())
-        .limit(limit)
-        .select((
-            card_events::seq,
-            card_events::card_id,
-            card_events::status,
-            card_events::at,
-        ))
-        .load(conn)?;
+    let own = super::cards::events_after(conn, cursor, limit)?;
     let foreign: Vec<(i64, String, String, String, NaiveDateTime)> = foreign_card_events::table
         .filter(foreign_card_events::seq.gt(cursor))
         .order(foreign_card_events::seq.asc())
