@@ -483,6 +483,55 @@ pub fn link_patient(
     })
 }
 
+/// What a clinic's own patient number names: the resident, and the card
+/// that holds their slot (none when every card is dead).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkTarget {
+    pub card_id: Option<CardId>,
+    pub resident_id: ResidentId,
+}
+
+/// Resolves a clinic's patient number to its card, and records the look-up
+/// in the same transaction (`link.lookup`, outcome `found` on the card so it
+/// shows in the holder's log, or `not_found`): every resolution is logged,
+/// including by a clinic's own number.
+pub fn find_link(
+    ctx: &AppContext,
+    clinic: &Clinic,
+    local: &LocalPatientId,
+) -> Result<Option<LinkTarget>, StoreError> {
+    ctx.with_tx(|c| {
+        let target = match links::find(c, clinic.id, local)? {
+            Some(link) => Some(LinkTarget {
+                card_id: cards::for_resident(c, link.resident_id)?
+                    .iter()
+                    .find(|card| card.status.holds_slot())
+                    .map(|card| card.id),
+                resident_id: link.resident_id,
+            }),
+            None => None,
+        };
+        let mut e = entry(
+            &Actor::clinic(clinic.code.as_str()),
+            "link.lookup",
+            target.as_ref().and_then(|t| t.card_id),
+            target.as_ref().map(|t| t.resident_id),
+            None,
+        );
+        e.clinic_id = Some(clinic.id);
+        e.outcome = Some(
+            if target.is_some() {
+                "found"
+            } else {
+                "not_found"
+            }
+            .to_string(),
+        );
+        log(ctx, c, e)?;
+        Ok(target)
+    })
+}
+
 /// What a link names: the card and its resident, with the issuer for a
 /// foreign card (whose resident id is its home node's).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -253,7 +253,12 @@ async fn show(req: HttpRequest, state: web::Data<State>) -> PageResult {
     .await?;
     let lookups: Vec<_> = rows
         .iter()
-        .filter(|r| matches!(r.action.as_str(), "verify" | "identify" | "link.create"))
+        .filter(|r| {
+            matches!(
+                r.action.as_str(),
+                "verify" | "identify" | "link.create" | "link.lookup"
+            )
+        })
         .take(20)
         .collect();
     let active = shown_card.status == CardStatus::Active;

@@ -265,6 +265,7 @@ impl Lang {
             "card.revoke" => self.t("吊销", "Revoked"),
             "card.reissue" => self.t("补发", "Reissued"),
             "link.create" => self.t("关联病历号", "Patient number linked"),
+            "link.lookup" => self.t("按病历号查找", "Looked up by patient number"),
             "card.print" => self.t("打印卡片", "Card printed"),
             "token.mint" => self.t("生成二维码", "Code made"),
             "resident.lookup" => self.t("按身份证号查找", "Looked up by ID number"),

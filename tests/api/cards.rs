@@ -350,6 +350,18 @@ fn links_cross_reference() {
             .send()
             .unwrap();
         assert_eq!(error_code(r, 404), "not_found");
+        // Every resolution is logged, by a clinic's own number too.
+        let log: Vec<Value> = app
+            .admin_get(&format!("/api/v1/cards/{card}/access-log"))
+            .json()
+            .unwrap();
+        let lookups: Vec<&Value> = log
+            .iter()
+            .filter(|r| r["action"] == "link.lookup")
+            .collect();
+        assert_eq!(lookups.len(), 1, "{log:?}");
+        assert_eq!(lookups[0]["actor"], "A1");
+        assert_eq!(lookups[0]["outcome"], "found");
         // Admin sees every link of the card's resident; a clinic only its own.
         assert_eq!(link(&k2, &card, "Q-7").status(), 201);
         let all: Vec<Value> = app
