@@ -189,6 +189,22 @@ pub(crate) fn write_head(out: &mut Vec<u8>, major: u8, arg: u64) {
     }
 }
 
+/// Writes an integer in its shortest form (major type 0 or 1).
+pub(crate) fn write_int(out: &mut Vec<u8>, n: i64) {
+    if n >= 0 {
+        write_head(out, UINT, n as u64);
+    } else {
+        // -1 - n, computed without overflow for i64::MIN.
+        write_head(out, NINT, !(n as u64));
+    }
+}
+
+/// Writes a byte string.
+pub(crate) fn write_bytes(out: &mut Vec<u8>, b: &[u8]) {
+    write_head(out, BYTES, b.len() as u64);
+    out.extend_from_slice(b);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,8 +3,6 @@
 use std::fmt;
 use std::str::FromStr;
 
-use coset::cwt::{ClaimsSetBuilder, Timestamp};
-use coset::CborSerializable;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -118,22 +116,24 @@ impl Claims {
     }
 
     /// The CWT payload: a CBOR map in RFC 8949 deterministic order
-    /// (1, 4, 6, 7, -65537, -65538), built with coset.
+    /// (1, 4, 6, 7, -65537, -65538), shortest forms.
     pub(crate) fn to_cbor(&self) -> Vec<u8> {
-        let claims = ClaimsSetBuilder::new()
-            .issuer(self.issuer.clone())
-            .expiration_time(Timestamp::WholeSeconds(self.expires_at))
-            .issued_at(Timestamp::WholeSeconds(self.issued_at))
-            .cwt_id(self.token_id.to_vec())
-            .private_claim(
-                label::CARD_ID,
-                coset::cbor::Value::Bytes(self.card_id.as_bytes().to_vec()),
-            )
-            .private_claim(label::KIND, coset::cbor::Value::from(self.kind.code()))
-            .build();
-        // Serialising an in-memory map of ints and strings cannot fail
-        // (coset only reports errors from the writer, and a Vec never fails).
-        claims.to_vec().unwrap_or_default()
+        let mut out = Vec::with_capacity(64 + self.issuer.len());
+        cbor::write_head(&mut out, cbor::MAP, 6);
+        cbor::write_int(&mut out, label::ISS);
+        cbor::write_head(&mut out, cbor::TEXT, self.issuer.len() as u64);
+        out.extend_from_slice(self.issuer.as_bytes());
+        for (lbl, n) in [(label::EXP, self.expires_at), (label::IAT, self.issued_at)] {
+            cbor::write_int(&mut out, lbl);
+            cbor::write_int(&mut out, n);
+        }
+        cbor::write_int(&mut out, label::CTI);
+        cbor::write_bytes(&mut out, &self.token_id);
+        cbor::write_int(&mut out, label::CARD_ID);
+        cbor::write_bytes(&mut out, self.card_id.as_bytes());
+        cbor::write_int(&mut out, label::KIND);
+        cbor::write_int(&mut out, self.kind.code());
+        out
     }
 
     /// Reads a payload written by [`Claims::to_cbor`]. Every claim must be
@@ -207,6 +207,35 @@ mod tests {
         assert_eq!(&bytes[..5], &[0xa6, 0x01, 0x62, b'H', b'C']);
         assert_eq!(bytes[5], 0x04);
         assert_eq!(Claims::from_cbor(&bytes), Some(c));
+    }
+
+    /// coset, a mainstream COSE/CWT library, reads our bytes as the same
+    /// claims and writes the very same bytes back.
+    #[test]
+    fn coset_reads_and_rewrites_what_we_write() {
+        use coset::cwt::{ClaimsSet, Timestamp};
+        use coset::CborSerializable;
+        for (iat, exp) in [
+            (1_700_000_000, 1_700_000_120),
+            (0, 23),
+            (-1, 24),
+            (-25, i64::MAX),
+        ] {
+            let c = Claims {
+                issued_at: iat,
+                expires_at: exp,
+                ..sample()
+            };
+            let ours = c.to_cbor();
+            let theirs = ClaimsSet::from_slice(&ours).expect("coset parses it");
+            assert_eq!(theirs.issuer.as_deref(), Some("HC"));
+            assert_eq!(theirs.issued_at, Some(Timestamp::WholeSeconds(iat)));
+            assert_eq!(theirs.expiration_time, Some(Timestamp::WholeSeconds(exp)));
+            assert_eq!(theirs.cwt_id.as_deref(), Some(&[0x11; 16][..]));
+            assert_eq!(theirs.rest.len(), 2);
+            assert_eq!(theirs.to_vec().unwrap(), ours);
+            assert_eq!(Claims::from_cbor(&ours), Some(c));
+        }
     }
 
     #[test]

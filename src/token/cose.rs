@@ -1,15 +1,11 @@
-//! COSE_Sign1 (RFC 9052 §4.2) under a key's algorithm: writing through coset,
-//! reading with the strict reader in [`super::cbor`].
+//! COSE_Sign1 (RFC 9052 §4.2) under a key's algorithm, written and read by
+//! the small deterministic CBOR code in [`super::cbor`].
 //!
-//! The minter uses coset so that the bytes are those of a mainstream COSE
-//! library; the verifier reads them with its own small strict reader, which
-//! accepts exactly the deterministic encoding coset writes for our header
-//! (the test vectors check the two agree).
+//! Both directions are ours because they are tiny and on the hot path (a
+//! general COSE library builds a value tree and serialises twice per mint);
+//! the tests check that coset, a mainstream COSE library, reads what we write
+//! exactly as we do, and the checked-in vectors pin the bytes.
 
-use coset::TaggedCborSerializable;
-use coset::{iana, CoseSign1Builder, HeaderBuilder, RegisteredLabelWithPrivate};
-
-use super::alg::Alg;
 use super::cbor::{self, Reader, Scalar};
 use super::keys::{KeyError, SigningKey};
 
@@ -21,30 +17,25 @@ const HDR_KID: i64 = 4;
 /// Context string of a Sig_structure for COSE_Sign1.
 const SIGNATURE1: &[u8] = b"Signature1";
 
-/// The COSE header value of `alg` as coset spells it.
-fn coset_alg(alg: Alg) -> coset::Algorithm {
-    match alg {
-        Alg::Ed25519 => RegisteredLabelWithPrivate::Assigned(iana::Algorithm::EdDSA),
-        Alg::Es256 => RegisteredLabelWithPrivate::Assigned(iana::Algorithm::ES256),
-        Alg::Sm2 => RegisteredLabelWithPrivate::PrivateUse(alg.cose_id()),
-    }
-}
-
 /// Signs `payload` as a tagged COSE_Sign1: protected {1: alg, 4: kid},
 /// empty unprotected header, no external AAD.
 pub(crate) fn sign1(key: &SigningKey, payload: Vec<u8>) -> Result<Vec<u8>, KeyError> {
-    let mut protected = HeaderBuilder::new()
-        .key_id(key.kid().as_bytes().to_vec())
-        .build();
-    protected.alg = Some(coset_alg(key.alg()));
-    Ok(CoseSign1Builder::new()
-        .protected(protected)
-        .payload(payload)
-        .try_create_signature(b"", |tbs| key.sign(tbs))?
-        .build()
-        .to_tagged_vec()
-        // Serialising an in-memory structure into a Vec cannot fail.
-        .expect("COSE_Sign1 serialisation into memory"))
+    let kid = key.kid().as_bytes();
+    let mut protected = Vec::with_capacity(8 + kid.len());
+    cbor::write_head(&mut protected, cbor::MAP, 2);
+    cbor::write_int(&mut protected, HDR_ALG);
+    cbor::write_int(&mut protected, key.alg().cose_id());
+    cbor::write_int(&mut protected, HDR_KID);
+    cbor::write_bytes(&mut protected, kid);
+    let signature = key.sign(&sig_structure(&protected, &payload))?;
+    let mut out = Vec::with_capacity(16 + protected.len() + payload.len() + signature.len());
+    cbor::write_head(&mut out, cbor::TAG, TAG_COSE_SIGN1);
+    cbor::write_head(&mut out, cbor::ARRAY, 4);
+    cbor::write_bytes(&mut out, &protected);
+    cbor::write_head(&mut out, cbor::MAP, 0);
+    cbor::write_bytes(&mut out, &payload);
+    cbor::write_bytes(&mut out, &signature);
+    Ok(out)
 }
 
 /// The parts of a parsed COSE_Sign1, borrowed from the token bytes.
@@ -130,7 +121,8 @@ pub(crate) fn sig_structure(protected: &[u8], payload: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use coset::CoseSign1;
+    use crate::token::Alg;
+    use coset::{CoseSign1, TaggedCborSerializable};
 
     #[test]
     fn our_reader_and_coset_agree() {
@@ -159,6 +151,11 @@ mod tests {
                 sig_structure(parsed.protected, parsed.payload)
             );
             assert!(theirs.unprotected.is_empty());
+            assert_eq!(
+                theirs.to_tagged_vec().unwrap(),
+                bytes,
+                "coset writes it back as is"
+            );
         }
     }
 

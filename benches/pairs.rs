@@ -1,0 +1,162 @@
+//! Paired ratios of the token path against its floor, per algorithm:
+//! `cargo bench --bench pairs`.
+//!
+//! Criterion measures one function after another, so on a shared machine a
+//! change of load between two benchmarks shows up as a ratio (issue 17's
+//! 1.1x targets). Here each round times a block of the floor and a block of
+//! the library call back to back, in ABBA order, and the figure is the median
+//! of the per-round ratios with its quartiles: load that drifts slowly
+//! cancels within a round. Figures: docs/performance.md.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use coset::TaggedCborSerializable;
+use healthcard::token::{self, Alg, Claims, KeyRing, SigningKey, TokenKind, Validation};
+use ring::signature::{
+    EcdsaKeyPair, Ed25519KeyPair, UnparsedPublicKey, ECDSA_P256_SHA256_FIXED,
+    ECDSA_P256_SHA256_FIXED_SIGNING, ED25519,
+};
+use sm2::dsa::signature::{Signer, Verifier};
+use uuid::Uuid;
+
+const NOW: i64 = 1_767_225_600;
+
+/// One operation to time.
+type Op = Box<dyn FnMut()>;
+const SM2_ID: &str = "1234567812345678";
+
+/// Time of `n` calls of `f`.
+fn block(n: u32, f: &mut dyn FnMut()) -> Duration {
+    let t = Instant::now();
+    for _ in 0..n {
+        f();
+    }
+    t.elapsed()
+}
+
+/// Median and quartiles of `rounds` ratios `lib / floor`, each from two
+/// blocks of each in ABBA order.
+fn paired(rounds: usize, n: u32, floor: &mut dyn FnMut(), lib: &mut dyn FnMut()) -> [f64; 3] {
+    block(n, floor);
+    block(n, lib);
+    let mut ratios: Vec<f64> = (0..rounds)
+        .map(|_| {
+            let a1 = block(n, floor);
+            let b1 = block(n, lib);
+            let b2 = block(n, lib);
+            let a2 = block(n, floor);
+            (b1 + b2).as_secs_f64() / (a1 + a2).as_secs_f64()
+        })
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    let q = |p: f64| ratios[((ratios.len() - 1) as f64 * p).round() as usize];
+    [q(0.25), q(0.5), q(0.75)]
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; a filter names algorithms to run.
+    let filter: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let rounds = 31;
+    println!("| algorithm | op | lib / floor (median) | quartiles |");
+    println!("| --- | --- | --- | --- |");
+    for alg in Alg::ALL {
+        if !filter.is_empty() && !filter.iter().any(|f| alg.to_string().contains(f.as_str())) {
+            continue;
+        }
+        let key = SigningKey::generate_alg(alg);
+        let mut ring = KeyRing::new("HC");
+        ring.set_active(key.clone());
+        let claims = Claims::new("HC", Uuid::new_v4(), TokenKind::Dynamic, NOW, 120);
+        let text = token::mint(&key, &claims).expect("mint");
+        let cose = base45::decode(&text[5..]).expect("base45");
+        let parsed = coset::CoseSign1::from_tagged_slice(&cose).expect("cose");
+        let tbs = parsed.tbs_data(b"");
+        let sig = parsed.signature.clone();
+        let public_key = key.public_key().to_vec();
+        let secret = key.secret_bytes().expect("software key").to_vec();
+        let validation = Validation::at(NOW);
+        let rng = ring::rand::SystemRandom::new();
+        let (mut floor_verify, mut floor_sign): (Op, Op) = match alg {
+            Alg::Ed25519 => {
+                let pair = Ed25519KeyPair::from_pkcs8_maybe_unchecked(&secret).expect("pkcs8");
+                let (pk, t, s) = (public_key.clone(), tbs.clone(), sig.clone());
+                let t2 = tbs.clone();
+                (
+                    Box::new(move || {
+                        black_box(UnparsedPublicKey::new(&ED25519, &pk).verify(&t, &s).is_ok());
+                    }),
+                    Box::new(move || {
+                        black_box(pair.sign(black_box(&t2)));
+                    }),
+                )
+            }
+            Alg::Es256 => {
+                let pair =
+                    EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &secret, &rng)
+                        .expect("pkcs8");
+                let (pk, t, s) = (public_key.clone(), tbs.clone(), sig.clone());
+                let t2 = tbs.clone();
+                let rng = rng.clone();
+                (
+                    Box::new(move || {
+                        black_box(
+                            UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, &pk)
+                                .verify(&t, &s)
+                                .is_ok(),
+                        );
+                    }),
+                    Box::new(move || {
+                        black_box(pair.sign(&rng, black_box(&t2)).expect("sign"));
+                    }),
+                )
+            }
+            Alg::Sm2 => {
+                let vk =
+                    sm2::dsa::VerifyingKey::from_sec1_bytes(SM2_ID, &public_key).expect("point");
+                let sk = sm2::dsa::SigningKey::from_slice(SM2_ID, &secret).expect("scalar");
+                let s = sm2::dsa::Signature::from_slice(&sig).expect("r||s");
+                let (t, t2) = (tbs.clone(), tbs.clone());
+                (
+                    Box::new(move || {
+                        black_box(vk.verify(black_box(&t), &s).is_ok());
+                    }),
+                    Box::new(move || {
+                        let s: sm2::dsa::Signature = sk.sign(black_box(&t2));
+                        black_box(s);
+                    }),
+                )
+            }
+        };
+        // Blocks of about 20 ms whatever the algorithm's speed.
+        let per = block(50, &mut *floor_sign) / 50;
+        let n =
+            (Duration::from_millis(20).as_nanos() / per.as_nanos().max(1)).clamp(20, 20_000) as u32;
+        let rows: [(&str, [f64; 3]); 3] = [
+            (
+                "verify: token::verify / floor verify",
+                paired(rounds, n, &mut *floor_verify, &mut || {
+                    black_box(token::verify(black_box(&text), &ring, &validation).is_ok());
+                }),
+            ),
+            (
+                "sign: token::mint / floor sign",
+                paired(rounds, n, &mut *floor_sign, &mut || {
+                    black_box(token::mint(&key, black_box(&claims)).expect("mint"));
+                }),
+            ),
+            (
+                "sign: SigningKey::sign / floor sign",
+                paired(rounds, n, &mut *floor_sign, &mut || {
+                    black_box(key.sign(black_box(&tbs)).expect("sign"));
+                }),
+            ),
+        ];
+        for (op, [q1, m, q3]) in rows {
+            println!("| {alg} | {op} | {m:.3}x | {q1:.3}-{q3:.3} |");
+        }
+    }
+}
