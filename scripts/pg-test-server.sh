@@ -2,6 +2,7 @@
 # A throwaway PostgreSQL 15 cluster for the tests.
 #   scripts/pg-test-server.sh start DIR   -> prints postgres://postgres@127.0.0.1:PORT/postgres
 #   scripts/pg-test-server.sh stop DIR
+#   scripts/pg-test-server.sh clean DIR   -> drops every hc_test_* database (tests make one each)
 # Trust authentication, 127.0.0.1 only, unix socket in DIR, fsync off: for tests only.
 # initdb refuses to run as root, so the cluster is run as the `postgres` user when we are root.
 # Use: export HEALTHCARD_TEST_PG_URL=$(scripts/pg-test-server.sh start /tmp/hc-pg)
@@ -16,7 +17,7 @@ fi
 cmd=${1:-}
 dir=${2:-}
 if [ -z "$cmd" ] || [ -z "$dir" ]; then
-    echo "usage: $0 start|stop DIR" >&2
+    echo "usage: $0 start|stop|clean DIR" >&2
     exit 2
 fi
 
@@ -26,6 +27,20 @@ as_pg() {
     else
         "$@"
     fi
+}
+
+# Tests create a database each and keep it (a failing test's data can be read
+# afterwards); they add up to gigabytes over a day. Dropped on a fresh start
+# (they belong to runs before it) and by `clean`.
+drop_test_databases() {
+    local port
+    port=$(cat "$1/port")
+    as_pg "$PG_BIN/psql" -h "$1" -p "$port" -U postgres -d postgres -Atq \
+        -c "SELECT datname FROM pg_database WHERE datname LIKE 'hc\_test\_%'" |
+        while read -r db; do
+            as_pg "$PG_BIN/psql" -h "$1" -p "$port" -U postgres -d postgres -q \
+                -c "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null
+        done
 }
 
 free_port() {
@@ -61,7 +76,12 @@ start)
     as_pg "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 \
         -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=1000" \
         start >/dev/null || { cat "$dir/server.log" >&2; exit 1; }
+    drop_test_databases "$dir"
     echo "postgres://postgres@127.0.0.1:$port/postgres"
+    ;;
+clean)
+    dir=$(cd "$dir" && pwd)
+    drop_test_databases "$dir"
     ;;
 stop)
     if [ -d "$dir/data" ]; then
@@ -69,7 +89,7 @@ stop)
     fi
     ;;
 *)
-    echo "usage: $0 start|stop DIR" >&2
+    echo "usage: $0 start|stop|clean DIR" >&2
     exit 2
     ;;
 esac
