@@ -7,7 +7,7 @@ use std::pin::Pin;
 use actix_multipart::{Field, Multipart, MultipartError};
 use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
-use actix_web::{web, FromRequest, HttpRequest};
+use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
 use futures_util::TryStreamExt;
 use maud::{html, Markup};
 
@@ -74,20 +74,25 @@ async fn all_clinics(state: &web::Data<State>) -> Result<Vec<Clinic>, AppError> 
 
 pub(super) async fn form(SignedIn { admin, cx }: SignedIn, state: web::Data<State>) -> PageResult {
     let all = all_clinics(&state).await?;
-    let body = page(
-        &cx,
-        &admin,
-        cx.t("导入旧卡", "Import legacy cards"),
-        upload_form(&cx, &all, None, None),
-    );
-    Ok(cx.ok(body))
+    Ok(form_page(cx, &admin, &all, None, None))
 }
 
-/// The upload form again, with `message` beside the file field (422).
-fn refused(cx: Cx, admin: &Admin, all: &[Clinic], chosen: &Clinic, message: &str) -> PageResult {
-    let form = upload_form(&cx, all, Some(&chosen.id.to_string()), Some(message));
+/// The upload page; with an error (beside the file field, status 422) when
+/// the form comes back refused, the clinic still chosen.
+fn form_page(
+    cx: Cx,
+    admin: &Admin,
+    all: &[Clinic],
+    chosen: Option<&Clinic>,
+    error: Option<&str>,
+) -> HttpResponse {
+    let chosen = chosen.map(|c| c.id.to_string());
+    let form = upload_form(&cx, all, chosen.as_deref(), error);
     let body = page(&cx, admin, cx.t("导入旧卡", "Import legacy cards"), form);
-    Ok(cx.html(StatusCode::UNPROCESSABLE_ENTITY, body))
+    match error {
+        None => cx.ok(body),
+        Some(_) => cx.html(StatusCode::UNPROCESSABLE_ENTITY, body),
+    }
 }
 
 pub(super) async fn upload(
@@ -101,16 +106,11 @@ pub(super) async fn upload(
         return Err(AppError::NotFound("no such clinic".into()).into());
     };
     let Some(file) = file else {
-        return refused(
-            cx,
-            &admin,
-            &all,
-            &clinic,
-            l.t(
-                "请选择一个非空的 CSV 文件",
-                "Choose a CSV file that is not empty",
-            ),
+        let error = l.t(
+            "请选择一个非空的 CSV 文件",
+            "Choose a CSV file that is not empty",
         );
+        return Ok(form_page(cx, &admin, &all, Some(&clinic), Some(error)));
     };
     let ctx = state.ctx.clone();
     let clinic_id: ClinicId = clinic.id;
@@ -136,10 +136,11 @@ pub(super) async fn upload(
     })
     .await?;
     let Some(report) = result else {
-        return refused(cx, &admin, &all, &clinic, l.t(
+        let error = l.t(
             "无法读取：应为 UTF-8 编码的 CSV 文件，表头为 local_patient_id,name,national_id,phone",
             "Cannot read it: it must be a UTF-8 CSV file whose header is local_patient_id,name,national_id,phone",
-        ));
+        );
+        return Ok(form_page(cx, &admin, &all, Some(&clinic), Some(error)));
     };
     let body = page(
         &cx,
