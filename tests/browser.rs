@@ -116,6 +116,7 @@ impl Person<'_> {
     }
 
     /// The input, select or textarea labelled `label`.
+    #[track_caller]
     fn field(&self, label: &str) -> Element {
         self.d.find(&format!(
             "//*[@id=//label[normalize-space(.)={}]/@for]",
@@ -123,6 +124,7 @@ impl Person<'_> {
         ))
     }
 
+    #[track_caller]
     fn fill(&self, label: &str, text: &str) {
         let f = self.field(label);
         self.d.clear(&f);
@@ -130,6 +132,7 @@ impl Person<'_> {
     }
 
     /// The error shown beside the field labelled `label`.
+    #[track_caller]
     fn error_beside(&self, label: &str) -> String {
         let e = self.d.find(&format!(
             "//label[normalize-space(.)={}]/ancestor::*[contains(@class,'field')][1]//*[@role='alert']",
@@ -138,7 +141,8 @@ impl Person<'_> {
         self.d.text(&e)
     }
 
-    /// Waits (up to 10 s) for a button or link reading `text`.
+    /// Waits for a button or link reading `text`.
+    #[track_caller]
     fn control(&self, text: &str) -> Element {
         self.d.find(&format!(
             "//button[normalize-space(.)={t}] | //a[normalize-space(.)={t}]",
@@ -146,11 +150,15 @@ impl Person<'_> {
         ))
     }
 
+    /// Presses the button or follows the link reading `text`, and waits for
+    /// the page it loads.
+    #[track_caller]
     fn press(&self, text: &str) {
         let b = self.control(text);
-        self.d.click(&b);
+        self.d.loads(|| self.d.click(&b));
     }
 
+    #[track_caller]
     fn tick(&self, label: &str) {
         let l = self
             .d
@@ -162,17 +170,16 @@ impl Person<'_> {
         self.d.page_text().contains(text)
     }
 
+    #[track_caller]
     fn wait_to_see(&self, text: &str) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !self.sees(text) {
-            assert!(
-                Instant::now() < deadline,
-                "expected to see {text:?} on {}; the page says:\n{}",
-                self.path(),
-                self.d.page_text()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        self.d.wait_for_text(text);
+    }
+
+    /// Waits until the browser is at `path` (after a redirect).
+    #[track_caller]
+    fn wait_for_path(&self, path: &str) {
+        self.d
+            .wait_until(&format!("the address {path}"), || self.path() == path);
     }
 
     fn shot(&self, name: &str) {
@@ -195,6 +202,7 @@ impl Person<'_> {
     }
 
     /// Types into whatever has the focus, as a keyboard-wedge scanner does.
+    #[track_caller]
     fn scan(&self, token: &str) {
         let focused = self.d.active();
         let field = self.d.find("//input[@name='token']");
@@ -202,27 +210,11 @@ impl Person<'_> {
             self.d.same(&focused, &field),
             "the scan field must have the focus"
         );
-        // The page before may show an answer too: wait for the new page's.
-        let before = self.d.try_find("//*[@id='result']");
-        self.d.type_into(&focused, &format!("{token}{ENTER}"));
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let answer = self
-                .d
-                .try_find("//*[@id='result' and not(contains(@class,'idle'))]");
-            if let Some(answer) = answer {
-                if before.as_ref().is_none_or(|b| !self.d.same(b, &answer)) {
-                    return;
-                }
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no answer to the scan on {}; the page says:\n{}",
-                self.path(),
-                self.d.page_text()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        // The page before may show an answer too: the scan's is on the page it loads.
+        self.d
+            .loads(|| self.d.type_into(&focused, &format!("{token}{ENTER}")));
+        self.d
+            .find("//*[@id='result' and not(contains(@class,'idle'))]");
     }
 
     fn outcome(&self) -> String {
@@ -395,7 +387,8 @@ fn stories_in_a_real_browser() {
     p.press("查看机构");
     let row = format!("//tr[td[contains(., {})]]", quoted(&second_key[..8]));
     d.click(&d.find(&format!("{row}//input[@type='checkbox']")));
-    d.click(&d.find(&format!("{row}//button")));
+    let revoke = d.find(&format!("{row}//button"));
+    d.loads(|| d.click(&revoke));
     d.find(&format!("{row}//*[contains(@class,'status-revoked')]"));
     p.shot("admin-clinic-keys");
 
@@ -466,9 +459,6 @@ fn stories_in_a_real_browser() {
     p.open("/admin");
     p.fill("身份证号", &id);
     p.press("查找");
-    // The search page's title says 健康卡 too: wait for the resident page's
-    // own link before taking its address.
-    p.control("访问记录");
     let resident_page = p.path();
     p.press("访问记录");
     p.wait_to_see("自助机");
@@ -922,7 +912,7 @@ fn the_family_switcher_shows_the_childs_card() {
     let link = d.find(&format!("//a[@data-card='{child_card}']"));
     assert!(d.text(&link).contains("王小宝"));
     assert!(d.text(&link).contains("我是母亲"));
-    d.click(&link);
+    d.loads(|| d.click(&link));
     p.wait_to_see("王小宝");
     assert_eq!(d.text(&d.find("//*[@id='qr-owner']")), "王小宝");
     d.find(&format!(
@@ -1138,11 +1128,7 @@ fn a_merge_from_the_residents_page() {
     p.tick("我已核实两条记录是同一个人，确认合并");
     p.press("确认合并");
     // The confirmation page names 赵六 too: wait for the redirect itself.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while p.path() != format!("/admin/residents/{into}") {
-        assert!(Instant::now() < deadline, "still on {}", p.path());
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    p.wait_for_path(&format!("/admin/residents/{into}"));
     p.wait_to_see("赵六");
     p.open(&format!("/admin/residents/{source}"));
     p.wait_to_see("此记录已合并到");

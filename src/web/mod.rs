@@ -18,7 +18,6 @@ pub mod csrf;
 mod holder;
 mod i18n;
 mod kiosk;
-mod multipart;
 mod page;
 
 use actix_web::web;

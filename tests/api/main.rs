@@ -21,6 +21,7 @@ mod links;
 mod merges;
 mod multinode;
 mod ops;
+mod portal_import;
 mod privacy;
 mod stats;
 mod temporary;

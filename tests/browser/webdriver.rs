@@ -1,9 +1,15 @@
 //! A small W3C WebDriver client over blocking HTTP: enough to drive headless
 //! Chromium through chromedriver (no extra crate, no async runtime).
+//!
+//! Waits poll every 50 ms for at most [`WAIT`]; a driver error other than
+//! "no such element" fails the test at once rather than reading as absence;
+//! [`Driver::loads`] waits for the page a click loads to replace the old one;
+//! a failed wait leaves a screenshot in `target/screenshots/`.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -12,6 +18,8 @@ use serde_json::{json, Value};
 const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
 /// WebDriver's code for the Enter key.
 pub const ENTER: &str = "\u{E007}";
+/// How long a wait waits before the test fails.
+pub const WAIT: Duration = Duration::from_secs(10);
 
 /// Where the browser and its driver are, if installed.
 pub struct Browser {
@@ -137,7 +145,7 @@ impl Driver {
         method: reqwest::Method,
         path: &str,
         body: Option<Value>,
-    ) -> Result<Value, Value> {
+    ) -> Result<Value, WdError> {
         let url = format!("{}{}", self.session, path);
         let mut req = self.http.request(method, &url);
         if let Some(b) = body {
@@ -149,18 +157,27 @@ impl Driver {
         if ok {
             Ok(v["value"].clone())
         } else {
-            Err(v["value"].clone())
+            Err(WdError {
+                error: v["value"]["error"]
+                    .as_str()
+                    .unwrap_or("unknown error")
+                    .to_string(),
+                message: v["value"]["message"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            })
         }
     }
 
     fn post(&self, path: &str, body: Value) -> Value {
         self.call(reqwest::Method::POST, path, Some(body))
-            .unwrap_or_else(|e| panic!("POST {path}: {e}"))
+            .unwrap_or_else(|e| self.fail(&format!("POST {path}: {e}")))
     }
 
     fn get(&self, path: &str) -> Value {
         self.call(reqwest::Method::GET, path, None)
-            .unwrap_or_else(|e| panic!("GET {path}: {e}"))
+            .unwrap_or_else(|e| self.fail(&format!("GET {path}: {e}")))
     }
 
     pub fn goto(&self, url: &str) {
@@ -184,36 +201,66 @@ impl Driver {
         )
     }
 
+    /// The element `xpath` now, or `None` if there is none; any other
+    /// answer of the driver fails the test (so that an absence asserted
+    /// with `is_none()` is a real one).
+    #[track_caller]
     pub fn try_find(&self, xpath: &str) -> Option<Element> {
-        self.call(
+        match self.call(
             reqwest::Method::POST,
             "/element",
             Some(json!({"using": "xpath", "value": xpath})),
-        )
-        .ok()
-        .map(|v| Self::element(&v))
-    }
-
-    /// Waits up to 10 s for an element.
-    pub fn find(&self, xpath: &str) -> Element {
-        self.wait_for(xpath, Duration::from_secs(10))
-    }
-
-    pub fn wait_for(&self, xpath: &str, timeout: Duration) -> Element {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(e) = self.try_find(xpath) {
-                return e;
-            }
-            if Instant::now() > deadline {
-                panic!(
-                    "no element {xpath} on {} after {timeout:?}; the page says:\n{}",
-                    self.url(),
-                    self.page_text()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(100));
+        ) {
+            Ok(v) => Some(Self::element(&v)),
+            Err(e) if e.error == "no such element" => None,
+            Err(e) => self.fail(&format!("finding {xpath}: {e}")),
         }
+    }
+
+    /// Waits up to [`WAIT`] for an element.
+    #[track_caller]
+    pub fn find(&self, xpath: &str) -> Element {
+        let mut found = None;
+        self.wait_until(&format!("an element {xpath}"), || {
+            found = self.try_find(xpath);
+            found.is_some()
+        });
+        found.expect("found")
+    }
+
+    /// Polls `done` every 50 ms until it holds; after [`WAIT`] the test fails
+    /// with the page's address, its text and a screenshot.
+    #[track_caller]
+    pub fn wait_until(&self, what: &str, mut done: impl FnMut() -> bool) {
+        let deadline = Instant::now() + WAIT;
+        while !done() {
+            if Instant::now() > deadline {
+                self.fail(&format!("waited {WAIT:?} for {what}"));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Does `act` (a click, a key press) that loads a new page, and returns
+    /// once that page has replaced this one and finished loading. Without
+    /// it, a wait for something the old page also shows returns at once.
+    #[track_caller]
+    pub fn loads(&self, act: impl FnOnce()) {
+        let old = self.find("/html");
+        act();
+        self.wait_until("the next page", || {
+            let gone = match self.call(
+                reqwest::Method::GET,
+                &format!("/element/{}/name", old.0),
+                None,
+            ) {
+                Ok(_) => false,
+                Err(e) => e.error == "stale element reference" || e.error == "no such element",
+            };
+            gone && self
+                .try_script("return document.readyState")
+                .is_ok_and(|v| v == "complete")
+        });
     }
 
     /// The element that has the keyboard focus.
@@ -250,20 +297,36 @@ impl Driver {
         a.0 == b.0
     }
 
-    #[allow(dead_code)]
+    fn try_script(&self, script: &str) -> Result<Value, WdError> {
+        self.call(
+            reqwest::Method::POST,
+            "/execute/sync",
+            Some(json!({"script": script, "args": []})),
+        )
+    }
+
     pub fn execute(&self, script: &str, args: Value) -> Value {
         self.post("/execute/sync", json!({"script": script, "args": args}))
     }
 
+    fn try_page_text(&self) -> Result<String, WdError> {
+        self.try_script("return document.body ? document.body.innerText : ''")
+            .map(|v| v.as_str().unwrap_or_default().to_string())
+    }
+
+    /// What the page shows; fails the test if the driver cannot say (so that
+    /// `!sees(..)` is never true only because the page could not be read).
     pub fn page_text(&self) -> String {
-        self.call(
-            reqwest::Method::POST,
-            "/execute/sync",
-            Some(json!({"script": "return document.body ? document.body.innerText : ''", "args": []})),
-        )
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
+        self.try_page_text()
+            .unwrap_or_else(|e| self.fail(&format!("reading the page: {e}")))
+    }
+
+    /// Like [`Driver::wait_until`], for a text on the page.
+    #[track_caller]
+    pub fn wait_for_text(&self, text: &str) {
+        self.wait_until(&format!("{text:?} on the page"), || {
+            self.try_page_text().is_ok_and(|t| t.contains(text))
+        });
     }
 
     fn png(v: Value) -> Vec<u8> {
@@ -285,6 +348,46 @@ impl Driver {
     pub fn save_screenshot(&self, dir: &Path, name: &str) {
         std::fs::create_dir_all(dir).unwrap();
         std::fs::write(dir.join(format!("{name}.png")), self.screenshot()).unwrap();
+    }
+
+    /// Fails the test with `why`, the page's address and text, and a
+    /// screenshot in `target/screenshots/failed-<n>.png` (whatever of these
+    /// the driver can still give).
+    #[track_caller]
+    pub fn fail(&self, why: &str) -> ! {
+        static FAILURES: AtomicUsize = AtomicUsize::new(0);
+        let url = self
+            .call(reqwest::Method::GET, "/url", None)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        let text = self.try_page_text().unwrap_or_default();
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
+        let name = format!("failed-{}", FAILURES.fetch_add(1, Ordering::Relaxed));
+        let shot = self
+            .call(reqwest::Method::GET, "/screenshot", None)
+            .ok()
+            .and_then(|v| {
+                std::fs::create_dir_all(&dir).ok()?;
+                let path = dir.join(format!("{name}.png"));
+                std::fs::write(&path, Self::png(v)).ok()?;
+                Some(path.display().to_string())
+            })
+            .unwrap_or_else(|| "none".into());
+        panic!("{why}\non {url} (screenshot: {shot}); the page says:\n{text}");
+    }
+}
+
+/// A WebDriver error answer: its `error` code (e.g. `no such element`) and message.
+#[derive(Debug)]
+pub struct WdError {
+    pub error: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for WdError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.error, self.message)
     }
 }
 

@@ -1,24 +1,35 @@
 //! Upload a legacy per-hospital CSV and see the import report (the same
 //! import as `healthcard import-legacy`).
 
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_multipart::{Field, Multipart, MultipartError};
+use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest};
+use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
+use futures_util::TryStreamExt;
 use maud::{html, Markup};
 
+use super::gate::Refused;
 use super::{field, page, SignedIn};
 use crate::domain::ClinicId;
 use crate::error::AppError;
 use crate::request::auth::blocking;
 use crate::request::State;
 use crate::store::access_log::ActorKind;
+use crate::store::admins::Admin;
 use crate::store::clinics::{self, Clinic};
 use crate::store::import::{self, ImportError};
 use crate::web::csrf;
-use crate::web::multipart::{self, MultipartError};
-use crate::web::page::{Cx, PageResult};
+use crate::web::page::{Cx, PageError, PageResult};
 
-/// Largest upload: ~100,000 rows of a typical legacy file.
+/// Largest file: ~100,000 rows of a typical legacy file.
 const UPLOAD_LIMIT: usize = 16 * 1024 * 1024;
+/// Largest text field (the CSRF token is 43 characters, a clinic id 36).
+const FIELD_LIMIT: usize = 1024;
+/// Most parts a form may have (it has three).
+const PARTS_LIMIT: usize = 16;
 /// Rows per transaction, as the CLI's default.
 const BATCH: usize = import::DEFAULT_BATCH;
 /// Bad rows listed on the page (the count is always complete).
@@ -63,79 +74,44 @@ async fn all_clinics(state: &web::Data<State>) -> Result<Vec<Clinic>, AppError> 
 
 pub(super) async fn form(SignedIn { admin, cx }: SignedIn, state: web::Data<State>) -> PageResult {
     let all = all_clinics(&state).await?;
-    let body = page(
-        &cx,
-        &admin,
-        cx.t("导入旧卡", "Import legacy cards"),
-        upload_form(&cx, &all, None, None),
-    );
-    Ok(cx.ok(body))
+    Ok(form_page(cx, &admin, &all, None, None))
+}
+
+/// The upload page; with an error (beside the file field, status 422) when
+/// the form comes back refused, the clinic still chosen.
+fn form_page(
+    cx: Cx,
+    admin: &Admin,
+    all: &[Clinic],
+    chosen: Option<&Clinic>,
+    error: Option<&str>,
+) -> HttpResponse {
+    let chosen = chosen.map(|c| c.id.to_string());
+    let form = upload_form(&cx, all, chosen.as_deref(), error);
+    let body = page(&cx, admin, cx.t("导入旧卡", "Import legacy cards"), form);
+    match error {
+        None => cx.ok(body),
+        Some(_) => cx.html(StatusCode::UNPROCESSABLE_ENTITY, body),
+    }
 }
 
 pub(super) async fn upload(
     SignedIn { admin, cx }: SignedIn,
-    req: HttpRequest,
+    Upload { clinic, file }: Upload,
     state: web::Data<State>,
-    payload: web::Payload,
 ) -> PageResult {
     let l = cx.lang;
-    let Some(boundary) = multipart::boundary(&req) else {
-        return Err(
-            AppError::UnsupportedMediaType("send the form as multipart/form-data".into()).into(),
-        );
-    };
-    let body = match multipart::read_body(payload, UPLOAD_LIMIT).await {
-        Ok(b) => b,
-        Err(MultipartError::TooLarge) => return Err(AppError::PayloadTooLarge(UPLOAD_LIMIT).into()),
-        Err(_) => {
-            return Err(AppError::BadRequest {
-                code: "bad_upload",
-                message: "the upload could not be read".into(),
-            }
-            .into())
-        }
-    };
-    let parts = multipart::parse(&body, &boundary).map_err(|_| AppError::BadRequest {
-        code: "bad_upload",
-        message: "the upload is not valid multipart/form-data".into(),
-    })?;
-    let text = |name: &str| {
-        parts
-            .iter()
-            .find(|p| p.name == name)
-            .and_then(|p| std::str::from_utf8(&p.data).ok())
-            .map(str::to_string)
-    };
-    if !csrf::check(&req, text(csrf::CSRF_FIELD).as_deref()) {
-        return Ok(super::csrf_refused(cx));
-    }
     let all = all_clinics(&state).await?;
-    let chosen = text("clinic").unwrap_or_default();
-    let Some(clinic) = all.iter().find(|c| c.id.to_string() == chosen).cloned() else {
+    let Some(clinic) = all.iter().find(|c| c.id.to_string() == clinic).cloned() else {
         return Err(AppError::NotFound("no such clinic".into()).into());
     };
-    let file = parts
-        .into_iter()
-        .find(|p| p.name == "file" && p.filename.is_some())
-        .map(|p| p.data)
-        .unwrap_or_default();
-    if file.is_empty() {
-        let body = page(
-            &cx,
-            &admin,
-            l.t("导入旧卡", "Import legacy cards"),
-            upload_form(
-                &cx,
-                &all,
-                Some(&chosen),
-                Some(l.t(
-                    "请选择一个非空的 CSV 文件",
-                    "Choose a CSV file that is not empty",
-                )),
-            ),
+    let Some(file) = file else {
+        let error = l.t(
+            "请选择一个非空的 CSV 文件",
+            "Choose a CSV file that is not empty",
         );
-        return Ok(cx.html(StatusCode::UNPROCESSABLE_ENTITY, body));
-    }
+        return Ok(form_page(cx, &admin, &all, Some(&clinic), Some(error)));
+    };
     let ctx = state.ctx.clone();
     let clinic_id: ClinicId = clinic.id;
     let uploader = admin.username.as_str().to_owned();
@@ -151,29 +127,20 @@ pub(super) async fn upload(
             BATCH,
             |_| {},
         ) {
-            Ok(r) => Ok(Ok(r)),
-            // A wrong header or a file that is not CSV: the operator's to fix.
-            Err(ImportError::Header | ImportError::Read(_)) => Ok(Err(())),
+            Ok(report) => Ok(Some(report)),
+            // A wrong header, a file that is not CSV or not UTF-8: the
+            // operator's to fix.
+            Err(ImportError::Header | ImportError::Read(_)) => Ok(None),
             Err(ImportError::Store(e)) => Err(e),
         }
     })
     .await?;
-    let Ok(report) = result else {
-        let body = page(
-            &cx,
-            &admin,
-            l.t("导入旧卡", "Import legacy cards"),
-            upload_form(
-                &cx,
-                &all,
-                Some(&chosen),
-                Some(l.t(
-                    "无法读取：表头应为 local_patient_id,name,national_id,phone",
-                    "Cannot read it: the header must be local_patient_id,name,national_id,phone",
-                )),
-            ),
+    let Some(report) = result else {
+        let error = l.t(
+            "无法读取：应为 UTF-8 编码的 CSV 文件，表头为 local_patient_id,name,national_id,phone",
+            "Cannot read it: it must be a UTF-8 CSV file whose header is local_patient_id,name,national_id,phone",
         );
-        return Ok(cx.html(StatusCode::UNPROCESSABLE_ENTITY, body));
+        return Ok(form_page(cx, &admin, &all, Some(&clinic), Some(error)));
     };
     let body = page(
         &cx,
@@ -207,4 +174,121 @@ pub(super) async fn upload(
         },
     );
     Ok(cx.ok(body))
+}
+
+/// The upload form, read by actix-multipart and let through only with this
+/// browser's CSRF token (as [`super::Checked`] does for URL-encoded forms):
+/// the chosen clinic (as sent) and the file, `None` when none was chosen or
+/// it is empty.
+pub(super) struct Upload {
+    clinic: String,
+    file: Option<Vec<u8>>,
+}
+
+impl FromRequest for Upload {
+    type Error = Refused;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Refused>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        let parts = Multipart::new(req.headers(), payload.take());
+        Box::pin(async move {
+            let form = read_form(parts)
+                .await
+                .map_err(|e| Refused::Page(PageError(e)))?;
+            if !csrf::check(&req, form.csrf.as_deref()) {
+                return Err(Refused::FormExpired(Cx::new(&req)));
+            }
+            Ok(Upload {
+                clinic: form.clinic.unwrap_or_default(),
+                file: form.file.filter(|f| !f.is_empty()),
+            })
+        })
+    }
+}
+
+/// The form's fields as sent, before the CSRF check.
+#[derive(Default)]
+struct Sent {
+    csrf: Option<String>,
+    clinic: Option<String>,
+    file: Option<Vec<u8>>,
+}
+
+/// Reads every part under the limits: the file up to [`UPLOAD_LIMIT`], the
+/// text fields up to [`FIELD_LIMIT`]; other parts are skipped, their bytes
+/// counted against the file's limit.
+async fn read_form(mut parts: Multipart) -> Result<Sent, AppError> {
+    let too_large = || AppError::PayloadTooLarge(UPLOAD_LIMIT);
+    let too_long = || bad_upload("a text field is too long");
+    let mut sent = Sent::default();
+    let mut left = UPLOAD_LIMIT;
+    let mut count = 0;
+    while let Some(mut part) = parts.try_next().await.map_err(unreadable)? {
+        count += 1;
+        if count > PARTS_LIMIT {
+            return Err(bad_upload("the form has too many parts"));
+        }
+        let is_file = part
+            .content_disposition()
+            .is_some_and(|d| d.get_filename().is_some());
+        match (part.name(), is_file) {
+            (Some("file"), true) => {
+                let data = read_part(&mut part, left).await?.ok_or_else(too_large)?;
+                left -= data.len();
+                sent.file = Some(data);
+            }
+            (Some(name @ (csrf::CSRF_FIELD | "clinic")), false) => {
+                let is_csrf = name == csrf::CSRF_FIELD;
+                let data = read_part(&mut part, FIELD_LIMIT)
+                    .await?
+                    .ok_or_else(too_long)?;
+                let text =
+                    String::from_utf8(data).map_err(|_| bad_upload("a text field is not UTF-8"))?;
+                if is_csrf {
+                    sent.csrf = Some(text);
+                } else {
+                    sent.clinic = Some(text);
+                }
+            }
+            _ => {
+                let skipped = read_part(&mut part, left).await?.ok_or_else(too_large)?;
+                left -= skipped.len();
+            }
+        }
+    }
+    Ok(sent)
+}
+
+/// One part's bytes, or `None` if it has more than `max`.
+async fn read_part(part: &mut Field, max: usize) -> Result<Option<Vec<u8>>, AppError> {
+    let mut data = Vec::new();
+    while let Some(chunk) = part.try_next().await.map_err(unreadable)? {
+        if data.len() + chunk.len() > max {
+            return Ok(None);
+        }
+        data.extend_from_slice(&chunk);
+    }
+    Ok(Some(data))
+}
+
+fn bad_upload(message: &str) -> AppError {
+    AppError::BadRequest {
+        code: "bad_upload",
+        message: message.into(),
+    }
+}
+
+/// What actix-multipart could not read: not a multipart form at all, or a
+/// broken one.
+fn unreadable(e: MultipartError) -> AppError {
+    match e {
+        MultipartError::ContentTypeMissing
+        | MultipartError::ContentTypeParse
+        | MultipartError::ContentTypeIncompatible
+        | MultipartError::BoundaryMissing => {
+            AppError::UnsupportedMediaType("send the form as multipart/form-data".into())
+        }
+        _ => bad_upload("the upload is not valid multipart/form-data"),
+    }
 }
