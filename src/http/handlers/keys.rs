@@ -9,8 +9,7 @@ use crate::request::auth::{blocking, AdminAuth};
 use crate::request::extract::optional_json;
 use crate::request::State;
 use crate::service::keys::{self, KeyInfo};
-use crate::service::registry::{entry, Actor};
-use crate::store::access_log;
+use crate::service::registry::Actor;
 use crate::token::{Alg, Jwks};
 
 /// The public halves of the signing keys (RFC 7517/8037), for offline checks.
@@ -62,20 +61,7 @@ pub(crate) async fn rotate(
     };
     let actor = Actor::admin(admin.0.username.as_str());
     let ctx = state.ctx.clone();
-    let kid = blocking(move || {
-        ctx.with_tx(|c| {
-            let kid = keys::rotate(c, &ctx.master, alg)?;
-            access_log::append(
-                c,
-                &ctx.master.chain_key(),
-                &[entry(&actor, "key.rotate", None, None, Some(kid.to_b64()))],
-            )?;
-            Ok(kid)
-        })
-    })
-    .await?;
-    let ctx = state.ctx.clone();
-    blocking(move || ctx.keys.reload()).await?;
+    let kid = blocking(move || keys::rotate(&ctx, &actor, alg)).await?;
     let ctx = state.ctx.clone();
     let info = blocking(move || keys::list(&mut *ctx.conn()?))
         .await?
@@ -97,22 +83,7 @@ pub(crate) async fn revoke(
     let kid = kid.into_inner();
     let actor = Actor::admin(admin.0.username.as_str());
     let ctx = state.ctx.clone();
-    blocking(move || {
-        ctx.with_tx(|c| {
-            keys::revoke(c, &kid)?;
-            access_log::append(
-                c,
-                &ctx.master.chain_key(),
-                &[entry(&actor, "key.revoke", None, None, Some(kid.clone()))],
-            )?;
-            Ok(())
-        })
-    })
-    .await?;
-    let ctx = state.ctx.clone();
-    blocking(move || ctx.keys.reload()).await?;
+    blocking(move || keys::revoke(&ctx, &actor, &kid)).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[allow(unused)]
-fn _doc(_: ErrorBody) {}
