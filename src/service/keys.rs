@@ -145,7 +145,11 @@ pub fn revoke(ctx: &AppContext, actor: &Actor, kid: &str) -> Result<(), StoreErr
     ctx.keys.reload()
 }
 
-fn insert_rotated(conn: &mut DbConnection, master: &MasterKey, alg: Alg) -> Result<Kid, StoreError> {
+fn insert_rotated(
+    conn: &mut DbConnection,
+    master: &MasterKey,
+    alg: Alg,
+) -> Result<Kid, StoreError> {
     let key = generate(master, alg);
     insert_active(conn, master, &key)?;
     Ok(*key.kid())

@@ -27,10 +27,11 @@ use crate::domain::{CardId, CardStatus, EndReason};
 use crate::error::AppError;
 use crate::request::auth::blocking;
 use crate::request::State;
+use crate::service::lookup;
 use crate::service::{families, registry};
 use crate::store::access_log::ActorKind;
+use crate::store::cards;
 use crate::store::cards::Card;
-use crate::store::{cards, clinics};
 use crate::token::TokenKind;
 
 /// The cookie that keeps the holder credential on the phone.
@@ -243,8 +244,7 @@ async fn show(req: HttpRequest, state: web::Data<State>) -> PageResult {
         } else {
             Vec::new()
         };
-        let mut conn = ctx.conn()?;
-        let names: HashMap<String, String> = clinics::list(&mut conn)?
+        let names: HashMap<String, String> = lookup::clinics(&ctx)?
             .into_iter()
             .map(|c| (c.id.to_string(), c.name))
             .collect();

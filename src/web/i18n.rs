@@ -351,8 +351,7 @@ mod tests {
     #[test]
     fn refusals_have_words_in_both_languages_and_no_input() {
         use crate::domain::{
-            IdKind, NationalId, NationalIdRefusal, PersonName, PhoneRefusal, TextField,
-            TextRefusal,
+            IdKind, NationalId, NationalIdRefusal, PersonName, PhoneRefusal, TextField, TextRefusal,
         };
         for e in [
             DomainError::NoScopes,
@@ -368,6 +367,9 @@ mod tests {
         let blank = PersonName::parse(" ").unwrap_err();
         assert_eq!(Lang::En.domain_error(&blank), "Required");
         let wrong = NationalId::parse("110105194912310021").unwrap_err();
-        assert_eq!(Lang::Zh.domain_error(&wrong), "身份证号校验位不正确，请核对");
+        assert_eq!(
+            Lang::Zh.domain_error(&wrong),
+            "身份证号校验位不正确，请核对"
+        );
     }
 }

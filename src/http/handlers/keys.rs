@@ -86,4 +86,3 @@ pub(crate) async fn revoke(
     blocking(move || keys::revoke(&ctx, &actor, &kid)).await?;
     Ok(HttpResponse::NoContent().finish())
 }
-
