@@ -80,3 +80,22 @@ pub fn clinic_and_keys(
     let k = clinics::list_keys(&mut conn, id)?;
     Ok((c, k))
 }
+
+/// The resident a clinic's patient number is linked to, and their current
+/// card (active or suspended: the one that holds the resident's slot), if
+/// any; `None` when the number is not linked.
+pub fn linked_to(
+    ctx: &AppContext,
+    clinic: ClinicId,
+    local: &LocalPatientId,
+) -> Result<Option<(ResidentId, Option<CardId>)>, StoreError> {
+    let mut conn = ctx.conn()?;
+    let Some(link) = links::find(&mut conn, clinic, local)? else {
+        return Ok(None);
+    };
+    let current = cards::for_resident(&mut conn, link.resident_id)?
+        .into_iter()
+        .find(|c| c.status.holds_slot())
+        .map(|c| c.id);
+    Ok(Some((link.resident_id, current)))
+}

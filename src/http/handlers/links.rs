@@ -8,8 +8,8 @@ use uuid::Uuid;
 use crate::domain::{CardId, LocalPatientId, Scope};
 use crate::error::{AppError, ErrorBody};
 use crate::request::auth::{blocking, ClinicAuth};
+use crate::service::lookup;
 use crate::service::registry;
-use crate::store::{cards, links};
 
 use crate::request::State;
 
@@ -90,22 +90,12 @@ pub(crate) async fn find(
     let lpid = LocalPatientId::parse(&q.local_patient_id)?;
     let c = clinic.0.clone();
     let ctx = state.ctx.clone();
-    let target = blocking(move || {
-        let mut conn = ctx.conn()?;
-        let Some(link) = links::find(&mut conn, c.id, &lpid)? else {
-            return Ok(None);
-        };
-        let cs = cards::for_resident(&mut conn, link.resident_id)?;
-        let current = cs
-            .iter()
-            .find(|c| c.status.holds_slot())
-            .map(|c| c.id.into());
-        Ok(Some(LinkTarget {
-            card_id: current,
-            resident_id: link.resident_id.into(),
-        }))
-    })
-    .await?;
+    let target = blocking(move || lookup::linked_to(&ctx, c.id, &lpid))
+        .await?
+        .map(|(resident, card)| LinkTarget {
+            card_id: card.map(Into::into),
+            resident_id: resident.into(),
+        });
     let t = target.ok_or_else(|| AppError::NotFound("this number is not linked".into()))?;
     Ok(HttpResponse::Ok().json(t))
 }
