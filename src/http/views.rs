@@ -7,6 +7,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::domain::{Channel, Step};
+use crate::service::keys::KeyInfo;
 use crate::service::monitoring::{CardUseReport, CardUseRow};
 use crate::store::cards::Card;
 use crate::store::clinics::Clinic;
@@ -405,6 +406,29 @@ impl From<&CardUseReport> for CardUseReportView {
             by: r.by.clone(),
             total: r.total,
             rows: r.rows.iter().map(CardUseRowView::from).collect(),
+        }
+    }
+}
+
+/// A signing key as the API lists it (`service::keys::KeyInfo`; named
+/// `KeyInfo` in `/openapi.json` as before).
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = KeyInfo)]
+pub struct KeyInfoView {
+    pub kid: String,
+    /// `ed25519`, `es256` or `sm2`.
+    pub alg: String,
+    pub state: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<&KeyInfo> for KeyInfoView {
+    fn from(k: &KeyInfo) -> Self {
+        KeyInfoView {
+            kid: k.kid.clone(),
+            alg: k.alg.clone(),
+            state: k.state.clone(),
+            created_at: k.created_at,
         }
     }
 }

@@ -203,8 +203,9 @@ impl KeyStore {
     }
 }
 
-/// Public view of a stored key for listings (CLI and admin API).
-#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+/// A stored key for listings, without its secret half: the API answers it
+/// as `http::views::KeyInfoView`; the CLI prints it as JSON lines.
+#[derive(Debug, serde::Serialize)]
 pub struct KeyInfo {
     pub kid: String,
     /// `ed25519`, `es256` or `sm2`.

@@ -5,10 +5,11 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use crate::error::{AppError, ErrorBody};
+use crate::http::views::KeyInfoView;
 use crate::request::auth::{blocking, AdminAuth};
 use crate::request::extract::optional_json;
 use crate::request::State;
-use crate::service::keys::{self, KeyInfo};
+use crate::service::keys;
 use crate::service::registry::Actor;
 use crate::token::{Alg, Jwks};
 
@@ -23,7 +24,7 @@ pub(crate) async fn jwks(state: web::Data<State>) -> HttpResponse {
 }
 
 /// The signing keys and their states.
-#[utoipa::path(tag = "keys", responses((status = 200, body = Vec<KeyInfo>)), security(("admin" = [])))]
+#[utoipa::path(tag = "keys", responses((status = 200, body = Vec<KeyInfoView>)), security(("admin" = [])))]
 #[get("/api/v1/keys")]
 pub(crate) async fn list(
     state: web::Data<State>,
@@ -31,7 +32,7 @@ pub(crate) async fn list(
 ) -> Result<HttpResponse, AppError> {
     let ctx = state.ctx.clone();
     let ks = blocking(move || keys::list(&mut *ctx.conn()?)).await?;
-    Ok(HttpResponse::Ok().json(ks))
+    Ok(HttpResponse::Ok().json(ks.iter().map(KeyInfoView::from).collect::<Vec<_>>()))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -44,7 +45,7 @@ pub struct RotateBody {
 /// Make a new active signing key (optionally `{"alg"}`); the old one keeps
 /// verifying until its tokens expire.
 #[utoipa::path(tag = "keys", request_body(content = Option<RotateBody>),
-    responses((status = 201, body = KeyInfo), (status = 422, body = ErrorBody, description = "invalid_alg")),
+    responses((status = 201, body = KeyInfoView), (status = 422, body = ErrorBody, description = "invalid_alg")),
     security(("admin" = [])))]
 #[post("/api/v1/keys/rotate")]
 pub(crate) async fn rotate(
@@ -68,7 +69,7 @@ pub(crate) async fn rotate(
         .into_iter()
         .find(|k| k.kid == kid.to_b64())
         .ok_or_else(|| AppError::Internal("rotated key not found".into()))?;
-    Ok(HttpResponse::Created().json(info))
+    Ok(HttpResponse::Created().json(KeyInfoView::from(&info)))
 }
 
 /// Mark a key compromised: every token it signed is refused (`key_revoked`) at once.
