@@ -8,6 +8,7 @@ use crate::domain::{CardId, ClinicCode, ClinicId, LocalPatientId, ResidentId};
 use crate::store::access_log::{self, LogEntry};
 use crate::store::cards::{self, Card};
 use crate::store::clinics::{self, ApiKeyInfo, Clinic};
+use crate::store::federation::{self, FeedEntry};
 use crate::store::residents::{self, Resident};
 use crate::store::{links, StoreError};
 
@@ -98,4 +99,14 @@ pub fn linked_to(
         .find(|c| c.status.holds_slot())
         .map(|c| c.id);
     Ok(Some((link.resident_id, current)))
+}
+
+/// The card changes (own and foreign cards) after `cursor` for the
+/// revocation feed, at most `limit`, and the next cursor.
+pub fn card_changes(
+    ctx: &AppContext,
+    cursor: i64,
+    limit: i64,
+) -> Result<(Vec<FeedEntry>, i64), StoreError> {
+    federation::feed_since(&mut *ctx.conn()?, cursor, limit)
 }
