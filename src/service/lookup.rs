@@ -4,6 +4,7 @@
 //! which log it). The adapters ask here, never the store.
 
 use super::AppContext;
+use crate::crypto::SecretHash;
 use crate::domain::{CardId, ClinicCode, ClinicId, LocalPatientId, ResidentId};
 use crate::store::access_log::{self, LogEntry};
 use crate::store::cards::{self, Card};
@@ -109,4 +110,11 @@ pub fn card_changes(
     limit: i64,
 ) -> Result<(Vec<FeedEntry>, i64), StoreError> {
     federation::feed_since(&mut *ctx.conn()?, cursor, limit)
+}
+
+/// The card a holder credential was given with, whatever its state (the
+/// holder page says when it was revoked or replaced; the API's holder
+/// routes take only a card that holds its slot: `families::holder_card`).
+pub fn card_of_holder(ctx: &AppContext, hash: &SecretHash) -> Result<Option<Card>, StoreError> {
+    cards::find_by_holder(&mut *ctx.conn()?, hash)
 }

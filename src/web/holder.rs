@@ -30,7 +30,6 @@ use crate::request::State;
 use crate::service::lookup;
 use crate::service::{families, registry};
 use crate::store::access_log::ActorKind;
-use crate::store::cards;
 use crate::store::cards::Card;
 use crate::token::TokenKind;
 
@@ -68,7 +67,7 @@ async fn holder_card(
         state.limits.holder_rate(&hash)?;
     }
     let ctx = state.ctx.clone();
-    blocking(move || cards::find_by_holder(&mut *ctx.conn()?, &hash)).await
+    blocking(move || lookup::card_of_holder(&ctx, &hash)).await
 }
 
 /// `?card_id=` of the page's own token and QR routes.
