@@ -1,8 +1,20 @@
 //! Configuration in one place: defaults, then a TOML file, then the
 //! environment, then command-line flags (each later layer wins).
+//!
+//! A new setting is a field of [`Settings`] (its doc comment, and a `serde`
+//! attribute if its text needs parsing) and its default in
+//! `impl Default for Settings`: the file key is the field's name and the
+//! environment variable `HEALTHCARD_` and the name in capitals, both
+//! derived from the field by [`Settings::load`]. A range or a rule across
+//! settings goes in [`Settings::check`]; the row goes in docs/operations.md.
 
+use std::cell::Cell;
 use std::path::{Path, PathBuf};
 
+use figment::providers::{Format, Toml};
+use figment::value::{Dict, Map, Value};
+use figment::{Figment, Metadata, Profile, Provider, Source};
+use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 
 use crate::crypto::{MasterKey, Suite};
@@ -12,15 +24,19 @@ use crate::proxy::TrustedProxies;
 pub const DEFAULT_DATA_DIR: &str = "data";
 
 /// Everything the service and the commands read from their surroundings.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Settings {
     /// Where SQLite's file, the master key file and other local state live.
     pub data_dir: PathBuf,
-    /// `postgres://…` or a SQLite path (`sqlite://path` or a plain path).
+    /// `postgres://…` or a SQLite path (`sqlite://path` or a plain path);
+    /// also `DATABASE_URL`.
     pub database_url: String,
     /// Address the HTTP server binds; port 0 picks a free port.
     pub bind: String,
-    /// Base64 master key from the environment; `None` means the key file in `data_dir`.
+    /// Base64 master key, only from `HEALTHCARD_MASTER_KEY` (never a file
+    /// key); `None` means the key file in `data_dir`.
+    #[serde(skip)]
     pub master_key: Option<String>,
     /// `iss` of minted tokens. Short on purpose: every byte grows the QR code.
     pub issuer: String,
@@ -47,12 +63,14 @@ pub struct Settings {
     /// `POST /api/v1/links` needs the clinic to have verified the card this
     /// recently (a valid verification in the access log).
     pub link_scan_window_secs: i64,
-    /// `HEALTHCARD_TEMPORARY_CARD_DAYS`: how long a temporary card (临时卡)
-    /// is valid after issue, 1-365 days (default 30).
+    /// How long a temporary card (临时卡) is valid after issue, 1-365 days.
     pub temporary_card_days: u32,
     /// JSON log lines instead of human-readable ones.
     pub log_json: bool,
-    /// Proxies whose `X-Forwarded-*` and `Forwarded` headers are believed (default none).
+    /// Proxies whose `X-Forwarded-*` and `Forwarded` headers are believed
+    /// (default none): a list in the file, comma- or space-separated text
+    /// in the environment.
+    #[serde(deserialize_with = "trusted_proxies")]
     pub trusted_proxies: TrustedProxies,
     /// This node's public base URL (`https://hc.example`), for links shown to
     /// people; `None`: `http://` and the bind address, for local use.
@@ -60,56 +78,21 @@ pub struct Settings {
     /// Start of the FHIR identifier systems (`{prefix}:resident`, `{prefix}:card`,
     /// `{prefix}:clinic:{code}:mrn`); empty means `urn:healthcard:{issuer}`.
     pub fhir_system_prefix: String,
-    /// `HEALTHCARD_CRYPTO_SUITE`: the suite a new data folder is made with;
-    /// for an existing folder it must match what the folder records (or be unset).
+    /// The suite a new data folder is made with (`default` or `gm`); for an
+    /// existing folder it must match what the folder records (or be unset).
+    #[serde(deserialize_with = "crypto_suite")]
     pub crypto_suite: Option<Suite>,
-    /// `HEALTHCARD_ISSUER_NAME`: the issuer's name shown to people (济南市),
-    /// in this node's trust-list entry.
+    /// The issuer's name shown to people (济南市), in this node's trust-list entry.
     pub issuer_name: Option<String>,
-    /// `HEALTHCARD_FEDERATION_ROOT_KEY`: a file with the federation
-    /// operator's public JWK; federation is off without it.
+    /// A file with the federation operator's public JWK; federation is off without it.
     pub federation_root_key: Option<PathBuf>,
-    /// `HEALTHCARD_TRUST_LIST`: where the trust list comes from, an
-    /// `http(s)://` URL or a file path.
+    /// Where the trust list comes from, an `http(s)://` URL or a file path.
     pub trust_list: Option<String>,
-    /// `HEALTHCARD_TRUST_LIST_REFRESH_SECS`: how often to fetch it (default 300).
+    /// How often to fetch the trust list.
     pub trust_list_refresh_secs: u64,
-    /// `HEALTHCARD_FEDERATION_TIMEOUT_MS`: how long a visiting node waits
-    /// for a home node before answering `issuer_unavailable` (default 2000).
+    /// How long a visiting node waits for a home node before answering
+    /// `issuer_unavailable`.
     pub federation_timeout_ms: u64,
-}
-
-/// The optional TOML file: same names as [`Settings`], every field optional.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileSettings {
-    data_dir: Option<PathBuf>,
-    database_url: Option<String>,
-    bind: Option<String>,
-    issuer: Option<String>,
-    dynamic_token_ttl_secs: Option<i64>,
-    static_token_ttl_secs: Option<i64>,
-    clock_skew_secs: Option<i64>,
-    session_ttl_secs: Option<i64>,
-    db_pool_size: Option<u32>,
-    db_timeout_secs: Option<u64>,
-    log_writers: Option<u32>,
-    verify_rate_per_sec: Option<u32>,
-    holder_rate_per_min: Option<u32>,
-    login_failures_before_lockout: Option<u32>,
-    key_refresh_secs: Option<u64>,
-    link_scan_window_secs: Option<i64>,
-    temporary_card_days: Option<u32>,
-    log_json: Option<bool>,
-    trusted_proxies: Option<Vec<String>>,
-    public_url: Option<String>,
-    fhir_system_prefix: Option<String>,
-    crypto_suite: Option<String>,
-    issuer_name: Option<String>,
-    federation_root_key: Option<PathBuf>,
-    trust_list: Option<String>,
-    trust_list_refresh_secs: Option<u64>,
-    federation_timeout_ms: Option<u64>,
 }
 
 /// Values given on the command line; they override everything else.
@@ -121,7 +104,8 @@ pub struct Overrides {
     pub bind: Option<String>,
 }
 
-/// A configuration that cannot be used, with a message for the operator.
+/// A configuration that cannot be used, with a message for the operator
+/// that names the setting (its file key or environment variable).
 #[derive(Debug, thiserror::Error)]
 #[error("configuration: {0}")]
 pub struct ConfigError(pub String);
@@ -161,25 +145,123 @@ impl Default for Settings {
     }
 }
 
+/// Prefix of every setting's environment variable.
+const ENV_PREFIX: &str = "HEALTHCARD_";
+
+/// An environment variable's value, `None` when unset or blank.
 fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+    std::env::var(name)
+        .ok()
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
 }
 
-fn parse_suite(name: &str, v: &str) -> Result<Suite, ConfigError> {
-    v.trim()
-        .parse()
-        .map_err(|_| ConfigError(format!("{name}: {v:?} is not `default` or `gm`")))
-}
+/// The environment layer: `HEALTHCARD_<KEY>` for each file key of
+/// [`Settings`] (and `DATABASE_URL` under `HEALTHCARD_DATABASE_URL`), as
+/// text that [`Figment::extract_lossy`] reads as a number or a flag where
+/// the field is one. Blank variables count as unset; others beginning with
+/// `HEALTHCARD_` (the tests' own) are not settings and are left alone.
+struct Environment;
 
-fn env_parse<T: std::str::FromStr>(name: &str) -> Result<Option<T>, ConfigError> {
-    match env(name) {
-        None => Ok(None),
-        Some(v) => v
-            .trim()
-            .parse()
-            .map(Some)
-            .map_err(|_| ConfigError(format!("{name}: cannot parse {v:?}"))),
+impl Environment {
+    const NAME: &'static str = "environment";
+
+    fn variable(key: &str) -> String {
+        format!("{ENV_PREFIX}{}", key.to_ascii_uppercase())
     }
+}
+
+impl Provider for Environment {
+    fn metadata(&self) -> Metadata {
+        Metadata::named(Self::NAME)
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        let mut dict: Dict = setting_keys()
+            .iter()
+            .filter_map(|k| Some((k.to_string(), Value::from(env(&Self::variable(k))?))))
+            .collect();
+        if !dict.contains_key("database_url") {
+            if let Some(url) = env("DATABASE_URL") {
+                dict.insert("database_url".into(), Value::from(url));
+            }
+        }
+        Ok(Profile::Default.collect(dict))
+    }
+}
+
+/// The file keys of [`Settings`], as `serde`'s derive lists them (it hands
+/// its field names to `deserialize_struct`): one list, not a copy to keep.
+fn setting_keys() -> &'static [&'static str] {
+    struct Fields<'a>(&'a Cell<&'static [&'static str]>);
+    impl<'de> Deserializer<'de> for Fields<'_> {
+        type Error = de::value::Error;
+        fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
+            Err(de::Error::custom("only a struct's field names"))
+        }
+        fn deserialize_struct<V: Visitor<'de>>(
+            self,
+            _: &'static str,
+            fields: &'static [&'static str],
+            _: V,
+        ) -> Result<V::Value, Self::Error> {
+            self.0.set(fields);
+            Err(de::Error::custom("only a struct's field names"))
+        }
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 u8 u16 u32 u64 f32 f64 char str string bytes byte_buf
+            option unit unit_struct newtype_struct seq tuple tuple_struct map enum
+            identifier ignored_any
+        }
+    }
+    let fields = Cell::new(&[][..]);
+    let _ = Settings::deserialize(Fields(&fields));
+    fields.get()
+}
+
+/// Turns figment's errors into one message naming each wrong setting as the
+/// operator wrote it: `HEALTHCARD_X: …` from the environment, `FILE: x: …`
+/// from the file.
+fn config_error(e: figment::Error) -> ConfigError {
+    let lines: Vec<String> = e
+        .into_iter()
+        .map(|e| {
+            let key = e.path.join(".");
+            let place = match e.metadata.as_ref().map(|m| (&*m.name, &m.source)) {
+                Some((Environment::NAME, _)) => {
+                    return format!("{}: {}", Environment::variable(&key), e.kind)
+                }
+                Some((_, Some(Source::File(path)))) if key.is_empty() => path.display().to_string(),
+                Some((_, Some(Source::File(path)))) => format!("{}: {key}", path.display()),
+                _ => key,
+            };
+            format!("{place}: {}", e.kind)
+        })
+        .collect();
+    ConfigError(lines.join("; "))
+}
+
+/// `trusted_proxies`: a list (file) or comma- or space-separated text (environment).
+fn trusted_proxies<'de, D: Deserializer<'de>>(d: D) -> Result<TrustedProxies, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Given {
+        Text(String),
+        List(Vec<String>),
+    }
+    match Given::deserialize(d)? {
+        Given::Text(t) => TrustedProxies::parse(&t),
+        Given::List(l) => TrustedProxies::parse_all(l.iter().map(String::as_str)),
+    }
+    .map_err(de::Error::custom)
+}
+
+/// `crypto_suite`: `default` or `gm`.
+fn crypto_suite<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Suite>, D::Error> {
+    let v = String::deserialize(d)?;
+    v.parse()
+        .map(Some)
+        .map_err(|_| de::Error::custom(format!("{v:?} is not `default` or `gm`")))
 }
 
 impl Settings {
@@ -197,19 +279,21 @@ impl Settings {
 
     /// Reads the layers: defaults, file (`--config` or `HEALTHCARD_CONFIG`), environment, flags.
     pub fn load(overrides: &Overrides) -> Result<Settings, ConfigError> {
-        let mut s = Settings::default();
+        let mut layers = Figment::new();
         let file = overrides
             .config_file
             .clone()
             .or_else(|| env("HEALTHCARD_CONFIG").map(PathBuf::from));
         if let Some(path) = file {
-            let text = std::fs::read_to_string(&path)
+            std::fs::metadata(&path)
                 .map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
-            let f: FileSettings = toml::from_str(&text)
-                .map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
-            s.apply_file(f)?;
+            layers = layers.merge(Toml::file_exact(path));
         }
-        s.apply_env()?;
+        let mut s: Settings = layers
+            .merge(Environment)
+            .extract_lossy()
+            .map_err(config_error)?;
+        s.master_key = env("HEALTHCARD_MASTER_KEY");
         if let Some(d) = &overrides.data_dir {
             s.data_dir = d.clone();
         }
@@ -224,117 +308,6 @@ impl Settings {
         }
         s.check()?;
         Ok(s)
-    }
-
-    fn apply_file(&mut self, f: FileSettings) -> Result<(), ConfigError> {
-        if let Some(list) = &f.trusted_proxies {
-            self.trusted_proxies = TrustedProxies::parse_all(list.iter().map(String::as_str))
-                .map_err(|e| ConfigError(format!("trusted_proxies: {e}")))?;
-        }
-        if let Some(u) = &f.public_url {
-            self.public_url = Some(u.clone());
-        }
-        if let Some(v) = &f.issuer_name {
-            self.issuer_name = Some(v.clone());
-        }
-        if let Some(v) = &f.federation_root_key {
-            self.federation_root_key = Some(v.clone());
-        }
-        if let Some(v) = &f.trust_list {
-            self.trust_list = Some(v.clone());
-        }
-        if let Some(v) = &f.crypto_suite {
-            self.crypto_suite = Some(parse_suite("crypto_suite", v)?);
-        }
-        macro_rules! take {
-            ($($field:ident),*) => { $( if let Some(v) = f.$field { self.$field = v; } )* };
-        }
-        take!(
-            data_dir,
-            database_url,
-            bind,
-            issuer,
-            dynamic_token_ttl_secs,
-            static_token_ttl_secs,
-            clock_skew_secs,
-            session_ttl_secs,
-            db_pool_size,
-            db_timeout_secs,
-            log_writers,
-            verify_rate_per_sec,
-            holder_rate_per_min,
-            login_failures_before_lockout,
-            key_refresh_secs,
-            link_scan_window_secs,
-            temporary_card_days,
-            log_json,
-            fhir_system_prefix,
-            trust_list_refresh_secs,
-            federation_timeout_ms
-        );
-        Ok(())
-    }
-
-    fn apply_env(&mut self) -> Result<(), ConfigError> {
-        if let Some(v) = env("HEALTHCARD_DATA_DIR") {
-            self.data_dir = v.into();
-        }
-        if let Some(v) = env("HEALTHCARD_DATABASE_URL").or_else(|| env("DATABASE_URL")) {
-            self.database_url = v;
-        }
-        if let Some(v) = env("HEALTHCARD_BIND") {
-            self.bind = v;
-        }
-        self.master_key = env("HEALTHCARD_MASTER_KEY");
-        if let Some(v) = env("HEALTHCARD_ISSUER") {
-            self.issuer = v;
-        }
-        if let Some(v) = env("HEALTHCARD_TRUSTED_PROXIES") {
-            self.trusted_proxies = TrustedProxies::parse(&v)
-                .map_err(|e| ConfigError(format!("HEALTHCARD_TRUSTED_PROXIES: {e}")))?;
-        }
-        if let Some(v) = env("HEALTHCARD_PUBLIC_URL") {
-            self.public_url = Some(v);
-        }
-        if let Some(v) = env("HEALTHCARD_FHIR_SYSTEM_PREFIX") {
-            self.fhir_system_prefix = v;
-        }
-        if let Some(v) = env("HEALTHCARD_ISSUER_NAME") {
-            self.issuer_name = Some(v);
-        }
-        if let Some(v) = env("HEALTHCARD_FEDERATION_ROOT_KEY") {
-            self.federation_root_key = Some(v.into());
-        }
-        if let Some(v) = env("HEALTHCARD_TRUST_LIST") {
-            self.trust_list = Some(v);
-        }
-        if let Some(v) = env("HEALTHCARD_CRYPTO_SUITE") {
-            self.crypto_suite = Some(parse_suite("HEALTHCARD_CRYPTO_SUITE", &v)?);
-        }
-        macro_rules! num {
-            ($($field:ident => $name:literal),*) => {
-                $( if let Some(v) = env_parse($name)? { self.$field = v; } )*
-            };
-        }
-        num!(
-            dynamic_token_ttl_secs => "HEALTHCARD_DYNAMIC_TOKEN_TTL_SECS",
-            static_token_ttl_secs => "HEALTHCARD_STATIC_TOKEN_TTL_SECS",
-            clock_skew_secs => "HEALTHCARD_CLOCK_SKEW_SECS",
-            session_ttl_secs => "HEALTHCARD_SESSION_TTL_SECS",
-            db_pool_size => "HEALTHCARD_DB_POOL_SIZE",
-            db_timeout_secs => "HEALTHCARD_DB_TIMEOUT_SECS",
-            log_writers => "HEALTHCARD_LOG_WRITERS",
-            verify_rate_per_sec => "HEALTHCARD_VERIFY_RATE_PER_SEC",
-            holder_rate_per_min => "HEALTHCARD_HOLDER_RATE_PER_MIN",
-            login_failures_before_lockout => "HEALTHCARD_LOGIN_FAILURES_BEFORE_LOCKOUT",
-            key_refresh_secs => "HEALTHCARD_KEY_REFRESH_SECS",
-            link_scan_window_secs => "HEALTHCARD_LINK_SCAN_WINDOW_SECS",
-            temporary_card_days => "HEALTHCARD_TEMPORARY_CARD_DAYS",
-            log_json => "HEALTHCARD_LOG_JSON",
-            trust_list_refresh_secs => "HEALTHCARD_TRUST_LIST_REFRESH_SECS",
-            federation_timeout_ms => "HEALTHCARD_FEDERATION_TIMEOUT_MS"
-        );
-        Ok(())
     }
 
     fn check(&self) -> Result<(), ConfigError> {
@@ -606,15 +579,42 @@ mod tests {
             ..Settings::default()
         };
         assert!(s.check().is_err());
-        assert!(toml::from_str::<FileSettings>(
-            "trust_list_refresh_secs = 60\nissuer_name = \"济南市\""
-        )
-        .is_ok());
+        assert!(from_file("trust_list_refresh_secs = 60\nissuer_name = \"济南市\"").is_ok());
+    }
+
+    fn from_file(text: &str) -> Result<Settings, ConfigError> {
+        Figment::from(Toml::string(text))
+            .extract_lossy()
+            .map_err(config_error)
     }
 
     #[test]
-    fn file_settings_reject_unknown_fields() {
-        assert!(toml::from_str::<FileSettings>("bind = \"0.0.0.0:1\"").is_ok());
-        assert!(toml::from_str::<FileSettings>("bnd = \"0.0.0.0:1\"").is_err());
+    fn file_settings_reject_unknown_fields_and_name_a_bad_one() {
+        assert_eq!(from_file("bind = \"0.0.0.0:1\"").unwrap().bind, "0.0.0.0:1");
+        let e = from_file("bnd = \"0.0.0.0:1\"").unwrap_err().0;
+        assert!(e.contains("bnd"), "{e}");
+        let e = from_file("db_pool_size = \"many\"").unwrap_err().0;
+        assert!(e.starts_with("db_pool_size: "), "{e}");
+        let e = from_file("crypto_suite = \"sm\"").unwrap_err().0;
+        assert!(e.contains("crypto_suite") && e.contains("`gm`"), "{e}");
+        // The master key is never read from a file.
+        assert!(from_file("master_key = \"x\"").is_err());
+        let s = from_file("trusted_proxies = [\"10.0.0.0/8\", \"::1\"]\ncrypto_suite = \"gm\"")
+            .unwrap();
+        assert_eq!(s.crypto_suite, Some(Suite::Gm));
+        assert_eq!(
+            s.trusted_proxies,
+            TrustedProxies::parse("10.0.0.0/8 ::1").unwrap()
+        );
+        // What is not in the file keeps its default.
+        assert_eq!(s.dynamic_token_ttl_secs, 120);
+    }
+
+    #[test]
+    fn every_setting_but_the_master_key_has_a_file_key_and_a_variable() {
+        let keys = setting_keys();
+        assert_eq!(keys.len(), 27, "{keys:?}");
+        assert!(keys.contains(&"federation_timeout_ms") && !keys.contains(&"master_key"));
+        assert_eq!(Environment::variable("log_json"), "HEALTHCARD_LOG_JSON");
     }
 }

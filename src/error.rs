@@ -244,7 +244,7 @@ impl From<crate::service::temporary::TemporaryError> for AppError {
 impl From<DomainError> for AppError {
     fn from(e: DomainError) -> Self {
         AppError::Invalid {
-            code: format!("invalid_{}", e.field).into(),
+            code: format!("invalid_{}", e.field()).into(),
             message: e.to_string(),
         }
     }

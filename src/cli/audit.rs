@@ -4,9 +4,8 @@ use std::process::ExitCode;
 use clap::Subcommand;
 
 use crate::config::Settings;
-use crate::service::anchor::Anchor;
+use crate::service::anchor::{take_checked, verify_log, Anchor};
 use crate::service::AppContext;
-use crate::store::access_log;
 
 #[derive(Subcommand)]
 pub(super) enum AuditCommand {
@@ -22,7 +21,6 @@ pub(super) enum AuditCommand {
 
 pub(super) fn run(settings: Settings, cmd: AuditCommand) -> anyhow::Result<ExitCode> {
     let (ctx, _) = AppContext::open_existing(settings)?;
-    let key = ctx.master.chain_key();
     match cmd {
         AuditCommand::Verify { anchor } => {
             let anchor = match anchor {
@@ -39,8 +37,7 @@ pub(super) fn run(settings: Settings, cmd: AuditCommand) -> anyhow::Result<ExitC
                     Some(anchor)
                 }
             };
-            let point = anchor.as_ref().map(|a| (a.seq, a.hash));
-            let report = access_log::verify_chain_to(&mut *ctx.conn()?, &key, point)?;
+            let report = verify_log(&ctx, anchor.as_ref())?;
             match (report.first_bad, anchor) {
                 (None, None) => {
                     println!("access log intact: {} rows checked", report.rows_checked);
@@ -67,10 +64,7 @@ pub(super) fn run(settings: Settings, cmd: AuditCommand) -> anyhow::Result<ExitC
         AuditCommand::Anchor => {
             // The head first, then the chain up to and past it: what is
             // signed has been checked.
-            let mut conn = ctx.conn()?;
-            let anchor = Anchor::take(&mut conn, &ctx.master.anchor_key())?;
-            let point = Some((anchor.seq, anchor.hash));
-            let report = access_log::verify_chain_to(&mut conn, &key, point)?;
+            let (anchor, report) = take_checked(&ctx)?;
             if let Some((seq, why)) = report.first_bad {
                 println!("access log BROKEN at seq {seq}: {why}; no anchor made");
                 return Ok(ExitCode::FAILURE);

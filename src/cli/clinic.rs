@@ -4,9 +4,10 @@ use clap::Subcommand;
 
 use crate::config::Settings;
 use crate::domain::{ClinicCode, ClinicName, Scopes};
+use crate::service::lookup;
 use crate::service::registry::{self, Actor};
 use crate::service::AppContext;
-use crate::store::clinics::{self, Clinic};
+use crate::store::clinics::Clinic;
 use crate::store::{Conflict, StoreError};
 
 #[derive(Subcommand)]
@@ -52,7 +53,7 @@ pub(super) fn run(settings: Settings, cmd: ClinicCommand) -> anyhow::Result<Exit
         }
         ClinicCommand::List => {
             let (ctx, _) = AppContext::open_existing(settings)?;
-            for c in clinics::list(&mut *ctx.conn()?)? {
+            for c in lookup::clinics(&ctx)? {
                 println!("{}", clinic_json(&c));
             }
             Ok(ExitCode::SUCCESS)

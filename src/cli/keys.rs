@@ -4,9 +4,8 @@ use clap::Subcommand;
 
 use crate::config::Settings;
 use crate::service::keys;
-use crate::service::registry::{entry, Actor};
+use crate::service::registry::Actor;
 use crate::service::AppContext;
-use crate::store::access_log;
 use crate::token::Alg;
 
 #[derive(Subcommand)]
@@ -37,29 +36,14 @@ pub(super) fn run(settings: Settings, cmd: KeysCommand) -> anyhow::Result<ExitCo
         }
         KeysCommand::Rotate { alg } => {
             let alg = alg.unwrap_or_else(|| keys::default_alg(&ctx.master));
-            let kid = ctx.with_tx(|c| {
-                let kid = keys::rotate(c, &ctx.master, alg)?;
-                access_log::append(
-                    c,
-                    &ctx.master.chain_key(),
-                    &[entry(&actor, "key.rotate", None, None, Some(kid.to_b64()))],
-                )?;
-                Ok(kid)
-            })?;
+            let kid = keys::rotate(&ctx, &actor, alg)?;
             println!(
                 "{}",
                 serde_json::json!({"kid": kid.to_b64(), "alg": alg, "state": "active"})
             );
         }
         KeysCommand::Revoke { kid } => {
-            ctx.with_tx(|c| {
-                keys::revoke(c, &kid)?;
-                access_log::append(
-                    c,
-                    &ctx.master.chain_key(),
-                    &[entry(&actor, "key.revoke", None, None, Some(kid.clone()))],
-                )
-            })?;
+            keys::revoke(&ctx, &actor, &kid)?;
             println!("{}", serde_json::json!({"kid": kid, "state": "revoked"}));
         }
         KeysCommand::Jwks => {

@@ -3,7 +3,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use super::DomainError;
+use super::{Choice, DomainError};
 
 /// Where a card is in its life. The whole lifecycle is [`CardStatus::apply`];
 /// nothing else decides which change is allowed.
@@ -95,7 +95,7 @@ impl FromStr for CardStatus {
         CardStatus::ALL
             .into_iter()
             .find(|c| c.as_str() == s)
-            .ok_or(DomainError::new("card_status", "unknown"))
+            .ok_or(DomainError::Unknown(Choice::CardStatus))
     }
 }
 
@@ -129,7 +129,7 @@ impl FromStr for CardAction {
         CardAction::ALL
             .into_iter()
             .find(|c| c.as_str() == s)
-            .ok_or(DomainError::new("card_action", "unknown"))
+            .ok_or(DomainError::Unknown(Choice::CardAction))
     }
 }
 

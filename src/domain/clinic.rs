@@ -3,7 +3,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use super::{trimmed_text, DomainError};
+use super::{trimmed_text, Choice, CodeRefusal, DomainError, TextField};
 
 /// A clinic's own patient number (MRN) for a resident: 1-64 printable
 /// characters, trimmed.
@@ -12,7 +12,7 @@ pub struct LocalPatientId(String);
 
 impl LocalPatientId {
     pub fn parse(text: &str) -> Result<Self, DomainError> {
-        trimmed_text("local_patient_id", text, 64).map(LocalPatientId)
+        trimmed_text(TextField::LocalPatientId, text, 64).map(LocalPatientId)
     }
     pub fn as_str(&self) -> &str {
         &self.0
@@ -34,13 +34,13 @@ impl ClinicCode {
     pub fn parse(text: &str) -> Result<Self, DomainError> {
         let t = text.trim();
         if t.is_empty() || t.len() > 32 {
-            return Err(DomainError::new("clinic_code", "wrong_length"));
+            return Err(DomainError::ClinicCode(CodeRefusal::WrongLength));
         }
         if !t
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
         {
-            return Err(DomainError::new("clinic_code", "bad_character"));
+            return Err(DomainError::ClinicCode(CodeRefusal::BadCharacter));
         }
         Ok(ClinicCode(t.to_owned()))
     }
@@ -64,7 +64,7 @@ impl ClinicName {
     pub const MAX_CHARS: usize = 128;
 
     pub fn parse(text: &str) -> Result<Self, DomainError> {
-        super::trimmed_text("clinic_name", text, Self::MAX_CHARS).map(ClinicName)
+        super::trimmed_text(TextField::ClinicName, text, Self::MAX_CHARS).map(ClinicName)
     }
     pub fn as_str(&self) -> &str {
         &self.0
@@ -83,13 +83,13 @@ impl Username {
     pub fn parse(text: &str) -> Result<Self, DomainError> {
         let t = text.trim().to_ascii_lowercase();
         if t.len() < 3 || t.len() > 64 {
-            return Err(DomainError::new("username", "wrong_length"));
+            return Err(DomainError::Username(CodeRefusal::WrongLength));
         }
         if !t
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
         {
-            return Err(DomainError::new("username", "bad_character"));
+            return Err(DomainError::Username(CodeRefusal::BadCharacter));
         }
         Ok(Username(t))
     }
@@ -158,7 +158,7 @@ impl FromStr for Scope {
         Scope::ALL
             .into_iter()
             .find(|sc| sc.as_str() == s.trim())
-            .ok_or(DomainError::new("scopes", "unknown_scope"))
+            .ok_or(DomainError::Unknown(Choice::Scope))
     }
 }
 
@@ -181,7 +181,7 @@ impl Scopes {
     /// From a list (e.g. a JSON array); refused if empty.
     pub fn from_list(list: &[Scope]) -> Result<Self, DomainError> {
         if list.is_empty() {
-            return Err(DomainError::new("scopes", "empty"));
+            return Err(DomainError::NoScopes);
         }
         Ok(Scopes(list.iter().fold(0, |b, s| b | 1 << *s as u8)))
     }
@@ -259,7 +259,7 @@ impl FromStr for Channel {
         Channel::ALL
             .into_iter()
             .find(|c| c.as_str() == s)
-            .ok_or(DomainError::new("channel", "unknown_channel"))
+            .ok_or(DomainError::Unknown(Choice::Channel))
     }
 }
 
@@ -296,7 +296,7 @@ impl FromStr for Credential {
         Credential::ALL
             .into_iter()
             .find(|c| c.as_str() == s)
-            .ok_or(DomainError::new("credential", "unknown_credential"))
+            .ok_or(DomainError::Unknown(Choice::Credential))
     }
 }
 

@@ -3,7 +3,7 @@ use std::fmt;
 use chrono::NaiveDate;
 
 use super::national_id::{birth_date_of, check_char};
-use super::{DomainError, NationalId, Sex};
+use super::{Choice, DomainError, NationalId, Sex};
 
 /// The identity document types of API-2.md (the card platforms' CV02.01.101
 /// list where a code exists). Each has its own number type below and one
@@ -37,7 +37,7 @@ impl DocumentType {
         Self::ALL
             .into_iter()
             .find(|t| t.as_str() == text.trim())
-            .ok_or(DomainError::new("document_type", "unknown"))
+            .ok_or(DomainError::Unknown(Choice::DocumentType))
     }
 
     pub fn as_str(self) -> &'static str {
@@ -461,7 +461,7 @@ impl Document {
         country: Option<&str>,
     ) -> Result<Self, DocumentError> {
         let stored = |n: &str| {
-            NationalId::parse_stored(n).map_err(|e| DocumentError::Number { reason: e.reason })
+            NationalId::parse_stored(n).map_err(|e| DocumentError::Number { reason: e.reason() })
         };
         match kind {
             DocumentType::ResidentIdCard => Ok(Document::ResidentIdCard(stored(number)?)),
@@ -620,7 +620,7 @@ impl Document {
 }
 
 fn citizen(number: &str) -> Result<NationalId, DocumentError> {
-    NationalId::parse(number).map_err(|e| DocumentError::Number { reason: e.reason })
+    NationalId::parse(number).map_err(|e| DocumentError::Number { reason: e.reason() })
 }
 
 impl fmt::Debug for Document {
@@ -672,7 +672,7 @@ mod tests {
             assert_eq!(DocumentType::parse(t.as_str()), Ok(t));
         }
         assert_eq!(
-            DocumentType::parse("driving_licence").unwrap_err().reason,
+            DocumentType::parse("driving_licence").unwrap_err().reason(),
             "unknown"
         );
     }

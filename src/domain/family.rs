@@ -12,7 +12,7 @@ use std::str::FromStr;
 
 use chrono::{Datelike, NaiveDate};
 
-use super::{DomainError, ResidentId, Sex};
+use super::{Choice, DomainError, ResidentId, Sex};
 
 /// A dependant has at most this many guardians in force at once.
 pub const MAX_GUARDIANS: usize = 4;
@@ -88,7 +88,7 @@ impl FromStr for Relation {
         Relation::ALL
             .into_iter()
             .find(|r| r.as_str() == s)
-            .ok_or(DomainError::new("relation", "unknown"))
+            .ok_or(DomainError::Unknown(Choice::Relation))
     }
 }
 
@@ -223,7 +223,7 @@ impl FromStr for EndReason {
         match s {
             "removed" => Ok(EndReason::Removed),
             "came_of_age" => Ok(EndReason::CameOfAge),
-            _ => Err(DomainError::new("end_reason", "unknown")),
+            _ => Err(DomainError::Unknown(Choice::EndReason)),
         }
     }
 }

@@ -4,7 +4,7 @@
 //! of China's health information standards. Issue 14 adds the other
 //! document types as further [`DocumentType`]s (each with its OID once looked up).
 
-use super::{ClinicCode, DocumentType};
+use super::{ClinicCode, DocumentType, DomainError, IdentifierRefusal};
 
 /// The OID that the WS/T 500 shared-document headers give the patient's
 /// resident ID number (`patient/id/@root`), in the 2.16.156.10011 health
@@ -87,13 +87,13 @@ impl SystemValue {
     pub fn parse(text: &str) -> Result<Self, super::DomainError> {
         let (system, value) = text
             .split_once('|')
-            .ok_or(super::DomainError::new("identifier", "system_required"))?;
+            .ok_or(DomainError::Identifier(IdentifierRefusal::SystemRequired))?;
         let (system, value) = (system.trim(), value.trim());
         if system.is_empty() {
-            return Err(super::DomainError::new("identifier", "system_required"));
+            return Err(DomainError::Identifier(IdentifierRefusal::SystemRequired));
         }
         if value.is_empty() || value.chars().count() > 128 || value.chars().any(char::is_control) {
-            return Err(super::DomainError::new("identifier", "bad_value"));
+            return Err(DomainError::Identifier(IdentifierRefusal::BadValue));
         }
         Ok(SystemValue {
             system: system.to_string(),

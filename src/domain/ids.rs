@@ -57,7 +57,7 @@ macro_rules! uuid_id {
             fn from_str(s: &str) -> Result<Self, Self::Err> {
                 Uuid::parse_str(s.trim())
                     .map($name)
-                    .map_err(|_| super::DomainError::new(stringify!($name), "not_a_uuid"))
+                    .map_err(|_| super::DomainError::NotAUuid(super::IdKind::$name))
             }
         }
     };

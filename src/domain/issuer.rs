@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use super::{trimmed_text, DomainError};
+use super::{trimmed_text, DomainError, IssuerRefusal, TextField};
 
 /// The issuer code of a federated deployment: six ASCII digits, a GB/T 2260
 /// administrative division code (e.g. `370100`, Jinan). The first two digits
@@ -16,11 +16,11 @@ impl IssuerCode {
     pub fn parse(text: &str) -> Result<IssuerCode, DomainError> {
         let t = text.trim();
         if t.len() != 6 || !t.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(DomainError::new("issuer", "not_six_digits"));
+            return Err(DomainError::Issuer(IssuerRefusal::NotSixDigits));
         }
         let province: u32 = t[..2].parse().unwrap_or(0);
         if !(11..=82).contains(&province) {
-            return Err(DomainError::new("issuer", "unknown_province"));
+            return Err(DomainError::Issuer(IssuerRefusal::UnknownProvince));
         }
         Ok(IssuerCode(t.to_owned()))
     }
@@ -43,7 +43,7 @@ pub struct IssuerName(String);
 
 impl IssuerName {
     pub fn parse(text: &str) -> Result<IssuerName, DomainError> {
-        trimmed_text("issuer_name", text, 64).map(IssuerName)
+        trimmed_text(TextField::IssuerName, text, 64).map(IssuerName)
     }
 
     pub fn as_str(&self) -> &str {

@@ -14,6 +14,7 @@ mod monitoring;
 mod national_id;
 mod password;
 mod person;
+mod refusal;
 mod temporary;
 
 pub use card::{CardAction, CardStatus, ChangeReason, LifecycleError, ReasonError};
@@ -40,39 +41,25 @@ pub use password::{NewPassword, PasswordError, MIN_CHARS as MIN_PASSWORD_CHARS};
 pub use person::{
     family_matches, given_matches, mask_phone, name_parts, MobileNumber, PersonName, Sex,
 };
+pub use refusal::{
+    BirthYearRefusal, Choice, CodeRefusal, DomainError, IdKind, IdentifierRefusal, IssuerRefusal,
+    NationalIdRefusal, PhoneRefusal, TextField, TextRefusal,
+};
 pub use temporary::{
     stand_in_birth_date, BirthYear, PatientName, TemporaryNote, TemporaryRefusal, TemporaryTerms,
 };
 
-/// Why an input was refused. `field` and `reason` are stable snake_case codes
-/// (the HTTP layer answers 422 with them); the message never repeats the input,
-/// so a refused national ID number does not end up in a log.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid {field}: {reason}")]
-pub struct DomainError {
-    /// Which kind of value was refused, e.g. `national_id`.
-    pub field: &'static str,
-    /// Why, e.g. `bad_check_digit`.
-    pub reason: &'static str,
-}
-
-impl DomainError {
-    pub(crate) fn new(field: &'static str, reason: &'static str) -> Self {
-        DomainError { field, reason }
-    }
-}
-
 /// Trims `text` and checks it is 1..=max characters without control characters.
-fn trimmed_text(field: &'static str, text: &str, max_chars: usize) -> Result<String, DomainError> {
+fn trimmed_text(field: TextField, text: &str, max_chars: usize) -> Result<String, DomainError> {
     let t = text.trim();
     if t.is_empty() {
-        return Err(DomainError::new(field, "empty"));
+        return Err(DomainError::Text(field, TextRefusal::Empty));
     }
     if t.chars().count() > max_chars {
-        return Err(DomainError::new(field, "too_long"));
+        return Err(DomainError::Text(field, TextRefusal::TooLong));
     }
     if t.chars().any(char::is_control) {
-        return Err(DomainError::new(field, "control_character"));
+        return Err(DomainError::Text(field, TextRefusal::ControlCharacter));
     }
     Ok(t.to_owned())
 }

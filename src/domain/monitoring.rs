@@ -9,7 +9,7 @@ use std::str::FromStr;
 use chrono::NaiveDate;
 use serde::Serialize;
 
-use super::{Channel, DomainError};
+use super::{Channel, Choice, DomainError};
 
 /// The step of care (就诊环节) a card was used for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -82,7 +82,7 @@ impl FromStr for Step {
         Step::ALL
             .into_iter()
             .find(|c| c.as_str() == s)
-            .ok_or(DomainError::new("step", "unknown_step"))
+            .ok_or(DomainError::Unknown(Choice::Step))
     }
 }
 
@@ -164,9 +164,9 @@ impl Grouping {
             let d = Dimension::ALL
                 .into_iter()
                 .find(|d| d.as_str() == name.trim())
-                .ok_or(DomainError::new("group_by", "unknown_dimension"))?;
+                .ok_or(DomainError::Unknown(Choice::Dimension))?;
             if g.0[d as usize] {
-                return Err(DomainError::new("group_by", "repeated_dimension"));
+                return Err(DomainError::RepeatedDimension);
             }
             g.0[d as usize] = true;
         }
@@ -274,7 +274,7 @@ mod tests {
         assert_eq!(Step::Registration.national_code(), "010101");
         assert_eq!(Step::Other.national_code(), "000000");
         let e = "010101".parse::<Step>().unwrap_err();
-        assert_eq!((e.field, e.reason), ("step", "unknown_step"));
+        assert_eq!((e.field(), e.reason()), ("step", "unknown_step"));
     }
 
     #[test]

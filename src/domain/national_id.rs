@@ -2,9 +2,8 @@ use std::fmt;
 
 use chrono::{Datelike, NaiveDate, Utc};
 
-use super::{DomainError, Sex};
+use super::{DomainError, NationalIdRefusal, Sex};
 
-const FIELD: &str = "national_id";
 /// ISO 7064 MOD 11-2 weights: 2^(17-i) mod 11.
 const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
 /// Check character for each value of the weighted sum mod 11.
@@ -58,28 +57,33 @@ impl NationalId {
     fn parse_checked(text: &str, today: NaiveDate, region: bool) -> Result<Self, DomainError> {
         let t = text.trim();
         if t.len() != 18 || !t.is_ascii() {
-            return Err(DomainError::new(FIELD, "wrong_length"));
+            return Err(DomainError::NationalId(NationalIdRefusal::WrongLength));
         }
         let bytes = t.as_bytes();
         if !bytes[..17].iter().all(u8::is_ascii_digit) {
-            return Err(DomainError::new(FIELD, "not_digits"));
+            return Err(DomainError::NationalId(NationalIdRefusal::NotDigits));
         }
         let last = bytes[17].to_ascii_uppercase();
         if !(last.is_ascii_digit() || last == b'X') {
-            return Err(DomainError::new(FIELD, "not_digits"));
+            return Err(DomainError::NationalId(NationalIdRefusal::NotDigits));
         }
         if check_char(&bytes[..17]) != last {
-            return Err(DomainError::new(FIELD, "bad_check_digit"));
+            return Err(DomainError::NationalId(NationalIdRefusal::BadCheckDigit));
         }
         if region && !PROVINCES.iter().any(|p| bytes[..2] == p[..]) {
-            return Err(DomainError::new(FIELD, "unknown_region"));
+            return Err(DomainError::NationalId(NationalIdRefusal::UnknownRegion));
         }
-        let birth = birth_date_of(bytes).ok_or(DomainError::new(FIELD, "bad_birth_date"))?;
+        let birth =
+            birth_date_of(bytes).ok_or(DomainError::NationalId(NationalIdRefusal::BadBirthDate))?;
         if birth > today {
-            return Err(DomainError::new(FIELD, "birth_date_in_future"));
+            return Err(DomainError::NationalId(
+                NationalIdRefusal::BirthDateInFuture,
+            ));
         }
         if birth.year() < EARLIEST_BIRTH_YEAR {
-            return Err(DomainError::new(FIELD, "birth_date_too_early"));
+            return Err(DomainError::NationalId(
+                NationalIdRefusal::BirthDateTooEarly,
+            ));
         }
         let mut normal = t[..17].to_owned();
         normal.push(last as char);
@@ -214,7 +218,7 @@ mod tests {
         let r = |t: &str| {
             NationalId::parse_at(t, day(2026, 11, 23))
                 .unwrap_err()
-                .reason
+                .reason()
         };
         assert_eq!(r("1101051949123100"), "wrong_length");
         assert_eq!(r("11010519491231002Y"), "not_digits");

@@ -3,7 +3,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use super::{trimmed_text, DomainError};
+use super::{trimmed_text, Choice, DomainError, PhoneRefusal, TextField};
 
 /// Sex as read from the national ID number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -29,7 +29,7 @@ impl FromStr for Sex {
         match s {
             "male" => Ok(Sex::Male),
             "female" => Ok(Sex::Female),
-            _ => Err(DomainError::new("sex", "unknown")),
+            _ => Err(DomainError::Unknown(Choice::Sex)),
         }
     }
 }
@@ -47,13 +47,13 @@ pub struct PersonName(String);
 
 impl PersonName {
     pub fn parse(text: &str) -> Result<Self, DomainError> {
-        let name = trimmed_text("name", text, 64)?;
+        let name = trimmed_text(TextField::Name, text, 64)?;
         // Bidirectional overrides and isolates can make a name display as
         // another one (U+202E turns "ABC" into "CBA" on screen).
         if name.chars().any(|c| {
             matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
         }) {
-            return Err(DomainError::new("name", "bidi_control"));
+            return Err(DomainError::NameBidiControl);
         }
         Ok(PersonName(name))
     }
@@ -89,16 +89,16 @@ impl MobileNumber {
         let digits = match digits.strip_prefix("86") {
             Some(rest) if rest.len() == 11 => rest,
             _ if compact.starts_with('+') => {
-                return Err(DomainError::new("phone", "not_mainland"));
+                return Err(DomainError::Phone(PhoneRefusal::NotMainland));
             }
             _ => digits,
         };
         let b = digits.as_bytes();
         if b.len() != 11 || !b.iter().all(u8::is_ascii_digit) {
-            return Err(DomainError::new("phone", "not_11_digits"));
+            return Err(DomainError::Phone(PhoneRefusal::Not11Digits));
         }
         if b[0] != b'1' || !(b'3'..=b'9').contains(&b[1]) {
-            return Err(DomainError::new("phone", "not_a_mobile_prefix"));
+            return Err(DomainError::Phone(PhoneRefusal::NotAMobilePrefix));
         }
         Ok(MobileNumber(digits.to_owned()))
     }
@@ -179,7 +179,7 @@ mod tests {
     fn names_refuse_bidi_overrides() {
         assert!(PersonName::parse("阿依古丽·买买提").is_ok());
         assert_eq!(
-            PersonName::parse("张\u{202E}三").unwrap_err().reason,
+            PersonName::parse("张\u{202E}三").unwrap_err().reason(),
             "bidi_control"
         );
         assert!(PersonName::parse("\u{2067}李四").is_err());

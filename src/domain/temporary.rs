@@ -8,7 +8,7 @@ use std::fmt;
 
 use chrono::{Datelike, NaiveDate, NaiveDateTime};
 
-use super::{trimmed_text, ClinicId, DomainError, PersonName};
+use super::{trimmed_text, BirthYearRefusal, ClinicId, DomainError, PersonName, TextField};
 
 /// The name of a patient with a temporary card: known, or not (yet).
 #[derive(Clone, PartialEq, Eq)]
@@ -74,10 +74,10 @@ impl BirthYear {
     /// `year` as given, checked against `today`'s year.
     pub fn parse(year: i64, today: NaiveDate) -> Result<BirthYear, DomainError> {
         if year < Self::EARLIEST as i64 {
-            return Err(DomainError::new("birth_year", "before_1900"));
+            return Err(DomainError::BirthYear(BirthYearRefusal::Before1900));
         }
         if year > today.year() as i64 {
-            return Err(DomainError::new("birth_year", "in_the_future"));
+            return Err(DomainError::BirthYear(BirthYearRefusal::InTheFuture));
         }
         Ok(BirthYear(year as i32))
     }
@@ -118,7 +118,9 @@ impl TemporaryNote {
     pub fn parse(text: Option<&str>) -> Result<Option<TemporaryNote>, DomainError> {
         match text.map(str::trim) {
             None | Some("") => Ok(None),
-            Some(t) => trimmed_text("note", t, Self::MAX_CHARS).map(|n| Some(TemporaryNote(n))),
+            Some(t) => {
+                trimmed_text(TextField::Note, t, Self::MAX_CHARS).map(|n| Some(TemporaryNote(n)))
+            }
         }
     }
 
@@ -168,6 +170,7 @@ impl TemporaryTerms {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::TextRefusal;
     use proptest::prelude::*;
 
     fn d(y: i32, m: u32, day: u32) -> NaiveDate {
@@ -189,7 +192,7 @@ mod tests {
         assert_eq!(
             PatientName::parse(Some(&"张".repeat(65)))
                 .unwrap_err()
-                .field,
+                .field(),
             "name"
         );
         assert!(!format!("{n:?}").contains("李四"));
@@ -206,15 +209,15 @@ mod tests {
             0
         );
         assert_eq!(
-            BirthYear::parse(1899, today).unwrap_err().reason,
+            BirthYear::parse(1899, today).unwrap_err().reason(),
             "before_1900"
         );
         assert_eq!(
-            BirthYear::parse(2027, today).unwrap_err().reason,
+            BirthYear::parse(2027, today).unwrap_err().reason(),
             "in_the_future"
         );
         assert_eq!(
-            BirthYear::parse(i64::MIN, today).unwrap_err().field,
+            BirthYear::parse(i64::MIN, today).unwrap_err().field(),
             "birth_year"
         );
         assert_eq!(
@@ -232,11 +235,11 @@ mod tests {
         assert_eq!(n.as_str(), "120 送来");
         assert_eq!(
             TemporaryNote::parse(Some(&"x".repeat(201))).unwrap_err(),
-            DomainError::new("note", "too_long")
+            DomainError::Text(TextField::Note, TextRefusal::TooLong)
         );
         assert!(TemporaryNote::parse(Some(&"字".repeat(200))).is_ok());
         assert_eq!(
-            TemporaryNote::parse(Some("a\u{7}b")).unwrap_err().reason,
+            TemporaryNote::parse(Some("a\u{7}b")).unwrap_err().reason(),
             "control_character"
         );
     }
@@ -263,7 +266,7 @@ mod tests {
         fn any_year_parses_or_names_the_field(y in any::<i64>()) {
             match BirthYear::parse(y, d(2026, 6, 1)) {
                 Ok(b) => prop_assert!((1900..=2026).contains(&b.get())),
-                Err(e) => prop_assert_eq!(e.field, "birth_year"),
+                Err(e) => prop_assert_eq!(e.field(), "birth_year"),
             }
         }
     }

@@ -6,6 +6,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use crate::domain::{Channel, Step};
+use crate::service::keys::KeyInfo;
+use crate::service::monitoring::{CardUseReport, CardUseRow};
 use crate::store::cards::Card;
 use crate::store::clinics::Clinic;
 use crate::store::residents::Resident;
@@ -329,4 +332,103 @@ pub struct AccessLogView {
     pub outcome: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+}
+
+/// Uses in one group (`service::monitoring::CardUseRow`). Only the grouped dimensions are present; a channel
+/// or step that was not given is `null`.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = CardUseRow)]
+pub struct CardUseRowView {
+    /// Monitoring day (China Standard Time), `YYYY-MM-DD`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub day: Option<NaiveDate>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub clinic_code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub clinic_name: Option<String>,
+    /// `window`, `kiosk`, `doctor`, `app`, or null when not given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub channel: Option<Option<Channel>>,
+    /// The channel's national code (`0100` …), or null.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub channel_code: Option<Option<&'static str>>,
+    /// `registration` … `other`, or null when not given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub step: Option<Option<Step>>,
+    /// The step's national code (`010101` …), or null.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub step_code: Option<Option<&'static str>>,
+    /// `valid` or the refusal's reason code.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
+    pub uses: i64,
+}
+
+/// The answer of `GET /api/v1/stats/card-use` (`service::monitoring::CardUseReport`;
+/// named as before in `/openapi.json`).
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = CardUseReport)]
+pub struct CardUseReportView {
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    /// The grouping, in fixed order (`day, clinic, channel, step, outcome`).
+    pub by: Vec<&'static str>,
+    /// Uses in the whole period.
+    pub total: i64,
+    pub rows: Vec<CardUseRowView>,
+}
+
+impl From<&CardUseRow> for CardUseRowView {
+    fn from(r: &CardUseRow) -> Self {
+        CardUseRowView {
+            day: r.day,
+            clinic_code: r.clinic_code.clone(),
+            clinic_name: r.clinic_name.clone(),
+            channel: r.channel,
+            channel_code: r.channel_code,
+            step: r.step,
+            step_code: r.step_code,
+            outcome: r.outcome.clone(),
+            uses: r.uses,
+        }
+    }
+}
+
+impl From<&CardUseReport> for CardUseReportView {
+    fn from(r: &CardUseReport) -> Self {
+        CardUseReportView {
+            from: r.from,
+            to: r.to,
+            by: r.by.clone(),
+            total: r.total,
+            rows: r.rows.iter().map(CardUseRowView::from).collect(),
+        }
+    }
+}
+
+/// A signing key as the API lists it (`service::keys::KeyInfo`; named
+/// `KeyInfo` in `/openapi.json` as before).
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = KeyInfo)]
+pub struct KeyInfoView {
+    pub kid: String,
+    /// `ed25519`, `es256` or `sm2`.
+    pub alg: String,
+    pub state: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<&KeyInfo> for KeyInfoView {
+    fn from(k: &KeyInfo) -> Self {
+        KeyInfoView {
+            kid: k.kid.clone(),
+            alg: k.alg.clone(),
+            state: k.state.clone(),
+            created_at: k.created_at,
+        }
+    }
 }

@@ -17,7 +17,7 @@ use crate::error::AppError;
 use crate::store::admins::Admin;
 use crate::store::cards::Card;
 use crate::store::clinics::Clinic;
-use crate::store::{admins, clinics, sessions, StoreError};
+use crate::store::{clinics, StoreError};
 
 use super::State;
 
@@ -155,7 +155,9 @@ impl FromRequest for AdminAuth {
         let req = req.clone();
         boxed(async move {
             let st = state(&req)?;
-            let secret = session_secret(&req).ok_or_else(|| st.limits.auth_failure(&req))?;
+            if session_secret(&req).is_none() {
+                return Err(st.limits.auth_failure(&req));
+            }
             if bearer(&req).is_none()
                 && !req.method().is_safe()
                 && crate::proxy::origin(&req) != crate::proxy::Origin::Same
@@ -166,18 +168,32 @@ impl FromRequest for AdminAuth {
                     "a change signed in by cookie must come from this site's own pages".into(),
                 ));
             }
-            let hash = secret.hash();
-            let ctx = st.ctx.clone();
-            let admin = blocking(move || {
-                let mut conn = ctx.conn()?;
-                sessions::find_valid(&mut conn, &hash, chrono::Utc::now().naive_utc())
-            })
-            .await?;
-            admin
+            signed_in_admin(&req, &st)
+                .await?
                 .map(AdminAuth)
                 .ok_or_else(|| st.limits.auth_failure(&req))
         })
     }
+}
+
+/// The administrator of the session this request presents (bearer token,
+/// else the portal's cookie), if that session is valid: the one look-up
+/// behind the API's [`AdminAuth`] and the portal's `SignedIn`.
+pub async fn signed_in_admin(req: &HttpRequest, st: &State) -> Result<Option<Admin>, AppError> {
+    let Some(secret) = session_secret(req) else {
+        return Ok(None);
+    };
+    let ctx = st.ctx.clone();
+    blocking(move || crate::service::admins::session_admin(&ctx, &secret)).await
+}
+
+/// Ends the session this request presents, if any (sign-out, API and portal).
+pub async fn close_session(req: &HttpRequest, st: &State) -> Result<(), AppError> {
+    let Some(secret) = session_secret(req) else {
+        return Ok(());
+    };
+    let ctx = st.ctx.clone();
+    blocking(move || crate::service::admins::close_session(&ctx, &secret)).await
 }
 
 /// A card holder, by the credential given at issuance.
@@ -208,6 +224,3 @@ impl FromRequest for HolderAuth {
         })
     }
 }
-
-#[allow(dead_code)]
-fn _uses(_: admins::Admin) {}

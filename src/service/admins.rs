@@ -189,6 +189,19 @@ fn open_session(
     Ok((secret, expires))
 }
 
+/// The administrator of the session `secret` opened, if it is still valid
+/// (unexpired, and the account not disabled): the one look-up every door
+/// that takes a session (the API's bearer token, the portal's cookie) asks.
+pub fn session_admin(ctx: &AppContext, secret: &SecretToken) -> Result<Option<Admin>, StoreError> {
+    sessions::find_valid(&mut *ctx.conn()?, &secret.hash(), Utc::now().naive_utc())
+}
+
+/// Ends the session `secret` opened (sign-out); ending one that is gone
+/// already is not an error.
+pub fn close_session(ctx: &AppContext, secret: &SecretToken) -> Result<(), StoreError> {
+    sessions::delete(&mut *ctx.conn()?, &secret.hash())
+}
+
 fn hash(password: &NewPassword) -> Result<String, StoreError> {
     crypto::hash_password(password.expose()).map_err(|e| StoreError::Other(e.to_string()))
 }

@@ -23,8 +23,10 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
 use chrono::{DateTime, SecondsFormat, Utc};
 
+use super::AppContext;
 use crate::crypto::{ed25519_verify, sha256, AnchorKey, MasterKey};
-use crate::store::{access_log, DbConnection, StoreError};
+use crate::store::access_log::{self, ChainReport};
+use crate::store::{DbConnection, StoreError};
 
 const FIRST_LINE: &str = "healthcard access-log anchor v1";
 
@@ -154,6 +156,24 @@ impl Anchor {
         }
         Ok(())
     }
+}
+
+/// Checks the access log's chain, and with `anchor` that no row up to the
+/// anchor's seq was rewritten.
+pub fn verify_log(ctx: &AppContext, anchor: Option<&Anchor>) -> Result<ChainReport, StoreError> {
+    let point = anchor.map(|a| (a.seq, a.hash));
+    access_log::verify_chain_to(&mut *ctx.conn()?, &ctx.master.chain_key(), point)
+}
+
+/// Takes an anchor of the chain head, then checks the chain up to and past
+/// it (what is signed has been checked): the anchor is only to be handed
+/// out when the report has no `first_bad`.
+pub fn take_checked(ctx: &AppContext) -> Result<(Anchor, ChainReport), StoreError> {
+    let mut conn = ctx.conn()?;
+    let anchor = Anchor::take(&mut conn, &ctx.master.anchor_key())?;
+    let point = Some((anchor.seq, anchor.hash));
+    let report = access_log::verify_chain_to(&mut conn, &ctx.master.chain_key(), point)?;
+    Ok((anchor, report))
 }
 
 #[cfg(test)]

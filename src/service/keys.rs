@@ -5,8 +5,10 @@
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use super::registry::{entry, Actor};
+use super::AppContext;
 use crate::crypto::{MasterKey, Suite};
-use crate::store::{signing_keys, Conflict, DbConnection, DbPool, StoreError};
+use crate::store::{access_log, signing_keys, Conflict, DbConnection, DbPool, StoreError};
 use crate::token::{Alg, KeyRing, KeyState, Kid, SigningKey, VerifyingKey};
 
 /// The node's current key ring, swapped whole on reload so readers never block.
@@ -115,9 +117,39 @@ pub fn load_ring(
     Ok(ring)
 }
 
-/// Makes a new active key of `alg`; the previous one (of any algorithm) is
-/// retired and keeps verifying until its tokens expire.
-pub fn rotate(conn: &mut DbConnection, master: &MasterKey, alg: Alg) -> Result<Kid, StoreError> {
+/// Makes a new active key of `alg` for `actor`; the previous one (of any
+/// algorithm) is retired and keeps verifying until its tokens expire. The
+/// key and its access-log row are one transaction; this node's ring is
+/// reloaded at once (other nodes follow within `key_refresh_secs`).
+pub fn rotate(ctx: &AppContext, actor: &Actor, alg: Alg) -> Result<Kid, StoreError> {
+    let kid = ctx.with_tx(|c| {
+        let kid = insert_rotated(c, &ctx.master, alg)?;
+        let row = entry(actor, "key.rotate", None, None, Some(kid.to_b64()));
+        access_log::append(c, &ctx.master.chain_key(), &[row])?;
+        Ok(kid)
+    })?;
+    ctx.keys.reload()?;
+    Ok(kid)
+}
+
+/// Marks a key compromised for `actor`: every token it signed stops
+/// verifying. The active key cannot be revoked (`key_active`): rotate
+/// first, so that there is always a key to sign with. Logged and reloaded
+/// as [`rotate`] is.
+pub fn revoke(ctx: &AppContext, actor: &Actor, kid: &str) -> Result<(), StoreError> {
+    ctx.with_tx(|c| {
+        mark_revoked(c, kid)?;
+        let row = entry(actor, "key.revoke", None, None, Some(kid.to_string()));
+        access_log::append(c, &ctx.master.chain_key(), &[row])
+    })?;
+    ctx.keys.reload()
+}
+
+fn insert_rotated(
+    conn: &mut DbConnection,
+    master: &MasterKey,
+    alg: Alg,
+) -> Result<Kid, StoreError> {
     let key = generate(master, alg);
     insert_active(conn, master, &key)?;
     Ok(*key.kid())
@@ -171,8 +203,9 @@ impl KeyStore {
     }
 }
 
-/// Public view of a stored key for listings (CLI and admin API).
-#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+/// A stored key for listings, without its secret half: the API answers it
+/// as `http::views::KeyInfoView`; the CLI prints it as JSON lines.
+#[derive(Debug, serde::Serialize)]
 pub struct KeyInfo {
     pub kid: String,
     /// `ed25519`, `es256` or `sm2`.
@@ -196,10 +229,7 @@ pub fn list(conn: &mut DbConnection) -> Result<Vec<KeyInfo>, StoreError> {
     Ok(keys)
 }
 
-/// Marks a key compromised: every token it signed stops verifying.
-/// The active key cannot be revoked: rotate first, so that there is always a
-/// key to sign with.
-pub fn revoke(conn: &mut DbConnection, kid: &str) -> Result<(), StoreError> {
+fn mark_revoked(conn: &mut DbConnection, kid: &str) -> Result<(), StoreError> {
     let keys = signing_keys::list(conn)?;
     let key = keys
         .iter()

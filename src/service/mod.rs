@@ -12,6 +12,7 @@ pub mod housekeeping;
 pub mod identify;
 pub mod keys;
 pub mod kiosk;
+pub mod lookup;
 pub mod merges;
 pub mod monitoring;
 pub mod patients;

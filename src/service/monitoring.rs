@@ -6,48 +6,34 @@
 use std::collections::HashMap;
 
 use chrono::NaiveDate;
-use serde::Serialize;
-use utoipa::ToSchema;
 
 use crate::domain::{Channel, Dimension, Grouping, Period, Step};
 use crate::store::card_use::{self, Count};
 use crate::store::{cards, clinics, DbConnection, StoreError};
 
-/// Uses in one group. Only the grouped dimensions are present; a channel
-/// or step that was not given is `null`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+/// Uses in one group: only the grouped dimensions are `Some`; a channel or
+/// step that was not given is `Some(None)`. Served as JSON by
+/// `http::views::CardUseRowView`.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CardUseRow {
-    /// Monitoring day (China Standard Time), `YYYY-MM-DD`.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Monitoring day (China Standard Time).
     pub day: Option<NaiveDate>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub clinic_code: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub clinic_name: Option<String>,
-    /// `window`, `kiosk`, `doctor`, `app`, or null when not given.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<String>)]
     pub channel: Option<Option<Channel>>,
-    /// The channel's national code (`0100` …), or null.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<String>)]
+    /// The channel's national code (`0100` …).
     pub channel_code: Option<Option<&'static str>>,
-    /// `registration` … `other`, or null when not given.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<String>)]
     pub step: Option<Option<Step>>,
-    /// The step's national code (`010101` …), or null.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<String>)]
+    /// The step's national code (`010101` …).
     pub step_code: Option<Option<&'static str>>,
     /// `valid` or the refusal's reason code.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub outcome: Option<String>,
     pub uses: i64,
 }
 
-/// The answer of `GET /api/v1/stats/card-use`.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+/// Uses in a period, grouped (`GET /api/v1/stats/card-use`, the portal's
+/// CSV export). Served as JSON by `http::views::CardUseReportView`.
+#[derive(Debug, Clone)]
 pub struct CardUseReport {
     pub from: NaiveDate,
     pub to: NaiveDate,
@@ -56,7 +42,6 @@ pub struct CardUseReport {
     /// Uses in the whole period.
     pub total: i64,
     pub rows: Vec<CardUseRow>,
-    #[serde(skip)]
     grouping: Grouping,
 }
 

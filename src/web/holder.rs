@@ -27,10 +27,10 @@ use crate::domain::{CardId, CardStatus, EndReason};
 use crate::error::AppError;
 use crate::request::auth::blocking;
 use crate::request::State;
+use crate::service::lookup;
 use crate::service::{families, registry};
 use crate::store::access_log::ActorKind;
 use crate::store::cards::Card;
-use crate::store::{cards, clinics};
 use crate::token::TokenKind;
 
 /// The cookie that keeps the holder credential on the phone.
@@ -67,7 +67,7 @@ async fn holder_card(
         state.limits.holder_rate(&hash)?;
     }
     let ctx = state.ctx.clone();
-    blocking(move || cards::find_by_holder(&mut *ctx.conn()?, &hash)).await
+    blocking(move || lookup::card_of_holder(&ctx, &hash)).await
 }
 
 /// `?card_id=` of the page's own token and QR routes.
@@ -243,8 +243,7 @@ async fn show(req: HttpRequest, state: web::Data<State>) -> PageResult {
         } else {
             Vec::new()
         };
-        let mut conn = ctx.conn()?;
-        let names: HashMap<String, String> = clinics::list(&mut conn)?
+        let names: HashMap<String, String> = lookup::clinics(&ctx)?
             .into_iter()
             .map(|c| (c.id.to_string(), c.name))
             .collect();

@@ -81,54 +81,61 @@ impl Lang {
 
     /// A refused input, in words, without repeating the input.
     pub fn domain_error(self, e: &DomainError) -> &'static str {
-        match (e.field, e.reason) {
-            ("scopes", _) => self.t("请至少选择一项权限", "Choose at least one scope"),
-            (_, "empty") => self.t("必填", "Required"),
-            (_, "too_long") => self.t("太长了", "Too long"),
-            (_, "control_character") => self.t(
+        use crate::domain::{Choice, NationalIdRefusal as N, TextRefusal as T};
+        use DomainError as E;
+        match *e {
+            E::NoScopes | E::Unknown(Choice::Scope) => {
+                self.t("请至少选择一项权限", "Choose at least one scope")
+            }
+            E::Text(_, T::Empty) => self.t("必填", "Required"),
+            E::Text(_, T::TooLong) => self.t("太长了", "Too long"),
+            E::Text(_, T::ControlCharacter) => self.t(
                 "含有不允许的字符",
                 "Contains characters that are not allowed",
             ),
-            ("national_id", "wrong_length") => {
+            E::NationalId(N::WrongLength) => {
                 self.t("身份证号应为18位", "The ID number must have 18 characters")
             }
-            ("national_id", "not_digits") => self.t(
+            E::NationalId(N::NotDigits) => self.t(
                 "身份证号应为17位数字加1位数字或X",
                 "The ID number must be 17 digits and a digit or X",
             ),
-            ("national_id", "bad_check_digit") => self.t(
+            E::NationalId(N::BadCheckDigit) => self.t(
                 "身份证号校验位不正确，请核对",
                 "The check digit of the ID number is wrong; please check the number",
             ),
-            ("national_id", "unknown_region") => self.t(
+            E::NationalId(N::UnknownRegion) => self.t(
                 "身份证号的前两位不是有效的省级行政区划代码，请核对",
                 "The first two digits of the ID number are not a province code; please check the number",
             ),
-            ("national_id", "bad_birth_date") => self.t(
+            E::NationalId(N::BadBirthDate) => self.t(
                 "身份证号中的出生日期无效",
                 "The birth date in the ID number is not a real date",
             ),
-            ("national_id", "birth_date_in_future") => self.t(
+            E::NationalId(N::BirthDateInFuture) => self.t(
                 "身份证号中的出生日期在未来",
                 "The birth date in the ID number is in the future",
             ),
-            ("national_id", "birth_date_too_early") => self.t(
+            E::NationalId(N::BirthDateTooEarly) => self.t(
                 "身份证号中的出生日期过早",
                 "The birth date in the ID number is too early",
             ),
-            ("national_id", _) => self.t("身份证号无效", "Invalid ID number"),
-            ("phone", _) => self.t(
+            E::Phone(_) => self.t(
                 "请输入11位中国大陆手机号码",
                 "Enter an 11-digit mainland China mobile number",
             ),
-            ("name", _) => self.t("姓名无效", "Invalid name"),
-            ("clinic_code", _) => self.t(
+            E::NameBidiControl => self.t("姓名无效", "Invalid name"),
+            E::ClinicCode(_) => self.t(
                 "代码只能包含字母、数字、- 和 _，最多32个字符",
                 "Letters, digits, - and _ only, at most 32 characters",
             ),
-            ("local_patient_id", _) => self.t("病历号无效", "Invalid patient number"),
-            ("username", _) => self.t("用户名无效", "Invalid username"),
-            _ => self.t("输入无效", "Invalid value"),
+            E::Username(_) => self.t("用户名无效", "Invalid username"),
+            E::Unknown(_)
+            | E::Issuer(_)
+            | E::Identifier(_)
+            | E::BirthYear(_)
+            | E::RepeatedDimension
+            | E::NotAUuid(_) => self.t("输入无效", "Invalid value"),
         }
     }
 
@@ -340,5 +347,30 @@ mod tests {
         assert_eq!(Lang::parse("zh-CN"), Some(Lang::Zh));
         assert_eq!(Lang::parse("fr"), None);
         assert_eq!(Lang::Zh.other(), Lang::En);
+    }
+
+    #[test]
+    fn refusals_have_words_in_both_languages_and_no_input() {
+        use crate::domain::{
+            IdKind, NationalId, NationalIdRefusal, PersonName, PhoneRefusal, TextField, TextRefusal,
+        };
+        for e in [
+            DomainError::NoScopes,
+            DomainError::Text(TextField::ClinicName, TextRefusal::TooLong),
+            DomainError::NationalId(NationalIdRefusal::UnknownRegion),
+            DomainError::Phone(PhoneRefusal::Not11Digits),
+            DomainError::NameBidiControl,
+            DomainError::NotAUuid(IdKind::CardId),
+        ] {
+            let (zh, en) = (Lang::Zh.domain_error(&e), Lang::En.domain_error(&e));
+            assert!(!zh.is_ascii() && en.is_ascii() && !en.is_empty(), "{e}");
+        }
+        let blank = PersonName::parse(" ").unwrap_err();
+        assert_eq!(Lang::En.domain_error(&blank), "Required");
+        let wrong = NationalId::parse("110105194912310021").unwrap_err();
+        assert_eq!(
+            Lang::Zh.domain_error(&wrong),
+            "身份证号校验位不正确，请核对"
+        );
     }
 }

@@ -38,10 +38,11 @@ use crate::request::auth::blocking;
 use crate::request::State;
 use crate::service::identify::{self, Identified, Refusal};
 use crate::service::kiosk::{self, Opened};
+use crate::service::lookup;
 use crate::service::registry;
 use crate::service::verification::{self, Outcome, Use};
 use crate::store::clinics::Clinic;
-use crate::store::{cards, residents, Conflict, StoreError};
+use crate::store::{Conflict, StoreError};
 use crate::token::Reason;
 
 /// The cookie that keeps the kiosk session's token on the terminal.
@@ -694,15 +695,13 @@ async fn link(req: HttpRequest, state: web::Data<State>, form: web::Form<LinkFor
     // The card's holder, and the link if the number is well formed.
     let result = blocking(move || {
         let Some(lp) = lp else {
-            let card = cards::get(&mut *ctx.conn()?, card_id)?;
-            let r = residents::get(&mut *ctx.conn()?, &ctx.master, card.resident_id)?;
+            let (_, r) = lookup::card_and_holder(&ctx, card_id)?;
             return Ok((r.name, Linking::BadNumber));
         };
         let linked = match registry::link_patient(&ctx, &c, card_id, &lp) {
             Ok(linked) => linked,
             Err(StoreError::Conflict(Conflict::LinkConflict)) => {
-                let card = cards::get(&mut *ctx.conn()?, card_id)?;
-                let r = residents::get(&mut *ctx.conn()?, &ctx.master, card.resident_id)?;
+                let (_, r) = lookup::card_and_holder(&ctx, card_id)?;
                 return Ok((r.name, Linking::Taken));
             }
             Err(e) => return Err(e),
@@ -712,7 +711,7 @@ async fn link(req: HttpRequest, state: web::Data<State>, form: web::Form<LinkFor
             Some(_) => String::new(),
             None => {
                 let rid = crate::domain::ResidentId::from_uuid(linked.resident_id);
-                residents::get(&mut *ctx.conn()?, &ctx.master, rid)?.name
+                lookup::resident(&ctx, rid)?.name
             }
         };
         Ok((name, Linking::Linked(lp.as_str().to_string())))

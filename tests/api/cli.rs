@@ -343,6 +343,78 @@ fn cli_import_legacy_reports_bad_rows_and_is_idempotent() {
 
 /// A refusal names what was refused, in words, and a file's fault is not
 /// called a database error.
+/// `healthcard --data-dir DIR ARGS` with these environment variables set.
+fn healthcard_with_env(dir: &std::path::Path, args: &[&str], vars: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_healthcard"));
+    cmd.arg("--data-dir").arg(dir).args(args);
+    for k in [
+        "HEALTHCARD_DATABASE_URL",
+        "DATABASE_URL",
+        "HEALTHCARD_MASTER_KEY",
+        "HEALTHCARD_CONFIG",
+        "HEALTHCARD_DYNAMIC_TOKEN_TTL_SECS",
+        "HEALTHCARD_PUBLIC_URL",
+    ] {
+        cmd.env_remove(k);
+    }
+    cmd.envs(vars.iter().copied()).output().unwrap()
+}
+
+#[test]
+fn a_bad_setting_is_named_as_the_operator_wrote_it_and_later_layers_win() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let e = err(&healthcard_with_env(
+        d,
+        &["migrate"],
+        &[("HEALTHCARD_DB_POOL_SIZE", "many")],
+    ));
+    assert!(e.contains("HEALTHCARD_DB_POOL_SIZE"), "{e}");
+    let e = err(&healthcard_with_env(
+        d,
+        &["migrate"],
+        &[("HEALTHCARD_CRYPTO_SUITE", "sm")],
+    ));
+    assert!(
+        e.contains("HEALTHCARD_CRYPTO_SUITE") && e.contains("`gm`"),
+        "{e}"
+    );
+    let file = d.join("healthcard.toml");
+    std::fs::write(&file, "db_pool_size = \"many\"\n").unwrap();
+    let config = ["--config", file.to_str().unwrap(), "migrate"];
+    let e = err(&healthcard_with_env(d, &config, &[]));
+    assert!(
+        e.contains("healthcard.toml") && e.contains("db_pool_size"),
+        "{e}"
+    );
+    std::fs::write(&file, "bnd = \"127.0.0.1:1\"\n").unwrap();
+    let e = err(&healthcard_with_env(d, &config, &[]));
+    assert!(e.contains("bnd"), "{e}");
+    // A value out of its range names the setting too; the environment wins
+    // over the file, and a blank variable counts as unset.
+    std::fs::write(&file, "dynamic_token_ttl_secs = 5\n").unwrap();
+    let e = err(&healthcard_with_env(d, &config, &[]));
+    assert!(e.contains("dynamic_token_ttl_secs"), "{e}");
+    ok(&healthcard_with_env(
+        d,
+        &config,
+        &[
+            ("HEALTHCARD_DYNAMIC_TOKEN_TTL_SECS", "120"),
+            ("HEALTHCARD_PUBLIC_URL", " "),
+        ],
+    ));
+    let e = err(&healthcard_with_env(
+        d,
+        &[
+            "--config",
+            d.join("missing.toml").to_str().unwrap(),
+            "migrate",
+        ],
+        &[],
+    ));
+    assert!(e.contains("missing.toml"), "{e}");
+}
+
 #[test]
 fn cli_errors_name_the_thing() {
     let dir = tempfile::tempdir().unwrap();

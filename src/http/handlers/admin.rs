@@ -6,10 +6,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::error::AppError;
-use crate::request::auth::{blocking, session_secret, AdminAuth};
+use crate::request::auth::{blocking, close_session, AdminAuth};
 use crate::request::State;
 use crate::service::admins::{sign_in, SignIn};
-use crate::store::sessions;
 
 #[derive(Deserialize, ToSchema)]
 pub struct LoginRequest {
@@ -76,14 +75,6 @@ pub(crate) async fn logout(
     state: web::Data<State>,
     _admin: AdminAuth,
 ) -> Result<HttpResponse, AppError> {
-    if let Some(secret) = session_secret(&req) {
-        let hash = secret.hash();
-        let ctx = state.ctx.clone();
-        blocking(move || {
-            let mut conn = ctx.conn()?;
-            sessions::delete(&mut conn, &hash)
-        })
-        .await?;
-    }
+    close_session(&req, &state).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -10,8 +10,9 @@ use crate::http::views::{AccessLogView, CardView, IssuedCard, LinkView, TokenVie
 use crate::request::auth::{blocking, AdminAuth, ClinicAuth};
 use crate::request::extract::{optional_json, uuid};
 use crate::request::State;
+use crate::service::lookup;
 use crate::service::registry::{self, Actor, MintVia};
-use crate::store::{access_log, cards, links};
+use crate::store::access_log;
 use crate::token::{MintedToken, TokenKind};
 
 fn card_id(s: &str) -> Result<CardId, AppError> {
@@ -66,7 +67,7 @@ pub(crate) async fn get(
     let view = blocking(move || {
         Ok(match crate::service::temporary::facts(&ctx, id)? {
             Some(f) => CardView::from(&f.card).temporary(&f.temporary, f.clinic_code.as_str()),
-            None => CardView::from(&cards::get(&mut *ctx.conn()?, id)?),
+            None => CardView::from(&lookup::card(&ctx, id)?),
         })
     })
     .await?;
@@ -311,12 +312,7 @@ pub(crate) async fn card_links(
         AdminOrClinic::Clinic(c) => Some(c.0.id),
     };
     let ctx = state.ctx.clone();
-    let found = blocking(move || {
-        let mut conn = ctx.conn()?;
-        let card = cards::get(&mut conn, id)?;
-        links::for_resident(&mut conn, card.resident_id)
-    })
-    .await?;
+    let found = blocking(move || lookup::links_of_card(&ctx, id)).await?;
     let views: Vec<LinkView> = found
         .into_iter()
         .filter(|(_, _, clinic)| only.is_none_or(|o| o == *clinic))
@@ -340,12 +336,7 @@ pub(crate) async fn card_access_log(
 ) -> Result<HttpResponse, AppError> {
     let id = card_id(&id)?;
     let ctx = state.ctx.clone();
-    let rows = blocking(move || {
-        let mut conn = ctx.conn()?;
-        cards::get(&mut conn, id)?;
-        access_log::for_card(&mut conn, id, 1000)
-    })
-    .await?;
+    let rows = blocking(move || lookup::card_log(&ctx, id, 1000)).await?;
     Ok(HttpResponse::Ok().json(rows.iter().map(log_view).collect::<Vec<_>>()))
 }
 

@@ -10,8 +10,8 @@ use crate::http::views::{ClinicView, CreatedClinic};
 use crate::request::auth::{blocking, AdminAuth};
 use crate::request::extract::uuid;
 use crate::request::State;
+use crate::service::lookup;
 use crate::service::registry::{self, Actor};
-use crate::store::clinics;
 
 #[derive(Deserialize, ToSchema)]
 pub struct CreateClinic {
@@ -61,7 +61,7 @@ pub(crate) async fn list(
     _admin: AdminAuth,
 ) -> Result<HttpResponse, AppError> {
     let ctx = state.ctx.clone();
-    let all = blocking(move || clinics::list(&mut *ctx.conn()?)).await?;
+    let all = blocking(move || lookup::clinics(&ctx)).await?;
     Ok(HttpResponse::Ok().json(all.iter().map(ClinicView::from).collect::<Vec<_>>()))
 }
 
@@ -92,12 +92,7 @@ pub(crate) async fn keys(
 ) -> Result<HttpResponse, AppError> {
     let id = ClinicId::from(uuid(&id)?);
     let ctx = state.ctx.clone();
-    let ks = blocking(move || {
-        let mut conn = ctx.conn()?;
-        clinics::get(&mut conn, id)?;
-        clinics::list_keys(&mut conn, id)
-    })
-    .await?;
+    let (_, ks) = blocking(move || lookup::clinic_and_keys(&ctx, id)).await?;
     Ok(HttpResponse::Ok().json(
         ks.iter()
             .map(|k| ApiKeyView {

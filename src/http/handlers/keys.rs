@@ -5,12 +5,12 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use crate::error::{AppError, ErrorBody};
+use crate::http::views::KeyInfoView;
 use crate::request::auth::{blocking, AdminAuth};
 use crate::request::extract::optional_json;
 use crate::request::State;
-use crate::service::keys::{self, KeyInfo};
-use crate::service::registry::{entry, Actor};
-use crate::store::access_log;
+use crate::service::keys;
+use crate::service::registry::Actor;
 use crate::token::{Alg, Jwks};
 
 /// The public halves of the signing keys (RFC 7517/8037), for offline checks.
@@ -24,7 +24,7 @@ pub(crate) async fn jwks(state: web::Data<State>) -> HttpResponse {
 }
 
 /// The signing keys and their states.
-#[utoipa::path(tag = "keys", responses((status = 200, body = Vec<KeyInfo>)), security(("admin" = [])))]
+#[utoipa::path(tag = "keys", responses((status = 200, body = Vec<KeyInfoView>)), security(("admin" = [])))]
 #[get("/api/v1/keys")]
 pub(crate) async fn list(
     state: web::Data<State>,
@@ -32,7 +32,7 @@ pub(crate) async fn list(
 ) -> Result<HttpResponse, AppError> {
     let ctx = state.ctx.clone();
     let ks = blocking(move || keys::list(&mut *ctx.conn()?)).await?;
-    Ok(HttpResponse::Ok().json(ks))
+    Ok(HttpResponse::Ok().json(ks.iter().map(KeyInfoView::from).collect::<Vec<_>>()))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -45,7 +45,7 @@ pub struct RotateBody {
 /// Make a new active signing key (optionally `{"alg"}`); the old one keeps
 /// verifying until its tokens expire.
 #[utoipa::path(tag = "keys", request_body(content = Option<RotateBody>),
-    responses((status = 201, body = KeyInfo), (status = 422, body = ErrorBody, description = "invalid_alg")),
+    responses((status = 201, body = KeyInfoView), (status = 422, body = ErrorBody, description = "invalid_alg")),
     security(("admin" = [])))]
 #[post("/api/v1/keys/rotate")]
 pub(crate) async fn rotate(
@@ -62,27 +62,14 @@ pub(crate) async fn rotate(
     };
     let actor = Actor::admin(admin.0.username.as_str());
     let ctx = state.ctx.clone();
-    let kid = blocking(move || {
-        ctx.with_tx(|c| {
-            let kid = keys::rotate(c, &ctx.master, alg)?;
-            access_log::append(
-                c,
-                &ctx.master.chain_key(),
-                &[entry(&actor, "key.rotate", None, None, Some(kid.to_b64()))],
-            )?;
-            Ok(kid)
-        })
-    })
-    .await?;
-    let ctx = state.ctx.clone();
-    blocking(move || ctx.keys.reload()).await?;
+    let kid = blocking(move || keys::rotate(&ctx, &actor, alg)).await?;
     let ctx = state.ctx.clone();
     let info = blocking(move || keys::list(&mut *ctx.conn()?))
         .await?
         .into_iter()
         .find(|k| k.kid == kid.to_b64())
         .ok_or_else(|| AppError::Internal("rotated key not found".into()))?;
-    Ok(HttpResponse::Created().json(info))
+    Ok(HttpResponse::Created().json(KeyInfoView::from(&info)))
 }
 
 /// Mark a key compromised: every token it signed is refused (`key_revoked`) at once.
@@ -97,22 +84,6 @@ pub(crate) async fn revoke(
     let kid = kid.into_inner();
     let actor = Actor::admin(admin.0.username.as_str());
     let ctx = state.ctx.clone();
-    blocking(move || {
-        ctx.with_tx(|c| {
-            keys::revoke(c, &kid)?;
-            access_log::append(
-                c,
-                &ctx.master.chain_key(),
-                &[entry(&actor, "key.revoke", None, None, Some(kid.clone()))],
-            )?;
-            Ok(())
-        })
-    })
-    .await?;
-    let ctx = state.ctx.clone();
-    blocking(move || ctx.keys.reload()).await?;
+    blocking(move || keys::revoke(&ctx, &actor, &kid)).await?;
     Ok(HttpResponse::NoContent().finish())
 }
-
-#[allow(unused)]
-fn _doc(_: ErrorBody) {}

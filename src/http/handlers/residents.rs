@@ -16,10 +16,11 @@ use crate::request::auth::{blocking, AdminAuth};
 use crate::request::extract::uuid;
 use crate::request::State;
 use crate::service::families::{self, NewNewborn};
+use crate::service::lookup;
 use crate::service::merges;
 use crate::service::registry::{self, Actor, LookupVia};
 use crate::store::residents::NewResident;
-use crate::store::{cards, residents, Conflict};
+use crate::store::Conflict;
 
 /// Exactly one of `national_id` (the short form of a `resident_id_card`) and
 /// `document`. `sex` and `birth_date` are read from a number that encodes
@@ -327,10 +328,7 @@ pub(crate) async fn get(
     let id = ResidentId::from(uuid(&id)?);
     let ctx = state.ctx.clone();
     let (r, cs, fam, merged_into, temporary) = web::block(move || -> Result<_, AppError> {
-        let mut conn = ctx.conn()?;
-        let r = residents::get(&mut conn, &ctx.master, id)?;
-        let cs = cards::for_resident(&mut conn, id)?;
-        drop(conn);
+        let (r, cs) = lookup::resident_and_cards(&ctx, id)?;
         let fam = crate::service::families::family(&ctx, id)?;
         let merged_into = merges::merged_into(&ctx, id)?;
         let temporary = crate::service::temporary::of_resident(&ctx, id)?;

@@ -8,7 +8,7 @@ use uuid::Uuid;
 use crate::error::{AppError, ErrorBody};
 use crate::request::auth::{blocking, ClinicAuth};
 use crate::request::State;
-use crate::store::federation;
+use crate::service::lookup;
 
 #[derive(Deserialize, IntoParams)]
 pub struct FeedQuery {
@@ -55,8 +55,7 @@ pub(crate) async fn feed(
     let limit = q.limit.unwrap_or(1000).clamp(1, 1000);
     let reinstated = q.include_reinstated.unwrap_or(false);
     let ctx = state.ctx.clone();
-    let (changes, next) =
-        blocking(move || federation::feed_since(&mut *ctx.conn()?, since, limit)).await?;
+    let (changes, next) = blocking(move || lookup::card_changes(&ctx, since, limit)).await?;
     Ok(HttpResponse::Ok().json(Feed {
         revoked: changes
             .into_iter()

@@ -7,6 +7,7 @@ use actix_web::{get, web, HttpRequest, HttpResponse};
 
 use crate::domain::{Grouping, Period};
 use crate::error::{AppError, ErrorBody};
+use crate::http::views::CardUseReportView;
 use crate::request::auth::{blocking, AdminAuth};
 use crate::request::State;
 use crate::service::monitoring::{self, CardUseReport};
@@ -40,14 +41,14 @@ pub fn answer(report: &CardUseReport, csv: bool) -> HttpResponse {
     } else {
         HttpResponse::Ok()
             .insert_header((header::CACHE_CONTROL, "no-store"))
-            .json(report)
+            .json(CardUseReportView::from(report))
     }
 }
 
 /// Card uses in a period grouped by any of day, clinic, channel, step and outcome.
 #[utoipa::path(tag = "ops", params(CardUseQuery),
     responses(
-        (status = 200, body = CardUseReport, description = "JSON, or CSV with `Accept: text/csv`"),
+        (status = 200, body = CardUseReportView, description = "JSON, or CSV with `Accept: text/csv`"),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 422, body = ErrorBody, description = "invalid_date, invalid_period, period_too_long or invalid_group_by")),
     security(("admin" = [])))]

@@ -12,10 +12,11 @@ use crate::domain::{CardAction, CardStatus, ChangeReason, ReasonError};
 use crate::error::AppError;
 use crate::request::auth::blocking;
 use crate::request::State;
+use crate::service::lookup;
 use crate::service::registry::{self, Actor, MintVia};
 use crate::store::cards::Card;
 use crate::store::residents::Resident;
-use crate::store::{access_log, cards, residents, StoreError};
+use crate::store::StoreError;
 use crate::token::TokenKind;
 use crate::web::page::{short, when, Area, Cx, PageResult};
 use crate::web::Lang;
@@ -59,13 +60,7 @@ fn reason_required(a: CardAction) -> bool {
 async fn load(state: &web::Data<State>, id: &str) -> Result<(Card, Resident), AppError> {
     let id = card_id(id)?;
     let ctx = state.ctx.clone();
-    blocking(move || {
-        let mut conn = ctx.conn()?;
-        let card = cards::get(&mut conn, id)?;
-        let r = residents::get(&mut conn, &ctx.master, card.resident_id)?;
-        Ok((card, r))
-    })
-    .await
+    blocking(move || lookup::card_and_holder(&ctx, id)).await
 }
 
 struct ConfirmErrors<'a> {
@@ -403,7 +398,7 @@ pub(super) async fn log(
     let (card, r) = load(&state, &id).await?;
     let ctx = state.ctx.clone();
     let cid = card.id;
-    let rows = blocking(move || access_log::for_card(&mut *ctx.conn()?, cid, 500)).await?;
+    let rows = blocking(move || lookup::card_log(&ctx, cid, 500)).await?;
     let body = page(
         &cx,
         &admin,

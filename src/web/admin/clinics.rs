@@ -15,8 +15,9 @@ use crate::error::AppError;
 use crate::request::auth::blocking;
 use crate::request::extract::uuid;
 use crate::request::State;
+use crate::service::lookup;
 use crate::service::registry::{self, Actor};
-use crate::store::clinics::{self, Clinic};
+use crate::store::clinics::Clinic;
 use crate::store::{Conflict, StoreError};
 use crate::web::page::{when, Cx, PageResult};
 use crate::web::Lang;
@@ -124,7 +125,7 @@ fn clinics_table(l: Lang, all: &[Clinic]) -> Markup {
 
 async fn all_clinics(state: &web::Data<State>) -> Result<Vec<Clinic>, AppError> {
     let ctx = state.ctx.clone();
-    blocking(move || clinics::list(&mut *ctx.conn()?)).await
+    blocking(move || lookup::clinics(&ctx)).await
 }
 
 pub(super) async fn list(SignedIn { admin, cx }: SignedIn, state: web::Data<State>) -> PageResult {
@@ -292,13 +293,7 @@ pub(super) async fn show(
     let l = cx.lang;
     let cid = ClinicId::from_uuid(uuid(&id)?);
     let ctx = state.ctx.clone();
-    let (clinic, keys) = blocking(move || {
-        let mut conn = ctx.conn()?;
-        let c = clinics::get(&mut conn, cid)?;
-        let k = clinics::list_keys(&mut conn, cid)?;
-        Ok((c, k))
-    })
-    .await?;
+    let (clinic, keys) = blocking(move || lookup::clinic_and_keys(&ctx, cid)).await?;
     let body = page(
         &cx,
         &admin,

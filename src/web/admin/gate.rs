@@ -13,8 +13,9 @@ use actix_web::dev::Payload;
 use actix_web::{web, FromRequest, HttpRequest, HttpResponse, ResponseError};
 use serde::de::DeserializeOwned;
 
-use super::{csrf_refused, current_admin};
+use super::csrf_refused;
 use crate::error::AppError;
+use crate::request::auth::signed_in_admin;
 use crate::request::State;
 use crate::store::admins::Admin;
 use crate::web::csrf;
@@ -88,7 +89,10 @@ impl FromRequest for SignedIn {
                 .app_data::<web::Data<State>>()
                 .cloned()
                 .ok_or(Refused::Page(PageError(AppError::Unavailable)))?;
-            match current_admin(&req, &state).await.map_err(Refused::Page)? {
+            match signed_in_admin(&req, &state)
+                .await
+                .map_err(|e| Refused::Page(PageError(e)))?
+            {
                 Some(admin) => Ok(SignedIn { admin, cx }),
                 None => Err(Refused::SignIn(cx)),
             }

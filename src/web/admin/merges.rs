@@ -17,10 +17,11 @@ use crate::error::AppError;
 use crate::request::auth::blocking;
 use crate::request::extract::uuid;
 use crate::request::State;
+use crate::service::lookup;
 use crate::service::merges::{self, MergeError};
 use crate::service::registry::Actor;
-use crate::store::cards::{self, Card};
-use crate::store::residents::{self, Resident};
+use crate::store::cards::Card;
+use crate::store::residents::Resident;
 use crate::store::{Conflict, StoreError};
 use crate::web::page::{short, Cx, PageResult};
 use crate::web::Lang;
@@ -35,14 +36,11 @@ struct Side {
 async fn load(state: &web::Data<State>, id: ResidentId) -> Result<Option<Side>, AppError> {
     let ctx = state.ctx.clone();
     blocking(move || {
-        let mut conn = ctx.conn()?;
-        let resident = match residents::get(&mut conn, &ctx.master, id) {
-            Ok(r) => r,
+        let (resident, cards) = match lookup::resident_and_cards(&ctx, id) {
+            Ok(found) => found,
             Err(StoreError::NotFound) => return Ok(None),
             Err(e) => return Err(e),
         };
-        let cards = cards::for_resident(&mut conn, id)?;
-        drop(conn);
         let merged_into = merges::merged_into(&ctx, id)?;
         Ok(Some(Side {
             resident,

@@ -20,11 +20,10 @@ use serde::Deserialize;
 
 use super::csrf;
 use super::page::{Area, Cx, PageError, PageResult};
-use crate::request::auth::{blocking, session_secret, SESSION_COOKIE};
+use crate::request::auth::{blocking, close_session, signed_in_admin, SESSION_COOKIE};
 use crate::request::State;
 use crate::service::admins::{sign_in, SignIn};
 use crate::store::admins::Admin;
-use crate::store::sessions;
 pub(super) use gate::{Checked, NoFields, SignedIn};
 
 pub(super) fn scope() -> actix_web::Scope {
@@ -90,24 +89,6 @@ async fn not_found() -> Result<HttpResponse, PageError> {
     Err(PageError(crate::error::AppError::NotFound(
         "no such page".into(),
     )))
-}
-
-/// The administrator of this request's session, if it is valid.
-pub(super) async fn current_admin(
-    req: &HttpRequest,
-    state: &web::Data<State>,
-) -> Result<Option<Admin>, PageError> {
-    let Some(secret) = session_secret(req) else {
-        return Ok(None);
-    };
-    let hash = secret.hash();
-    let ctx = state.ctx.clone();
-    let admin = blocking(move || {
-        let mut conn = ctx.conn()?;
-        sessions::find_valid(&mut conn, &hash, chrono::Utc::now().naive_utc())
-    })
-    .await?;
-    Ok(admin)
 }
 
 pub(super) fn csrf_refused(cx: Cx) -> HttpResponse {
@@ -240,7 +221,7 @@ fn login_page(cx: &Cx, username: &str, error: Option<&str>) -> Markup {
 
 async fn login_form(req: HttpRequest, state: web::Data<State>) -> PageResult {
     let cx = Cx::new(&req);
-    if current_admin(&req, &state).await?.is_some() {
+    if signed_in_admin(&req, &state).await?.is_some() {
         return Ok(cx.redirect("/admin"));
     }
     let body = login_page(&cx, "", None);
@@ -307,11 +288,7 @@ async fn login(
 
 async fn logout(req: HttpRequest, state: web::Data<State>, _form: Checked<NoFields>) -> PageResult {
     let mut cx = Cx::new(&req);
-    if let Some(secret) = session_secret(&req) {
-        let hash = secret.hash();
-        let ctx = state.ctx.clone();
-        blocking(move || sessions::delete(&mut *ctx.conn()?, &hash)).await?;
-    }
+    close_session(&req, &state).await?;
     cx.remove_cookie(SESSION_COOKIE);
     Ok(cx.redirect("/admin/login"))
 }

@@ -24,8 +24,9 @@ use crate::request::auth::blocking;
 use crate::request::extract::uuid;
 use crate::request::State;
 use crate::service::families::{self, FamilyError, NewNewborn};
+use crate::service::lookup;
 use crate::service::registry::{self, Actor, LookupVia};
-use crate::store::residents::{self, NewResident, Resident};
+use crate::store::residents::{NewResident, Resident};
 use crate::store::{Conflict, StoreError};
 use crate::web::page::{Cx, PageResult};
 use crate::web::Lang;
@@ -628,7 +629,7 @@ fn document_form(
 async fn load(state: &web::Data<State>, id: &str) -> Result<Resident, AppError> {
     let rid = ResidentId::from_uuid(uuid(id)?);
     let ctx = state.ctx.clone();
-    blocking(move || residents::get(&mut *ctx.conn()?, &ctx.master, rid)).await
+    blocking(move || lookup::resident(&ctx, rid)).await
 }
 
 pub(super) async fn new_document_form(

@@ -20,7 +20,6 @@ use crate::service::families;
 use crate::service::registry::{self, Actor, LookupVia};
 use crate::store::cards::Card;
 use crate::store::residents::Resident;
-use crate::store::{cards, links, residents};
 use crate::web::page::{short, when, Cx, PageResult};
 
 #[derive(Deserialize)]
@@ -78,6 +77,7 @@ pub(super) async fn find(
 }
 
 use crate::domain::mask_phone as masked_phone;
+use crate::service::lookup;
 
 fn status_badge(l: crate::web::Lang, s: CardStatus) -> Markup {
     html! { span class=(format!("status status-{}", s.as_str())) { (l.status(s)) } }
@@ -127,11 +127,8 @@ pub(super) async fn show(
     let rid = ResidentId::from_uuid(uuid(&id)?);
     let ctx = state.ctx.clone();
     let (r, cs, ls, fam, merged_into, temporary) = web::block(move || -> Result<_, AppError> {
-        let mut conn = ctx.conn()?;
-        let r = residents::get(&mut conn, &ctx.master, rid)?;
-        let cs = cards::for_resident(&mut conn, rid)?;
-        let ls = links::for_resident(&mut conn, rid)?;
-        drop(conn);
+        let (r, cs) = lookup::resident_and_cards(&ctx, rid)?;
+        let ls = lookup::links_of_resident(&ctx, rid)?;
         let fam = families::family(&ctx, rid)?;
         let merged_into = crate::service::merges::merged_into(&ctx, rid)?;
         let mut temporary = std::collections::HashMap::new();
