@@ -29,7 +29,7 @@ ROOT=$(pwd)
 DURATION=${DURATION:-15}
 CONNECTIONS=${CONNECTIONS:-32}
 WRK_THREADS=${WRK_THREADS:-1}
-BIN=$ROOT/target/release/healthcard
+BIN=${BIN:-$ROOT/target/release/healthcard}
 
 if [ "${BUILD:-1}" = 1 ]; then
     cargo build --release --quiet

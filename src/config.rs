@@ -77,6 +77,10 @@ pub struct Settings {
     /// `HEALTHCARD_FEDERATION_TIMEOUT_MS`: how long a visiting node waits
     /// for a home node before answering `issuer_unavailable` (default 2000).
     pub federation_timeout_ms: u64,
+    /// `HEALTHCARD_FEDERATION_PEER_RATE_PER_SEC`: node-to-node requests a
+    /// second this node answers per peer node key (sustained; bursts up to
+    /// twice that), 429 `rate_limited` beyond (default 1000).
+    pub federation_peer_rate_per_sec: u32,
 }
 
 /// The optional TOML file: same names as [`Settings`], every field optional.
@@ -110,6 +114,7 @@ struct FileSettings {
     trust_list: Option<String>,
     trust_list_refresh_secs: Option<u64>,
     federation_timeout_ms: Option<u64>,
+    federation_peer_rate_per_sec: Option<u32>,
 }
 
 /// Values given on the command line; they override everything else.
@@ -157,6 +162,7 @@ impl Default for Settings {
             trust_list: None,
             trust_list_refresh_secs: 300,
             federation_timeout_ms: 2000,
+            federation_peer_rate_per_sec: 1000,
         }
     }
 }
@@ -270,7 +276,8 @@ impl Settings {
             log_json,
             fhir_system_prefix,
             trust_list_refresh_secs,
-            federation_timeout_ms
+            federation_timeout_ms,
+            federation_peer_rate_per_sec
         );
         Ok(())
     }
@@ -332,7 +339,8 @@ impl Settings {
             temporary_card_days => "HEALTHCARD_TEMPORARY_CARD_DAYS",
             log_json => "HEALTHCARD_LOG_JSON",
             trust_list_refresh_secs => "HEALTHCARD_TRUST_LIST_REFRESH_SECS",
-            federation_timeout_ms => "HEALTHCARD_FEDERATION_TIMEOUT_MS"
+            federation_timeout_ms => "HEALTHCARD_FEDERATION_TIMEOUT_MS",
+            federation_peer_rate_per_sec => "HEALTHCARD_FEDERATION_PEER_RATE_PER_SEC"
         );
         Ok(())
     }
@@ -352,7 +360,10 @@ impl Settings {
         if !(0..=600).contains(&self.clock_skew_secs) {
             return Err(ConfigError("clock_skew_secs must be 0-600".into()));
         }
-        if self.db_pool_size == 0 || self.verify_rate_per_sec == 0 || self.holder_rate_per_min == 0
+        if self.db_pool_size == 0
+            || self.verify_rate_per_sec == 0
+            || self.holder_rate_per_min == 0
+            || self.federation_peer_rate_per_sec == 0
         {
             return Err(ConfigError(
                 "pool size and rate limits must be positive".into(),

@@ -25,6 +25,8 @@ use crate::token::message_signature::{self as msig, SignatureError};
 use crate::token::trust_list::{self, Check, Entry, Issuer, TrustList};
 use crate::token::{self, Claims, Jwk, KeyRing, Kid, Reason, SigningKey, Validation};
 
+use super::audit::ForeignSeen;
+pub use super::audit::Nonce;
 use super::verification::{self, Outcome, Use};
 use super::AppContext;
 
@@ -137,11 +139,7 @@ impl Federation {
             ensure_node_key(&mut conn, master)?
         };
         let timeout = Duration::from_millis(settings.federation_timeout_ms);
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()?;
+        let client = new_client(timeout)?;
         let fed = Federation {
             inner: Arc::new(Inner {
                 root,
@@ -183,6 +181,30 @@ impl Federation {
     /// The list in use if it has not expired.
     pub fn current(&self) -> Option<Arc<TrustList>> {
         self.list().filter(|l| !l.expired_at(Utc::now()))
+    }
+
+    /// The HTTP client for requests to other nodes, one per thread: a
+    /// client's kept-alive connections are driven by the runtime that opened
+    /// them, and every actix worker is a runtime of its own, so a client
+    /// shared by the workers would hop threads on every call.
+    fn client(&self) -> reqwest::Client {
+        thread_local! {
+            static CLIENTS: std::cell::RefCell<Vec<(usize, reqwest::Client)>> =
+                const { std::cell::RefCell::new(Vec::new()) };
+        }
+        let id = Arc::as_ptr(&self.inner) as usize;
+        CLIENTS.with(|c| {
+            let mut clients = c.borrow_mut();
+            if let Some((_, client)) = clients.iter().find(|(i, _)| *i == id) {
+                return client.clone();
+            }
+            let client = self
+                .inner
+                .client_builder()
+                .unwrap_or_else(|_| self.inner.client.clone());
+            clients.push((id, client.clone()));
+            client
+        })
     }
 
     /// This city's node key.
@@ -274,6 +296,22 @@ impl Federation {
             last_error: last.error,
         }
     }
+}
+
+impl Inner {
+    fn client_builder(&self) -> reqwest::Result<reqwest::Client> {
+        new_client(self.timeout)
+    }
+}
+
+/// A client for node-to-node calls: bounded by `timeout` (connect and whole
+/// request), no redirects followed.
+fn new_client(timeout: Duration) -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
 }
 
 fn is_url(source: &str) -> bool {
@@ -540,14 +578,35 @@ pub async fn verify_foreign(
         Ok(v) if v.claims.issuer != issuer.code.as_str() => {
             refused(Reason::IssuerUnknown, Some(v.claims.card_id))
         }
-        Ok(v) => ask_home(ctx, clinic, text, used, issuer, v.claims).await?,
+        Ok(v) => ask_home(ctx, clinic, text, used, issuer, v.claims).await,
     };
     let mut entry = verification::log_entry(clinic, &outcome, used);
     entry.detail = Some(format!("issuer {}", issuer.code));
-    ctx.audit.record(entry).await?;
-    Ok(outcome)
+    match outcome {
+        // The card recorded and the clinic's number read in the batch that
+        // logs the verification (one transaction, no hop of its own).
+        Outcome::Foreign {
+            claims,
+            mut resolution,
+        } => {
+            let seen = ForeignSeen {
+                card: CardId::from(claims.card_id),
+                issuer: resolution.issuer.code.clone(),
+                resident_id: resolution.resident.id.to_string(),
+                clinic: clinic.id,
+            };
+            resolution.local_patient_id = ctx.audit.record_foreign(entry, seen).await?;
+            Ok(Outcome::Foreign { claims, resolution })
+        }
+        outcome => {
+            ctx.audit.record(entry).await?;
+            Ok(outcome)
+        }
+    }
 }
 
+/// The home node's judgement of a correctly signed foreign token; a valid
+/// one without the clinic's number yet (the caller reads it in its batch).
 async fn ask_home(
     ctx: &AppContext,
     clinic: &Arc<Clinic>,
@@ -555,7 +614,7 @@ async fn ask_home(
     used: Use,
     issuer: &Issuer,
     claims: Claims,
-) -> Result<Outcome, StoreError> {
+) -> Outcome {
     let unavailable = Outcome::Invalid {
         reason: Reason::IssuerUnavailable,
         card_id: Some(claims.card_id),
@@ -574,46 +633,33 @@ async fn ask_home(
         Ok(a) => a,
         Err(e) => {
             tracing::warn!(issuer = %issuer.code, error = %e, "home node did not answer");
-            return Ok(unavailable);
+            return unavailable;
         }
     };
     let answer: ResolveAnswer = match serde_json::from_slice(&answer) {
         Ok(a) => a,
         Err(_) => {
             tracing::warn!(issuer = %issuer.code, "home node answered something else than a resolution");
-            return Ok(unavailable);
+            return unavailable;
         }
     };
     match (answer.valid, answer.resident, answer.reason) {
-        (true, Some(resident), _) if answer.card_id == Some(claims.card_id) => {
-            let ctx2 = ctx.clone();
-            let code = issuer.code.to_string();
-            let rid = resident.id.to_string();
-            let clinic_id = clinic.id;
-            let card = CardId::from(claims.card_id);
-            let local = blocking(move || {
-                let mut conn = ctx2.conn()?;
-                fstore::saw_foreign_card(&mut conn, card, &code, &rid)?;
-                fstore::foreign_link(&mut conn, clinic_id, &code, &rid)
-            })
-            .await?;
-            Ok(Outcome::Foreign {
-                claims,
-                resolution: Box::new(ForeignResolution {
-                    issuer: IssuerRef {
-                        code: issuer.code.to_string(),
-                        name: issuer.name.to_string(),
-                    },
-                    resident,
-                    local_patient_id: local,
-                }),
-            })
-        }
-        (false, _, Some(reason)) => Ok(Outcome::Invalid {
+        (true, Some(resident), _) if answer.card_id == Some(claims.card_id) => Outcome::Foreign {
+            claims,
+            resolution: Box::new(ForeignResolution {
+                issuer: IssuerRef {
+                    code: issuer.code.to_string(),
+                    name: issuer.name.to_string(),
+                },
+                resident,
+                local_patient_id: None,
+            }),
+        },
+        (false, _, Some(reason)) => Outcome::Invalid {
             reason,
             card_id: Some(claims.card_id),
-        }),
-        _ => Ok(unavailable),
+        },
+        _ => unavailable,
     }
 }
 
@@ -640,7 +686,7 @@ async fn call(
     if !query.is_empty() {
         url = format!("{url}?{query}");
     }
-    let client = &ctx.federation.inner.client;
+    let client = ctx.federation.client();
     let req = match method {
         "POST" => client
             .post(&url)
@@ -714,6 +760,8 @@ pub fn link_foreign(
 pub struct Peer {
     pub issuer: IssuerCode,
     pub name: String,
+    /// The kid of the node key that signed the request.
+    pub node_kid: String,
 }
 
 /// What arrived with a node-to-node request.
@@ -729,9 +777,15 @@ pub struct SignedRequest<'a> {
 }
 
 /// Checks a node-to-node request: this node's list current, the signature
-/// by a node key of a listed issuer other than this one, fresh, its nonce
-/// never seen by any node of this city.
-pub fn authenticate(ctx: &AppContext, req: &SignedRequest) -> Result<Peer, FederationError> {
+/// by a node key of a listed issuer other than this one, fresh. CPU only
+/// (one Ed25519 verification), so it runs on the request's worker. The
+/// returned nonce must then be spent in the transaction of what the request
+/// does ([`resolve_for_peer`] through the access-log writer, or
+/// [`spend_nonce`]): never seen by any node of this city.
+pub fn authenticate(
+    ctx: &AppContext,
+    req: &SignedRequest,
+) -> Result<(Peer, Nonce), FederationError> {
     if !ctx.federation.federated() {
         return Err(FederationError::Off);
     }
@@ -768,14 +822,27 @@ pub fn authenticate(ctx: &AppContext, req: &SignedRequest) -> Result<Peer, Feder
     let expires = chrono::DateTime::from_timestamp(verified.created + MAX_REQUEST_AGE_SECS + 1, 0)
         .unwrap_or_default()
         .naive_utc();
-    let nonce = format!("{}:{}", verified.keyid, verified.nonce);
-    if !fstore::spend_nonce(&mut *ctx.conn()?, &nonce, expires)? {
+    let nonce = Nonce {
+        key: format!("{}:{}", verified.keyid, verified.nonce),
+        expires_at: expires,
+    };
+    Ok((
+        Peer {
+            issuer: caller.code.clone(),
+            name: caller.name.to_string(),
+            node_kid: verified.keyid.to_string(),
+        },
+        nonce,
+    ))
+}
+
+/// Spends a request's nonce on its own (a request that writes nothing
+/// else: the revocation feed); `Replayed` if it was spent before.
+pub fn spend_nonce(ctx: &AppContext, nonce: &Nonce) -> Result<(), FederationError> {
+    if !fstore::spend_nonce(&mut *ctx.conn()?, &nonce.key, nonce.expires_at)? {
         return Err(FederationError::Replayed);
     }
-    Ok(Peer {
-        issuer: caller.code.clone(),
-        name: caller.name.to_string(),
-    })
+    Ok(())
 }
 
 /// The local stand-in for a peer city in this node's clinics table
@@ -834,6 +901,7 @@ fn load_peer_clinic(ctx: &AppContext, peer: &Peer) -> Result<Clinic, StoreError>
 pub async fn resolve_for_peer(
     ctx: &AppContext,
     peer: Peer,
+    nonce: Nonce,
     body: &[u8],
 ) -> Result<ResolveAnswer, FederationError> {
     let req: ResolveRequest = serde_json::from_slice(body)
@@ -873,7 +941,14 @@ pub async fn resolve_for_peer(
             .transpose()
             .map_err(|_| FederationError::BadRequest("unknown step".into()))?,
     };
-    let outcome = verification::verify_local(ctx, &clinic, &req.token, used).await?;
+    let outcome = verification::verify_local_with(ctx, &clinic, &req.token, used, Some(nonce))
+        .await
+        .map_err(|e| match e {
+            StoreError::Conflict(crate::store::Conflict::RequestReplayed) => {
+                FederationError::Replayed
+            }
+            e => FederationError::Store(e),
+        })?;
     Ok(match outcome {
         Outcome::Valid { claims, resolution } => ResolveAnswer {
             valid: true,

@@ -121,15 +121,19 @@ pub fn saw_foreign_card(
         ))
         .execute(conn)?;
     if updated == 0 {
-        let inserted = diesel::insert_into(foreign_cards::table)
-            .values((
-                foreign_cards::card_id.eq(card.to_string()),
-                foreign_cards::issuer.eq(issuer),
-                foreign_cards::resident_id.eq(resident_id),
-                foreign_cards::status.eq(CardStatus::Active.as_str()),
-                foreign_cards::seen_at.eq(at),
-            ))
-            .execute(conn);
+        // In a savepoint: this runs inside the access-log writer's batch
+        // transaction, which a refused insert must not abort on PostgreSQL.
+        let inserted = conn.transaction(|c| {
+            diesel::insert_into(foreign_cards::table)
+                .values((
+                    foreign_cards::card_id.eq(card.to_string()),
+                    foreign_cards::issuer.eq(issuer),
+                    foreign_cards::resident_id.eq(resident_id),
+                    foreign_cards::status.eq(CardStatus::Active.as_str()),
+                    foreign_cards::seen_at.eq(at),
+                ))
+                .execute(c)
+        });
         match inserted {
             // Another request recorded it at the same moment: as good.
             Err(diesel::result::Error::DatabaseError(

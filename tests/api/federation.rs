@@ -84,6 +84,13 @@ fn wait_for(mut ok: impl FnMut() -> bool) {
 /// Three cities: Jinan 370100 and Chengdu 510100 on SQLite, Beijing 110100
 /// on PostgreSQL when a server is available.
 fn federation() -> Federation {
+    federation_with(|_| {})
+}
+
+/// [`federation`] with `tweak` applied to every node's settings.
+fn federation_with(
+    tweak: impl Fn(&mut healthcard::config::Settings) + Clone + Send + 'static,
+) -> Federation {
     let dir = tempfile::tempdir().unwrap();
     let (root, _) = trust_list::generate_root();
     let root_file = dir.path().join("root.jwk");
@@ -94,11 +101,12 @@ fn federation() -> Federation {
     .unwrap();
     let list = dir.path().join("trust-list.jws");
     let node = |code: &str, name: &str, backend: Backend| {
-        let (code, name, root_file, list) = (
+        let (code, name, root_file, list, tweak) = (
             code.to_string(),
             name.to_string(),
             root_file.clone(),
             list.clone(),
+            tweak.clone(),
         );
         spawn_app_with(backend, move |s| {
             s.issuer = code;
@@ -107,6 +115,7 @@ fn federation() -> Federation {
             s.trust_list = Some(list.display().to_string());
             s.trust_list_refresh_secs = 1;
             s.federation_timeout_ms = 800;
+            tweak(s);
         })
     };
     let third = if crate::common::db::fresh_pg_url().is_some() {
@@ -621,4 +630,97 @@ fn the_operator_signs_and_checks_a_list_from_the_command_line() {
         key_s,
         entries.to_str().unwrap(),
     ]));
+}
+
+/// A signed `POST /federation/v1/resolve` from `key` to `home`, as a node
+/// sends it; the same `signed` headers can be sent again (a replay).
+fn signed_resolve(key: &SigningKey, body: &str) -> message_signature::Signed {
+    message_signature::sign(
+        key,
+        "POST",
+        "/federation/v1/resolve",
+        "",
+        body.as_bytes(),
+        chrono::Utc::now().timestamp(),
+    )
+    .unwrap()
+}
+
+fn send_signed(
+    home: &TestApp,
+    s: &message_signature::Signed,
+    body: &str,
+) -> reqwest::blocking::Response {
+    home.post("/federation/v1/resolve")
+        .header("content-type", "application/json")
+        .header("content-digest", &s.content_digest)
+        .header("signature-input", &s.signature_input)
+        .header("signature", &s.signature)
+        .body(body.to_string())
+        .send()
+        .unwrap()
+}
+
+fn access_log_len(n: &TestApp, card: &str) -> usize {
+    n.admin_get(&format!("/api/v1/cards/{card}/access-log"))
+        .json::<Value>()
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .len()
+}
+
+/// A peer node's requests are limited per node key: 429 `rate_limited` with
+/// Retry-After beyond the rate, nothing written for a refused request (its
+/// nonce is not spent: the same request answers once the rate allows), and
+/// another peer's key keeps its own quota.
+#[test]
+fn a_peer_node_over_its_rate_is_answered_429_and_nothing_is_written() {
+    let f = federation_with(|s| s.federation_peer_rate_per_sec = 1);
+    let (jinan, chengdu, beijing) = (&f.nodes[0], &f.nodes[1], &f.nodes[2]);
+    let (_, card, _) = jinan.resident_with_card(21);
+    let stat = jinan.mint(&card, "static");
+    let body = json!({"token": stat, "clinic": {"code": "CD01", "name": "x"}}).to_string();
+    let cd_key = chengdu.ctx.federation.node_key().clone();
+    let issued = access_log_len(jinan, &card);
+    // The burst (twice the rate) is answered, then 429 until the rate allows.
+    let mut refused = None;
+    let mut answered = 0;
+    for _ in 0..10 {
+        let s = signed_resolve(&cd_key, &body);
+        let r = send_signed(jinan, &s, &body);
+        if r.status() == 429 {
+            refused = Some((s, r));
+            break;
+        }
+        assert_eq!(r.status(), 200);
+        answered += 1;
+    }
+    let (s, r) = refused.expect("a request over the rate is refused");
+    assert!(answered >= 2, "the burst is answered: {answered}");
+    assert!(r.headers().get("retry-after").is_some());
+    assert_eq!(crate::helpers::error_code(r, 429), "rate_limited");
+    let logged = access_log_len(jinan, &card);
+    assert_eq!(
+        logged,
+        issued + answered,
+        "one row per answered request, none for the refused"
+    );
+    // Another node's key has its own quota.
+    let bj_key = beijing.ctx.federation.node_key().clone();
+    let b = signed_resolve(&bj_key, &body);
+    assert_eq!(send_signed(jinan, &b, &body).status(), 200);
+    // The refused request's nonce was not spent: sent again once the rate
+    // allows, it is answered (and only then logged).
+    std::thread::sleep(Duration::from_millis(1100));
+    let again = send_signed(jinan, &s, &body);
+    assert_eq!(again.status(), 200);
+    assert_eq!(access_log_len(jinan, &card), logged + 2);
+    // ... and then it is a replay, refused and not logged.
+    std::thread::sleep(Duration::from_millis(1100));
+    assert_eq!(
+        crate::helpers::error_code(send_signed(jinan, &s, &body), 401),
+        "replayed_request"
+    );
+    assert_eq!(access_log_len(jinan, &card), logged + 2);
 }
