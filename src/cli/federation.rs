@@ -41,6 +41,9 @@ pub(super) enum FederationCommand {
         /// A JSON array of entries (what `describe` prints, one per issuer).
         entries: PathBuf,
     },
+    /// What this (home) node discloses to peer cities about its residents.
+    #[command(subcommand)]
+    Peer(PeerCommand),
     /// Verify a trust list and print its payload as JSON; exit 1 when the
     /// signature or the dates fail.
     Show {
@@ -52,8 +55,57 @@ pub(super) enum FederationCommand {
     },
 }
 
+#[derive(Subcommand)]
+pub(super) enum PeerCommand {
+    /// Set the disclosure policy for one peer city (in force on every node
+    /// of this city within 30 s; logged).
+    Set {
+        /// The peer's issuer code (6 digits, e.g. 510100).
+        #[arg(long)]
+        issuer: String,
+        /// `standard` (what a clinic without pii sees; the default for every
+        /// peer) or `pii` (also the full ID number, for the peer's clinics
+        /// that hold pii there).
+        #[arg(long)]
+        disclosure: String,
+    },
+    /// List the peers with a policy or a stand-in clinic, as JSON lines.
+    List,
+}
+
 pub(super) fn run(settings: Settings, cmd: FederationCommand) -> anyhow::Result<ExitCode> {
     match cmd {
+        FederationCommand::Peer(PeerCommand::Set { issuer, disclosure }) => {
+            let issuer = crate::domain::IssuerCode::parse(&issuer)?;
+            let disclosure = crate::domain::Disclosure::parse(&disclosure)?;
+            let (ctx, _) = AppContext::open_existing(settings)?;
+            federation::set_disclosure(
+                &ctx,
+                &crate::service::registry::Actor::system("cli"),
+                &issuer,
+                disclosure,
+            )?;
+            println!(
+                "{}",
+                serde_json::json!({"issuer": issuer.as_str(), "disclosure": disclosure.as_str()})
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        FederationCommand::Peer(PeerCommand::List) => {
+            let (ctx, _) = AppContext::open_existing(settings)?;
+            for p in federation::peers(&ctx)? {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "issuer": p.issuer,
+                        "disclosure": p.disclosure.as_str(),
+                        "stand_in_clinic": p.clinic_id.map(|c| c.to_string()),
+                        "updated_at": p.updated_at.and_utc(),
+                    })
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         FederationCommand::Keygen { out } => keygen(&out),
         FederationCommand::Describe => {
             if crate::domain::IssuerCode::parse(&settings.issuer).is_err() {

@@ -16,7 +16,8 @@ use uuid::Uuid;
 use crate::config::Settings;
 use crate::crypto::MasterKey;
 use crate::domain::{
-    CardId, CardStatus, Channel, ClinicCode, IssuerCode, LocalPatientId, Scopes, Step,
+    CardId, CardStatus, Channel, ClinicCode, Disclosure, IssuerCode, LocalPatientId, Scope, Scopes,
+    Step,
 };
 use crate::store::clinics::{self, Clinic};
 use crate::store::federation as fstore;
@@ -60,6 +61,9 @@ struct Inner {
     leeway_secs: i64,
     /// The home node's stand-in clinics of peers, by code (ids never change).
     peer_clinics: Mutex<std::collections::HashMap<String, Clinic>>,
+    /// What this node discloses to each peer (`federation_peers`), re-read
+    /// by the refresh thread; a peer without a row gets the default.
+    policies: RwLock<std::collections::HashMap<String, Disclosure>>,
 }
 
 #[derive(Default, Clone)]
@@ -152,8 +156,12 @@ impl Federation {
                 refresh: Duration::from_secs(settings.trust_list_refresh_secs),
                 leeway_secs: settings.clock_skew_secs,
                 peer_clinics: Mutex::new(Default::default()),
+                policies: RwLock::new(Default::default()),
             }),
         };
+        if let Ok(mut conn) = pool.get() {
+            fed.reload_policies(&mut conn);
+        }
         // A file is read now; a URL by the refresh thread's first round
         // (this may run inside the server's runtime, where a blocking HTTP
         // client must not).
@@ -162,6 +170,36 @@ impl Federation {
             let _ = fed.refresh_now();
         }
         Ok(fed)
+    }
+
+    /// Re-reads the disclosure policies of peers (every refresh tick, so a
+    /// change made on any node of the city, or by the CLI, is in force
+    /// everywhere within `min(trust_list_refresh_secs, 30 s)`).
+    fn reload_policies(&self, conn: &mut crate::store::DbConnection) {
+        match fstore::peers(conn) {
+            Ok(rows) => {
+                *self
+                    .inner
+                    .policies
+                    .write()
+                    .unwrap_or_else(|p| p.into_inner()) =
+                    rows.into_iter().map(|r| (r.issuer, r.disclosure)).collect();
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "federation peers unread; keeping the last policies")
+            }
+        }
+    }
+
+    /// What this node discloses to the peer `issuer`.
+    pub fn disclosure_for(&self, issuer: &IssuerCode) -> Disclosure {
+        self.inner
+            .policies
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(issuer.as_str())
+            .copied()
+            .unwrap_or_default()
     }
 
     /// Whether this node is configured with an operator key.
@@ -406,6 +444,9 @@ pub fn spawn_refresh(ctx: AppContext) {
                     since_list = Duration::ZERO;
                     let _ = ctx.federation.refresh_now();
                 }
+                if let Ok(mut conn) = ctx.conn() {
+                    ctx.federation.reload_policies(&mut conn);
+                }
                 poll_revocations(&ctx);
             }
         })
@@ -443,11 +484,23 @@ pub struct PeerResident {
     pub document_type: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub document_masked: Option<String>,
+    /// The full ID number: only from a home node whose policy for this peer
+    /// is `pii`, and only for an asking clinic with `pii` (see
+    /// [`Disclosure`]); the visiting node shows it to such a clinic only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub national_id: Option<String>,
 }
 
 impl PeerResident {
-    fn of(r: &crate::store::residents::Resident) -> PeerResident {
+    /// The resident as disclosed: what a clinic without `pii` sees, plus
+    /// the full ID number when `pii` (never more than a `pii` clinic sees).
+    fn of(r: &crate::store::residents::Resident, pii: bool) -> PeerResident {
         PeerResident {
+            national_id: if pii {
+                r.national_id().map(|n| n.as_str().to_string())
+            } else {
+                None
+            },
             id: r.id.as_uuid(),
             name: r.name.clone(),
             sex: r.sex.as_str().to_string(),
@@ -478,6 +531,12 @@ pub struct ResolveRequest {
     /// One of the steps of care (`registration`, …).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub step: Option<String>,
+    /// The asking clinic holds `pii` at the visiting node: the home node may
+    /// then disclose the full number, if its policy for the peer allows.
+    /// Sent only when true, so that a home node of the previous release
+    /// (which refuses unknown fields) still answers the usual requests.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pii: bool,
 }
 
 /// Its answer.
@@ -627,6 +686,7 @@ async fn ask_home(
         },
         channel: used.channel.map(|c| c.as_str().to_string()),
         step: used.step.map(|s| s.as_str().to_string()),
+        pii: clinic.scopes.contains(Scope::Pii),
     })
     .expect("a request serializes");
     let answer = match call(ctx, issuer, "POST", RESOLVE_PATH, "", body).await {
@@ -866,32 +926,81 @@ fn peer_clinic(ctx: &AppContext, peer: &Peer) -> Result<Clinic, StoreError> {
 }
 
 fn load_peer_clinic(ctx: &AppContext, peer: &Peer) -> Result<Clinic, StoreError> {
-    let code =
-        ClinicCode::parse(&format!("fed-{}", peer.issuer)).map_err(|_| StoreError::NotFound)?;
-    let mut conn = ctx.conn()?;
-    if let Some(c) = clinics::find_by_code(&mut conn, &code)? {
-        return Ok(c);
+    let issuer = peer.issuer.as_str();
+    if let Some(id) = fstore::peer(&mut *ctx.conn()?, issuer)?.and_then(|p| p.clinic_id) {
+        return clinics::get(&mut *ctx.conn()?, id);
     }
     let name = format!("{} (federation {})", peer.name, peer.issuer);
-    match clinics::create(
-        &mut conn,
-        &code,
-        &name,
-        Scopes::from_list(&[crate::domain::Scope::Verify])
-            .map_err(|e| StoreError::Other(e.to_string()))?,
-    ) {
-        Ok((clinic, _key)) => {
+    let scopes =
+        Scopes::from_list(&[Scope::Verify]).map_err(|e| StoreError::Other(e.to_string()))?;
+    // `fed-<code>`: a prefix no clinic can be created with
+    // (`ClinicCode::parse_new`); a clinic of that code from before the
+    // prefix was reserved is passed over, never taken for the peer.
+    for n in 0..10 {
+        let code = ClinicCode::stand_in(&peer.issuer, n);
+        let made = ctx.with_tx(|c| {
+            let (clinic, _key) = clinics::create(c, &code, &name, scopes)?;
             // The key made with it is never shown: withdraw it at once.
-            for k in clinics::list_keys(&mut conn, clinic.id)? {
-                clinics::revoke_key(&mut conn, &k.id)?;
+            for k in clinics::list_keys(c, clinic.id)? {
+                clinics::revoke_key(c, &k.id)?;
             }
-            Ok(clinic)
+            // Another node of the city may have made one at the same moment:
+            // the first row in the table wins.
+            if let Some(id) = fstore::peer(c, issuer)?.and_then(|p| p.clinic_id) {
+                return Ok(Err(id));
+            }
+            fstore::set_peer_clinic(c, issuer, clinic.id)?;
+            Ok(Ok(clinic))
+        });
+        match made {
+            Ok(Ok(clinic)) => return Ok(clinic),
+            Ok(Err(id)) => return clinics::get(&mut *ctx.conn()?, id),
+            Err(StoreError::Conflict(_)) => {
+                if let Some(id) = fstore::peer(&mut *ctx.conn()?, issuer)?.and_then(|p| p.clinic_id)
+                {
+                    return clinics::get(&mut *ctx.conn()?, id);
+                }
+            }
+            Err(e) => return Err(e),
         }
-        Err(StoreError::Conflict(_)) => {
-            clinics::find_by_code(&mut conn, &code)?.ok_or(StoreError::NotFound)
-        }
-        Err(e) => Err(e),
     }
+    Err(StoreError::Other(format!(
+        "no free stand-in clinic code for peer {issuer}"
+    )))
+}
+
+/// Sets what this node discloses to the peer city `issuer` (in force on
+/// every node of the city at its next refresh tick); logged.
+pub fn set_disclosure(
+    ctx: &AppContext,
+    actor: &super::registry::Actor,
+    issuer: &IssuerCode,
+    disclosure: Disclosure,
+) -> Result<(), StoreError> {
+    ctx.with_tx(|c| {
+        fstore::set_peer_disclosure(c, issuer.as_str(), disclosure)?;
+        crate::store::access_log::append(
+            c,
+            &ctx.master.chain_key(),
+            &[super::registry::entry(
+                actor,
+                "federation.peer.disclosure",
+                None,
+                None,
+                Some(format!("{issuer} disclosure={disclosure}")),
+            )],
+        )
+        .map(|_| ())
+    })?;
+    if let Ok(mut conn) = ctx.conn() {
+        ctx.federation.reload_policies(&mut conn);
+    }
+    Ok(())
+}
+
+/// Every peer city this node has a policy or a stand-in for.
+pub fn peers(ctx: &AppContext) -> Result<Vec<fstore::PeerRow>, StoreError> {
+    fstore::peers(&mut *ctx.conn()?)
 }
 
 /// The home node's resolution for a peer: the same checks as for its own
@@ -954,7 +1063,10 @@ pub async fn resolve_for_peer(
             valid: true,
             reason: None,
             card_id: Some(claims.card_id),
-            resident: Some(PeerResident::of(&resolution.resident)),
+            resident: Some(PeerResident::of(
+                &resolution.resident,
+                req.pii && ctx.federation.disclosure_for(&peer.issuer) == Disclosure::Pii,
+            )),
         },
         Outcome::Invalid { reason, .. } => ResolveAnswer {
             valid: false,

@@ -724,3 +724,181 @@ fn a_peer_node_over_its_rate_is_answered_429_and_nothing_is_written() {
     );
     assert_eq!(access_log_len(jinan, &card), logged + 2);
 }
+
+/// The binary on a node's own database and data folder.
+fn node_cli(n: &TestApp, args: &[&str]) -> std::process::Output {
+    crate::helpers::cli(
+        &n.settings.data_dir,
+        Some(&n.settings.database_url),
+        args,
+        None,
+    )
+}
+
+/// What a home node discloses is its operator's policy per peer city:
+/// by default what a clinic without `pii` sees, even to a peer's `pii`
+/// clinic and even when the request asks for it; with the `pii` grant the
+/// full number, to that peer's `pii` clinics only, never to another peer.
+#[test]
+fn a_peer_gets_the_full_number_only_with_the_home_operators_grant_and_a_pii_clinic() {
+    let f = federation();
+    let (jinan, chengdu, beijing) = (&f.nodes[0], &f.nodes[1], &f.nodes[2]);
+    let full = crate::helpers::national_id(31);
+    let (_, card, _) = jinan.resident_with_card(31);
+    let (_, cd_pii) = chengdu.clinic("CD01", &["verify", "pii"]);
+    let (_, cd_plain) = chengdu.clinic("CD02", &["verify"]);
+    let (_, bj_pii) = beijing.clinic("BJ01", &["verify", "pii"]);
+    let (_, jn_plain) = jinan.clinic("JN01", &["verify"]);
+    let stat = jinan.mint(&card, "static");
+    let local_masked = verify(jinan, &jn_plain, &stat)["resident"]["national_id_masked"].clone();
+    assert!(local_masked.is_string());
+
+    // No grant: the peer's answer is a non-pii clinic's, whatever is asked.
+    let v = verify(chengdu, &cd_pii, &stat);
+    assert_eq!(v["valid"], true, "{v}");
+    assert!(v["resident"]["national_id"].is_null(), "{v}");
+    assert_eq!(v["resident"]["national_id_masked"], local_masked);
+    let cd_node = chengdu.ctx.federation.node_key().clone();
+    let asking =
+        json!({"token": stat, "clinic": {"code": "CD01", "name": "x"}, "pii": true}).to_string();
+    let r = send_signed(jinan, &signed_resolve(&cd_node, &asking), &asking);
+    assert_eq!(r.status(), 200);
+    let text = r.text().unwrap();
+    assert!(!text.contains(&full), "{text}");
+    let answer: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(answer["resident"]["national_id_masked"], local_masked);
+
+    // A bad policy is refused; the grant is set by the home operator's CLI.
+    crate::helpers::err(&node_cli(
+        jinan,
+        &[
+            "federation",
+            "peer",
+            "set",
+            "--issuer",
+            "510100",
+            "--disclosure",
+            "all",
+        ],
+    ));
+    let out = crate::helpers::ok(&node_cli(
+        jinan,
+        &[
+            "federation",
+            "peer",
+            "set",
+            "--issuer",
+            "510100",
+            "--disclosure",
+            "pii",
+        ],
+    ));
+    assert!(out.contains("\"pii\""), "{out}");
+    let list = crate::helpers::ok(&node_cli(jinan, &["federation", "peer", "list"]));
+    assert!(
+        list.contains("\"510100\"") && list.contains("\"pii\""),
+        "{list}"
+    );
+    // In force at the running node within its refresh tick.
+    wait_for(|| verify(chengdu, &cd_pii, &stat)["resident"]["national_id"] == full.as_str());
+    // Only for the peer's pii clinics, and only for that peer.
+    let v = verify(chengdu, &cd_plain, &stat);
+    assert_eq!(v["valid"], true);
+    assert!(v["resident"]["national_id"].is_null(), "{v}");
+    let plain_request = json!({"token": stat, "clinic": {"code": "CD02", "name": "x"}}).to_string();
+    let r = send_signed(
+        jinan,
+        &signed_resolve(&cd_node, &plain_request),
+        &plain_request,
+    );
+    assert!(!r.text().unwrap().contains(&full));
+    let v = verify(beijing, &bj_pii, &stat);
+    assert_eq!(v["valid"], true);
+    assert!(v["resident"]["national_id"].is_null(), "{v}");
+    // Withdrawn: back to the default.
+    crate::helpers::ok(&node_cli(
+        jinan,
+        &[
+            "federation",
+            "peer",
+            "set",
+            "--issuer",
+            "510100",
+            "--disclosure",
+            "standard",
+        ],
+    ));
+    wait_for(|| verify(chengdu, &cd_pii, &stat)["resident"]["national_id"].is_null());
+}
+
+/// A peer's stand-in clinic at the home node is found by the peers table,
+/// never by its code: `fed-…` codes are refused for new clinics (API and
+/// CLI), and a clinic of that code from before is never taken for the peer.
+#[test]
+fn no_clinic_can_be_taken_for_a_peer_citys_stand_in() {
+    let f = federation();
+    let (jinan, chengdu) = (&f.nodes[0], &f.nodes[1]);
+    for code in ["fed-510100", "FED-9"] {
+        let r = jinan.admin_post(
+            "/api/v1/clinics",
+            json!({"code": code, "name": "x", "scopes": ["verify"]}),
+        );
+        assert_eq!(crate::helpers::error_code(r, 422), "invalid_clinic_code");
+    }
+    let e = crate::helpers::err(&node_cli(
+        jinan,
+        &["clinic", "create", "--code", "fed-510100", "--name", "x"],
+    ));
+    assert!(e.contains("clinic_code") || e.contains("reserved"), "{e}");
+    // A clinic called fed-510100 made before the prefix was reserved (the
+    // store does not refuse it; only new clinics' codes are checked).
+    let old_code = healthcard::domain::ClinicCode::parse("fed-510100").unwrap();
+    let (old, _) = healthcard::store::clinics::create(
+        &mut jinan.ctx.conn().unwrap(),
+        &old_code,
+        "a real clinic",
+        healthcard::domain::Scopes::from_list(&[healthcard::domain::Scope::Verify]).unwrap(),
+    )
+    .unwrap();
+    let (_, card, _) = jinan.resident_with_card(41);
+    let (_, cd_key) = chengdu.clinic("CD01", &["verify"]);
+    assert_eq!(
+        verify(chengdu, &cd_key, &jinan.mint(&card, "static"))["valid"],
+        true
+    );
+    // The same at a home node on the other database (Beijing, PostgreSQL when
+    // a server is available): the stand-in made once, a dynamic token once.
+    let beijing = &f.nodes[2];
+    let (_, bj_card, _) = beijing.resident_with_card(42);
+    assert_eq!(
+        verify(chengdu, &cd_key, &beijing.mint(&bj_card, "static"))["valid"],
+        true
+    );
+    let dynamic = beijing.mint(&bj_card, "dynamic");
+    assert_eq!(verify(chengdu, &cd_key, &dynamic)["valid"], true);
+    assert_eq!(verify(chengdu, &cd_key, &dynamic)["reason"], "replayed");
+    let bj_peers = crate::helpers::ok(&node_cli(beijing, &["federation", "peer", "list"]));
+    assert_eq!(bj_peers.lines().count(), 1, "{bj_peers}");
+    let peers = crate::helpers::ok(&node_cli(jinan, &["federation", "peer", "list"]));
+    let row: Value = serde_json::from_str(peers.lines().next().unwrap()).unwrap();
+    assert_eq!(row["issuer"], "510100");
+    assert_eq!(row["disclosure"], "standard");
+    let stand_in = row["stand_in_clinic"].as_str().unwrap();
+    assert_ne!(
+        stand_in,
+        old.id.to_string(),
+        "the old clinic was taken for the peer"
+    );
+    // The home access log names the peer's clinic, under the stand-in.
+    let log: Value = jinan
+        .admin_get(&format!("/api/v1/cards/{card}/access-log"))
+        .json()
+        .unwrap();
+    assert!(
+        log.as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["actor"] == "510100-CD01"),
+        "{log}"
+    );
+}
