@@ -44,6 +44,10 @@ pub(super) enum FederationCommand {
     /// What this (home) node discloses to peer cities about its residents.
     #[command(subcommand)]
     Peer(PeerCommand),
+    /// This city's node key (signs its requests to other cities): rotate,
+    /// retire the old one once the list carries the new one.
+    #[command(subcommand, name = "node-key")]
+    NodeKey(NodeKeyCommand),
     /// Verify a trust list and print its payload as JSON; exit 1 when the
     /// signature or the dates fail.
     Show {
@@ -53,6 +57,21 @@ pub(super) enum FederationCommand {
         /// The compact JWS file.
         file: PathBuf,
     },
+}
+
+#[derive(Subcommand)]
+pub(super) enum NodeKeyCommand {
+    /// Make a new node key beside the one in use; prints its public JWK.
+    /// Send the new `federation describe` (it lists both) to the operator:
+    /// this city's nodes switch to the new key once the list in force
+    /// carries it, and peers accept both while the list carries both.
+    Rotate,
+    /// Delete every node key but the newest, once the trust list in force
+    /// carries the newest (refused before); then send `describe` again, so
+    /// the next list drops the old key.
+    Retire,
+    /// List this city's node keys (oldest first) and the one in use.
+    List,
 }
 
 #[derive(Subcommand)]
@@ -74,17 +93,44 @@ pub(super) enum PeerCommand {
 }
 
 pub(super) fn run(settings: Settings, cmd: FederationCommand) -> anyhow::Result<ExitCode> {
+    let actor = || crate::service::registry::Actor::system("cli");
     match cmd {
+        FederationCommand::NodeKey(NodeKeyCommand::Rotate) => {
+            let (ctx, _) = AppContext::open_existing(settings)?;
+            let key = federation::rotate_node_key(&ctx, &actor())?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&Jwk::from_verifying_key(&key.verifying_key()))?
+            );
+            eprintln!("new node key made; send `healthcard federation describe` to the federation operator");
+            Ok(ExitCode::SUCCESS)
+        }
+        FederationCommand::NodeKey(NodeKeyCommand::Retire) => {
+            let (ctx, _) = AppContext::open_existing(settings)?;
+            // The list as the servers hold it (a URL is fetched now: no
+            // runtime here, so the blocking client may run).
+            let _ = ctx.federation.refresh_now();
+            let retired = federation::retire_node_keys(&ctx, &actor())?;
+            println!("{}", serde_json::json!({ "retired": retired }));
+            Ok(ExitCode::SUCCESS)
+        }
+        FederationCommand::NodeKey(NodeKeyCommand::List) => {
+            let (ctx, _) = AppContext::open_existing(settings)?;
+            let _ = ctx.federation.refresh_now();
+            let in_use = ctx.federation.node_key().kid().to_b64();
+            for k in ctx.federation.node_keys() {
+                println!(
+                    "{}",
+                    serde_json::json!({"kid": k.kid().to_b64(), "in_use": k.kid().to_b64() == in_use})
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         FederationCommand::Peer(PeerCommand::Set { issuer, disclosure }) => {
             let issuer = crate::domain::IssuerCode::parse(&issuer)?;
             let disclosure = crate::domain::Disclosure::parse(&disclosure)?;
             let (ctx, _) = AppContext::open_existing(settings)?;
-            federation::set_disclosure(
-                &ctx,
-                &crate::service::registry::Actor::system("cli"),
-                &issuer,
-                disclosure,
-            )?;
+            federation::set_disclosure(&ctx, &actor(), &issuer, disclosure)?;
             println!(
                 "{}",
                 serde_json::json!({"issuer": issuer.as_str(), "disclosure": disclosure.as_str()})

@@ -50,10 +50,16 @@ pub struct Federation {
 struct Inner {
     /// The operator's key; `None`: not federated.
     root: Option<token::VerifyingKey>,
+    /// This node's own issuer code (`HEALTHCARD_ISSUER`).
+    issuer: String,
     source: Option<String>,
     list: RwLock<Option<Arc<TrustList>>>,
     last: Mutex<FetchState>,
-    node_key: SigningKey,
+    /// This city's node keys, oldest first (more than one while a rotation
+    /// is under way), re-read by the refresh thread.
+    node_keys: RwLock<Vec<Arc<SigningKey>>>,
+    /// The one requests are signed with ([`Federation::choose_node_key`]).
+    signing: RwLock<Arc<SigningKey>>,
     /// For requests to other nodes (resolve), bounded by the timeout.
     client: reqwest::Client,
     timeout: Duration,
@@ -138,19 +144,26 @@ impl Federation {
                 )
             }
         };
-        let node_key = {
+        let node_keys = {
             let mut conn = pool.get().map_err(StoreError::from)?;
-            ensure_node_key(&mut conn, master)?
+            ensure_node_key(&mut conn, master)?;
+            open_node_keys(&mut conn, master)?
         };
+        let first = node_keys
+            .first()
+            .cloned()
+            .ok_or_else(|| anyhow::anyhow!("no node key"))?;
         let timeout = Duration::from_millis(settings.federation_timeout_ms);
         let client = new_client(timeout)?;
         let fed = Federation {
             inner: Arc::new(Inner {
                 root,
+                issuer: settings.issuer.clone(),
                 source: settings.trust_list.clone(),
                 list: RwLock::new(None),
                 last: Mutex::new(FetchState::default()),
-                node_key,
+                node_keys: RwLock::new(node_keys),
+                signing: RwLock::new(first),
                 client,
                 timeout,
                 refresh: Duration::from_secs(settings.trust_list_refresh_secs),
@@ -245,9 +258,68 @@ impl Federation {
         })
     }
 
-    /// This city's node key.
-    pub fn node_key(&self) -> &SigningKey {
-        &self.inner.node_key
+    /// The node key this node signs requests with: the newest of the
+    /// city's node keys that the list in use carries for this issuer, else
+    /// the oldest (see [`Self::choose_node_key`]).
+    pub fn node_key(&self) -> Arc<SigningKey> {
+        self.inner
+            .signing
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Every node key of this city, oldest first: what `describe` lists.
+    pub fn node_keys(&self) -> Vec<Arc<SigningKey>> {
+        self.inner
+            .node_keys
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Picks the key to sign with after the list or the keys changed: a key
+    /// made by `federation node-key rotate` is used only once the list in
+    /// force carries it (peers would refuse it before); until then the old
+    /// one keeps signing, and both are accepted while the list carries both.
+    fn choose_node_key(&self) {
+        let keys = self.node_keys();
+        let list = self.list();
+        let own = |k: &Arc<SigningKey>| {
+            list.as_ref().is_some_and(|l| {
+                l.node_key(&k.kid())
+                    .is_some_and(|(i, _)| i.code.as_str() == self.inner.issuer)
+            })
+        };
+        let chosen = keys.iter().rev().find(|k| own(k)).or(keys.first()).cloned();
+        if let Some(k) = chosen {
+            let mut signing = self
+                .inner
+                .signing
+                .write()
+                .unwrap_or_else(|p| p.into_inner());
+            if signing.kid() != k.kid() {
+                tracing::info!(kid = %k.kid().to_b64(), "node key in use changed");
+                *signing = k;
+            }
+        }
+    }
+
+    /// Re-reads the city's node keys (a rotation or retirement by the CLI
+    /// or another node); keeps the ones held if the database cannot say.
+    fn reload_node_keys(&self, conn: &mut crate::store::DbConnection, master: &MasterKey) {
+        match open_node_keys(conn, master) {
+            Ok(keys) if !keys.is_empty() => {
+                *self
+                    .inner
+                    .node_keys
+                    .write()
+                    .unwrap_or_else(|p| p.into_inner()) = keys;
+                self.choose_node_key();
+            }
+            Ok(_) => tracing::warn!("no node key in the database; keeping the one held"),
+            Err(e) => tracing::warn!(error = %e, "node keys unread; keeping the ones held"),
+        }
     }
 
     /// Fetches the list from its source now and takes it if it verifies
@@ -280,6 +352,7 @@ impl Federation {
                     "trust list taken"
                 );
                 *self.inner.list.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(list));
+                self.choose_node_key();
             }
             Ok(changed)
         });
@@ -384,42 +457,150 @@ fn fetch(source: &str, timeout: Duration) -> Result<String, String> {
     }
 }
 
-/// The node key in the store, made (and sealed) on first use.
+/// Makes (and seals) this city's first node key if it has none.
 fn ensure_node_key(
     conn: &mut crate::store::DbConnection,
     master: &MasterKey,
-) -> Result<SigningKey, StoreError> {
+) -> Result<(), StoreError> {
     if fstore::node_key(conn)?.is_none() {
-        let key = SigningKey::generate();
-        let secret = key.secret_bytes().expect("a generated key is in memory");
-        fstore::insert_node_key(
-            conn,
-            &fstore::StoredNodeKey {
-                kid: key.kid().to_b64(),
-                public_key: key.public_key().to_vec(),
-                sealed_private: master.seal(NODE_KEY_PURPOSE, secret),
-            },
-        )
-        .or_else(|e| match e {
-            // Another node of the city made one at the same moment.
-            StoreError::Conflict(_) => Ok(()),
-            e => Err(e),
-        })?;
+        insert_new_node_key(conn, master)
+            .map(drop)
+            .or_else(|e| match e {
+                // Another node of the city made one at the same moment.
+                StoreError::Conflict(_) => Ok(()),
+                e => Err(e),
+            })?;
     }
-    let stored = fstore::node_key(conn)?.ok_or(StoreError::NotFound)?;
-    let secret = master
-        .open(NODE_KEY_PURPOSE, &stored.sealed_private)
-        .map_err(|_| {
-            StoreError::Other("the node key cannot be opened with this master key".into())
-        })?;
-    let key = SigningKey::from_secret(token::Alg::Ed25519, &secret)
-        .map_err(|e| StoreError::Other(format!("node key: {e}")))?;
-    if key.kid().to_b64() != stored.kid {
-        return Err(StoreError::Other(
-            "the node key's kid does not name it".into(),
-        ));
+    Ok(())
+}
+
+fn insert_new_node_key(
+    conn: &mut crate::store::DbConnection,
+    master: &MasterKey,
+) -> Result<SigningKey, StoreError> {
+    let key = SigningKey::generate();
+    let secret = key.secret_bytes().expect("a generated key is in memory");
+    fstore::insert_node_key(
+        conn,
+        &fstore::StoredNodeKey {
+            kid: key.kid().to_b64(),
+            public_key: key.public_key().to_vec(),
+            sealed_private: master.seal(NODE_KEY_PURPOSE, secret),
+        },
+    )?;
+    Ok(key)
+}
+
+/// Every node key of the city, opened, oldest first.
+fn open_node_keys(
+    conn: &mut crate::store::DbConnection,
+    master: &MasterKey,
+) -> Result<Vec<Arc<SigningKey>>, StoreError> {
+    fstore::node_keys(conn)?
+        .into_iter()
+        .map(|stored| {
+            let secret = master
+                .open(NODE_KEY_PURPOSE, &stored.sealed_private)
+                .map_err(|_| {
+                    StoreError::Other("the node key cannot be opened with this master key".into())
+                })?;
+            let key = SigningKey::from_secret(token::Alg::Ed25519, &secret)
+                .map_err(|e| StoreError::Other(format!("node key: {e}")))?;
+            if key.kid().to_b64() != stored.kid {
+                return Err(StoreError::Other(
+                    "the node key's kid does not name it".into(),
+                ));
+            }
+            Ok(Arc::new(key))
+        })
+        .collect()
+}
+
+/// Why a node-key rotation step was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeKeyError {
+    /// Retiring before the list in force carries the newest key would
+    /// leave this city unable to sign anything peers accept.
+    #[error("the trust list in force does not carry the newest node key ({0}) yet: send `federation describe` to the operator and wait for the list that carries it")]
+    NotInList(String),
+    /// Only one key: nothing to retire.
+    #[error("this city has one node key only; nothing to retire")]
+    NothingToRetire,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// `healthcard federation node-key rotate`: a new node key beside the one
+/// in use (logged). Nodes keep signing with the old one until the list in
+/// force carries the new one (`describe` now lists both).
+pub fn rotate_node_key(
+    ctx: &AppContext,
+    actor: &super::registry::Actor,
+) -> Result<SigningKey, StoreError> {
+    let key = ctx.with_tx(|c| {
+        let key = insert_new_node_key(c, &ctx.master)?;
+        crate::store::access_log::append(
+            c,
+            &ctx.master.chain_key(),
+            &[super::registry::entry(
+                actor,
+                "federation.node_key.rotate",
+                None,
+                None,
+                Some(key.kid().to_b64()),
+            )],
+        )?;
+        Ok(key)
+    })?;
+    if let Ok(mut conn) = ctx.conn() {
+        ctx.federation.reload_node_keys(&mut conn, &ctx.master);
     }
     Ok(key)
+}
+
+/// `healthcard federation node-key retire`: deletes every node key but the
+/// newest, once the list in force carries the newest for this issuer
+/// (logged); `describe` then lists the new key only, for the next list.
+/// Returns the kids retired.
+pub fn retire_node_keys(
+    ctx: &AppContext,
+    actor: &super::registry::Actor,
+) -> Result<Vec<String>, NodeKeyError> {
+    let keys = ctx.federation.node_keys();
+    let (Some(newest), true) = (keys.last(), keys.len() > 1) else {
+        return Err(NodeKeyError::NothingToRetire);
+    };
+    let newest_kid = newest.kid();
+    let listed = ctx.federation.current().is_some_and(|l| {
+        l.node_key(&newest_kid)
+            .is_some_and(|(i, _)| i.code.as_str() == ctx.settings.issuer)
+    });
+    if !listed {
+        return Err(NodeKeyError::NotInList(newest_kid.to_b64()));
+    }
+    let retired: Vec<String> = keys[..keys.len() - 1]
+        .iter()
+        .map(|k| k.kid().to_b64())
+        .collect();
+    ctx.with_tx(|c| {
+        fstore::retire_node_keys_except(c, &newest_kid.to_b64())?;
+        crate::store::access_log::append(
+            c,
+            &ctx.master.chain_key(),
+            &[super::registry::entry(
+                actor,
+                "federation.node_key.retire",
+                None,
+                None,
+                Some(retired.join(",")),
+            )],
+        )
+        .map(|_| ())
+    })?;
+    if let Ok(mut conn) = ctx.conn() {
+        ctx.federation.reload_node_keys(&mut conn, &ctx.master);
+    }
+    Ok(retired)
 }
 
 /// Starts the refresh thread: the list every `trust_list_refresh_secs`, the
@@ -446,6 +627,7 @@ pub fn spawn_refresh(ctx: AppContext) {
                 }
                 if let Ok(mut conn) = ctx.conn() {
                     ctx.federation.reload_policies(&mut conn);
+                    ctx.federation.reload_node_keys(&mut conn, &ctx.master);
                 }
                 poll_revocations(&ctx);
             }
@@ -461,9 +643,12 @@ pub fn describe(ctx: &AppContext) -> Entry {
         name: s.issuer_name.clone().unwrap_or_else(|| s.issuer.clone()),
         base_url: s.public_base(),
         keys: ctx.keys.current().jwks().keys,
-        node_keys: vec![Jwk::from_verifying_key(
-            &ctx.federation.node_key().verifying_key(),
-        )],
+        node_keys: ctx
+            .federation
+            .node_keys()
+            .iter()
+            .map(|k| Jwk::from_verifying_key(&k.verifying_key()))
+            .collect(),
     }
 }
 
@@ -734,7 +919,7 @@ async fn call(
 ) -> Result<Vec<u8>, String> {
     let path = format!("{}{route}", url_path(&issuer.base_url));
     let signed = msig::sign(
-        ctx.federation.node_key(),
+        &ctx.federation.node_key(),
         method,
         &path,
         query,
@@ -1185,7 +1370,7 @@ async fn call_with(
 ) -> Result<Vec<u8>, String> {
     let path = format!("{}{route}", url_path(&issuer.base_url));
     let signed = msig::sign(
-        ctx.federation.node_key(),
+        &ctx.federation.node_key(),
         "GET",
         &path,
         query,

@@ -334,11 +334,13 @@ pub struct Committed {
 
 /// Writes a batch needs beside the replay set and the log rows (the
 /// federation's request nonces and foreign cards), run inside the batch's
-/// transaction before them; an `Err` rolls the whole batch back.
+/// transaction (on PostgreSQL right after the head's lock, on SQLite after
+/// the log rows, once the transaction holds the write lock); an `Err`
+/// rolls the whole batch back.
 pub type SideWork<'a> = dyn FnMut(&mut DbConnection) -> Result<(), StoreError> + 'a;
 
-/// The access-log writer's commit of one batch, atomically: `side` first (if
-/// any), then spends the dynamic
+/// The access-log writer's commit of one batch, atomically: `side` (if
+/// any), spends the dynamic
 /// `tokens` through the replay set and appends the log entries that
 /// `entries(first_use)` gives for the answers, after the chain head. `kept`
 /// is the head the writer's last commit returned, if it kept one: while no
@@ -419,15 +421,18 @@ fn commit_batch_sqlite(
     entries: impl Fn(&[bool]) -> Vec<NewLogEntry>,
 ) -> Result<Committed, StoreError> {
     conn.transaction(|c| {
-        if let Some(side) = side.as_mut() {
-            side(c)?;
-        }
         let first_use = super::replay::accept_many(c, tokens)?;
         let entries = entries(&first_use);
         let head = match kept.map(|k| k.append_if_current(c, &entries)).transpose()? {
             Some(Some(head)) => head,
             _ => lock_head(c, chain)?.append(c, &entries)?,
         };
+        // After the first write, not before: a deferred SQLite transaction
+        // that reads first and then writes fails at once ("database is
+        // locked", no busy wait) when another connection wrote in between.
+        if let Some(side) = side.as_mut() {
+            side(c)?;
+        }
         Ok(Committed {
             first_use,
             head,

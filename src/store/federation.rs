@@ -43,6 +43,31 @@ pub fn node_key(conn: &mut DbConnection) -> Result<Option<StoredNodeKey>, StoreE
     }))
 }
 
+/// Every node key of this city, oldest first.
+pub fn node_keys(conn: &mut DbConnection) -> Result<Vec<StoredNodeKey>, StoreError> {
+    let rows: Vec<(String, Vec<u8>, Vec<u8>)> = node_keys::table
+        .order((node_keys::created_at.asc(), node_keys::kid.asc()))
+        .select((
+            node_keys::kid,
+            node_keys::public_key,
+            node_keys::sealed_private,
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(kid, public_key, sealed_private)| StoredNodeKey {
+            kid,
+            public_key,
+            sealed_private,
+        })
+        .collect())
+}
+
+/// Deletes every node key but `keep`; returns how many went.
+pub fn retire_node_keys_except(conn: &mut DbConnection, keep: &str) -> Result<usize, StoreError> {
+    Ok(diesel::delete(node_keys::table.filter(node_keys::kid.ne(keep))).execute(conn)?)
+}
+
 /// Stores a node key; another node's key stored at the same moment wins by
 /// being read back by [`node_key`] (oldest first).
 pub fn insert_node_key(conn: &mut DbConnection, key: &StoredNodeKey) -> Result<(), StoreError> {

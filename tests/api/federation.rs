@@ -725,14 +725,28 @@ fn a_peer_node_over_its_rate_is_answered_429_and_nothing_is_written() {
     assert_eq!(access_log_len(jinan, &card), logged + 2);
 }
 
-/// The binary on a node's own database and data folder.
+/// The binary on a node's own database and data folder, with its
+/// federation settings (as an operator runs it beside the server).
 fn node_cli(n: &TestApp, args: &[&str]) -> std::process::Output {
-    crate::helpers::cli(
-        &n.settings.data_dir,
-        Some(&n.settings.database_url),
-        args,
-        None,
-    )
+    let s = &n.settings;
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_healthcard"));
+    cmd.arg("--data-dir")
+        .arg(&s.data_dir)
+        .arg("--database-url")
+        .arg(&s.database_url)
+        .args(args)
+        .env_remove("HEALTHCARD_DATABASE_URL")
+        .env_remove("DATABASE_URL")
+        .env_remove("HEALTHCARD_MASTER_KEY")
+        .env_remove("HEALTHCARD_DATA_DIR")
+        .env("HEALTHCARD_ISSUER", &s.issuer);
+    if let Some(root) = &s.federation_root_key {
+        cmd.env("HEALTHCARD_FEDERATION_ROOT_KEY", root);
+    }
+    if let Some(list) = &s.trust_list {
+        cmd.env("HEALTHCARD_TRUST_LIST", list);
+    }
+    cmd.output().unwrap()
 }
 
 /// What a home node discloses is its operator's policy per peer city:
@@ -901,4 +915,72 @@ fn no_clinic_can_be_taken_for_a_peer_citys_stand_in() {
             .any(|e| e["actor"] == "510100-CD01"),
         "{log}"
     );
+}
+
+/// `healthcard federation node-key rotate|retire|list`: the new key is used
+/// only once the list in force carries it; both are accepted during the
+/// overlap; retiring is refused before the list carries the new key; once
+/// retired and dropped from the list, the old key is a stranger.
+#[test]
+fn a_node_key_is_rotated_without_a_gap() {
+    let mut f = federation();
+    let (_, card, _) = f.nodes[0].resident_with_card(51);
+    let stat = f.nodes[0].mint(&card, "static");
+    let (_, cd_key) = f.nodes[1].clinic("CD01", &["verify"]);
+    let old = f.nodes[1].ctx.federation.node_key();
+    let old_kid = old.kid().to_b64();
+
+    let out = crate::helpers::ok(&node_cli(
+        &f.nodes[1],
+        &["federation", "node-key", "rotate"],
+    ));
+    let new_jwk: Value = serde_json::from_str(&out).unwrap();
+    let new_kid = new_jwk["kid"].as_str().unwrap().to_string();
+    assert_ne!(new_kid, old_kid);
+    // The running node learns of it at its next tick and lists both ...
+    wait_for(|| describe(&f.nodes[1].ctx).node_keys.len() == 2);
+    // ... but keeps signing with the old key: the list does not carry the new one.
+    assert_eq!(f.nodes[1].ctx.federation.node_key().kid().to_b64(), old_kid);
+    assert_eq!(verify(&f.nodes[1], &cd_key, &stat)["valid"], true);
+    let e = crate::helpers::err(&node_cli(
+        &f.nodes[1],
+        &["federation", "node-key", "retire"],
+    ));
+    assert!(e.contains("does not carry"), "{e}");
+
+    // The list with both: the node switches, and both keys are accepted.
+    let entries = f.entries();
+    f.publish(entries, chrono::Duration::days(7));
+    wait_for(|| f.nodes[1].ctx.federation.node_key().kid().to_b64() == new_kid);
+    assert_eq!(verify(&f.nodes[1], &cd_key, &stat)["valid"], true);
+    let body = json!({"token": stat, "clinic": {"code": "CD01", "name": "x"}}).to_string();
+    assert_eq!(
+        send_signed(&f.nodes[0], &signed_resolve(&old, &body), &body).status(),
+        200
+    );
+    let keys = crate::helpers::ok(&node_cli(&f.nodes[1], &["federation", "node-key", "list"]));
+    assert!(
+        keys.lines()
+            .any(|l| l.contains(&new_kid) && l.contains("\"in_use\":true")),
+        "{keys}"
+    );
+
+    // Retired: describe lists the new key only; the next list drops the old.
+    let out = crate::helpers::ok(&node_cli(
+        &f.nodes[1],
+        &["federation", "node-key", "retire"],
+    ));
+    assert!(out.contains(&old_kid), "{out}");
+    wait_for(|| describe(&f.nodes[1].ctx).node_keys.len() == 1);
+    let entries = f.entries();
+    assert_eq!(entries[1].node_keys[0].kid, new_kid);
+    f.publish(entries, chrono::Duration::days(7));
+    assert_eq!(
+        crate::helpers::error_code(
+            send_signed(&f.nodes[0], &signed_resolve(&old, &body), &body),
+            401
+        ),
+        "unknown_node"
+    );
+    assert_eq!(verify(&f.nodes[1], &cd_key, &stat)["valid"], true);
 }
