@@ -287,7 +287,7 @@ impl Federation {
         let list = self.list();
         let own = |k: &Arc<SigningKey>| {
             list.as_ref().is_some_and(|l| {
-                l.node_key(&k.kid())
+                l.node_key(k.kid())
                     .is_some_and(|(i, _)| i.code.as_str() == self.inner.issuer)
             })
         };
@@ -572,7 +572,7 @@ pub fn retire_node_keys(
     };
     let newest_kid = newest.kid();
     let listed = ctx.federation.current().is_some_and(|l| {
-        l.node_key(&newest_kid)
+        l.node_key(newest_kid)
             .is_some_and(|(i, _)| i.code.as_str() == ctx.settings.issuer)
     });
     if !listed {

@@ -984,3 +984,73 @@ fn a_node_key_is_rotated_without_a_gap() {
     );
     assert_eq!(verify(&f.nodes[1], &cd_key, &stat)["valid"], true);
 }
+
+/// FHIR `$resolve-card` of a foreign card at the visiting node: a Patient
+/// of what the home city disclosed (valid FHIR R4), its resident and card
+/// under the home issuer's systems, the clinic's own number, the home city
+/// as managingOrganization, and no ID number without the home's grant.
+#[test]
+fn resolve_card_of_a_foreign_card_is_a_patient_of_what_its_home_city_disclosed() {
+    let f = federation();
+    let (jinan, chengdu) = (&f.nodes[0], &f.nodes[1]);
+    let full = crate::helpers::national_id(61);
+    let (rid, card, _) = jinan.resident_with_card(61);
+    let (_, cd_key) = chengdu.clinic("CD01", &["verify", "link", "pii"]);
+    let stat = jinan.mint(&card, "static");
+    assert_eq!(verify(chengdu, &cd_key, &stat)["valid"], true);
+    let r = chengdu
+        .post("/api/v1/links")
+        .bearer_auth(&cd_key)
+        .json(&json!({"card_id": card, "local_patient_id": "CD-77"}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let body = json!({"resourceType": "Parameters", "parameter": [
+        {"name": "token", "valueString": stat},
+        {"name": "channel", "valueCode": "window"},
+    ]});
+    let r = chengdu
+        .post("/fhir/Patient/$resolve-card")
+        .bearer_auth(&cd_key)
+        .header("content-type", "application/fhir+json")
+        .body(body.to_string())
+        .send()
+        .unwrap();
+    let v = crate::fhir::fhir(r, 200);
+    let param = |name: &str| {
+        v["parameter"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {name} in {v}"))
+    };
+    assert_eq!(param("valid")["valueBoolean"], true);
+    assert_eq!(param("issuer")["valueString"], "370100");
+    let p = &param("patient")["resource"];
+    assert_eq!(p["resourceType"], "Patient");
+    assert!(p.get("id").is_none(), "the resource lives at home: {p}");
+    let ids = p["identifier"].as_array().unwrap();
+    let has = |system: &str, value: &str| {
+        ids.iter()
+            .any(|i| i["system"] == system && i["value"] == value)
+    };
+    assert!(has("urn:healthcard:370100:resident", &rid), "{p}");
+    assert!(has("urn:healthcard:370100:card", &card), "{p}");
+    assert!(
+        ids.iter().any(|i| i["value"] == "CD-77"
+            && i["system"].as_str().unwrap().ends_with(":clinic:CD01:mrn")),
+        "{p}"
+    );
+    assert!(
+        !v.to_string().contains(&full),
+        "no ID number without the grant: {v}"
+    );
+    assert!(!ids
+        .iter()
+        .any(|i| i["system"].as_str().unwrap().starts_with("urn:oid:")));
+    assert_eq!(p["managingOrganization"]["identifier"]["value"], "370100");
+    assert_eq!(p["managingOrganization"]["display"], "济南市");
+    assert_eq!(p["name"][0]["text"], "张三");
+}
