@@ -29,7 +29,7 @@ ROOT=$(pwd)
 DURATION=${DURATION:-15}
 CONNECTIONS=${CONNECTIONS:-32}
 WRK_THREADS=${WRK_THREADS:-1}
-BIN=$ROOT/target/release/healthcard
+BIN=${BIN:-$ROOT/target/release/healthcard}
 
 if [ "${BUILD:-1}" = 1 ]; then
     cargo build --release --quiet
@@ -60,6 +60,7 @@ env_of() {
         HEALTHCARD_TRUST_LIST="$WORK/list.jws"
         HEALTHCARD_TRUST_LIST_REFRESH_SECS=1
         HEALTHCARD_VERIFY_RATE_PER_SEC=1000000
+        HEALTHCARD_FEDERATION_PEER_RATE_PER_SEC=1000000
         HEALTHCARD_DATA_DIR="$4")
 }
 node_env() { # code name port dir COMMAND...
@@ -157,4 +158,11 @@ for k in ("p50_ms", "p99_ms"):
     if k in local and k in cross and local[k]:
         out[k + "_ratio_cross_over_local"] = round(cross[k] / local[k], 2)
 print(json.dumps(out))
+# A run in which not every answer was valid measured something else (a
+# refusal is cheaper than a resolution): say so and fail.
+for name, d in (("local", local), ("cross", cross)):
+    if d.get("invalid", 0) or d.get("non200", 0):
+        print(f"{name}: {d.get('invalid', 0)} invalid, {d.get('non200', 0)} non-200 answers "
+              f"({d.get('reasons')}): the figures do not measure verifications", file=sys.stderr)
+        sys.exit(1)
 EOF

@@ -93,6 +93,9 @@ pub struct Settings {
     /// How long a visiting node waits for a home node before answering
     /// `issuer_unavailable`.
     pub federation_timeout_ms: u64,
+    /// Node-to-node requests a second this node answers per peer node key
+    /// (sustained; bursts up to twice that), 429 `rate_limited` beyond.
+    pub federation_peer_rate_per_sec: u32,
 }
 
 /// Values given on the command line; they override everything else.
@@ -141,6 +144,7 @@ impl Default for Settings {
             trust_list: None,
             trust_list_refresh_secs: 300,
             federation_timeout_ms: 2000,
+            federation_peer_rate_per_sec: 1000,
         }
     }
 }
@@ -325,7 +329,10 @@ impl Settings {
         if !(0..=600).contains(&self.clock_skew_secs) {
             return Err(ConfigError("clock_skew_secs must be 0-600".into()));
         }
-        if self.db_pool_size == 0 || self.verify_rate_per_sec == 0 || self.holder_rate_per_min == 0
+        if self.db_pool_size == 0
+            || self.verify_rate_per_sec == 0
+            || self.holder_rate_per_min == 0
+            || self.federation_peer_rate_per_sec == 0
         {
             return Err(ConfigError(
                 "pool size and rate limits must be positive".into(),

@@ -1294,10 +1294,11 @@ both_backends!(race_eight_writers_keeping_their_heads_chain_whole, |url| {
         let mut known: Option<access_log::Head> = None;
         for i in 0..40 {
             let entries = [log_entry(t * 100 + i)];
-            let done = access_log::commit_batch(c, &key().chain_key(), known.take(), &[], |_| {
-                entries.to_vec()
-            })
-            .unwrap();
+            let done =
+                access_log::commit_batch(c, &key().chain_key(), known.take(), &[], None, |_| {
+                    entries.to_vec()
+                })
+                .unwrap();
             known = Some(done.head);
         }
     });
@@ -1432,7 +1433,7 @@ both_backends!(race_eight_writers_spend_each_token_once, |url| {
                 log_entry(t * 100 + i as usize),
             ];
             let done =
-                access_log::commit_batch(c, &key().chain_key(), known.take(), &batch, |_| {
+                access_log::commit_batch(c, &key().chain_key(), known.take(), &batch, None, |_| {
                     entries.to_vec()
                 })
                 .unwrap();

@@ -32,7 +32,7 @@ pub(super) enum ClinicCommand {
 pub(super) fn run(settings: Settings, cmd: ClinicCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         ClinicCommand::Create { code, name, scopes } => {
-            let code = ClinicCode::parse(&code)?;
+            let code = ClinicCode::parse_new(&code)?;
             let scopes = Scopes::parse(&scopes)?;
             let name = ClinicName::parse(&name)?.into_string();
             let (ctx, _) = AppContext::open_existing(settings)?;

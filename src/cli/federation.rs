@@ -41,6 +41,13 @@ pub(super) enum FederationCommand {
         /// A JSON array of entries (what `describe` prints, one per issuer).
         entries: PathBuf,
     },
+    /// What this (home) node discloses to peer cities about its residents.
+    #[command(subcommand)]
+    Peer(PeerCommand),
+    /// This city's node key (signs its requests to other cities): rotate,
+    /// retire the old one once the list carries the new one.
+    #[command(subcommand, name = "node-key")]
+    NodeKey(NodeKeyCommand),
     /// Verify a trust list and print its payload as JSON; exit 1 when the
     /// signature or the dates fail.
     Show {
@@ -52,8 +59,99 @@ pub(super) enum FederationCommand {
     },
 }
 
+#[derive(Subcommand)]
+pub(super) enum NodeKeyCommand {
+    /// Make a new node key beside the one in use; prints its public JWK.
+    /// Send the new `federation describe` (it lists both) to the operator:
+    /// this city's nodes switch to the new key once the list in force
+    /// carries it, and peers accept both while the list carries both.
+    Rotate,
+    /// Delete every node key but the newest, once the trust list in force
+    /// carries the newest (refused before); then send `describe` again, so
+    /// the next list drops the old key.
+    Retire,
+    /// List this city's node keys (oldest first) and the one in use.
+    List,
+}
+
+#[derive(Subcommand)]
+pub(super) enum PeerCommand {
+    /// Set the disclosure policy for one peer city (in force on every node
+    /// of this city within 30 s; logged).
+    Set {
+        /// The peer's issuer code (6 digits, e.g. 510100).
+        #[arg(long)]
+        issuer: String,
+        /// `standard` (what a clinic without pii sees; the default for every
+        /// peer) or `pii` (also the full ID number, for the peer's clinics
+        /// that hold pii there).
+        #[arg(long)]
+        disclosure: String,
+    },
+    /// List the peers with a policy or a stand-in clinic, as JSON lines.
+    List,
+}
+
 pub(super) fn run(settings: Settings, cmd: FederationCommand) -> anyhow::Result<ExitCode> {
+    let actor = || crate::service::registry::Actor::system("cli");
     match cmd {
+        FederationCommand::NodeKey(NodeKeyCommand::Rotate) => {
+            let (ctx, _) = AppContext::open_existing(settings)?;
+            let key = federation::rotate_node_key(&ctx, &actor())?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&Jwk::from_verifying_key(&key.verifying_key()))?
+            );
+            eprintln!("new node key made; send `healthcard federation describe` to the federation operator");
+            Ok(ExitCode::SUCCESS)
+        }
+        FederationCommand::NodeKey(NodeKeyCommand::Retire) => {
+            let (ctx, _) = AppContext::open_existing(settings)?;
+            // The list as the servers hold it (a URL is fetched now: no
+            // runtime here, so the blocking client may run).
+            let _ = ctx.federation.refresh_now();
+            let retired = federation::retire_node_keys(&ctx, &actor())?;
+            println!("{}", serde_json::json!({ "retired": retired }));
+            Ok(ExitCode::SUCCESS)
+        }
+        FederationCommand::NodeKey(NodeKeyCommand::List) => {
+            let (ctx, _) = AppContext::open_existing(settings)?;
+            let _ = ctx.federation.refresh_now();
+            let in_use = ctx.federation.node_key().kid().to_b64();
+            for k in ctx.federation.node_keys() {
+                println!(
+                    "{}",
+                    serde_json::json!({"kid": k.kid().to_b64(), "in_use": k.kid().to_b64() == in_use})
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        FederationCommand::Peer(PeerCommand::Set { issuer, disclosure }) => {
+            let issuer = crate::domain::IssuerCode::parse(&issuer)?;
+            let disclosure = crate::domain::Disclosure::parse(&disclosure)?;
+            let (ctx, _) = AppContext::open_existing(settings)?;
+            federation::set_disclosure(&ctx, &actor(), &issuer, disclosure)?;
+            println!(
+                "{}",
+                serde_json::json!({"issuer": issuer.as_str(), "disclosure": disclosure.as_str()})
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        FederationCommand::Peer(PeerCommand::List) => {
+            let (ctx, _) = AppContext::open_existing(settings)?;
+            for p in federation::peers(&ctx)? {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "issuer": p.issuer,
+                        "disclosure": p.disclosure.as_str(),
+                        "stand_in_clinic": p.clinic_id.map(|c| c.to_string()),
+                        "updated_at": p.updated_at.and_utc(),
+                    })
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         FederationCommand::Keygen { out } => keygen(&out),
         FederationCommand::Describe => {
             if crate::domain::IssuerCode::parse(&settings.issuer).is_err() {

@@ -44,10 +44,41 @@ impl ClinicCode {
         }
         Ok(ClinicCode(t.to_owned()))
     }
+    /// A code for a new clinic: [`Self::parse`], and not of the prefix
+    /// `fed-` (any case), which the federation's stand-ins of peer cities
+    /// use ([`Self::stand_in`]): no real clinic can be mistaken for one.
+    pub fn parse_new(text: &str) -> Result<Self, DomainError> {
+        let code = Self::parse(text)?;
+        if code.is_reserved() {
+            return Err(DomainError::ReservedClinicCode);
+        }
+        Ok(code)
+    }
+
+    /// Whether the code has the prefix reserved for federation stand-ins.
+    pub fn is_reserved(&self) -> bool {
+        self.0
+            .get(..STAND_IN_PREFIX.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(STAND_IN_PREFIX))
+    }
+
+    /// The stand-in clinic of the peer city `issuer` at a home node:
+    /// `fed-<code>`, or `fed-<code>-<n>` for `n > 0`.
+    pub fn stand_in(issuer: &super::IssuerCode, n: u32) -> ClinicCode {
+        if n == 0 {
+            ClinicCode(format!("{STAND_IN_PREFIX}{issuer}"))
+        } else {
+            ClinicCode(format!("{STAND_IN_PREFIX}{issuer}-{n}"))
+        }
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
 }
+
+/// The prefix of the federation's stand-in clinic codes.
+const STAND_IN_PREFIX: &str = "fed-";
 
 impl fmt::Display for ClinicCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -304,6 +335,26 @@ impl FromStr for Credential {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn the_stand_in_prefix_is_reserved_for_new_clinics() {
+        for reserved in ["fed-510100", "FED-x", "Fed-", "fed-510100-2"] {
+            assert_eq!(
+                ClinicCode::parse_new(reserved).unwrap_err().reason(),
+                "reserved",
+                "{reserved}"
+            );
+            // Still readable (a stand-in read back from the database).
+            assert!(ClinicCode::parse(reserved).unwrap().is_reserved());
+        }
+        for free in ["fed", "fed_1", "CD01", "feder-1", "afed-1"] {
+            assert!(ClinicCode::parse_new(free).is_ok(), "{free}");
+        }
+        let issuer = crate::domain::IssuerCode::parse("510100").unwrap();
+        assert_eq!(ClinicCode::stand_in(&issuer, 0).as_str(), "fed-510100");
+        assert_eq!(ClinicCode::stand_in(&issuer, 2).as_str(), "fed-510100-2");
+        assert!(ClinicCode::stand_in(&issuer, 0).is_reserved());
+    }
 
     #[test]
     fn scopes_parse_in_fixed_order() {

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use super::{trimmed_text, DomainError, IssuerRefusal, TextField};
+use super::{trimmed_text, Choice, DomainError, IssuerRefusal, TextField};
 
 /// The issuer code of a federated deployment: six ASCII digits, a GB/T 2260
 /// administrative division code (e.g. `370100`, Jinan). The first two digits
@@ -57,6 +57,44 @@ impl fmt::Display for IssuerName {
     }
 }
 
+/// What a home node discloses to one peer city about its residents
+/// (`federation_peers.disclosure`, set by `healthcard federation peer set`).
+/// Never more than a clinic of this city with `pii` sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Disclosure {
+    /// What a clinic without `pii` sees (the default for every peer): name,
+    /// sex, birth date, the masked numbers, which leave at least 500
+    /// candidates for the document number (API-2.md's privacy rule).
+    #[default]
+    Standard,
+    /// Also the full ID number, but only in the answer to a request whose
+    /// asking clinic holds `pii` at the visiting node (the request says so).
+    Pii,
+}
+
+impl Disclosure {
+    pub fn parse(text: &str) -> Result<Disclosure, DomainError> {
+        match text.trim() {
+            "standard" => Ok(Disclosure::Standard),
+            "pii" => Ok(Disclosure::Pii),
+            _ => Err(DomainError::Unknown(Choice::Disclosure)),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Disclosure::Standard => "standard",
+            Disclosure::Pii => "pii",
+        }
+    }
+}
+
+impl fmt::Display for Disclosure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -77,6 +115,17 @@ mod tests {
             "３７０１００",
         ] {
             assert!(IssuerCode::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn disclosures_parse_and_round_trip() {
+        for d in [Disclosure::Standard, Disclosure::Pii] {
+            assert_eq!(Disclosure::parse(d.as_str()).unwrap(), d);
+        }
+        assert_eq!(Disclosure::default(), Disclosure::Standard);
+        for bad in ["", "PII", "full", "minimal"] {
+            assert!(Disclosure::parse(bad).is_err(), "{bad}");
         }
     }
 

@@ -31,7 +31,7 @@ pub use family::{
 };
 pub use identifier::{IdentifierDomain, IdentifierSystems, SystemValue, RESIDENT_ID_CARD_OID};
 pub use ids::{AdminId, CardId, ClinicId, ResidentId};
-pub use issuer::{IssuerCode, IssuerName};
+pub use issuer::{Disclosure, IssuerCode, IssuerName};
 pub use key_state::{KeyState, UnknownKeyState};
 pub use monitoring::{
     monitoring_day, Dimension, Grouping, Period, PeriodError, Step, MONITORING_UTC_OFFSET_HOURS,

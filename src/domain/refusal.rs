@@ -21,6 +21,9 @@ pub enum DomainError {
     /// show reversed or hide a part).
     NameBidiControl,
     ClinicCode(CodeRefusal),
+    /// A new clinic's code with the prefix of the federation's stand-ins
+    /// for peer cities (`fed-`).
+    ReservedClinicCode,
     Username(CodeRefusal),
     /// An issuer that is not a GB/T 2260 city code.
     Issuer(IssuerRefusal),
@@ -66,6 +69,8 @@ pub enum Choice {
     Scope,
     Channel,
     Credential,
+    /// A federation peer's disclosure policy.
+    Disclosure,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -144,11 +149,12 @@ impl DomainError {
                 Choice::Scope => "scopes",
                 Choice::Channel => "channel",
                 Choice::Credential => "credential",
+                Choice::Disclosure => "disclosure",
             },
             E::NationalId(_) => "national_id",
             E::Phone(_) => "phone",
             E::NameBidiControl => "name",
-            E::ClinicCode(_) => "clinic_code",
+            E::ClinicCode(_) | E::ReservedClinicCode => "clinic_code",
             E::Username(_) => "username",
             E::Issuer(_) => "issuer",
             E::Identifier(_) => "identifier",
@@ -179,7 +185,8 @@ impl DomainError {
                 | Choice::CardAction
                 | Choice::Relation
                 | Choice::EndReason
-                | Choice::Sex => "unknown",
+                | Choice::Sex
+                | Choice::Disclosure => "unknown",
                 Choice::Step => "unknown_step",
                 Choice::Dimension => "unknown_dimension",
                 Choice::Scope => "unknown_scope",
@@ -205,6 +212,7 @@ impl DomainError {
                 CodeRefusal::WrongLength => "wrong_length",
                 CodeRefusal::BadCharacter => "bad_character",
             },
+            E::ReservedClinicCode => "reserved",
             E::Issuer(r) => match r {
                 IssuerRefusal::NotSixDigits => "not_six_digits",
                 IssuerRefusal::UnknownProvince => "unknown_province",

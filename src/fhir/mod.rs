@@ -516,8 +516,11 @@ async fn resolve_card(req: HttpRequest, body: web::Bytes) -> Result<HttpResponse
         Outcome::Invalid { reason, .. } => {
             parameter.push(json!({"name": "reason", "valueCode": reason.code()}));
         }
-        // A foreign card: valid, its patient resource held by its home city.
-        Outcome::Foreign { resolution, .. } => {
+        // A foreign card: what its home city disclosed, as a Patient.
+        Outcome::Foreign { claims, resolution } => {
+            let pii = clinic.scopes.contains(Scope::Pii);
+            let systems = patients::systems(&st.ctx);
+            parameter.push(json!({"name": "patient", "resource": resources::foreign_patient(&systems, claims, resolution, &clinic.code, pii)}));
             parameter.push(json!({"name": "issuer", "valueString": resolution.issuer.code}));
         }
     }

@@ -135,6 +135,55 @@ pub(super) fn scanned_patient(
     p
 }
 
+/// The Patient of a valid foreign card (federation): what the card's home
+/// city disclosed to this one, no more. No `id` (the resource lives at the
+/// home city, not here); the resident and the card under the home issuer's
+/// systems (API-2.md's default form `urn:healthcard:{issuer}:…`, since
+/// this node cannot know another city's configured prefix), the asking
+/// clinic's own number under this node's systems, the ID number only if
+/// the home city granted `pii` and the clinic holds it, and the home city
+/// as `managingOrganization` (a logical reference by issuer code).
+pub(super) fn foreign_patient(
+    systems: &IdentifierSystems,
+    claims: &crate::token::Claims,
+    res: &crate::service::federation::ForeignResolution,
+    clinic: &crate::domain::ClinicCode,
+    pii: bool,
+) -> Value {
+    let r = &res.resident;
+    let home = IdentifierSystems::new(&format!("urn:healthcard:{}", res.issuer.code));
+    let mut identifiers = vec![
+        json!({"use": "official", "system": home.uri(&IdentifierDomain::Resident), "value": r.id.to_string()}),
+        json!({"use": "usual", "system": home.uri(&IdentifierDomain::Card), "value": claims.card_id.to_string()}),
+    ];
+    if let Some(local) = &res.local_patient_id {
+        identifiers.push(mrn_identifier(systems, clinic, local, false));
+    }
+    if let (true, Some(nid)) = (pii, &r.national_id) {
+        identifiers.push(json!({
+            "use": "official",
+            "system": systems.uri(&IdentifierDomain::Document(DocumentType::ResidentIdCard)),
+            "value": nid,
+        }));
+    }
+    json!({
+        "resourceType": "Patient",
+        "identifier": identifiers,
+        "active": true,
+        "name": name(&r.name),
+        "gender": r.sex,
+        "birthDate": r.birth_date.format("%Y-%m-%d").to_string(),
+        "managingOrganization": {
+            "identifier": {"system": ISSUER_SYSTEM, "value": res.issuer.code},
+            "display": res.issuer.name,
+        },
+    })
+}
+
+/// The identifier system of a federated issuer's code (GB/T 2260 city
+/// code), in `managingOrganization` of a foreign card's Patient.
+pub(super) const ISSUER_SYSTEM: &str = "urn:healthcard:issuer";
+
 /// A temporary card's patient (issue 14): the approximate year as a partial
 /// FHIR date (or none), never the stored stand-in date; an unknown name
 /// (无名氏) as a HumanName of use `temp`, not the patient's official name.

@@ -20,6 +20,8 @@ pub struct Limits {
     verify: DefaultKeyedRateLimiter<ClinicId>,
     holder: DefaultKeyedRateLimiter<SecretHash>,
     login_ip: DefaultKeyedRateLimiter<IpAddr>,
+    /// Node-to-node requests per peer node key (its kid).
+    peer: DefaultKeyedRateLimiter<String>,
 }
 
 fn nz(n: u32) -> NonZeroU32 {
@@ -47,6 +49,10 @@ impl Limits {
                 Quota::per_minute(nz(s.holder_rate_per_min)).allow_burst(nz(s.holder_rate_per_min)),
             ),
             login_ip: RateLimiter::keyed(Quota::per_minute(nz(30)).allow_burst(nz(30))),
+            peer: RateLimiter::keyed(
+                Quota::per_second(nz(s.federation_peer_rate_per_sec))
+                    .allow_burst(nz(s.federation_peer_rate_per_sec.saturating_mul(2))),
+            ),
         }
     }
 
@@ -71,6 +77,15 @@ impl Limits {
             .map_err(|n| refused(n, &DefaultClock::default()))
     }
 
+    /// A peer node's request (`/federation/v1/*`), counted per node key once
+    /// its signature verified (so that nobody spends a peer's quota with a
+    /// forged key id) and before anything is written.
+    pub fn peer_rate(&self, node_kid: &str) -> Result<(), AppError> {
+        self.peer
+            .check_key(&node_kid.to_owned())
+            .map_err(|n| refused(n, &DefaultClock::default()))
+    }
+
     /// The answer to a missing or wrong credential. API keys, holder
     /// credentials and sessions carry 256 random bits, so guessing them is
     /// hopeless and a plain 401 is enough.
@@ -83,5 +98,6 @@ impl Limits {
         self.verify.retain_recent();
         self.holder.retain_recent();
         self.login_ip.retain_recent();
+        self.peer.retain_recent();
     }
 }

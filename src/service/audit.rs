@@ -21,7 +21,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::crypto::{ChainKey, MasterKey};
 use crate::store::access_log::{self, Head};
-use crate::store::{self, DbConnection, DbPool, PooledConn, StoreError};
+use crate::store::federation as fed;
+use crate::store::{self, Conflict, DbConnection, DbPool, PooledConn, StoreError};
 
 use super::verification::{self, Judged, Outcome, Pending};
 
@@ -70,10 +71,45 @@ fn drain(rx: &mut mpsc::Receiver<Job>, batch: &mut Vec<Job>) {
 }
 
 enum Job {
-    /// An entry whose content is known.
-    Log(LogEntry, oneshot::Sender<Result<(), StoreError>>),
+    /// An entry whose content is known; with a peer's request nonce, spent
+    /// in the same transaction (the home node's refusal of a peer's token).
+    Log(
+        LogEntry,
+        Option<Nonce>,
+        oneshot::Sender<Result<(), StoreError>>,
+    ),
     /// A signed token whose outcome the database decides; its entry follows.
     Verify(Pending, oneshot::Sender<Result<Outcome, StoreError>>),
+    /// A foreign card its home node judged valid, at the visiting node: the
+    /// card recorded and the clinic's own number read in the transaction
+    /// that logs the verification.
+    Foreign(
+        LogEntry,
+        ForeignSeen,
+        oneshot::Sender<Result<Option<String>, StoreError>>,
+    ),
+}
+
+/// A node-to-node request's nonce (federation), spent in the transaction
+/// that writes what the request did, so that a replayed request changes
+/// nothing and a spent nonce always has its log row.
+#[derive(Debug, Clone)]
+pub struct Nonce {
+    /// `<keyid>:<nonce>`, the key of `federation_nonces`.
+    pub key: String,
+    /// When the row may be purged: the request is stale by then.
+    pub expires_at: chrono::NaiveDateTime,
+}
+
+/// A foreign card seen valid at this node (see [`AuditWriter::record_foreign`]).
+#[derive(Debug, Clone)]
+pub struct ForeignSeen {
+    pub card: crate::domain::CardId,
+    pub issuer: String,
+    /// The home node's resident id.
+    pub resident_id: String,
+    /// The asking clinic, whose number for the resident is read.
+    pub clinic: crate::domain::ClinicId,
 }
 
 /// Handle to the writer threads. Cheap to clone.
@@ -212,8 +248,32 @@ impl AuditWriter {
 
     /// Appends `entry` and returns once it is committed.
     pub async fn record(&self, entry: LogEntry) -> Result<(), StoreError> {
+        self.record_with(entry, None).await
+    }
+
+    /// [`Self::record`], spending a peer's request `nonce` in the same
+    /// transaction: `Conflict::RequestReplayed` (and nothing written) if it
+    /// was spent before.
+    pub async fn record_with(
+        &self,
+        entry: LogEntry,
+        nonce: Option<Nonce>,
+    ) -> Result<(), StoreError> {
         let (done, answer) = oneshot::channel();
-        self.send(Job::Log(entry, done)).await?;
+        self.send(Job::Log(entry, nonce, done)).await?;
+        answer.await.map_err(|_| stopped())?
+    }
+
+    /// Records a foreign card its home node judged valid (`foreign_cards`)
+    /// and logs `entry`, in one transaction; returns the clinic's own number
+    /// for the resident, if it linked one.
+    pub async fn record_foreign(
+        &self,
+        entry: LogEntry,
+        seen: ForeignSeen,
+    ) -> Result<Option<String>, StoreError> {
+        let (done, answer) = oneshot::channel();
+        self.send(Job::Foreign(entry, seen, done)).await?;
         answer.await.map_err(|_| stopped())?
     }
 
@@ -256,7 +316,7 @@ impl Writer {
             .iter()
             .filter_map(|job| match job {
                 Job::Verify(p, _) => Some(p),
-                Job::Log(..) => None,
+                Job::Log(..) | Job::Foreign(..) => None,
             })
             .collect();
         if pending.is_empty() {
@@ -270,27 +330,53 @@ impl Writer {
     }
 
     /// The append stage: commit a batch (judging it first if the reader did
-    /// not), then answer every waiter.
+    /// not), then answer every waiter. A job whose request nonce was spent
+    /// before is answered `RequestReplayed` and the rest committed again
+    /// without it (the refused attempt rolled back).
     fn run(
         &self,
         kept: &mut Kept,
-        batch: Vec<Job>,
+        mut batch: Vec<Job>,
         judged: Option<Vec<Result<Judged, StoreError>>>,
     ) {
-        let result = match judged {
+        let mut judged = match judged {
             Some(judged) => Ok(judged),
             None => self.judge(&mut kept.conn, &batch),
-        }
-        .and_then(|judged| self.commit(kept, &batch, judged));
+        };
+        let result = loop {
+            let j = match judged {
+                Ok(j) => j,
+                Err(e) => break Err(e),
+            };
+            match self.commit(kept, &batch, j) {
+                Ok(Commit::Done(outcomes, links)) => break Ok((outcomes, links)),
+                Ok(Commit::Replayed(i, mut j)) => {
+                    // The attempt rolled back; its head is not the stored one's successor.
+                    kept.head = None;
+                    let verifies_before = batch[..i]
+                        .iter()
+                        .filter(|job| matches!(job, Job::Verify(..)))
+                        .count();
+                    let job = batch.remove(i);
+                    if matches!(job, Job::Verify(..)) {
+                        drop(j.remove(verifies_before));
+                    }
+                    answer_replayed(job);
+                    judged = Ok(j);
+                }
+                Err(e) => break Err(e),
+            }
+        };
         if result.is_err() {
             *kept = Kept::default();
         }
         match result {
-            Ok(outcomes) => {
+            Ok((outcomes, links)) => {
                 let mut outcomes = outcomes.into_iter();
+                let mut links = links.into_iter();
                 for job in batch {
                     match job {
-                        Job::Log(_, done) => {
+                        Job::Log(_, _, done) => {
                             let _ = done.send(Ok(()));
                         }
                         Job::Verify(_, done) => {
@@ -299,6 +385,11 @@ impl Writer {
                             });
                             let _ = done.send(outcome);
                         }
+                        Job::Foreign(_, _, done) => {
+                            let _ = done.send(links.next().ok_or_else(|| {
+                                StoreError::Other("foreign card link missing".into())
+                            }));
+                        }
                     }
                 }
             }
@@ -306,26 +397,96 @@ impl Writer {
         }
     }
 
-    /// Spends the batch's dynamic tokens and appends every entry in arrival
-    /// order after the chain head, atomically ([`access_log::commit_batch`]).
-    /// Returns the verifications' outcomes in arrival order.
+    /// Spends the batch's request nonces and dynamic tokens, records its
+    /// foreign cards and appends every entry in arrival order after the
+    /// chain head, atomically ([`access_log::commit_batch`]). Returns the
+    /// verifications' outcomes and the foreign cards' links in arrival
+    /// order, or the first job whose nonce was spent before (nothing
+    /// written).
     fn commit(
         &self,
         kept: &mut Kept,
         batch: &[Job],
         judged: Vec<Result<Judged, StoreError>>,
-    ) -> Result<Vec<Result<Outcome, StoreError>>, StoreError> {
+    ) -> Result<Commit, StoreError> {
         let conn: &mut DbConnection = match &mut kept.conn {
             Some(conn) => conn,
             None => kept.conn.insert(self.pool.get()?),
         };
         let spends = verification::spends(&judged, self.clock_skew_secs);
-        let done =
-            access_log::commit_batch(conn, &self.chain, kept.head.take(), &spends, |first_use| {
-                entries(batch, &judged, first_use)
-            })?;
+        let has_side = batch.iter().any(|job| {
+            matches!(
+                job,
+                Job::Log(_, Some(_), _)
+                    | Job::Foreign(..)
+                    | Job::Verify(Pending { nonce: Some(_), .. }, _)
+            )
+        });
+        let mut links = Vec::new();
+        let mut replayed = None;
+        let mut side = |c: &mut DbConnection| -> Result<(), StoreError> {
+            links.clear();
+            for (i, job) in batch.iter().enumerate() {
+                let nonce = match job {
+                    Job::Log(_, nonce, _) => nonce.as_ref(),
+                    Job::Verify(p, _) => p.nonce.as_ref(),
+                    Job::Foreign(_, seen, _) => {
+                        fed::saw_foreign_card(c, seen.card, &seen.issuer, &seen.resident_id)?;
+                        links.push(fed::foreign_link(
+                            c,
+                            seen.clinic,
+                            &seen.issuer,
+                            &seen.resident_id,
+                        )?);
+                        None
+                    }
+                };
+                if let Some(n) = nonce {
+                    if !fed::spend_nonce(c, &n.key, n.expires_at)? {
+                        replayed = Some(i);
+                        return Err(StoreError::Conflict(Conflict::RequestReplayed));
+                    }
+                }
+            }
+            Ok(())
+        };
+        let done = access_log::commit_batch(
+            conn,
+            &self.chain,
+            kept.head.take(),
+            &spends,
+            has_side.then_some(&mut side as &mut access_log::SideWork),
+            |first_use| entries(batch, &judged, first_use),
+        );
+        let done = match (done, replayed) {
+            (Err(StoreError::Conflict(Conflict::RequestReplayed)), Some(i)) => {
+                return Ok(Commit::Replayed(i, judged))
+            }
+            (done, _) => done?,
+        };
         kept.head = Some(done.head);
-        Ok(verification::settle_as(judged, done.first_use))
+        Ok(Commit::Done(
+            verification::settle_as(judged, done.first_use),
+            links,
+        ))
+    }
+}
+
+/// What one commit attempt did.
+enum Commit {
+    /// Committed: the verifications' outcomes and the foreign cards' links.
+    Done(Vec<Result<Outcome, StoreError>>, Vec<Option<String>>),
+    /// Rolled back: job `i`'s request nonce was spent before; the judged
+    /// cards are handed back for the next attempt.
+    Replayed(usize, Vec<Result<Judged, StoreError>>),
+}
+
+fn answer_replayed(job: Job) {
+    let replayed = || StoreError::Conflict(Conflict::RequestReplayed);
+    match job {
+        Job::Log(_, _, done) => drop(done.send(Err(replayed()))),
+        Job::Verify(_, done) => drop(done.send(Err(replayed()))),
+        Job::Foreign(_, _, done) => drop(done.send(Err(replayed()))),
     }
 }
 
@@ -343,7 +504,7 @@ fn entries(
     let mut entries = Vec::with_capacity(batch.len());
     for job in batch {
         match job {
-            Job::Log(entry, _) => entries.push(entry.clone()),
+            Job::Log(entry, ..) | Job::Foreign(entry, ..) => entries.push(entry.clone()),
             Job::Verify(p, _) => {
                 if let Some(Ok(j)) = judged.next() {
                     let first = match j {
@@ -364,8 +525,9 @@ fn fail(batch: Vec<Job>, e: &StoreError) {
     for job in batch {
         // A waiter that gave up (client gone) needs no answer.
         match job {
-            Job::Log(_, done) => drop(done.send(Err(clone_err(e)))),
+            Job::Log(_, _, done) => drop(done.send(Err(clone_err(e)))),
             Job::Verify(_, done) => drop(done.send(Err(clone_err(e)))),
+            Job::Foreign(_, _, done) => drop(done.send(Err(clone_err(e)))),
         }
     }
 }

@@ -16,7 +16,8 @@ use uuid::Uuid;
 use crate::config::Settings;
 use crate::crypto::MasterKey;
 use crate::domain::{
-    CardId, CardStatus, Channel, ClinicCode, IssuerCode, LocalPatientId, Scopes, Step,
+    CardId, CardStatus, Channel, ClinicCode, Disclosure, IssuerCode, LocalPatientId, Scope, Scopes,
+    Step,
 };
 use crate::store::clinics::{self, Clinic};
 use crate::store::federation as fstore;
@@ -25,6 +26,8 @@ use crate::token::message_signature::{self as msig, SignatureError};
 use crate::token::trust_list::{self, Check, Entry, Issuer, TrustList};
 use crate::token::{self, Claims, Jwk, KeyRing, Kid, Reason, SigningKey, Validation};
 
+use super::audit::ForeignSeen;
+pub use super::audit::Nonce;
 use super::verification::{self, Outcome, Use};
 use super::AppContext;
 
@@ -47,10 +50,16 @@ pub struct Federation {
 struct Inner {
     /// The operator's key; `None`: not federated.
     root: Option<token::VerifyingKey>,
+    /// This node's own issuer code (`HEALTHCARD_ISSUER`).
+    issuer: String,
     source: Option<String>,
     list: RwLock<Option<Arc<TrustList>>>,
     last: Mutex<FetchState>,
-    node_key: SigningKey,
+    /// This city's node keys, oldest first (more than one while a rotation
+    /// is under way), re-read by the refresh thread.
+    node_keys: RwLock<Vec<Arc<SigningKey>>>,
+    /// The one requests are signed with ([`Federation::choose_node_key`]).
+    signing: RwLock<Arc<SigningKey>>,
     /// For requests to other nodes (resolve), bounded by the timeout.
     client: reqwest::Client,
     timeout: Duration,
@@ -58,6 +67,9 @@ struct Inner {
     leeway_secs: i64,
     /// The home node's stand-in clinics of peers, by code (ids never change).
     peer_clinics: Mutex<std::collections::HashMap<String, Clinic>>,
+    /// What this node discloses to each peer (`federation_peers`), re-read
+    /// by the refresh thread; a peer without a row gets the default.
+    policies: RwLock<std::collections::HashMap<String, Disclosure>>,
 }
 
 #[derive(Default, Clone)]
@@ -132,30 +144,37 @@ impl Federation {
                 )
             }
         };
-        let node_key = {
+        let node_keys = {
             let mut conn = pool.get().map_err(StoreError::from)?;
-            ensure_node_key(&mut conn, master)?
+            ensure_node_key(&mut conn, master)?;
+            open_node_keys(&mut conn, master)?
         };
+        let first = node_keys
+            .first()
+            .cloned()
+            .ok_or_else(|| anyhow::anyhow!("no node key"))?;
         let timeout = Duration::from_millis(settings.federation_timeout_ms);
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()?;
+        let client = new_client(timeout)?;
         let fed = Federation {
             inner: Arc::new(Inner {
                 root,
+                issuer: settings.issuer.clone(),
                 source: settings.trust_list.clone(),
                 list: RwLock::new(None),
                 last: Mutex::new(FetchState::default()),
-                node_key,
+                node_keys: RwLock::new(node_keys),
+                signing: RwLock::new(first),
                 client,
                 timeout,
                 refresh: Duration::from_secs(settings.trust_list_refresh_secs),
                 leeway_secs: settings.clock_skew_secs,
                 peer_clinics: Mutex::new(Default::default()),
+                policies: RwLock::new(Default::default()),
             }),
         };
+        if let Ok(mut conn) = pool.get() {
+            fed.reload_policies(&mut conn);
+        }
         // A file is read now; a URL by the refresh thread's first round
         // (this may run inside the server's runtime, where a blocking HTTP
         // client must not).
@@ -164,6 +183,36 @@ impl Federation {
             let _ = fed.refresh_now();
         }
         Ok(fed)
+    }
+
+    /// Re-reads the disclosure policies of peers (every refresh tick, so a
+    /// change made on any node of the city, or by the CLI, is in force
+    /// everywhere within `min(trust_list_refresh_secs, 30 s)`).
+    fn reload_policies(&self, conn: &mut crate::store::DbConnection) {
+        match fstore::peers(conn) {
+            Ok(rows) => {
+                *self
+                    .inner
+                    .policies
+                    .write()
+                    .unwrap_or_else(|p| p.into_inner()) =
+                    rows.into_iter().map(|r| (r.issuer, r.disclosure)).collect();
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "federation peers unread; keeping the last policies")
+            }
+        }
+    }
+
+    /// What this node discloses to the peer `issuer`.
+    pub fn disclosure_for(&self, issuer: &IssuerCode) -> Disclosure {
+        self.inner
+            .policies
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(issuer.as_str())
+            .copied()
+            .unwrap_or_default()
     }
 
     /// Whether this node is configured with an operator key.
@@ -185,9 +234,92 @@ impl Federation {
         self.list().filter(|l| !l.expired_at(Utc::now()))
     }
 
-    /// This city's node key.
-    pub fn node_key(&self) -> &SigningKey {
-        &self.inner.node_key
+    /// The HTTP client for requests to other nodes, one per thread: a
+    /// client's kept-alive connections are driven by the runtime that opened
+    /// them, and every actix worker is a runtime of its own, so a client
+    /// shared by the workers would hop threads on every call.
+    fn client(&self) -> reqwest::Client {
+        thread_local! {
+            static CLIENTS: std::cell::RefCell<Vec<(usize, reqwest::Client)>> =
+                const { std::cell::RefCell::new(Vec::new()) };
+        }
+        let id = Arc::as_ptr(&self.inner) as usize;
+        CLIENTS.with(|c| {
+            let mut clients = c.borrow_mut();
+            if let Some((_, client)) = clients.iter().find(|(i, _)| *i == id) {
+                return client.clone();
+            }
+            let client = self
+                .inner
+                .client_builder()
+                .unwrap_or_else(|_| self.inner.client.clone());
+            clients.push((id, client.clone()));
+            client
+        })
+    }
+
+    /// The node key this node signs requests with: the newest of the
+    /// city's node keys that the list in use carries for this issuer, else
+    /// the oldest (see [`Self::choose_node_key`]).
+    pub fn node_key(&self) -> Arc<SigningKey> {
+        self.inner
+            .signing
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Every node key of this city, oldest first: what `describe` lists.
+    pub fn node_keys(&self) -> Vec<Arc<SigningKey>> {
+        self.inner
+            .node_keys
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Picks the key to sign with after the list or the keys changed: a key
+    /// made by `federation node-key rotate` is used only once the list in
+    /// force carries it (peers would refuse it before); until then the old
+    /// one keeps signing, and both are accepted while the list carries both.
+    fn choose_node_key(&self) {
+        let keys = self.node_keys();
+        let list = self.list();
+        let own = |k: &Arc<SigningKey>| {
+            list.as_ref().is_some_and(|l| {
+                l.node_key(k.kid())
+                    .is_some_and(|(i, _)| i.code.as_str() == self.inner.issuer)
+            })
+        };
+        let chosen = keys.iter().rev().find(|k| own(k)).or(keys.first()).cloned();
+        if let Some(k) = chosen {
+            let mut signing = self
+                .inner
+                .signing
+                .write()
+                .unwrap_or_else(|p| p.into_inner());
+            if signing.kid() != k.kid() {
+                tracing::info!(kid = %k.kid().to_b64(), "node key in use changed");
+                *signing = k;
+            }
+        }
+    }
+
+    /// Re-reads the city's node keys (a rotation or retirement by the CLI
+    /// or another node); keeps the ones held if the database cannot say.
+    fn reload_node_keys(&self, conn: &mut crate::store::DbConnection, master: &MasterKey) {
+        match open_node_keys(conn, master) {
+            Ok(keys) if !keys.is_empty() => {
+                *self
+                    .inner
+                    .node_keys
+                    .write()
+                    .unwrap_or_else(|p| p.into_inner()) = keys;
+                self.choose_node_key();
+            }
+            Ok(_) => tracing::warn!("no node key in the database; keeping the one held"),
+            Err(e) => tracing::warn!(error = %e, "node keys unread; keeping the ones held"),
+        }
     }
 
     /// Fetches the list from its source now and takes it if it verifies
@@ -220,6 +352,7 @@ impl Federation {
                     "trust list taken"
                 );
                 *self.inner.list.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(list));
+                self.choose_node_key();
             }
             Ok(changed)
         });
@@ -276,6 +409,22 @@ impl Federation {
     }
 }
 
+impl Inner {
+    fn client_builder(&self) -> reqwest::Result<reqwest::Client> {
+        new_client(self.timeout)
+    }
+}
+
+/// A client for node-to-node calls: bounded by `timeout` (connect and whole
+/// request), no redirects followed.
+fn new_client(timeout: Duration) -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+}
+
 fn is_url(source: &str) -> bool {
     source.starts_with("http://") || source.starts_with("https://")
 }
@@ -308,42 +457,150 @@ fn fetch(source: &str, timeout: Duration) -> Result<String, String> {
     }
 }
 
-/// The node key in the store, made (and sealed) on first use.
+/// Makes (and seals) this city's first node key if it has none.
 fn ensure_node_key(
     conn: &mut crate::store::DbConnection,
     master: &MasterKey,
-) -> Result<SigningKey, StoreError> {
+) -> Result<(), StoreError> {
     if fstore::node_key(conn)?.is_none() {
-        let key = SigningKey::generate();
-        let secret = key.secret_bytes().expect("a generated key is in memory");
-        fstore::insert_node_key(
-            conn,
-            &fstore::StoredNodeKey {
-                kid: key.kid().to_b64(),
-                public_key: key.public_key().to_vec(),
-                sealed_private: master.seal(NODE_KEY_PURPOSE, secret),
-            },
-        )
-        .or_else(|e| match e {
-            // Another node of the city made one at the same moment.
-            StoreError::Conflict(_) => Ok(()),
-            e => Err(e),
-        })?;
+        insert_new_node_key(conn, master)
+            .map(drop)
+            .or_else(|e| match e {
+                // Another node of the city made one at the same moment.
+                StoreError::Conflict(_) => Ok(()),
+                e => Err(e),
+            })?;
     }
-    let stored = fstore::node_key(conn)?.ok_or(StoreError::NotFound)?;
-    let secret = master
-        .open(NODE_KEY_PURPOSE, &stored.sealed_private)
-        .map_err(|_| {
-            StoreError::Other("the node key cannot be opened with this master key".into())
-        })?;
-    let key = SigningKey::from_secret(token::Alg::Ed25519, &secret)
-        .map_err(|e| StoreError::Other(format!("node key: {e}")))?;
-    if key.kid().to_b64() != stored.kid {
-        return Err(StoreError::Other(
-            "the node key's kid does not name it".into(),
-        ));
+    Ok(())
+}
+
+fn insert_new_node_key(
+    conn: &mut crate::store::DbConnection,
+    master: &MasterKey,
+) -> Result<SigningKey, StoreError> {
+    let key = SigningKey::generate();
+    let secret = key.secret_bytes().expect("a generated key is in memory");
+    fstore::insert_node_key(
+        conn,
+        &fstore::StoredNodeKey {
+            kid: key.kid().to_b64(),
+            public_key: key.public_key().to_vec(),
+            sealed_private: master.seal(NODE_KEY_PURPOSE, secret),
+        },
+    )?;
+    Ok(key)
+}
+
+/// Every node key of the city, opened, oldest first.
+fn open_node_keys(
+    conn: &mut crate::store::DbConnection,
+    master: &MasterKey,
+) -> Result<Vec<Arc<SigningKey>>, StoreError> {
+    fstore::node_keys(conn)?
+        .into_iter()
+        .map(|stored| {
+            let secret = master
+                .open(NODE_KEY_PURPOSE, &stored.sealed_private)
+                .map_err(|_| {
+                    StoreError::Other("the node key cannot be opened with this master key".into())
+                })?;
+            let key = SigningKey::from_secret(token::Alg::Ed25519, &secret)
+                .map_err(|e| StoreError::Other(format!("node key: {e}")))?;
+            if key.kid().to_b64() != stored.kid {
+                return Err(StoreError::Other(
+                    "the node key's kid does not name it".into(),
+                ));
+            }
+            Ok(Arc::new(key))
+        })
+        .collect()
+}
+
+/// Why a node-key rotation step was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeKeyError {
+    /// Retiring before the list in force carries the newest key would
+    /// leave this city unable to sign anything peers accept.
+    #[error("the trust list in force does not carry the newest node key ({0}) yet: send `federation describe` to the operator and wait for the list that carries it")]
+    NotInList(String),
+    /// Only one key: nothing to retire.
+    #[error("this city has one node key only; nothing to retire")]
+    NothingToRetire,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// `healthcard federation node-key rotate`: a new node key beside the one
+/// in use (logged). Nodes keep signing with the old one until the list in
+/// force carries the new one (`describe` now lists both).
+pub fn rotate_node_key(
+    ctx: &AppContext,
+    actor: &super::registry::Actor,
+) -> Result<SigningKey, StoreError> {
+    let key = ctx.with_tx(|c| {
+        let key = insert_new_node_key(c, &ctx.master)?;
+        crate::store::access_log::append(
+            c,
+            &ctx.master.chain_key(),
+            &[super::registry::entry(
+                actor,
+                "federation.node_key.rotate",
+                None,
+                None,
+                Some(key.kid().to_b64()),
+            )],
+        )?;
+        Ok(key)
+    })?;
+    if let Ok(mut conn) = ctx.conn() {
+        ctx.federation.reload_node_keys(&mut conn, &ctx.master);
     }
     Ok(key)
+}
+
+/// `healthcard federation node-key retire`: deletes every node key but the
+/// newest, once the list in force carries the newest for this issuer
+/// (logged); `describe` then lists the new key only, for the next list.
+/// Returns the kids retired.
+pub fn retire_node_keys(
+    ctx: &AppContext,
+    actor: &super::registry::Actor,
+) -> Result<Vec<String>, NodeKeyError> {
+    let keys = ctx.federation.node_keys();
+    let (Some(newest), true) = (keys.last(), keys.len() > 1) else {
+        return Err(NodeKeyError::NothingToRetire);
+    };
+    let newest_kid = newest.kid();
+    let listed = ctx.federation.current().is_some_and(|l| {
+        l.node_key(newest_kid)
+            .is_some_and(|(i, _)| i.code.as_str() == ctx.settings.issuer)
+    });
+    if !listed {
+        return Err(NodeKeyError::NotInList(newest_kid.to_b64()));
+    }
+    let retired: Vec<String> = keys[..keys.len() - 1]
+        .iter()
+        .map(|k| k.kid().to_b64())
+        .collect();
+    ctx.with_tx(|c| {
+        fstore::retire_node_keys_except(c, &newest_kid.to_b64())?;
+        crate::store::access_log::append(
+            c,
+            &ctx.master.chain_key(),
+            &[super::registry::entry(
+                actor,
+                "federation.node_key.retire",
+                None,
+                None,
+                Some(retired.join(",")),
+            )],
+        )
+        .map(|_| ())
+    })?;
+    if let Ok(mut conn) = ctx.conn() {
+        ctx.federation.reload_node_keys(&mut conn, &ctx.master);
+    }
+    Ok(retired)
 }
 
 /// Starts the refresh thread: the list every `trust_list_refresh_secs`, the
@@ -368,6 +625,10 @@ pub fn spawn_refresh(ctx: AppContext) {
                     since_list = Duration::ZERO;
                     let _ = ctx.federation.refresh_now();
                 }
+                if let Ok(mut conn) = ctx.conn() {
+                    ctx.federation.reload_policies(&mut conn);
+                    ctx.federation.reload_node_keys(&mut conn, &ctx.master);
+                }
                 poll_revocations(&ctx);
             }
         })
@@ -382,9 +643,12 @@ pub fn describe(ctx: &AppContext) -> Entry {
         name: s.issuer_name.clone().unwrap_or_else(|| s.issuer.clone()),
         base_url: s.public_base(),
         keys: ctx.keys.current().jwks().keys,
-        node_keys: vec![Jwk::from_verifying_key(
-            &ctx.federation.node_key().verifying_key(),
-        )],
+        node_keys: ctx
+            .federation
+            .node_keys()
+            .iter()
+            .map(|k| Jwk::from_verifying_key(&k.verifying_key()))
+            .collect(),
     }
 }
 
@@ -405,11 +669,23 @@ pub struct PeerResident {
     pub document_type: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub document_masked: Option<String>,
+    /// The full ID number: only from a home node whose policy for this peer
+    /// is `pii`, and only for an asking clinic with `pii` (see
+    /// [`Disclosure`]); the visiting node shows it to such a clinic only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub national_id: Option<String>,
 }
 
 impl PeerResident {
-    fn of(r: &crate::store::residents::Resident) -> PeerResident {
+    /// The resident as disclosed: what a clinic without `pii` sees, plus
+    /// the full ID number when `pii` (never more than a `pii` clinic sees).
+    fn of(r: &crate::store::residents::Resident, pii: bool) -> PeerResident {
         PeerResident {
+            national_id: if pii {
+                r.national_id().map(|n| n.as_str().to_string())
+            } else {
+                None
+            },
             id: r.id.as_uuid(),
             name: r.name.clone(),
             sex: r.sex.as_str().to_string(),
@@ -440,6 +716,12 @@ pub struct ResolveRequest {
     /// One of the steps of care (`registration`, …).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub step: Option<String>,
+    /// The asking clinic holds `pii` at the visiting node: the home node may
+    /// then disclose the full number, if its policy for the peer allows.
+    /// Sent only when true, so that a home node of the previous release
+    /// (which refuses unknown fields) still answers the usual requests.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pii: bool,
 }
 
 /// Its answer.
@@ -540,14 +822,35 @@ pub async fn verify_foreign(
         Ok(v) if v.claims.issuer != issuer.code.as_str() => {
             refused(Reason::IssuerUnknown, Some(v.claims.card_id))
         }
-        Ok(v) => ask_home(ctx, clinic, text, used, issuer, v.claims).await?,
+        Ok(v) => ask_home(ctx, clinic, text, used, issuer, v.claims).await,
     };
     let mut entry = verification::log_entry(clinic, &outcome, used);
     entry.detail = Some(format!("issuer {}", issuer.code));
-    ctx.audit.record(entry).await?;
-    Ok(outcome)
+    match outcome {
+        // The card recorded and the clinic's number read in the batch that
+        // logs the verification (one transaction, no hop of its own).
+        Outcome::Foreign {
+            claims,
+            mut resolution,
+        } => {
+            let seen = ForeignSeen {
+                card: CardId::from(claims.card_id),
+                issuer: resolution.issuer.code.clone(),
+                resident_id: resolution.resident.id.to_string(),
+                clinic: clinic.id,
+            };
+            resolution.local_patient_id = ctx.audit.record_foreign(entry, seen).await?;
+            Ok(Outcome::Foreign { claims, resolution })
+        }
+        outcome => {
+            ctx.audit.record(entry).await?;
+            Ok(outcome)
+        }
+    }
 }
 
+/// The home node's judgement of a correctly signed foreign token; a valid
+/// one without the clinic's number yet (the caller reads it in its batch).
 async fn ask_home(
     ctx: &AppContext,
     clinic: &Arc<Clinic>,
@@ -555,7 +858,7 @@ async fn ask_home(
     used: Use,
     issuer: &Issuer,
     claims: Claims,
-) -> Result<Outcome, StoreError> {
+) -> Outcome {
     let unavailable = Outcome::Invalid {
         reason: Reason::IssuerUnavailable,
         card_id: Some(claims.card_id),
@@ -568,52 +871,40 @@ async fn ask_home(
         },
         channel: used.channel.map(|c| c.as_str().to_string()),
         step: used.step.map(|s| s.as_str().to_string()),
+        pii: clinic.scopes.contains(Scope::Pii),
     })
     .expect("a request serializes");
     let answer = match call(ctx, issuer, "POST", RESOLVE_PATH, "", body).await {
         Ok(a) => a,
         Err(e) => {
             tracing::warn!(issuer = %issuer.code, error = %e, "home node did not answer");
-            return Ok(unavailable);
+            return unavailable;
         }
     };
     let answer: ResolveAnswer = match serde_json::from_slice(&answer) {
         Ok(a) => a,
         Err(_) => {
             tracing::warn!(issuer = %issuer.code, "home node answered something else than a resolution");
-            return Ok(unavailable);
+            return unavailable;
         }
     };
     match (answer.valid, answer.resident, answer.reason) {
-        (true, Some(resident), _) if answer.card_id == Some(claims.card_id) => {
-            let ctx2 = ctx.clone();
-            let code = issuer.code.to_string();
-            let rid = resident.id.to_string();
-            let clinic_id = clinic.id;
-            let card = CardId::from(claims.card_id);
-            let local = blocking(move || {
-                let mut conn = ctx2.conn()?;
-                fstore::saw_foreign_card(&mut conn, card, &code, &rid)?;
-                fstore::foreign_link(&mut conn, clinic_id, &code, &rid)
-            })
-            .await?;
-            Ok(Outcome::Foreign {
-                claims,
-                resolution: Box::new(ForeignResolution {
-                    issuer: IssuerRef {
-                        code: issuer.code.to_string(),
-                        name: issuer.name.to_string(),
-                    },
-                    resident,
-                    local_patient_id: local,
-                }),
-            })
-        }
-        (false, _, Some(reason)) => Ok(Outcome::Invalid {
+        (true, Some(resident), _) if answer.card_id == Some(claims.card_id) => Outcome::Foreign {
+            claims,
+            resolution: Box::new(ForeignResolution {
+                issuer: IssuerRef {
+                    code: issuer.code.to_string(),
+                    name: issuer.name.to_string(),
+                },
+                resident,
+                local_patient_id: None,
+            }),
+        },
+        (false, _, Some(reason)) => Outcome::Invalid {
             reason,
             card_id: Some(claims.card_id),
-        }),
-        _ => Ok(unavailable),
+        },
+        _ => unavailable,
     }
 }
 
@@ -628,7 +919,7 @@ async fn call(
 ) -> Result<Vec<u8>, String> {
     let path = format!("{}{route}", url_path(&issuer.base_url));
     let signed = msig::sign(
-        ctx.federation.node_key(),
+        &ctx.federation.node_key(),
         method,
         &path,
         query,
@@ -640,7 +931,7 @@ async fn call(
     if !query.is_empty() {
         url = format!("{url}?{query}");
     }
-    let client = &ctx.federation.inner.client;
+    let client = ctx.federation.client();
     let req = match method {
         "POST" => client
             .post(&url)
@@ -714,6 +1005,8 @@ pub fn link_foreign(
 pub struct Peer {
     pub issuer: IssuerCode,
     pub name: String,
+    /// The kid of the node key that signed the request.
+    pub node_kid: String,
 }
 
 /// What arrived with a node-to-node request.
@@ -729,9 +1022,15 @@ pub struct SignedRequest<'a> {
 }
 
 /// Checks a node-to-node request: this node's list current, the signature
-/// by a node key of a listed issuer other than this one, fresh, its nonce
-/// never seen by any node of this city.
-pub fn authenticate(ctx: &AppContext, req: &SignedRequest) -> Result<Peer, FederationError> {
+/// by a node key of a listed issuer other than this one, fresh. CPU only
+/// (one Ed25519 verification), so it runs on the request's worker. The
+/// returned nonce must then be spent in the transaction of what the request
+/// does ([`resolve_for_peer`] through the access-log writer, or
+/// [`spend_nonce`]): never seen by any node of this city.
+pub fn authenticate(
+    ctx: &AppContext,
+    req: &SignedRequest,
+) -> Result<(Peer, Nonce), FederationError> {
     if !ctx.federation.federated() {
         return Err(FederationError::Off);
     }
@@ -768,14 +1067,27 @@ pub fn authenticate(ctx: &AppContext, req: &SignedRequest) -> Result<Peer, Feder
     let expires = chrono::DateTime::from_timestamp(verified.created + MAX_REQUEST_AGE_SECS + 1, 0)
         .unwrap_or_default()
         .naive_utc();
-    let nonce = format!("{}:{}", verified.keyid, verified.nonce);
-    if !fstore::spend_nonce(&mut *ctx.conn()?, &nonce, expires)? {
+    let nonce = Nonce {
+        key: format!("{}:{}", verified.keyid, verified.nonce),
+        expires_at: expires,
+    };
+    Ok((
+        Peer {
+            issuer: caller.code.clone(),
+            name: caller.name.to_string(),
+            node_kid: verified.keyid.to_string(),
+        },
+        nonce,
+    ))
+}
+
+/// Spends a request's nonce on its own (a request that writes nothing
+/// else: the revocation feed); `Replayed` if it was spent before.
+pub fn spend_nonce(ctx: &AppContext, nonce: &Nonce) -> Result<(), FederationError> {
+    if !fstore::spend_nonce(&mut *ctx.conn()?, &nonce.key, nonce.expires_at)? {
         return Err(FederationError::Replayed);
     }
-    Ok(Peer {
-        issuer: caller.code.clone(),
-        name: caller.name.to_string(),
-    })
+    Ok(())
 }
 
 /// The local stand-in for a peer city in this node's clinics table
@@ -799,32 +1111,81 @@ fn peer_clinic(ctx: &AppContext, peer: &Peer) -> Result<Clinic, StoreError> {
 }
 
 fn load_peer_clinic(ctx: &AppContext, peer: &Peer) -> Result<Clinic, StoreError> {
-    let code =
-        ClinicCode::parse(&format!("fed-{}", peer.issuer)).map_err(|_| StoreError::NotFound)?;
-    let mut conn = ctx.conn()?;
-    if let Some(c) = clinics::find_by_code(&mut conn, &code)? {
-        return Ok(c);
+    let issuer = peer.issuer.as_str();
+    if let Some(id) = fstore::peer(&mut *ctx.conn()?, issuer)?.and_then(|p| p.clinic_id) {
+        return clinics::get(&mut *ctx.conn()?, id);
     }
     let name = format!("{} (federation {})", peer.name, peer.issuer);
-    match clinics::create(
-        &mut conn,
-        &code,
-        &name,
-        Scopes::from_list(&[crate::domain::Scope::Verify])
-            .map_err(|e| StoreError::Other(e.to_string()))?,
-    ) {
-        Ok((clinic, _key)) => {
+    let scopes =
+        Scopes::from_list(&[Scope::Verify]).map_err(|e| StoreError::Other(e.to_string()))?;
+    // `fed-<code>`: a prefix no clinic can be created with
+    // (`ClinicCode::parse_new`); a clinic of that code from before the
+    // prefix was reserved is passed over, never taken for the peer.
+    for n in 0..10 {
+        let code = ClinicCode::stand_in(&peer.issuer, n);
+        let made = ctx.with_tx(|c| {
+            let (clinic, _key) = clinics::create(c, &code, &name, scopes)?;
             // The key made with it is never shown: withdraw it at once.
-            for k in clinics::list_keys(&mut conn, clinic.id)? {
-                clinics::revoke_key(&mut conn, &k.id)?;
+            for k in clinics::list_keys(c, clinic.id)? {
+                clinics::revoke_key(c, &k.id)?;
             }
-            Ok(clinic)
+            // Another node of the city may have made one at the same moment:
+            // the first row in the table wins.
+            if let Some(id) = fstore::peer(c, issuer)?.and_then(|p| p.clinic_id) {
+                return Ok(Err(id));
+            }
+            fstore::set_peer_clinic(c, issuer, clinic.id)?;
+            Ok(Ok(clinic))
+        });
+        match made {
+            Ok(Ok(clinic)) => return Ok(clinic),
+            Ok(Err(id)) => return clinics::get(&mut *ctx.conn()?, id),
+            Err(StoreError::Conflict(_)) => {
+                if let Some(id) = fstore::peer(&mut *ctx.conn()?, issuer)?.and_then(|p| p.clinic_id)
+                {
+                    return clinics::get(&mut *ctx.conn()?, id);
+                }
+            }
+            Err(e) => return Err(e),
         }
-        Err(StoreError::Conflict(_)) => {
-            clinics::find_by_code(&mut conn, &code)?.ok_or(StoreError::NotFound)
-        }
-        Err(e) => Err(e),
     }
+    Err(StoreError::Other(format!(
+        "no free stand-in clinic code for peer {issuer}"
+    )))
+}
+
+/// Sets what this node discloses to the peer city `issuer` (in force on
+/// every node of the city at its next refresh tick); logged.
+pub fn set_disclosure(
+    ctx: &AppContext,
+    actor: &super::registry::Actor,
+    issuer: &IssuerCode,
+    disclosure: Disclosure,
+) -> Result<(), StoreError> {
+    ctx.with_tx(|c| {
+        fstore::set_peer_disclosure(c, issuer.as_str(), disclosure)?;
+        crate::store::access_log::append(
+            c,
+            &ctx.master.chain_key(),
+            &[super::registry::entry(
+                actor,
+                "federation.peer.disclosure",
+                None,
+                None,
+                Some(format!("{issuer} disclosure={disclosure}")),
+            )],
+        )
+        .map(|_| ())
+    })?;
+    if let Ok(mut conn) = ctx.conn() {
+        ctx.federation.reload_policies(&mut conn);
+    }
+    Ok(())
+}
+
+/// Every peer city this node has a policy or a stand-in for.
+pub fn peers(ctx: &AppContext) -> Result<Vec<fstore::PeerRow>, StoreError> {
+    fstore::peers(&mut *ctx.conn()?)
 }
 
 /// The home node's resolution for a peer: the same checks as for its own
@@ -834,6 +1195,7 @@ fn load_peer_clinic(ctx: &AppContext, peer: &Peer) -> Result<Clinic, StoreError>
 pub async fn resolve_for_peer(
     ctx: &AppContext,
     peer: Peer,
+    nonce: Nonce,
     body: &[u8],
 ) -> Result<ResolveAnswer, FederationError> {
     let req: ResolveRequest = serde_json::from_slice(body)
@@ -873,13 +1235,23 @@ pub async fn resolve_for_peer(
             .transpose()
             .map_err(|_| FederationError::BadRequest("unknown step".into()))?,
     };
-    let outcome = verification::verify_local(ctx, &clinic, &req.token, used).await?;
+    let outcome = verification::verify_local_with(ctx, &clinic, &req.token, used, Some(nonce))
+        .await
+        .map_err(|e| match e {
+            StoreError::Conflict(crate::store::Conflict::RequestReplayed) => {
+                FederationError::Replayed
+            }
+            e => FederationError::Store(e),
+        })?;
     Ok(match outcome {
         Outcome::Valid { claims, resolution } => ResolveAnswer {
             valid: true,
             reason: None,
             card_id: Some(claims.card_id),
-            resident: Some(PeerResident::of(&resolution.resident)),
+            resident: Some(PeerResident::of(
+                &resolution.resident,
+                req.pii && ctx.federation.disclosure_for(&peer.issuer) == Disclosure::Pii,
+            )),
         },
         Outcome::Invalid { reason, .. } => ResolveAnswer {
             valid: false,
@@ -998,7 +1370,7 @@ async fn call_with(
 ) -> Result<Vec<u8>, String> {
     let path = format!("{}{route}", url_path(&issuer.base_url));
     let signed = msig::sign(
-        ctx.federation.node_key(),
+        &ctx.federation.node_key(),
         "GET",
         &path,
         query,

@@ -120,13 +120,26 @@ pub async fn verify_scanned(
     Ok(outcome)
 }
 
-/// [`verify_scanned`] against this node's own keys only: what a home node
-/// runs for a peer's request as for its own clinics.
+/// [`verify_scanned`] against this node's own keys only.
 pub async fn verify_local(
     ctx: &AppContext,
     clinic: &Arc<Clinic>,
     token: &str,
     used: Use,
+) -> Result<Outcome, StoreError> {
+    verify_local_with(ctx, clinic, token, used, None).await
+}
+
+/// [`verify_local`] for a peer node's request: what a home node runs for a
+/// peer as for its own clinics, spending the request's `nonce` in the
+/// transaction that settles and logs the token (`Conflict::RequestReplayed`
+/// and nothing written if it was spent before).
+pub async fn verify_local_with(
+    ctx: &AppContext,
+    clinic: &Arc<Clinic>,
+    token: &str,
+    used: Use,
+    nonce: Option<super::audit::Nonce>,
 ) -> Result<Outcome, StoreError> {
     // The token alone is checked here, on the worker (pure CPU, no hop).
     let checked = if token.len() > token::MAX_TOKEN_LEN {
@@ -148,12 +161,13 @@ pub async fn verify_local(
                 claims,
                 used,
                 at: ctx.clock.now(),
+                nonce,
             };
             ctx.audit.verify(pending).await?
         }
         Err(refused) => {
             let entry = log_entry(clinic, &refused, used);
-            ctx.audit.record(entry).await?;
+            ctx.audit.record_with(entry, nonce).await?;
             refused
         }
     };
@@ -201,6 +215,8 @@ pub struct Pending {
     /// The registry's now ([`super::context::Clock`]) for the rules that go
     /// by the calendar: a temporary card's `valid_until`.
     pub at: chrono::NaiveDateTime,
+    /// A peer node's request nonce, spent with the verification (federation).
+    pub nonce: Option<super::audit::Nonce>,
 }
 
 /// The checks that need no database: format, key, signature, times. CPU only

@@ -332,7 +332,15 @@ pub struct Committed {
     pub one_statement: bool,
 }
 
-/// The access-log writer's commit of one batch, atomically: spends the dynamic
+/// Writes a batch needs beside the replay set and the log rows (the
+/// federation's request nonces and foreign cards), run inside the batch's
+/// transaction (on PostgreSQL right after the head's lock, on SQLite after
+/// the log rows, once the transaction holds the write lock); an `Err`
+/// rolls the whole batch back.
+pub type SideWork<'a> = dyn FnMut(&mut DbConnection) -> Result<(), StoreError> + 'a;
+
+/// The access-log writer's commit of one batch, atomically: `side` (if
+/// any), spends the dynamic
 /// `tokens` through the replay set and appends the log entries that
 /// `entries(first_use)` gives for the answers, after the chain head. `kept`
 /// is the head the writer's last commit returned, if it kept one: while no
@@ -344,11 +352,12 @@ pub fn commit_batch(
     chain: &ChainKey,
     kept: Option<Head>,
     tokens: &[([u8; 16], NaiveDateTime)],
+    side: Option<&mut SideWork<'_>>,
     entries: impl Fn(&[bool]) -> Vec<NewLogEntry>,
 ) -> Result<Committed, StoreError> {
     match conn {
-        DbConnection::Postgresql(_) => commit_batch_pg(conn, chain, kept, tokens, entries),
-        DbConnection::Sqlite(_) => commit_batch_sqlite(conn, chain, kept, tokens, entries),
+        DbConnection::Postgresql(_) => commit_batch_pg(conn, chain, kept, tokens, side, entries),
+        DbConnection::Sqlite(_) => commit_batch_sqlite(conn, chain, kept, tokens, side, entries),
     }
 }
 
@@ -356,12 +365,13 @@ pub fn commit_batch(
 /// token is a first use; if it wrote nothing (the head moved, a token was
 /// spent, or the replay key's backstop rolled it back), a transaction that
 /// locks the head first, so no two writers wait for each other in opposite
-/// orders.
+/// orders. A batch with `side` work always takes the transaction.
 fn commit_batch_pg(
     conn: &mut DbConnection,
     chain: &ChainKey,
     kept: Option<Head>,
     tokens: &[([u8; 16], NaiveDateTime)],
+    mut side: Option<&mut SideWork<'_>>,
     entries: impl Fn(&[bool]) -> Vec<NewLogEntry>,
 ) -> Result<Committed, StoreError> {
     let distinct = {
@@ -369,7 +379,9 @@ fn commit_batch_pg(
         ids.sort_unstable();
         ids.windows(2).all(|w| w[0] != w[1])
     };
-    if let (Some(known), true, DbConnection::Postgresql(pg)) = (&kept, distinct, &mut *conn) {
+    if let (Some(known), true, None, DbConnection::Postgresql(pg)) =
+        (&kept, distinct, &side, &mut *conn)
+    {
         let first_use = vec![true; tokens.len()];
         match known.spend_and_append_if_current(pg, &entries(&first_use), tokens) {
             Ok(Some(head)) => {
@@ -385,6 +397,9 @@ fn commit_batch_pg(
     }
     conn.transaction(|c| {
         let locked = lock_head(c, chain)?;
+        if let Some(side) = side.as_mut() {
+            side(c)?;
+        }
         let first_use = super::replay::accept_many(c, tokens)?;
         let head = locked.append(c, &entries(&first_use))?;
         Ok(Committed {
@@ -402,6 +417,7 @@ fn commit_batch_sqlite(
     chain: &ChainKey,
     kept: Option<Head>,
     tokens: &[([u8; 16], NaiveDateTime)],
+    mut side: Option<&mut SideWork<'_>>,
     entries: impl Fn(&[bool]) -> Vec<NewLogEntry>,
 ) -> Result<Committed, StoreError> {
     conn.transaction(|c| {
@@ -411,6 +427,12 @@ fn commit_batch_sqlite(
             Some(Some(head)) => head,
             _ => lock_head(c, chain)?.append(c, &entries)?,
         };
+        // After the first write, not before: a deferred SQLite transaction
+        // that reads first and then writes fails at once ("database is
+        // locked", no busy wait) when another connection wrote in between.
+        if let Some(side) = side.as_mut() {
+            side(c)?;
+        }
         Ok(Committed {
             first_use,
             head,

@@ -37,6 +37,9 @@ pub enum Conflict {
     /// The record merged into has no active or suspended card for the
     /// source's cards to be replaced by.
     MergeTargetNoCard,
+    /// A node-to-node request's nonce was spent before (federation): the
+    /// request is a replay and changed nothing.
+    RequestReplayed,
     /// A unique index refused the row where no caller named the kind (e.g.
     /// the replay key's backstop in the access-log writer).
     Unique,
@@ -63,6 +66,7 @@ impl Conflict {
             Conflict::AlreadyMerged => "already_merged",
             Conflict::MergeTargetNoCard => "merge_target_no_card",
             Conflict::ResidentMerged => "resident_merged",
+            Conflict::RequestReplayed => "replayed_request",
             Conflict::Unique => "conflict",
         }
     }
@@ -101,6 +105,7 @@ impl Conflict {
             Conflict::ResidentMerged => {
                 "this record was merged into another; use the record it was merged into"
             }
+            Conflict::RequestReplayed => "this request was already received (nonce replayed)",
             Conflict::Unique => "conflicts with stored state",
         }
     }

@@ -7,8 +7,8 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::{
-    federation_cursors, federation_nonces, foreign_card_events, foreign_cards, foreign_links,
-    node_keys,
+    federation_cursors, federation_nonces, federation_peers, foreign_card_events, foreign_cards,
+    foreign_links, node_keys,
 };
 use super::{corrupt, next_counter, now, parse_id, Conflict, DbConnection, StoreError};
 use crate::domain::{CardId, CardStatus, ClinicId, LocalPatientId};
@@ -41,6 +41,31 @@ pub fn node_key(conn: &mut DbConnection) -> Result<Option<StoredNodeKey>, StoreE
         public_key,
         sealed_private,
     }))
+}
+
+/// Every node key of this city, oldest first.
+pub fn node_keys(conn: &mut DbConnection) -> Result<Vec<StoredNodeKey>, StoreError> {
+    let rows: Vec<(String, Vec<u8>, Vec<u8>)> = node_keys::table
+        .order((node_keys::created_at.asc(), node_keys::kid.asc()))
+        .select((
+            node_keys::kid,
+            node_keys::public_key,
+            node_keys::sealed_private,
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(kid, public_key, sealed_private)| StoredNodeKey {
+            kid,
+            public_key,
+            sealed_private,
+        })
+        .collect())
+}
+
+/// Deletes every node key but `keep`; returns how many went.
+pub fn retire_node_keys_except(conn: &mut DbConnection, keep: &str) -> Result<usize, StoreError> {
+    Ok(diesel::delete(node_keys::table.filter(node_keys::kid.ne(keep))).execute(conn)?)
 }
 
 /// Stores a node key; another node's key stored at the same moment wins by
@@ -121,15 +146,19 @@ pub fn saw_foreign_card(
         ))
         .execute(conn)?;
     if updated == 0 {
-        let inserted = diesel::insert_into(foreign_cards::table)
-            .values((
-                foreign_cards::card_id.eq(card.to_string()),
-                foreign_cards::issuer.eq(issuer),
-                foreign_cards::resident_id.eq(resident_id),
-                foreign_cards::status.eq(CardStatus::Active.as_str()),
-                foreign_cards::seen_at.eq(at),
-            ))
-            .execute(conn);
+        // In a savepoint: this runs inside the access-log writer's batch
+        // transaction, which a refused insert must not abort on PostgreSQL.
+        let inserted = conn.transaction(|c| {
+            diesel::insert_into(foreign_cards::table)
+                .values((
+                    foreign_cards::card_id.eq(card.to_string()),
+                    foreign_cards::issuer.eq(issuer),
+                    foreign_cards::resident_id.eq(resident_id),
+                    foreign_cards::status.eq(CardStatus::Active.as_str()),
+                    foreign_cards::seen_at.eq(at),
+                ))
+                .execute(c)
+        });
         match inserted {
             // Another request recorded it at the same moment: as good.
             Err(diesel::result::Error::DatabaseError(
@@ -346,4 +375,98 @@ pub fn foreign_link(
         .select(foreign_links::local_patient_id)
         .load::<String>(conn)?
         .pop())
+}
+
+/// A peer city as this (home) node keeps it (`federation_peers`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerRow {
+    pub issuer: String,
+    pub disclosure: crate::domain::Disclosure,
+    /// The peer's stand-in clinic, once made.
+    pub clinic_id: Option<ClinicId>,
+    pub updated_at: NaiveDateTime,
+}
+
+/// Every peer city this node has a row for, by issuer code.
+pub fn peers(conn: &mut DbConnection) -> Result<Vec<PeerRow>, StoreError> {
+    let rows: Vec<(String, String, Option<String>, NaiveDateTime)> = federation_peers::table
+        .order(federation_peers::issuer.asc())
+        .select((
+            federation_peers::issuer,
+            federation_peers::disclosure,
+            federation_peers::clinic_id,
+            federation_peers::updated_at,
+        ))
+        .load(conn)?;
+    rows.into_iter()
+        .map(|(issuer, disclosure, clinic_id, updated_at)| {
+            Ok(PeerRow {
+                issuer,
+                disclosure: crate::domain::Disclosure::parse(&disclosure)
+                    .map_err(corrupt("peer disclosure"))?,
+                clinic_id: clinic_id
+                    .map(|c| parse_id::<uuid::Uuid>(&c).map(ClinicId::from))
+                    .transpose()?,
+                updated_at,
+            })
+        })
+        .collect()
+}
+
+/// The peer `issuer`'s row, if any.
+pub fn peer(conn: &mut DbConnection, issuer: &str) -> Result<Option<PeerRow>, StoreError> {
+    Ok(peers_where(conn, issuer)?.pop())
+}
+
+fn peers_where(conn: &mut DbConnection, issuer: &str) -> Result<Vec<PeerRow>, StoreError> {
+    let mut all = peers(conn)?;
+    all.retain(|p| p.issuer == issuer);
+    Ok(all)
+}
+
+/// Sets the disclosure policy for `issuer` (a row made if there is none).
+pub fn set_peer_disclosure(
+    conn: &mut DbConnection,
+    issuer: &str,
+    disclosure: crate::domain::Disclosure,
+) -> Result<(), StoreError> {
+    let updated = diesel::update(federation_peers::table.find(issuer))
+        .set((
+            federation_peers::disclosure.eq(disclosure.as_str()),
+            federation_peers::updated_at.eq(now()),
+        ))
+        .execute(conn)?;
+    if updated == 0 {
+        diesel::insert_into(federation_peers::table)
+            .values((
+                federation_peers::issuer.eq(issuer),
+                federation_peers::disclosure.eq(disclosure.as_str()),
+                federation_peers::updated_at.eq(now()),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Records `clinic` as the stand-in of `issuer` (a row with the default
+/// policy made if there is none).
+pub fn set_peer_clinic(
+    conn: &mut DbConnection,
+    issuer: &str,
+    clinic: ClinicId,
+) -> Result<(), StoreError> {
+    let updated = diesel::update(federation_peers::table.find(issuer))
+        .set(federation_peers::clinic_id.eq(clinic.to_string()))
+        .execute(conn)?;
+    if updated == 0 {
+        diesel::insert_into(federation_peers::table)
+            .values((
+                federation_peers::issuer.eq(issuer),
+                federation_peers::disclosure.eq(crate::domain::Disclosure::default().as_str()),
+                federation_peers::clinic_id.eq(clinic.to_string()),
+                federation_peers::updated_at.eq(now()),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
 }

@@ -269,6 +269,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    federation_peers (issuer) {
+        issuer -> Text,
+        disclosure -> Text,
+        clinic_id -> Nullable<Text>,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     foreign_links (clinic_id, local_patient_id) {
         clinic_id -> Text,
         local_patient_id -> Text,
@@ -316,6 +325,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     documents,
     federation_cursors,
     federation_nonces,
+    federation_peers,
     foreign_card_events,
     foreign_cards,
     foreign_links,

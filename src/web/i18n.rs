@@ -125,6 +125,10 @@ impl Lang {
                 "Enter an 11-digit mainland China mobile number",
             ),
             E::NameBidiControl => self.t("姓名无效", "Invalid name"),
+            E::ReservedClinicCode => self.t(
+                "以 fed- 开头的代码保留给联盟城市使用",
+                "Codes starting with fed- are reserved for federation peer cities",
+            ),
             E::ClinicCode(_) => self.t(
                 "代码只能包含字母、数字、- 和 _，最多32个字符",
                 "Letters, digits, - and _ only, at most 32 characters",

@@ -84,6 +84,13 @@ fn wait_for(mut ok: impl FnMut() -> bool) {
 /// Three cities: Jinan 370100 and Chengdu 510100 on SQLite, Beijing 110100
 /// on PostgreSQL when a server is available.
 fn federation() -> Federation {
+    federation_with(|_| {})
+}
+
+/// [`federation`] with `tweak` applied to every node's settings.
+fn federation_with(
+    tweak: impl Fn(&mut healthcard::config::Settings) + Clone + Send + 'static,
+) -> Federation {
     let dir = tempfile::tempdir().unwrap();
     let (root, _) = trust_list::generate_root();
     let root_file = dir.path().join("root.jwk");
@@ -94,11 +101,12 @@ fn federation() -> Federation {
     .unwrap();
     let list = dir.path().join("trust-list.jws");
     let node = |code: &str, name: &str, backend: Backend| {
-        let (code, name, root_file, list) = (
+        let (code, name, root_file, list, tweak) = (
             code.to_string(),
             name.to_string(),
             root_file.clone(),
             list.clone(),
+            tweak.clone(),
         );
         spawn_app_with(backend, move |s| {
             s.issuer = code;
@@ -107,6 +115,7 @@ fn federation() -> Federation {
             s.trust_list = Some(list.display().to_string());
             s.trust_list_refresh_secs = 1;
             s.federation_timeout_ms = 800;
+            tweak(s);
         })
     };
     let third = if crate::common::db::fresh_pg_url().is_some() {
@@ -621,4 +630,427 @@ fn the_operator_signs_and_checks_a_list_from_the_command_line() {
         key_s,
         entries.to_str().unwrap(),
     ]));
+}
+
+/// A signed `POST /federation/v1/resolve` from `key` to `home`, as a node
+/// sends it; the same `signed` headers can be sent again (a replay).
+fn signed_resolve(key: &SigningKey, body: &str) -> message_signature::Signed {
+    message_signature::sign(
+        key,
+        "POST",
+        "/federation/v1/resolve",
+        "",
+        body.as_bytes(),
+        chrono::Utc::now().timestamp(),
+    )
+    .unwrap()
+}
+
+fn send_signed(
+    home: &TestApp,
+    s: &message_signature::Signed,
+    body: &str,
+) -> reqwest::blocking::Response {
+    home.post("/federation/v1/resolve")
+        .header("content-type", "application/json")
+        .header("content-digest", &s.content_digest)
+        .header("signature-input", &s.signature_input)
+        .header("signature", &s.signature)
+        .body(body.to_string())
+        .send()
+        .unwrap()
+}
+
+fn access_log_len(n: &TestApp, card: &str) -> usize {
+    n.admin_get(&format!("/api/v1/cards/{card}/access-log"))
+        .json::<Value>()
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .len()
+}
+
+/// A peer node's requests are limited per node key: 429 `rate_limited` with
+/// Retry-After beyond the rate, nothing written for a refused request (its
+/// nonce is not spent: the same request answers once the rate allows), and
+/// another peer's key keeps its own quota.
+#[test]
+fn a_peer_node_over_its_rate_is_answered_429_and_nothing_is_written() {
+    let f = federation_with(|s| s.federation_peer_rate_per_sec = 1);
+    let (jinan, chengdu, beijing) = (&f.nodes[0], &f.nodes[1], &f.nodes[2]);
+    let (_, card, _) = jinan.resident_with_card(21);
+    let stat = jinan.mint(&card, "static");
+    let body = json!({"token": stat, "clinic": {"code": "CD01", "name": "x"}}).to_string();
+    let cd_key = chengdu.ctx.federation.node_key().clone();
+    let issued = access_log_len(jinan, &card);
+    // The burst (twice the rate) is answered, then 429 until the rate allows.
+    let mut refused = None;
+    let mut answered = 0;
+    for _ in 0..10 {
+        let s = signed_resolve(&cd_key, &body);
+        let r = send_signed(jinan, &s, &body);
+        if r.status() == 429 {
+            refused = Some((s, r));
+            break;
+        }
+        assert_eq!(r.status(), 200);
+        answered += 1;
+    }
+    let (s, r) = refused.expect("a request over the rate is refused");
+    assert!(answered >= 2, "the burst is answered: {answered}");
+    assert!(r.headers().get("retry-after").is_some());
+    assert_eq!(crate::helpers::error_code(r, 429), "rate_limited");
+    let logged = access_log_len(jinan, &card);
+    assert_eq!(
+        logged,
+        issued + answered,
+        "one row per answered request, none for the refused"
+    );
+    // Another node's key has its own quota.
+    let bj_key = beijing.ctx.federation.node_key().clone();
+    let b = signed_resolve(&bj_key, &body);
+    assert_eq!(send_signed(jinan, &b, &body).status(), 200);
+    // The refused request's nonce was not spent: sent again once the rate
+    // allows, it is answered (and only then logged).
+    std::thread::sleep(Duration::from_millis(1100));
+    let again = send_signed(jinan, &s, &body);
+    assert_eq!(again.status(), 200);
+    assert_eq!(access_log_len(jinan, &card), logged + 2);
+    // ... and then it is a replay, refused and not logged.
+    std::thread::sleep(Duration::from_millis(1100));
+    assert_eq!(
+        crate::helpers::error_code(send_signed(jinan, &s, &body), 401),
+        "replayed_request"
+    );
+    assert_eq!(access_log_len(jinan, &card), logged + 2);
+}
+
+/// The binary on a node's own database and data folder, with its
+/// federation settings (as an operator runs it beside the server).
+fn node_cli(n: &TestApp, args: &[&str]) -> std::process::Output {
+    let s = &n.settings;
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_healthcard"));
+    cmd.arg("--data-dir")
+        .arg(&s.data_dir)
+        .arg("--database-url")
+        .arg(&s.database_url)
+        .args(args)
+        .env_remove("HEALTHCARD_DATABASE_URL")
+        .env_remove("DATABASE_URL")
+        .env_remove("HEALTHCARD_MASTER_KEY")
+        .env_remove("HEALTHCARD_DATA_DIR")
+        .env("HEALTHCARD_ISSUER", &s.issuer);
+    if let Some(root) = &s.federation_root_key {
+        cmd.env("HEALTHCARD_FEDERATION_ROOT_KEY", root);
+    }
+    if let Some(list) = &s.trust_list {
+        cmd.env("HEALTHCARD_TRUST_LIST", list);
+    }
+    cmd.output().unwrap()
+}
+
+/// What a home node discloses is its operator's policy per peer city:
+/// by default what a clinic without `pii` sees, even to a peer's `pii`
+/// clinic and even when the request asks for it; with the `pii` grant the
+/// full number, to that peer's `pii` clinics only, never to another peer.
+#[test]
+fn a_peer_gets_the_full_number_only_with_the_home_operators_grant_and_a_pii_clinic() {
+    let f = federation();
+    let (jinan, chengdu, beijing) = (&f.nodes[0], &f.nodes[1], &f.nodes[2]);
+    let full = crate::helpers::national_id(31);
+    let (_, card, _) = jinan.resident_with_card(31);
+    let (_, cd_pii) = chengdu.clinic("CD01", &["verify", "pii"]);
+    let (_, cd_plain) = chengdu.clinic("CD02", &["verify"]);
+    let (_, bj_pii) = beijing.clinic("BJ01", &["verify", "pii"]);
+    let (_, jn_plain) = jinan.clinic("JN01", &["verify"]);
+    let stat = jinan.mint(&card, "static");
+    let local_masked = verify(jinan, &jn_plain, &stat)["resident"]["national_id_masked"].clone();
+    assert!(local_masked.is_string());
+
+    // No grant: the peer's answer is a non-pii clinic's, whatever is asked.
+    let v = verify(chengdu, &cd_pii, &stat);
+    assert_eq!(v["valid"], true, "{v}");
+    assert!(v["resident"]["national_id"].is_null(), "{v}");
+    assert_eq!(v["resident"]["national_id_masked"], local_masked);
+    let cd_node = chengdu.ctx.federation.node_key().clone();
+    let asking =
+        json!({"token": stat, "clinic": {"code": "CD01", "name": "x"}, "pii": true}).to_string();
+    let r = send_signed(jinan, &signed_resolve(&cd_node, &asking), &asking);
+    assert_eq!(r.status(), 200);
+    let text = r.text().unwrap();
+    assert!(!text.contains(&full), "{text}");
+    let answer: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(answer["resident"]["national_id_masked"], local_masked);
+
+    // A bad policy is refused; the grant is set by the home operator's CLI.
+    crate::helpers::err(&node_cli(
+        jinan,
+        &[
+            "federation",
+            "peer",
+            "set",
+            "--issuer",
+            "510100",
+            "--disclosure",
+            "all",
+        ],
+    ));
+    let out = crate::helpers::ok(&node_cli(
+        jinan,
+        &[
+            "federation",
+            "peer",
+            "set",
+            "--issuer",
+            "510100",
+            "--disclosure",
+            "pii",
+        ],
+    ));
+    assert!(out.contains("\"pii\""), "{out}");
+    let list = crate::helpers::ok(&node_cli(jinan, &["federation", "peer", "list"]));
+    assert!(
+        list.contains("\"510100\"") && list.contains("\"pii\""),
+        "{list}"
+    );
+    // In force at the running node within its refresh tick.
+    wait_for(|| verify(chengdu, &cd_pii, &stat)["resident"]["national_id"] == full.as_str());
+    // Only for the peer's pii clinics, and only for that peer.
+    let v = verify(chengdu, &cd_plain, &stat);
+    assert_eq!(v["valid"], true);
+    assert!(v["resident"]["national_id"].is_null(), "{v}");
+    let plain_request = json!({"token": stat, "clinic": {"code": "CD02", "name": "x"}}).to_string();
+    let r = send_signed(
+        jinan,
+        &signed_resolve(&cd_node, &plain_request),
+        &plain_request,
+    );
+    assert!(!r.text().unwrap().contains(&full));
+    let v = verify(beijing, &bj_pii, &stat);
+    assert_eq!(v["valid"], true);
+    assert!(v["resident"]["national_id"].is_null(), "{v}");
+    // Withdrawn: back to the default.
+    crate::helpers::ok(&node_cli(
+        jinan,
+        &[
+            "federation",
+            "peer",
+            "set",
+            "--issuer",
+            "510100",
+            "--disclosure",
+            "standard",
+        ],
+    ));
+    wait_for(|| verify(chengdu, &cd_pii, &stat)["resident"]["national_id"].is_null());
+}
+
+/// A peer's stand-in clinic at the home node is found by the peers table,
+/// never by its code: `fed-…` codes are refused for new clinics (API and
+/// CLI), and a clinic of that code from before is never taken for the peer.
+#[test]
+fn no_clinic_can_be_taken_for_a_peer_citys_stand_in() {
+    let f = federation();
+    let (jinan, chengdu) = (&f.nodes[0], &f.nodes[1]);
+    for code in ["fed-510100", "FED-9"] {
+        let r = jinan.admin_post(
+            "/api/v1/clinics",
+            json!({"code": code, "name": "x", "scopes": ["verify"]}),
+        );
+        assert_eq!(crate::helpers::error_code(r, 422), "invalid_clinic_code");
+    }
+    let e = crate::helpers::err(&node_cli(
+        jinan,
+        &["clinic", "create", "--code", "fed-510100", "--name", "x"],
+    ));
+    assert!(e.contains("clinic_code") || e.contains("reserved"), "{e}");
+    // A clinic called fed-510100 made before the prefix was reserved (the
+    // store does not refuse it; only new clinics' codes are checked).
+    let old_code = healthcard::domain::ClinicCode::parse("fed-510100").unwrap();
+    let (old, _) = healthcard::store::clinics::create(
+        &mut jinan.ctx.conn().unwrap(),
+        &old_code,
+        "a real clinic",
+        healthcard::domain::Scopes::from_list(&[healthcard::domain::Scope::Verify]).unwrap(),
+    )
+    .unwrap();
+    let (_, card, _) = jinan.resident_with_card(41);
+    let (_, cd_key) = chengdu.clinic("CD01", &["verify"]);
+    assert_eq!(
+        verify(chengdu, &cd_key, &jinan.mint(&card, "static"))["valid"],
+        true
+    );
+    // The same at a home node on the other database (Beijing, PostgreSQL when
+    // a server is available): the stand-in made once, a dynamic token once.
+    let beijing = &f.nodes[2];
+    let (_, bj_card, _) = beijing.resident_with_card(42);
+    assert_eq!(
+        verify(chengdu, &cd_key, &beijing.mint(&bj_card, "static"))["valid"],
+        true
+    );
+    let dynamic = beijing.mint(&bj_card, "dynamic");
+    assert_eq!(verify(chengdu, &cd_key, &dynamic)["valid"], true);
+    assert_eq!(verify(chengdu, &cd_key, &dynamic)["reason"], "replayed");
+    let bj_peers = crate::helpers::ok(&node_cli(beijing, &["federation", "peer", "list"]));
+    assert_eq!(bj_peers.lines().count(), 1, "{bj_peers}");
+    let peers = crate::helpers::ok(&node_cli(jinan, &["federation", "peer", "list"]));
+    let row: Value = serde_json::from_str(peers.lines().next().unwrap()).unwrap();
+    assert_eq!(row["issuer"], "510100");
+    assert_eq!(row["disclosure"], "standard");
+    let stand_in = row["stand_in_clinic"].as_str().unwrap();
+    assert_ne!(
+        stand_in,
+        old.id.to_string(),
+        "the old clinic was taken for the peer"
+    );
+    // The home access log names the peer's clinic, under the stand-in.
+    let log: Value = jinan
+        .admin_get(&format!("/api/v1/cards/{card}/access-log"))
+        .json()
+        .unwrap();
+    assert!(
+        log.as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["actor"] == "510100-CD01"),
+        "{log}"
+    );
+}
+
+/// `healthcard federation node-key rotate|retire|list`: the new key is used
+/// only once the list in force carries it; both are accepted during the
+/// overlap; retiring is refused before the list carries the new key; once
+/// retired and dropped from the list, the old key is a stranger.
+#[test]
+fn a_node_key_is_rotated_without_a_gap() {
+    let mut f = federation();
+    let (_, card, _) = f.nodes[0].resident_with_card(51);
+    let stat = f.nodes[0].mint(&card, "static");
+    let (_, cd_key) = f.nodes[1].clinic("CD01", &["verify"]);
+    let old = f.nodes[1].ctx.federation.node_key();
+    let old_kid = old.kid().to_b64();
+
+    let out = crate::helpers::ok(&node_cli(
+        &f.nodes[1],
+        &["federation", "node-key", "rotate"],
+    ));
+    let new_jwk: Value = serde_json::from_str(&out).unwrap();
+    let new_kid = new_jwk["kid"].as_str().unwrap().to_string();
+    assert_ne!(new_kid, old_kid);
+    // The running node learns of it at its next tick and lists both ...
+    wait_for(|| describe(&f.nodes[1].ctx).node_keys.len() == 2);
+    // ... but keeps signing with the old key: the list does not carry the new one.
+    assert_eq!(f.nodes[1].ctx.federation.node_key().kid().to_b64(), old_kid);
+    assert_eq!(verify(&f.nodes[1], &cd_key, &stat)["valid"], true);
+    let e = crate::helpers::err(&node_cli(
+        &f.nodes[1],
+        &["federation", "node-key", "retire"],
+    ));
+    assert!(e.contains("does not carry"), "{e}");
+
+    // The list with both: the node switches, and both keys are accepted.
+    let entries = f.entries();
+    f.publish(entries, chrono::Duration::days(7));
+    wait_for(|| f.nodes[1].ctx.federation.node_key().kid().to_b64() == new_kid);
+    assert_eq!(verify(&f.nodes[1], &cd_key, &stat)["valid"], true);
+    let body = json!({"token": stat, "clinic": {"code": "CD01", "name": "x"}}).to_string();
+    assert_eq!(
+        send_signed(&f.nodes[0], &signed_resolve(&old, &body), &body).status(),
+        200
+    );
+    let keys = crate::helpers::ok(&node_cli(&f.nodes[1], &["federation", "node-key", "list"]));
+    assert!(
+        keys.lines()
+            .any(|l| l.contains(&new_kid) && l.contains("\"in_use\":true")),
+        "{keys}"
+    );
+
+    // Retired: describe lists the new key only; the next list drops the old.
+    let out = crate::helpers::ok(&node_cli(
+        &f.nodes[1],
+        &["federation", "node-key", "retire"],
+    ));
+    assert!(out.contains(&old_kid), "{out}");
+    wait_for(|| describe(&f.nodes[1].ctx).node_keys.len() == 1);
+    let entries = f.entries();
+    assert_eq!(entries[1].node_keys[0].kid, new_kid);
+    f.publish(entries, chrono::Duration::days(7));
+    assert_eq!(
+        crate::helpers::error_code(
+            send_signed(&f.nodes[0], &signed_resolve(&old, &body), &body),
+            401
+        ),
+        "unknown_node"
+    );
+    assert_eq!(verify(&f.nodes[1], &cd_key, &stat)["valid"], true);
+}
+
+/// FHIR `$resolve-card` of a foreign card at the visiting node: a Patient
+/// of what the home city disclosed (valid FHIR R4), its resident and card
+/// under the home issuer's systems, the clinic's own number, the home city
+/// as managingOrganization, and no ID number without the home's grant.
+#[test]
+fn resolve_card_of_a_foreign_card_is_a_patient_of_what_its_home_city_disclosed() {
+    let f = federation();
+    let (jinan, chengdu) = (&f.nodes[0], &f.nodes[1]);
+    let full = crate::helpers::national_id(61);
+    let (rid, card, _) = jinan.resident_with_card(61);
+    let (_, cd_key) = chengdu.clinic("CD01", &["verify", "link", "pii"]);
+    let stat = jinan.mint(&card, "static");
+    assert_eq!(verify(chengdu, &cd_key, &stat)["valid"], true);
+    let r = chengdu
+        .post("/api/v1/links")
+        .bearer_auth(&cd_key)
+        .json(&json!({"card_id": card, "local_patient_id": "CD-77"}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let body = json!({"resourceType": "Parameters", "parameter": [
+        {"name": "token", "valueString": stat},
+        {"name": "channel", "valueCode": "window"},
+    ]});
+    let r = chengdu
+        .post("/fhir/Patient/$resolve-card")
+        .bearer_auth(&cd_key)
+        .header("content-type", "application/fhir+json")
+        .body(body.to_string())
+        .send()
+        .unwrap();
+    let v = crate::fhir::fhir(r, 200);
+    let param = |name: &str| {
+        v["parameter"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {name} in {v}"))
+    };
+    assert_eq!(param("valid")["valueBoolean"], true);
+    assert_eq!(param("issuer")["valueString"], "370100");
+    let p = &param("patient")["resource"];
+    assert_eq!(p["resourceType"], "Patient");
+    assert!(p.get("id").is_none(), "the resource lives at home: {p}");
+    let ids = p["identifier"].as_array().unwrap();
+    let has = |system: &str, value: &str| {
+        ids.iter()
+            .any(|i| i["system"] == system && i["value"] == value)
+    };
+    assert!(has("urn:healthcard:370100:resident", &rid), "{p}");
+    assert!(has("urn:healthcard:370100:card", &card), "{p}");
+    assert!(
+        ids.iter().any(|i| i["value"] == "CD-77"
+            && i["system"].as_str().unwrap().ends_with(":clinic:CD01:mrn")),
+        "{p}"
+    );
+    assert!(
+        !v.to_string().contains(&full),
+        "no ID number without the grant: {v}"
+    );
+    assert!(!ids
+        .iter()
+        .any(|i| i["system"].as_str().unwrap().starts_with("urn:oid:")));
+    assert_eq!(p["managingOrganization"]["identifier"]["value"], "370100");
+    assert_eq!(p["managingOrganization"]["display"], "济南市");
+    assert_eq!(p["name"][0]["text"], "张三");
 }

@@ -32,7 +32,7 @@ fn valid(v: &Value) {
 }
 
 /// Reads a FHIR answer: checks status and content type, validates it.
-fn fhir(r: Response, status: u16) -> Value {
+pub(crate) fn fhir(r: Response, status: u16) -> Value {
     assert_eq!(r.status().as_u16(), status, "status");
     let ct = r
         .headers()

@@ -32,7 +32,7 @@ pub(crate) async fn create(
     admin: AdminAuth,
     body: web::Json<CreateClinic>,
 ) -> Result<HttpResponse, AppError> {
-    let code = ClinicCode::parse(&body.code)?;
+    let code = ClinicCode::parse_new(&body.code)?;
     let name = ClinicName::parse(&body.name)?.into_string();
     if body.scopes.iter().any(|s| s.contains(',')) {
         return Err(AppError::invalid(

@@ -36,38 +36,27 @@ fn header<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
-async fn authenticate(
+/// The request's signature checked on the worker (CPU only), then the
+/// peer's rate limit; the nonce is spent by what the request does.
+fn authenticate(
     state: &web::Data<State>,
     req: &HttpRequest,
     body: &[u8],
-) -> Result<fed::Peer, AppError> {
-    let ctx = state.ctx.clone();
-    let method = req.method().as_str().to_string();
-    let path = req.path().to_string();
-    let query = req.query_string().to_string();
-    let body = body.to_vec();
-    let (digest, input, sig) = (
-        header(req, msig::CONTENT_DIGEST).map(str::to_string),
-        header(req, msig::SIGNATURE_INPUT).map(str::to_string),
-        header(req, msig::SIGNATURE).map(str::to_string),
-    );
-    web::block(move || {
-        fed::authenticate(
-            &ctx,
-            &SignedRequest {
-                method: &method,
-                path: &path,
-                query: &query,
-                body: &body,
-                content_digest: digest.as_deref(),
-                signature_input: input.as_deref(),
-                signature: sig.as_deref(),
-            },
-        )
-    })
-    .await
-    .map_err(|_| AppError::Unavailable)?
-    .map_err(AppError::from)
+) -> Result<(fed::Peer, fed::Nonce), AppError> {
+    let (peer, nonce) = fed::authenticate(
+        &state.ctx,
+        &SignedRequest {
+            method: req.method().as_str(),
+            path: req.path(),
+            query: req.query_string(),
+            body,
+            content_digest: header(req, msig::CONTENT_DIGEST),
+            signature_input: header(req, msig::SIGNATURE_INPUT),
+            signature: header(req, msig::SIGNATURE),
+        },
+    )?;
+    state.limits.peer_rate(&peer.node_kid)?;
+    Ok((peer, nonce))
 }
 
 /// A peer node asks this (home) node to judge one of its cards for one of
@@ -76,6 +65,7 @@ async fn authenticate(
     request_body(content = String, content_type = "application/json", description = "`{token, clinic: {code, name}, channel?, step?}`, signed (RFC 9421)"),
     responses((status = 200, description = "`{valid, reason?, card_id?, resident?}`"),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody, description = "unsigned, stale, replayed or badly signed; `unknown_node`: not a node key of the trust list"),
+        (status = 429, body = ErrorBody, description = "`rate_limited`: this peer node key's rate (HEALTHCARD_FEDERATION_PEER_RATE_PER_SEC) is spent"),
         (status = 503, body = ErrorBody, description = "`trust_list_expired`")))]
 #[post("/federation/v1/resolve")]
 pub(crate) async fn resolve(
@@ -83,8 +73,8 @@ pub(crate) async fn resolve(
     req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, AppError> {
-    let peer = authenticate(&state, &req, &body).await?;
-    let answer = fed::resolve_for_peer(&state.ctx, peer, &body).await?;
+    let (peer, nonce) = authenticate(&state, &req, &body)?;
+    let answer = fed::resolve_for_peer(&state.ctx, peer, nonce, &body).await?;
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .json(answer))
@@ -100,16 +90,22 @@ pub struct PeerFeedQuery {
 /// replaced, reinstated) after a cursor.
 #[utoipa::path(tag = "federation", params(PeerFeedQuery),
     responses((status = 200, description = "`{revoked: [{card_id, status, at}], next}`"),
-        (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+        (status = 401, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 429, body = ErrorBody, description = "`rate_limited`")))]
 #[get("/federation/v1/revocations")]
 pub(crate) async fn revocations(
     state: web::Data<State>,
     req: HttpRequest,
     q: web::Query<PeerFeedQuery>,
 ) -> Result<HttpResponse, AppError> {
-    authenticate(&state, &req, b"").await?;
+    let (_, nonce) = authenticate(&state, &req, b"")?;
     let since = super::revocations::parse_cursor(q.since.as_deref())?;
     let ctx = state.ctx.clone();
-    let feed = crate::request::auth::blocking(move || fed::own_changes(&ctx, since, 1000)).await?;
+    let feed = web::block(move || {
+        fed::spend_nonce(&ctx, &nonce)?;
+        fed::own_changes(&ctx, since, 1000).map_err(fed::FederationError::from)
+    })
+    .await
+    .map_err(|_| AppError::Unavailable)??;
     Ok(HttpResponse::Ok().json(feed))
 }

@@ -155,7 +155,8 @@ pub fn response(outcome: &Outcome, pii: bool) -> VerifyResponse {
                 )
             }
         }
-        // What the home node disclosed (no pii, whatever this clinic's scopes).
+        // What the home node disclosed: the full number only if its policy
+        // for this city grants `pii` and this clinic holds `pii`.
         Outcome::Foreign { claims, resolution } => {
             let r = &resolution.resident;
             let resident = ResidentView {
@@ -167,7 +168,7 @@ pub fn response(outcome: &Outcome, pii: bool) -> VerifyResponse {
                 name_unknown: None,
                 birth_year: None,
                 national_id_masked: r.national_id_masked.clone(),
-                national_id: None,
+                national_id: r.national_id.clone().filter(|_| pii),
                 document_type: r.document_type.clone(),
                 document_masked: r.document_masked.clone(),
                 documents: None,

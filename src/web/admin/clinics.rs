@@ -199,7 +199,7 @@ pub(super) async fn create(
         register: form.scope_register.is_some(),
     };
     let mut errors: HashMap<&'static str, &'static str> = HashMap::new();
-    let code = ClinicCode::parse(&form.code)
+    let code = ClinicCode::parse_new(&form.code)
         .map_err(|e| errors.insert("code", l.domain_error(&e)))
         .ok();
     let name = ClinicName::parse(&form.name)
