@@ -38,8 +38,8 @@ fn block(n: u32, f: &mut dyn FnMut()) -> Duration {
 /// Median and quartiles of `rounds` ratios `lib / floor`, each from two
 /// blocks of each in ABBA order.
 fn paired(rounds: usize, n: u32, floor: &mut dyn FnMut(), lib: &mut dyn FnMut()) -> [f64; 3] {
-    block(n, floor);
-    block(n, lib);
+    block(n.min(5), floor);
+    block(n.min(5), lib);
     let mut ratios: Vec<f64> = (0..rounds)
         .map(|_| {
             let a1 = block(n, floor);
@@ -55,12 +55,14 @@ fn paired(rounds: usize, n: u32, floor: &mut dyn FnMut(), lib: &mut dyn FnMut())
 }
 
 fn main() {
-    // `cargo bench` passes `--bench`; a filter names algorithms to run.
-    let filter: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with("--"))
-        .collect();
-    let rounds = 31;
+    // `cargo bench` passes `--bench`; without it (`cargo test --all-targets`)
+    // one short round only checks that every path runs. A filter names
+    // algorithms to run.
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let measuring = args.iter().any(|a| a == "--bench");
+    let filter: Vec<&String> = args.iter().filter(|a| !a.starts_with("--")).collect();
+    let rounds = if measuring { 31 } else { 1 };
+    let block_time = Duration::from_millis(if measuring { 20 } else { 1 });
     println!("| algorithm | op | lib / floor (median) | quartiles |");
     println!("| --- | --- | --- | --- |");
     for alg in Alg::ALL {
@@ -132,9 +134,8 @@ fn main() {
             }
         };
         // Blocks of about 20 ms whatever the algorithm's speed.
-        let per = block(50, &mut *floor_sign) / 50;
-        let n =
-            (Duration::from_millis(20).as_nanos() / per.as_nanos().max(1)).clamp(20, 20_000) as u32;
+        let per = block(5, &mut *floor_sign) / 5;
+        let n = (block_time.as_nanos() / per.as_nanos().max(1)).clamp(1, 20_000) as u32;
         let rows: [(&str, [f64; 3]); 3] = [
             (
                 "verify: token::verify / floor verify",

@@ -620,8 +620,8 @@ mod tests {
     #[test]
     fn every_setting_but_the_master_key_has_a_file_key_and_a_variable() {
         let keys = setting_keys();
-        assert_eq!(keys.len(), 27, "{keys:?}");
-        assert!(keys.contains(&"federation_timeout_ms") && !keys.contains(&"master_key"));
+        assert_eq!(keys.len(), 28, "{keys:?}");
+        assert!(keys.contains(&"federation_peer_rate_per_sec") && !keys.contains(&"master_key"));
         assert_eq!(Environment::variable("log_json"), "HEALTHCARD_LOG_JSON");
     }
 }
