@@ -6,9 +6,9 @@ use clap::Args;
 
 use crate::config::Settings;
 use crate::domain::ClinicCode;
+use crate::service::import;
+use crate::service::registry::Actor;
 use crate::service::AppContext;
-use crate::store::access_log::ActorKind;
-use crate::store::{clinics, import};
 
 #[derive(Args)]
 pub(super) struct ImportArgs {
@@ -30,7 +30,7 @@ pub(super) fn run(settings: Settings, args: ImportArgs) -> anyhow::Result<ExitCo
         .map_err(|e| anyhow::anyhow!("{}: {e}", args.file.display()))?;
     let size = file.metadata().map(|m| m.len()).unwrap_or(0);
     let (ctx, _) = AppContext::open_existing(settings)?;
-    let clinic = clinics::find_by_code(&mut *ctx.conn()?, &code)?
+    let clinic = import::clinic(&ctx, &code)?
         .ok_or_else(|| anyhow::anyhow!("no clinic with code {}", code.as_str()))?;
     let bar = if std::io::stderr().is_terminal() {
         let b = indicatif::ProgressBar::new(size);
@@ -45,11 +45,10 @@ pub(super) fn run(settings: Settings, args: ImportArgs) -> anyhow::Result<ExitCo
         None
     };
     let reader = std::io::BufReader::new(file);
-    let report = import::import_legacy(
-        &mut *ctx.conn()?,
-        &ctx.master,
+    let report = import::legacy(
+        &ctx,
         clinic.id,
-        (ActorKind::System, "cli"),
+        &Actor::system("cli"),
         reader,
         args.batch_size.max(1),
         |bytes| {

@@ -10,6 +10,7 @@ pub mod families;
 pub mod federation;
 pub mod housekeeping;
 pub mod identify;
+pub mod import;
 pub mod keys;
 pub mod kiosk;
 pub mod lookup;

@@ -17,10 +17,11 @@ use crate::domain::ClinicId;
 use crate::error::AppError;
 use crate::request::auth::blocking;
 use crate::request::State;
-use crate::store::access_log::ActorKind;
+use crate::service::import::{self, ImportError};
+use crate::service::lookup;
+use crate::service::registry::Actor;
 use crate::store::admins::Admin;
-use crate::store::clinics::{self, Clinic};
-use crate::store::import::{self, ImportError};
+use crate::store::clinics::Clinic;
 use crate::web::csrf;
 use crate::web::page::{Cx, PageError, PageResult};
 
@@ -69,7 +70,7 @@ fn upload_form(cx: &Cx, clinics: &[Clinic], chosen: Option<&str>, error: Option<
 
 async fn all_clinics(state: &web::Data<State>) -> Result<Vec<Clinic>, AppError> {
     let ctx = state.ctx.clone();
-    blocking(move || clinics::list(&mut *ctx.conn()?)).await
+    blocking(move || lookup::clinics(&ctx)).await
 }
 
 pub(super) async fn form(SignedIn { admin, cx }: SignedIn, state: web::Data<State>) -> PageResult {
@@ -116,13 +117,10 @@ pub(super) async fn upload(
     let clinic_id: ClinicId = clinic.id;
     let uploader = admin.username.as_str().to_owned();
     let result = blocking(move || {
-        let mut conn = ctx.conn()?;
-        let by = (ActorKind::Admin, uploader.as_str());
-        match import::import_legacy(
-            &mut conn,
-            &ctx.master,
+        match import::legacy(
+            &ctx,
             clinic_id,
-            by,
+            &Actor::admin(&uploader),
             &file[..],
             BATCH,
             |_| {},
