@@ -207,7 +207,10 @@ impl AppContext {
     ) -> Result<T, StoreError> {
         use diesel::Connection;
         let mut conn = self.conn()?;
-        conn.transaction(|c| f(c))
+        conn.transaction(|c| {
+            crate::store::access_log::take_write_lock(c)?;
+            f(c)
+        })
     }
 }
 

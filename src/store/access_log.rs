@@ -441,6 +441,20 @@ fn commit_batch_sqlite(
     })
 }
 
+/// On SQLite, takes the database's write lock now, as the first statement of
+/// a transaction that reads and then writes: a deferred transaction that has
+/// read cannot wait for the lock later (SQLite answers "database is locked"
+/// at once when another connection committed since the read), while a first
+/// write waits its busy timeout like any writer. PostgreSQL needs nothing.
+pub fn take_write_lock(conn: &mut DbConnection) -> Result<(), StoreError> {
+    if let DbConnection::Sqlite(_) = conn {
+        diesel::update(access_log_head::table.find(1))
+            .set(access_log_head::seq.eq(access_log_head::seq))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
 /// Locks the chain head for the rest of the caller's transaction. Call it
 /// first in the transaction (see the module comment): other writes of the
 /// same transaction then run under the lock, and [`Head::append`] adds the
