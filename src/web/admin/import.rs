@@ -97,8 +97,11 @@ fn form_page(
 }
 
 pub(super) async fn upload(
-    SignedIn { admin, cx }: SignedIn,
-    Upload { clinic, file }: Upload,
+    Upload {
+        signed_in: SignedIn { admin, cx },
+        clinic,
+        file,
+    }: Upload,
     state: web::Data<State>,
 ) -> PageResult {
     let l = cx.lang;
@@ -174,11 +177,13 @@ pub(super) async fn upload(
     Ok(cx.ok(body))
 }
 
-/// The upload form, read by actix-multipart and let through only with this
-/// browser's CSRF token (as [`super::Checked`] does for URL-encoded forms):
-/// the chosen clinic (as sent) and the file, `None` when none was chosen or
-/// it is empty.
+/// The upload form of a signed-in administrator, read by actix-multipart and
+/// let through only with this browser's CSRF token (as [`super::Checked`]
+/// does for URL-encoded forms): the chosen clinic (as sent) and the file,
+/// `None` when none was chosen or it is empty. The session is checked before
+/// a byte of the body is read, so a stranger's upload is never buffered.
 pub(super) struct Upload {
+    signed_in: SignedIn,
     clinic: String,
     file: Option<Vec<u8>>,
 }
@@ -191,6 +196,7 @@ impl FromRequest for Upload {
         let req = req.clone();
         let parts = Multipart::new(req.headers(), payload.take());
         Box::pin(async move {
+            let signed_in = SignedIn::from_request(&req, &mut Payload::None).await?;
             let form = read_form(parts)
                 .await
                 .map_err(|e| Refused::Page(PageError(e)))?;
@@ -198,6 +204,7 @@ impl FromRequest for Upload {
                 return Err(Refused::FormExpired(Cx::new(&req)));
             }
             Ok(Upload {
+                signed_in,
                 clinic: form.clinic.unwrap_or_default(),
                 file: form.file.filter(|f| !f.is_empty()),
             })
