@@ -428,24 +428,11 @@ impl Settings {
 /// Checks a public URL (`http(s)://host[:port][/path]`, no query or
 /// fragment) and returns it without a trailing slash.
 fn public_base(url: &str) -> Result<String, ConfigError> {
-    let bad = || {
+    crate::domain::http_base_url(url).ok_or_else(|| {
         ConfigError(format!(
             "public_url must be http(s)://host[/path], not {url:?}"
         ))
-    };
-    let rest = url
-        .strip_prefix("https://")
-        .or_else(|| url.strip_prefix("http://"))
-        .ok_or_else(bad)?;
-    let host = rest.split('/').next().unwrap_or_default();
-    if host.is_empty()
-        || host.contains('@')
-        || url.contains(['?', '#'])
-        || url.chars().any(|c| c.is_whitespace() || c.is_control())
-    {
-        return Err(bad());
-    }
-    Ok(url.trim_end_matches('/').to_string())
+    })
 }
 
 /// Sub-folder of the data folder for the SQLite database (and its -wal and

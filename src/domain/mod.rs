@@ -16,6 +16,7 @@ mod password;
 mod person;
 mod refusal;
 mod temporary;
+mod url;
 
 pub use card::{CardAction, CardStatus, ChangeReason, LifecycleError, ReasonError};
 pub use clinic::{
@@ -48,6 +49,7 @@ pub use refusal::{
 pub use temporary::{
     stand_in_birth_date, BirthYear, PatientName, TemporaryNote, TemporaryRefusal, TemporaryTerms,
 };
+pub use url::http_base_url;
 
 /// Trims `text` and checks it is 1..=max characters without control characters.
 fn trimmed_text(field: TextField, text: &str, max_chars: usize) -> Result<String, DomainError> {

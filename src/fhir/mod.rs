@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 
 pub use error::FhirError;
 
-use crate::domain::{Channel, MobileNumber, ResidentId, Scope, Sex, Step, SystemValue};
+use crate::domain::{MobileNumber, ResidentId, Scope, Sex, SystemValue};
 use crate::error::AppError;
 use crate::request::auth::ClinicAuth;
 use crate::request::State;
@@ -492,15 +492,11 @@ async fn resolve_card(req: HttpRequest, body: web::Bytes) -> Result<HttpResponse
             "token is required exactly once",
         ));
     }
-    let channel = match channel.as_deref().map(str::trim) {
-        None | Some("") => None,
-        Some(c) => Some(c.parse::<Channel>().map_err(AppError::from)?),
-    };
-    let step = match step.as_deref().map(str::trim) {
-        None | Some("") => None,
-        Some(s) => Some(s.parse::<Step>().map_err(AppError::from)?),
-    };
-    let used = verification::Use { channel, step };
+    let used = verification::Use::parse(
+        channel.as_deref().map(str::trim),
+        step.as_deref().map(str::trim),
+    )
+    .map_err(AppError::from)?;
     let outcome = verification::verify_scanned(&st.ctx, &clinic, &tokens[0], used)
         .await
         .map_err(AppError::from)?;

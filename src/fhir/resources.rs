@@ -4,6 +4,7 @@ use serde_json::{json, Value};
 
 use crate::domain::{name_parts, DocumentType, IdentifierDomain, IdentifierSystems};
 use crate::service::patients::PatientRecord;
+use crate::store::residents::Resident;
 use crate::store::resolve::Resolution;
 use crate::store::temporary_cards::TemporaryCard;
 
@@ -47,6 +48,28 @@ fn name(text: &str) -> Value {
     json!([n])
 }
 
+/// The identifier of a resident's national ID number (where the clinic may see it).
+fn national_id_identifier(systems: &IdentifierSystems, nid: &str) -> Value {
+    json!({
+        "use": "official",
+        "system": systems.uri(&IdentifierDomain::Document(DocumentType::ResidentIdCard)),
+        "value": nid,
+    })
+}
+
+/// The Patient resource of a resident, with its identifiers.
+fn patient_resource(r: &Resident, identifiers: Vec<Value>, active: bool) -> Value {
+    json!({
+        "resourceType": "Patient",
+        "id": r.id.to_string(),
+        "identifier": identifiers,
+        "active": active,
+        "name": name(&r.name),
+        "gender": r.sex.as_str(),
+        "birthDate": r.birth_date.format("%Y-%m-%d").to_string(),
+    })
+}
+
 /// The resident as the asking clinic may see them.
 pub(super) fn patient(systems: &IdentifierSystems, rec: &PatientRecord) -> Value {
     let r = &rec.resident;
@@ -71,21 +94,9 @@ pub(super) fn patient(systems: &IdentifierSystems, rec: &PatientRecord) -> Value
         ));
     }
     if let Some(nid) = &rec.national_id {
-        identifiers.push(json!({
-            "use": "official",
-            "system": systems.uri(&IdentifierDomain::Document(DocumentType::ResidentIdCard)),
-            "value": nid.as_str(),
-        }));
+        identifiers.push(national_id_identifier(systems, nid.as_str()));
     }
-    let mut p = json!({
-        "resourceType": "Patient",
-        "id": r.id.to_string(),
-        "identifier": identifiers,
-        "active": rec.active(),
-        "name": name(&r.name),
-        "gender": r.sex.as_str(),
-        "birthDate": r.birth_date.format("%Y-%m-%d").to_string(),
-    });
+    let mut p = patient_resource(r, identifiers, rec.active());
     if let Some(other) = rec.replaced_by {
         p["link"] =
             json!([{"other": {"reference": format!("Patient/{other}")}, "type": "replaced-by"}]);
@@ -114,21 +125,9 @@ pub(super) fn scanned_patient(
         identifiers.push(mrn_identifier(systems, clinic, local, false));
     }
     if let (true, Some(nid)) = (pii, r.national_id()) {
-        identifiers.push(json!({
-            "use": "official",
-            "system": systems.uri(&IdentifierDomain::Document(DocumentType::ResidentIdCard)),
-            "value": nid.as_str(),
-        }));
+        identifiers.push(national_id_identifier(systems, nid.as_str()));
     }
-    let mut p = json!({
-        "resourceType": "Patient",
-        "id": r.id.to_string(),
-        "identifier": identifiers,
-        "active": true,
-        "name": name(&r.name),
-        "gender": r.sex.as_str(),
-        "birthDate": r.birth_date.format("%Y-%m-%d").to_string(),
-    });
+    let mut p = patient_resource(r, identifiers, true);
     if let Some(t) = &res.temporary {
         temporary_shape(&mut p, t, &r.name);
     }
@@ -160,11 +159,7 @@ pub(super) fn foreign_patient(
         identifiers.push(mrn_identifier(systems, clinic, local, false));
     }
     if let (true, Some(nid)) = (pii, &r.national_id) {
-        identifiers.push(json!({
-            "use": "official",
-            "system": systems.uri(&IdentifierDomain::Document(DocumentType::ResidentIdCard)),
-            "value": nid,
-        }));
+        identifiers.push(national_id_identifier(systems, nid));
     }
     json!({
         "resourceType": "Patient",

@@ -31,6 +31,14 @@ pub fn bearer(req: &HttpRequest) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
 }
 
+/// The bearer secret of `kind` this request presents; else a failed
+/// authentication (counted by the limits).
+fn bearer_secret(req: &HttpRequest, st: &State, kind: SecretKind) -> Result<SecretToken, AppError> {
+    bearer(req)
+        .and_then(|b| SecretToken::parse(kind, b))
+        .ok_or_else(|| st.limits.auth_failure(req))
+}
+
 fn state(req: &HttpRequest) -> Result<web::Data<State>, AppError> {
     req.app_data::<web::Data<State>>()
         .cloned()
@@ -113,9 +121,7 @@ impl FromRequest for ClinicAuth {
         let req = req.clone();
         boxed(async move {
             let st = state(&req)?;
-            let secret = bearer(&req)
-                .and_then(|b| SecretToken::parse(SecretKind::ApiKey, b))
-                .ok_or_else(|| st.limits.auth_failure(&req))?;
+            let secret = bearer_secret(&req, &st, SecretKind::ApiKey)?;
             let hash = secret.hash();
             if let Some(c) = st.clinic_cache.get(&hash) {
                 st.limits.verify_rate(&c)?;
@@ -207,9 +213,7 @@ impl FromRequest for HolderAuth {
         let req = req.clone();
         boxed(async move {
             let st = state(&req)?;
-            let secret = bearer(&req)
-                .and_then(|b| SecretToken::parse(SecretKind::Holder, b))
-                .ok_or_else(|| st.limits.auth_failure(&req))?;
+            let secret = bearer_secret(&req, &st, SecretKind::Holder)?;
             let hash = secret.hash();
             st.limits.holder_rate(&hash)?;
             let ctx = st.ctx.clone();

@@ -1009,17 +1009,9 @@ pub struct Peer {
     pub node_kid: String,
 }
 
-/// What arrived with a node-to-node request.
-pub struct SignedRequest<'a> {
-    pub method: &'a str,
-    /// The request's path as this node received it.
-    pub path: &'a str,
-    pub query: &'a str,
-    pub body: &'a [u8],
-    pub content_digest: Option<&'a str>,
-    pub signature_input: Option<&'a str>,
-    pub signature: Option<&'a str>,
-}
+/// What arrived with a node-to-node request, its path as this node received
+/// it ([`authenticate`] puts the path of the public URL before it).
+pub type SignedRequest<'a> = msig::Request<'a>;
 
 /// Checks a node-to-node request: this node's list current, the signature
 /// by a node key of a listed issuer other than this one, fresh. CPU only
@@ -1043,13 +1035,8 @@ pub fn authenticate(
     let mut caller: Option<&Issuer> = None;
     let verified = msig::verify(
         &msig::Request {
-            method: req.method,
             path: &path,
-            query: req.query,
-            body: req.body,
-            content_digest: req.content_digest,
-            signature_input: req.signature_input,
-            signature: req.signature,
+            ..*req
         },
         now,
         MAX_REQUEST_AGE_SECS,

@@ -11,7 +11,7 @@
 use std::sync::Arc;
 
 use crate::crypto::MasterKey;
-use crate::domain::{CardId, CardStatus, Channel, ClinicId, Step, TemporaryRefusal};
+use crate::domain::{CardId, CardStatus, Channel, ClinicId, DomainError, Step, TemporaryRefusal};
 use crate::store::clinics::Clinic;
 use crate::store::resolve::{self, Resolution};
 use crate::store::{DbConnection, StoreError};
@@ -88,6 +88,23 @@ impl Default for Counters {
 pub struct Use {
     pub channel: Option<Channel>,
     pub step: Option<Step>,
+}
+
+impl Use {
+    /// The channel and step as a request names them (the API's body, the
+    /// FHIR parameters): absent or empty is "not given", anything else must
+    /// be one of ours.
+    pub fn parse(channel: Option<&str>, step: Option<&str>) -> Result<Use, DomainError> {
+        let channel = match channel {
+            None | Some("") => None,
+            Some(c) => Some(c.parse::<Channel>()?),
+        };
+        let step = match step {
+            None | Some("") => None,
+            Some(s) => Some(s.parse::<Step>()?),
+        };
+        Ok(Use { channel, step })
+    }
 }
 
 /// The verification use case, the same for every door: checks a scanned

@@ -316,22 +316,10 @@ pub fn parse_entry(e: &Entry) -> Result<Issuer, String> {
 }
 
 /// `http(s)://host[:port][/path]` without query, fragment, user or spaces;
-/// returned without a trailing slash.
+/// returned without a trailing slash (the rule is [`crate::domain::http_base_url`]).
 pub fn check_base_url(url: &str) -> Result<String, String> {
-    let bad = || format!("base_url must be http(s)://host[:port][/path], not {url:?}");
-    let rest = url
-        .strip_prefix("https://")
-        .or_else(|| url.strip_prefix("http://"))
-        .ok_or_else(bad)?;
-    let host = rest.split('/').next().unwrap_or_default();
-    if host.is_empty()
-        || host.contains('@')
-        || url.contains(['?', '#'])
-        || url.chars().any(|c| c.is_whitespace() || c.is_control())
-    {
-        return Err(bad());
-    }
-    Ok(url.trim_end_matches('/').to_string())
+    crate::domain::http_base_url(url)
+        .ok_or_else(|| format!("base_url must be http(s)://host[:port][/path], not {url:?}"))
 }
 
 /// The operator's key as a private JWK (RFC 8037 §2: OKP, Ed25519, `d` the

@@ -93,9 +93,10 @@ async fn reach(
         .map_err(AppError::from)
 }
 
-fn open_form(cx: &Cx, error: Option<&str>) -> maud::Markup {
+/// The page that asks for the holder credential, with `error` beside its field.
+fn open_page(cx: &Cx, error: Option<&str>) -> maud::Markup {
     let l = cx.lang;
-    html! {
+    let form = html! {
         h1 { (l.t("打开我的电子健康卡", "Open my health card")) }
         p { (l.t(
             "请使用发卡时收到的链接打开本页；也可以把持卡人凭证（以 hch_ 开头）粘贴到下面。",
@@ -111,7 +112,14 @@ fn open_form(cx: &Cx, error: Option<&str>) -> maud::Markup {
             }
             button type="submit" { (l.t("打开", "Open")) }
         }
-    }
+    };
+    cx.shell(
+        Area::Card,
+        l.t("我的电子健康卡", "My health card"),
+        &["card.js"],
+        None,
+        form,
+    )
 }
 
 fn status_words(cx: &Cx, s: CardStatus) -> &'static str {
@@ -189,13 +197,7 @@ async fn show(req: HttpRequest, state: web::Data<State>) -> PageResult {
         None => None,
     };
     let Some(card) = card else {
-        let body = cx.shell(
-            Area::Card,
-            l.t("我的电子健康卡", "My health card"),
-            &["card.js"],
-            None,
-            open_form(&cx, None),
-        );
+        let body = open_page(&cx, None);
         return Ok(cx.ok(body));
     };
     // A replaced or revoked card's credential (a lost phone) must not keep
@@ -371,18 +373,12 @@ async fn open(req: HttpRequest, state: web::Data<State>, form: web::Form<OpenFor
     let mut cx = Cx::new(&req);
     let l = cx.lang;
     if !csrf::check(&req, form.csrf.as_deref()) {
-        let body = cx.shell(
-            Area::Card,
-            l.t("我的电子健康卡", "My health card"),
-            &["card.js"],
-            None,
-            open_form(
-                &cx,
-                Some(l.t(
-                    "页面已过期，请再试一次。",
-                    "The page expired; please try again.",
-                )),
-            ),
+        let body = open_page(
+            &cx,
+            Some(l.t(
+                "页面已过期，请再试一次。",
+                "The page expired; please try again.",
+            )),
         );
         return Ok(cx.html(StatusCode::FORBIDDEN, body));
     }
@@ -401,18 +397,12 @@ async fn open(req: HttpRequest, state: web::Data<State>, form: web::Form<OpenFor
             Ok(cx.redirect("/card"))
         }
         _ => {
-            let body = cx.shell(
-                Area::Card,
-                l.t("我的电子健康卡", "My health card"),
-                &["card.js"],
-                None,
-                open_form(
-                    &cx,
-                    Some(l.t(
-                        "凭证无效，请检查链接或联系发卡机构。",
-                        "This credential is not valid; check the link or contact the card office.",
-                    )),
-                ),
+            let body = open_page(
+                &cx,
+                Some(l.t(
+                    "凭证无效，请检查链接或联系发卡机构。",
+                    "This credential is not valid; check the link or contact the card office.",
+                )),
             );
             Ok(cx.html(StatusCode::UNAUTHORIZED, body))
         }

@@ -21,11 +21,16 @@
 //! and shows the document's type. Linking a number still needs a scanned
 //! card (the link's recent-scan rule counts token verifications only).
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
+use actix_web::dev::Payload;
+use actix_web::error::InternalError;
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
 use maud::{html, Markup};
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -236,6 +241,63 @@ fn link_form(cx: &Cx, clinic: &Clinic, card_id: Uuid, ticket: &str) -> Markup {
     }
 }
 
+/// A form posted from the scan page, past the two gates every such post
+/// passes, in this order: the form itself (as `web::Form` reads it), then the
+/// clinic whose kiosk session this terminal holds (else back to `/kiosk`),
+/// then the form's CSRF token (else the scan page says it expired). With the
+/// page context and the operator's pick.
+struct KioskPost<T> {
+    cx: Cx,
+    clinic: Arc<Clinic>,
+    used: Use,
+    form: T,
+}
+
+/// A kiosk form's CSRF token, for [`KioskPost`].
+trait KioskForm {
+    fn csrf(&self) -> Option<&str>;
+}
+
+impl<T: DeserializeOwned + KioskForm + 'static> FromRequest for KioskPost<T> {
+    type Error = actix_web::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, actix_web::Error>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        let form = web::Form::<T>::from_request(&req, payload);
+        Box::pin(async move {
+            let form = form.await?.into_inner();
+            let cx = Cx::new(&req);
+            let used = picked(&req);
+            let state = req
+                .app_data::<web::Data<State>>()
+                .cloned()
+                .ok_or(PageError(AppError::Unavailable))?;
+            let Some(clinic) = clinic_of(&req, &state).await.map_err(PageError)? else {
+                let to_sign_in = cx.redirect("/kiosk");
+                return Err(InternalError::from_response("no kiosk session", to_sign_in).into());
+            };
+            if !csrf::check(&req, form.csrf()) {
+                let l = cx.lang;
+                let expired = refused(
+                    cx,
+                    &clinic,
+                    used,
+                    StatusCode::FORBIDDEN,
+                    l.t("页面已过期，请重新扫码。", "The page expired; scan again."),
+                );
+                return Err(InternalError::from_response("the page expired", expired).into());
+            }
+            Ok(KioskPost {
+                cx,
+                clinic,
+                used,
+                form,
+            })
+        })
+    }
+}
+
 /// The scan page with `message` in place of a result, answered with `status`.
 fn refused(
     cx: Cx,
@@ -443,6 +505,12 @@ struct ScanForm {
     csrf: Option<String>,
 }
 
+impl KioskForm for ScanForm {
+    fn csrf(&self) -> Option<&str> {
+        self.csrf.as_deref()
+    }
+}
+
 impl ScanForm {
     /// The picked channel and step; `None` if either is not one of ours.
     fn used(&self) -> Option<Use> {
@@ -458,22 +526,14 @@ impl ScanForm {
     }
 }
 
-async fn scan(req: HttpRequest, state: web::Data<State>, form: web::Form<ScanForm>) -> PageResult {
-    let mut cx = Cx::new(&req);
+async fn scan(state: web::Data<State>, post: KioskPost<ScanForm>) -> PageResult {
+    let KioskPost {
+        mut cx,
+        clinic,
+        used,
+        form,
+    } = post;
     let l = cx.lang;
-    let used = picked(&req);
-    let Some(clinic) = clinic_of(&req, &state).await? else {
-        return Ok(cx.redirect("/kiosk"));
-    };
-    if !csrf::check(&req, form.csrf.as_deref()) {
-        return Ok(refused(
-            cx,
-            &clinic,
-            used,
-            StatusCode::FORBIDDEN,
-            l.t("页面已过期，请重新扫码。", "The page expired; scan again."),
-        ));
-    }
     // A chip card's number, typed by a reader, or else a scanned token.
     let document = Document::from_card_reader(&form.token);
     if document.is_some() && !clinic.scopes.contains(Scope::Identify) {
@@ -552,8 +612,7 @@ async fn scan(req: HttpRequest, state: web::Data<State>, form: web::Form<ScanFor
         let body = scan_page(&cx, &clinic, used, &panel);
         return Ok(cx.ok(body));
     }
-    let outcome =
-        verification::verify_scanned(&state.ctx, &clinic, &form.into_inner().token, used).await?;
+    let outcome = verification::verify_scanned(&state.ctx, &clinic, &form.token, used).await?;
     let panel = match outcome {
         Outcome::Valid { resolution, .. } => {
             let r = &resolution.resident;
@@ -631,6 +690,12 @@ struct LinkForm {
     csrf: Option<String>,
 }
 
+impl KioskForm for LinkForm {
+    fn csrf(&self) -> Option<&str> {
+        self.csrf.as_deref()
+    }
+}
+
 /// What the link form ends in.
 enum Linking {
     /// Linked (or already linked) under this number.
@@ -641,22 +706,14 @@ enum Linking {
     Taken,
 }
 
-async fn link(req: HttpRequest, state: web::Data<State>, form: web::Form<LinkForm>) -> PageResult {
-    let cx = Cx::new(&req);
+async fn link(state: web::Data<State>, post: KioskPost<LinkForm>) -> PageResult {
+    let KioskPost {
+        cx,
+        clinic,
+        used,
+        form,
+    } = post;
     let l = cx.lang;
-    let used = picked(&req);
-    let Some(clinic) = clinic_of(&req, &state).await? else {
-        return Ok(cx.redirect("/kiosk"));
-    };
-    if !csrf::check(&req, form.csrf.as_deref()) {
-        return Ok(refused(
-            cx,
-            &clinic,
-            used,
-            StatusCode::FORBIDDEN,
-            l.t("页面已过期，请重新扫码。", "The page expired; scan again."),
-        ));
-    }
     if !clinic.scopes.contains(Scope::Link) {
         return Ok(refused(
             cx,

@@ -6,14 +6,12 @@ use actix_web::{post, web, HttpResponse};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use crate::domain::{Channel, Document, NationalId, Scope, Step};
+use crate::domain::{Document, NationalId, Scope};
 use crate::error::{AppError, ErrorBody};
 use crate::http::handlers::residents::DocumentQuery;
-use crate::http::handlers::verify::{resident_answer, VerifyResponse};
-use crate::http::views::GuardianView;
-use crate::request::auth::{blocking, ClinicAuth};
+use crate::http::handlers::verify::{answered, resident_answer, VerifyResponse};
+use crate::request::auth::ClinicAuth;
 use crate::request::State;
-use crate::service::families;
 use crate::service::identify::{self as identification, Identified};
 use crate::service::verification::Use;
 
@@ -42,15 +40,8 @@ fn parse(body: IdentifyRequest) -> Result<(Document, Use), AppError> {
             ))
         }
     };
-    let channel = match body.channel.as_deref() {
-        None | Some("") => None,
-        Some(c) => Some(c.parse::<Channel>()?),
-    };
-    let step = match body.step.as_deref() {
-        None | Some("") => None,
-        Some(s) => Some(s.parse::<Step>()?),
-    };
-    Ok((document, Use { channel, step }))
+    let used = Use::parse(body.channel.as_deref(), body.step.as_deref())?;
+    Ok((document, used))
 }
 
 /// Turns an identification into the `/verify` answer shape, disclosing by
@@ -86,16 +77,9 @@ pub(crate) async fn identify(
     let (document, used) = parse(body.into_inner())?;
     let found = identification::identify(&state.ctx, &clinic.0, document, used).await?;
     let pii = clinic.0.scopes.contains(Scope::Pii);
-    let mut answer = response(&found, pii);
-    if let (Identified::Valid { resolution }, Some(view)) = (&found, answer.resident.as_mut()) {
-        let ctx = state.ctx.clone();
-        let rid = resolution.resident.id;
-        let contacts = blocking(move || families::contacts(&ctx, rid)).await?;
-        if !contacts.is_empty() {
-            view.guardians = Some(contacts.iter().map(GuardianView::contact).collect());
-        }
-    }
-    Ok(HttpResponse::Ok()
-        .insert_header(("Cache-Control", "no-store"))
-        .json(answer))
+    let resident = match &found {
+        Identified::Valid { resolution } => Some(resolution.resident.id),
+        Identified::Invalid { .. } => None,
+    };
+    answered(&state, resident, response(&found, pii)).await
 }

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::domain::{Channel, Scope, Step};
+use crate::domain::{ResidentId, Scope};
 use crate::error::{AppError, ErrorBody};
 use crate::http::views::{GuardianView, ResidentView};
 use crate::request::auth::{blocking, ClinicAuth};
@@ -211,22 +211,26 @@ pub(crate) async fn verify(
 ) -> Result<HttpResponse, AppError> {
     clinic.require(Scope::Verify)?;
     let body = body.into_inner();
-    let channel = match body.channel.as_deref() {
-        None | Some("") => None,
-        Some(c) => Some(c.parse::<Channel>()?),
-    };
-    let step = match body.step.as_deref() {
-        None | Some("") => None,
-        Some(s) => Some(s.parse::<Step>()?),
-    };
-    let used = Use { channel, step };
+    let used = Use::parse(body.channel.as_deref(), body.step.as_deref())?;
     let outcome = verification::verify_scanned(&state.ctx, &clinic.0, &body.token, used).await?;
     let pii = clinic.0.scopes.contains(Scope::Pii);
-    let mut answer = response(&outcome, pii);
-    if let (Outcome::Valid { resolution, .. }, Some(view)) = (&outcome, answer.resident.as_mut()) {
-        // A dependant's answer names the guardians, so a ward can call them.
+    let resident = match &outcome {
+        Outcome::Valid { resolution, .. } => Some(resolution.resident.id),
+        // A foreign card's resident is not in this node's registry.
+        Outcome::Foreign { .. } | Outcome::Invalid { .. } => None,
+    };
+    answered(&state, resident, response(&outcome, pii)).await
+}
+
+/// The answer of `/verify` and `/identify` (not cached): a valid one for a
+/// dependant also names the guardians, so a ward can call them.
+pub(crate) async fn answered(
+    state: &State,
+    resident: Option<ResidentId>,
+    mut answer: VerifyResponse,
+) -> Result<HttpResponse, AppError> {
+    if let (Some(rid), Some(view)) = (resident, answer.resident.as_mut()) {
         let ctx = state.ctx.clone();
-        let rid = resolution.resident.id;
         let contacts = blocking(move || families::contacts(&ctx, rid)).await?;
         if !contacts.is_empty() {
             view.guardians = Some(contacts.iter().map(GuardianView::contact).collect());

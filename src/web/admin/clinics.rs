@@ -17,6 +17,7 @@ use crate::request::extract::uuid;
 use crate::request::State;
 use crate::service::lookup;
 use crate::service::registry::{self, Actor};
+use crate::store::admins::Admin;
 use crate::store::clinics::Clinic;
 use crate::store::{Conflict, StoreError};
 use crate::web::page::{when, Cx, PageResult};
@@ -129,23 +130,13 @@ async fn all_clinics(state: &web::Data<State>) -> Result<Vec<Clinic>, AppError> 
 }
 
 pub(super) async fn list(SignedIn { admin, cx }: SignedIn, state: web::Data<State>) -> PageResult {
-    let l = cx.lang;
     let all = all_clinics(&state).await?;
     let values = ClinicValues {
         verify: true,
         link: true,
         ..Default::default()
     };
-    let body = page(
-        &cx,
-        &admin,
-        l.t("医疗机构", "Clinics"),
-        html! {
-            h1 { (l.t("医疗机构", "Clinics")) }
-            (clinics_table(l, &all))
-            (create_form(&cx, &values, &HashMap::new()))
-        },
-    );
+    let body = clinics_page(&cx, &admin, &all, &values, &HashMap::new());
     Ok(cx.ok(body))
 }
 
@@ -164,20 +155,47 @@ pub(in crate::web) struct ClinicForm {
     scope_register: Option<String>,
 }
 
-/// The page that shows a new API key, this once.
-fn key_shown(cx: &Cx, clinic: &Clinic, key: &SecretToken) -> Markup {
+/// The clinics' list with the form that creates one (its values and errors).
+fn clinics_page(
+    cx: &Cx,
+    admin: &Admin,
+    all: &[Clinic],
+    values: &ClinicValues,
+    errors: &HashMap<&'static str, &'static str>,
+) -> Markup {
     let l = cx.lang;
-    html! {
-        section.secret {
-            h2 { (l.t("API 密钥", "API key")) }
-            p.warn { (l.t(
-                "密钥只显示这一次，请立即交给该机构的管理员妥善保存。自助机用它登录 /kiosk，医院信息系统用它调用接口。",
-                "The key is shown only this once: hand it to the clinic's administrator now. Kiosks sign in at /kiosk with it; hospital systems call the API with it.",
-            )) }
-            p { code #api-key.mono.break { (key.expose()) } }
-        }
-        p { a.button.secondary href=(format!("/admin/clinics/{}", clinic.id)) { (l.t("查看机构", "Open the clinic")) } }
-    }
+    page(
+        cx,
+        admin,
+        l.t("医疗机构", "Clinics"),
+        html! {
+            h1 { (l.t("医疗机构", "Clinics")) }
+            (clinics_table(l, all))
+            (create_form(cx, values, errors))
+        },
+    )
+}
+
+/// The page that shows a new API key, this once (a new clinic's or a new key's).
+fn key_page(cx: &Cx, admin: &Admin, title: &str, clinic: &Clinic, key: &SecretToken) -> Markup {
+    let l = cx.lang;
+    page(
+        cx,
+        admin,
+        title,
+        html! {
+            h1 { (title) ": " (clinic.name) }
+            section.secret {
+                h2 { (l.t("API 密钥", "API key")) }
+                p.warn { (l.t(
+                    "密钥只显示这一次，请立即交给该机构的管理员妥善保存。自助机用它登录 /kiosk，医院信息系统用它调用接口。",
+                    "The key is shown only this once: hand it to the clinic's administrator now. Kiosks sign in at /kiosk with it; hospital systems call the API with it.",
+                )) }
+                p { code #api-key.mono.break { (key.expose()) } }
+            }
+            p { a.button.secondary href=(format!("/admin/clinics/{}", clinic.id)) { (l.t("查看机构", "Open the clinic")) } }
+        },
+    )
 }
 
 pub(super) async fn create(
@@ -232,16 +250,7 @@ pub(super) async fn create(
     let (Some(code), Some(name), Some(scopes), true) = (code, name, scopes, errors.is_empty())
     else {
         let all = all_clinics(&state).await?;
-        let body = page(
-            &cx,
-            &admin,
-            l.t("医疗机构", "Clinics"),
-            html! {
-                h1 { (l.t("医疗机构", "Clinics")) }
-                (clinics_table(l, &all))
-                (create_form(&cx, &values, &errors))
-            },
-        );
+        let body = clinics_page(&cx, &admin, &all, &values, &errors);
         return Ok(cx.html(StatusCode::UNPROCESSABLE_ENTITY, body));
     };
     let actor = Actor::admin(admin.username.as_str());
@@ -261,27 +270,11 @@ pub(super) async fn create(
             l.t("该机构代码已被使用", "This code is already taken"),
         );
         let all = all_clinics(&state).await?;
-        let body = page(
-            &cx,
-            &admin,
-            l.t("医疗机构", "Clinics"),
-            html! {
-                h1 { (l.t("医疗机构", "Clinics")) }
-                (clinics_table(l, &all))
-                (create_form(&cx, &values, &errors))
-            },
-        );
+        let body = clinics_page(&cx, &admin, &all, &values, &errors);
         return Ok(cx.html(StatusCode::CONFLICT, body));
     };
-    let body = page(
-        &cx,
-        &admin,
-        l.t("已创建医疗机构", "Clinic created"),
-        html! {
-            h1 { (l.t("已创建医疗机构", "Clinic created")) ": " (clinic.name) }
-            (key_shown(&cx, &clinic, &key))
-        },
-    );
+    let title = l.t("已创建医疗机构", "Clinic created");
+    let body = key_page(&cx, &admin, title, &clinic, &key);
     Ok(cx.html(StatusCode::CREATED, body))
 }
 
@@ -357,15 +350,8 @@ pub(super) async fn add_key(
     let actor = Actor::admin(admin.username.as_str());
     let ctx = state.ctx.clone();
     let (clinic, _, secret) = blocking(move || registry::add_api_key(&ctx, &actor, cid)).await?;
-    let body = page(
-        &cx,
-        &admin,
-        l.t("新密钥", "New key"),
-        html! {
-            h1 { (l.t("新密钥", "New key")) ": " (clinic.name) }
-            (key_shown(&cx, &clinic, &secret))
-        },
-    );
+    let title = l.t("新密钥", "New key");
+    let body = key_page(&cx, &admin, title, &clinic, &secret);
     Ok(cx.html(StatusCode::CREATED, body))
 }
 

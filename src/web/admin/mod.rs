@@ -148,7 +148,7 @@ pub(super) fn field(
 }
 
 /// The search form of the home page; also shown with an error beside the field.
-pub(super) fn search_form(cx: &Cx, value: &str, error: Option<&str>) -> Markup {
+fn search_form(cx: &Cx, value: &str, error: Option<&str>) -> Markup {
     let l = cx.lang;
     html! {
         form.card-form method="post" action="/admin/residents/find" autocomplete="off" {
@@ -169,18 +169,26 @@ pub(super) fn search_form(cx: &Cx, value: &str, error: Option<&str>) -> Markup {
     }
 }
 
-async fn home(SignedIn { admin, cx }: SignedIn) -> PageResult {
+/// The find-a-resident page: first with the way to register a new one,
+/// then with the number typed and why it is not an ID number.
+pub(super) fn find_page(cx: &Cx, admin: &Admin, value: &str, error: Option<&str>) -> Markup {
     let l = cx.lang;
-    let body = page(
-        &cx,
-        &admin,
+    page(
+        cx,
+        admin,
         l.t("查找居民", "Find resident"),
         html! {
             h1 { (l.t("查找居民", "Find a resident")) }
-            (search_form(&cx, "", None))
-            p { a.button.secondary href="/admin/residents/new" { (l.t("登记新居民", "Register a new resident")) } }
+            (search_form(cx, value, error))
+            @if error.is_none() {
+                p { a.button.secondary href="/admin/residents/new" { (l.t("登记新居民", "Register a new resident")) } }
+            }
         },
-    );
+    )
+}
+
+async fn home(SignedIn { admin, cx }: SignedIn) -> PageResult {
+    let body = find_page(&cx, &admin, "", None);
     Ok(cx.ok(body))
 }
 

@@ -181,6 +181,31 @@ fn field(
     }
 }
 
+/// The fields of a document of type `t`: its number (with `demographics_hint`
+/// where the number encodes sex and birth date) and, for a passport, the
+/// issuing country (the registration form and the add-document form).
+fn document_fields(
+    l: Lang,
+    t: DocumentType,
+    v: &RegisterForm,
+    errors: &Errors,
+    demographics_hint: &'static str,
+) -> Markup {
+    let bad = |id: &str| errors.contains_key(id).then_some("true");
+    html! {
+        (field(errors, "number", number_label(l, t), html! {
+            input #number type="text" name="number" value=(v.number) maxlength="32"
+                spellcheck="false" required aria-invalid=[bad("number")];
+        }, t.encodes_demographics().then_some(demographics_hint)))
+        @if t == DocumentType::Passport {
+            (field(errors, "country", l.t("签发国家代码", "Issuing country code"), html! {
+                input #country type="text" name="country" value=(v.country) maxlength="3"
+                    spellcheck="false" required aria-invalid=[bad("country")];
+            }, Some(l.t("ISO 3166-1 三位字母，如 USA、JPN、KOR", "ISO 3166-1 three letters, e.g. USA, JPN, KOR"))))
+        }
+    }
+}
+
 fn relation_select(l: Lang, chosen: &str) -> Markup {
     html! {
         select #relation name="relation" {
@@ -231,16 +256,7 @@ pub(super) fn register_form(cx: &Cx, kind: Kind, v: &RegisterForm, errors: &Erro
                 Kind::Newborn => l.t("出生医学证明办好前可先用小名", "A first name will do until the birth certificate is issued"),
             })))
             @if let Kind::Document(t) = kind {
-                (field(errors, "number", number_label(l, t), html! {
-                    input #number type="text" name="number" value=(v.number) maxlength="32"
-                        spellcheck="false" required aria-invalid=[bad("number")];
-                }, t.encodes_demographics().then(|| l.t("性别和出生日期从号码读取", "Sex and birth date are read from the number"))))
-                @if t == DocumentType::Passport {
-                    (field(errors, "country", l.t("签发国家代码", "Issuing country code"), html! {
-                        input #country type="text" name="country" value=(v.country) maxlength="3"
-                            spellcheck="false" required aria-invalid=[bad("country")];
-                    }, Some(l.t("ISO 3166-1 三位字母，如 USA、JPN、KOR", "ISO 3166-1 three letters, e.g. USA, JPN, KOR"))))
-                }
+                (document_fields(l, t, v, errors, l.t("性别和出生日期从号码读取", "Sex and birth date are read from the number")))
             }
             @if asks_demographics {
                 (field(errors, "sex", l.t("性别", "Sex"), sex_select(l, &v.sex, errors.contains_key("sex")), None))
@@ -595,7 +611,6 @@ fn document_form(
     errors: &Errors,
 ) -> Markup {
     let l = cx.lang;
-    let bad = |id: &str| errors.contains_key(id).then_some("true");
     html! {
         h1 { (l.t("添加证件", "Add a document")) " · " (r.name) }
         (super::residents::resident_summary(l, r))
@@ -611,16 +626,7 @@ fn document_form(
         form.card-form method="post" action=(format!("/admin/residents/{}/documents", r.id)) autocomplete="off" novalidate {
             (cx.csrf_field())
             input type="hidden" name="kind" value=(t.as_str());
-            (field(errors, "number", number_label(l, t), html! {
-                input #number type="text" name="number" value=(v.number) maxlength="32"
-                    spellcheck="false" required aria-invalid=[bad("number")];
-            }, t.encodes_demographics().then(|| l.t("号码中的性别和出生日期须与登记的一致", "The sex and birth date in the number must match the registered ones"))))
-            @if t == DocumentType::Passport {
-                (field(errors, "country", l.t("签发国家代码", "Issuing country code"), html! {
-                    input #country type="text" name="country" value=(v.country) maxlength="3"
-                        spellcheck="false" required aria-invalid=[bad("country")];
-                }, Some(l.t("ISO 3166-1 三位字母，如 USA、JPN、KOR", "ISO 3166-1 three letters, e.g. USA, JPN, KOR"))))
-            }
+            (document_fields(l, t, v, errors, l.t("号码中的性别和出生日期须与登记的一致", "The sex and birth date in the number must match the registered ones")))
             button type="submit" { (l.t("添加", "Add")) }
         }
     }

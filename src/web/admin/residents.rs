@@ -9,7 +9,7 @@ use maud::{html, Markup};
 use serde::Deserialize;
 
 use super::register::{add_document_link, register_form, Kind, RegisterForm};
-use super::{page, search_form, Checked, SignedIn};
+use super::{find_page, page, Checked, SignedIn};
 use crate::crypto::SecretToken;
 use crate::domain::{CardId, CardStatus, Document, DocumentType, NationalId, Relation, ResidentId};
 use crate::error::AppError;
@@ -38,15 +38,7 @@ pub(super) async fn find(
     let nid = match NationalId::parse(&form.national_id) {
         Ok(n) => n,
         Err(e) => {
-            let body = page(
-                &cx,
-                &admin,
-                l.t("查找居民", "Find resident"),
-                html! {
-                    h1 { (l.t("查找居民", "Find a resident")) }
-                    (search_form(&cx, &form.national_id, Some(l.domain_error(&e))))
-                },
-            );
+            let body = find_page(&cx, &admin, &form.national_id, Some(l.domain_error(&e)));
             return Ok(cx.html(StatusCode::UNPROCESSABLE_ENTITY, body));
         }
     };
