@@ -1059,7 +1059,7 @@ fn resolve_card_of_a_foreign_card_is_a_patient_of_what_its_home_city_disclosed()
             .cloned()
             .unwrap_or_else(|| panic!("no {name} in {v}"))
     };
-    assert_eq!(param("valid")["valueBoolean"], true);
+    assert_eq!(param("valid")["valueBoolean"], true, "{v}");
     assert_eq!(param("issuer")["valueString"], "370100");
     let p = &param("patient")["resource"];
     assert_eq!(p["resourceType"], "Patient");
