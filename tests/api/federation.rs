@@ -1357,3 +1357,38 @@ fn a_second_issuer_cannot_take_over_a_known_foreign_card() {
     assert_eq!(after.issuer, "370100");
     assert_eq!(after.resident_id, before.resident_id);
 }
+
+/// `node-key retire` deletes only the keys it read as older than the
+/// newest: a key rotated a moment before (by the CLI or another node, not
+/// yet re-read by the retiring node) is kept.
+#[test]
+fn retiring_never_deletes_a_node_key_rotated_a_moment_before() {
+    let mut f = federation();
+    crate::helpers::ok(&node_cli(
+        &f.nodes[1],
+        &["federation", "node-key", "rotate"],
+    ));
+    wait_for(|| describe(&f.nodes[1].ctx).node_keys.len() == 2);
+    let entries = f.entries();
+    f.publish(entries, chrono::Duration::days(7));
+    // A third key by the CLI; the running node has not re-read its keys yet
+    // (its tick is 1 s) when its retire runs.
+    let out = crate::helpers::ok(&node_cli(
+        &f.nodes[1],
+        &["federation", "node-key", "rotate"],
+    ));
+    let third: Value = serde_json::from_str(&out).unwrap();
+    let third = third["kid"].as_str().unwrap().to_string();
+    let retired = healthcard::service::federation::retire_node_keys(
+        &f.nodes[1].ctx,
+        &healthcard::service::registry::Actor::system("test"),
+    )
+    .unwrap();
+    assert!(!retired.contains(&third), "{retired:?}");
+    let keys = crate::helpers::ok(&node_cli(&f.nodes[1], &["federation", "node-key", "list"]));
+    assert!(
+        keys.contains(&third),
+        "the key rotated a moment before was deleted: {keys}"
+    );
+    assert_eq!(keys.lines().count(), 2, "{keys}");
+}
