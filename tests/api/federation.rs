@@ -1392,3 +1392,66 @@ fn retiring_never_deletes_a_node_key_rotated_a_moment_before() {
     );
     assert_eq!(keys.lines().count(), 2, "{keys}");
 }
+
+/// A disclosure change is in force within the policy tick even while the
+/// revocation polls hang on slow home nodes (they run on the list's
+/// thread; the policies on a thread of their own).
+#[test]
+fn a_policy_change_is_in_force_within_its_tick_while_revocation_polls_hang() {
+    let mut f = federation();
+    let slow = |home: String| {
+        proxy(
+            home,
+            std::sync::Arc::new(|target: &str, _: &[u8]| {
+                target.starts_with("/federation/v1/revocations").then(|| {
+                    std::thread::sleep(Duration::from_secs(8));
+                    (503, "{}".to_string())
+                })
+            }),
+        )
+    };
+    let mut entries = f.entries();
+    entries[0].base_url = slow(f.nodes[0].base.clone());
+    entries[2].base_url = slow(f.nodes[2].base.clone());
+    f.publish(entries, chrono::Duration::days(7));
+    let (jinan, chengdu, beijing) = (&f.nodes[0], &f.nodes[1], &f.nodes[2]);
+    // Chengdu sees cards of both: its polls of their feeds now hang.
+    let (_, cd_key) = chengdu.clinic("CD01", &["verify"]);
+    let (_, jn_card, _) = jinan.resident_with_card(71);
+    let (_, bj_card, _) = beijing.resident_with_card(72);
+    assert_eq!(
+        verify(chengdu, &cd_key, &jinan.mint(&jn_card, "static"))["valid"],
+        true
+    );
+    assert_eq!(
+        verify(chengdu, &cd_key, &beijing.mint(&bj_card, "static"))["valid"],
+        true
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    // Chengdu grants Beijing pii; Beijing's pii clinic sees it within the tick.
+    let full = crate::helpers::national_id(73);
+    let (_, cd_card, _) = chengdu.resident_with_card(73);
+    let stat = chengdu.mint(&cd_card, "static");
+    let (_, bj_pii) = beijing.clinic("BJ01", &["verify", "pii"]);
+    assert!(verify(beijing, &bj_pii, &stat)["resident"]["national_id"].is_null());
+    crate::helpers::ok(&node_cli(
+        chengdu,
+        &[
+            "federation",
+            "peer",
+            "set",
+            "--issuer",
+            "110100",
+            "--disclosure",
+            "pii",
+        ],
+    ));
+    let start = Instant::now();
+    while verify(beijing, &bj_pii, &stat)["resident"]["national_id"] != full.as_str() {
+        assert!(
+            start.elapsed() < Duration::from_secs(4),
+            "the grant was not in force within its tick"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
