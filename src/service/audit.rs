@@ -350,18 +350,22 @@ impl Writer {
             };
             match self.commit(kept, &batch, j) {
                 Ok(Commit::Done(outcomes, links)) => break Ok((outcomes, links)),
-                Ok(Commit::Replayed(i, mut j)) => {
+                Ok(Commit::Replayed(replayed, mut j)) => {
                     // The attempt rolled back; its head is not the stored one's successor.
                     kept.head = None;
-                    let verifies_before = batch[..i]
-                        .iter()
-                        .filter(|job| matches!(job, Job::Verify(..)))
-                        .count();
-                    let job = batch.remove(i);
-                    if matches!(job, Job::Verify(..)) {
-                        drop(j.remove(verifies_before));
+                    // Every replayed job dropped at once (last first, so the
+                    // indices before stay put): one rollback per batch.
+                    for &i in replayed.iter().rev() {
+                        let verifies_before = batch[..i]
+                            .iter()
+                            .filter(|job| matches!(job, Job::Verify(..)))
+                            .count();
+                        let job = batch.remove(i);
+                        if matches!(job, Job::Verify(..)) {
+                            drop(j.remove(verifies_before));
+                        }
+                        answer_replayed(job);
                     }
-                    answer_replayed(job);
                     judged = Ok(j);
                 }
                 Err(e) => break Err(e),
@@ -401,8 +405,8 @@ impl Writer {
     /// foreign cards and appends every entry in arrival order after the
     /// chain head, atomically ([`access_log::commit_batch`]). Returns the
     /// verifications' outcomes and the foreign cards' links in arrival
-    /// order, or the first job whose nonce was spent before (nothing
-    /// written).
+    /// order, or every job whose nonce was spent before (nothing written:
+    /// all the batch's nonces are tried in one pass, then one rollback).
     fn commit(
         &self,
         kept: &mut Kept,
@@ -423,9 +427,10 @@ impl Writer {
             )
         });
         let mut links = Vec::new();
-        let mut replayed = None;
+        let mut replayed: Vec<usize> = Vec::new();
         let mut side = |c: &mut DbConnection| -> Result<(), StoreError> {
             links.clear();
+            replayed.clear();
             for (i, job) in batch.iter().enumerate() {
                 let nonce = match job {
                     Job::Log(_, nonce, _) => nonce.as_ref(),
@@ -442,13 +447,18 @@ impl Writer {
                     }
                 };
                 if let Some(n) = nonce {
+                    // A spent nonce is a row not inserted (no error), so
+                    // the pass goes on and finds every replay of the batch.
                     if !fed::spend_nonce(c, &n.key, n.expires_at)? {
-                        replayed = Some(i);
-                        return Err(StoreError::Conflict(Conflict::RequestReplayed));
+                        replayed.push(i);
                     }
                 }
             }
-            Ok(())
+            if replayed.is_empty() {
+                Ok(())
+            } else {
+                Err(StoreError::Conflict(Conflict::RequestReplayed))
+            }
         };
         let done = access_log::commit_batch(
             conn,
@@ -458,11 +468,11 @@ impl Writer {
             has_side.then_some(&mut side as &mut access_log::SideWork),
             |first_use| entries(batch, &judged, first_use),
         );
-        let done = match (done, replayed) {
-            (Err(StoreError::Conflict(Conflict::RequestReplayed)), Some(i)) => {
-                return Ok(Commit::Replayed(i, judged))
+        let done = match done {
+            Err(StoreError::Conflict(Conflict::RequestReplayed)) if !replayed.is_empty() => {
+                return Ok(Commit::Replayed(replayed, judged))
             }
-            (done, _) => done?,
+            done => done?,
         };
         kept.head = Some(done.head);
         Ok(Commit::Done(
@@ -476,9 +486,9 @@ impl Writer {
 enum Commit {
     /// Committed: the verifications' outcomes and the foreign cards' links.
     Done(Vec<Result<Outcome, StoreError>>, Vec<Option<String>>),
-    /// Rolled back: job `i`'s request nonce was spent before; the judged
-    /// cards are handed back for the next attempt.
-    Replayed(usize, Vec<Result<Judged, StoreError>>),
+    /// Rolled back: these jobs' request nonces (ascending indices) were
+    /// spent before; the judged cards are handed back for the next attempt.
+    Replayed(Vec<usize>, Vec<Result<Judged, StoreError>>),
 }
 
 fn answer_replayed(job: Job) {

@@ -70,7 +70,18 @@ struct Inner {
     /// What this node discloses to each peer (`federation_peers`), re-read
     /// by the refresh thread; a peer without a row gets the default.
     policies: RwLock<std::collections::HashMap<String, Disclosure>>,
+    /// Nonces of peer requests this node accepted, with the time (unix
+    /// seconds) after which they could no longer be replayed: a replay is
+    /// refused before it costs the peer's rate or a batch rollback. Bounded
+    /// ([`SEEN_NONCES_MAX`]); the database spend stays the authority across
+    /// the city's nodes.
+    seen_nonces: Mutex<std::collections::HashMap<String, i64>>,
 }
+
+/// At most this many nonces are remembered in memory (a full set, after
+/// its expired nonces are dropped, remembers no more: the database still
+/// refuses the replay).
+const SEEN_NONCES_MAX: usize = 100_000;
 
 #[derive(Default, Clone)]
 struct FetchState {
@@ -170,6 +181,7 @@ impl Federation {
                 leeway_secs: settings.clock_skew_secs,
                 peer_clinics: Mutex::new(Default::default()),
                 policies: RwLock::new(Default::default()),
+                seen_nonces: Mutex::new(Default::default()),
             }),
         };
         if let Ok(mut conn) = pool.get() {
@@ -202,6 +214,41 @@ impl Federation {
                 tracing::warn!(error = %e, "federation peers unread; keeping the last policies")
             }
         }
+    }
+
+    /// Whether this node accepted `nonce` before, within the time it could
+    /// be replayed (checked before the peer's rate limit).
+    pub fn nonce_seen(&self, nonce: &Nonce) -> bool {
+        let now = Utc::now().timestamp();
+        self.inner
+            .seen_nonces
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&nonce.key)
+            .is_some_and(|&until| until >= now)
+    }
+
+    /// Remembers a nonce this node accepts (after the rate limit); `false`
+    /// if it was remembered already (the same request arriving twice at
+    /// once: the second is a replay).
+    pub fn remember_nonce(&self, nonce: &Nonce) -> bool {
+        let now = Utc::now().timestamp();
+        let until = nonce.expires_at.and_utc().timestamp() + self.inner.leeway_secs;
+        let mut seen = self
+            .inner
+            .seen_nonces
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if seen.get(&nonce.key).is_some_and(|&u| u >= now) {
+            return false;
+        }
+        if seen.len() >= SEEN_NONCES_MAX {
+            seen.retain(|_, u| *u >= now);
+        }
+        if seen.len() < SEEN_NONCES_MAX {
+            seen.insert(nonce.key.clone(), until);
+        }
+        true
     }
 
     /// What this node discloses to the peer `issuer`.
@@ -267,6 +314,14 @@ impl Federation {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+    }
+
+    /// The city's node key made before `key` (during a rotation, the one
+    /// peers that still hold the previous list know), if any.
+    fn previous_node_key(&self, key: &SigningKey) -> Option<Arc<SigningKey>> {
+        let keys = self.node_keys();
+        let at = keys.iter().position(|k| k.kid() == key.kid())?;
+        at.checked_sub(1).map(|i| keys[i].clone())
     }
 
     /// Every node key of this city, oldest first: what `describe` lists.
@@ -583,7 +638,9 @@ pub fn retire_node_keys(
         .map(|k| k.kid().to_b64())
         .collect();
     ctx.with_tx(|c| {
-        fstore::retire_node_keys_except(c, &newest_kid.to_b64())?;
+        // Only the kids named above: a key rotated (by another node or the
+        // CLI) since they were read stays, and so does the newest.
+        fstore::retire_node_keys(c, &retired)?;
         crate::store::access_log::append(
             c,
             &ctx.master.chain_key(),
@@ -617,6 +674,22 @@ pub fn spawn_refresh(ctx: AppContext) {
             if ctx.federation.list().is_none() {
                 let _ = ctx.federation.refresh_now();
             }
+            // The policies (and node keys) on a timer of their own: the
+            // list fetch and the revocation polls are HTTP calls in turn,
+            // which must not hold a policy change past its tick.
+            {
+                let ctx = ctx.clone();
+                std::thread::Builder::new()
+                    .name("federation-policies".into())
+                    .spawn(move || loop {
+                        std::thread::sleep(tick);
+                        if let Ok(mut conn) = ctx.conn() {
+                            ctx.federation.reload_policies(&mut conn);
+                            ctx.federation.reload_node_keys(&mut conn, &ctx.master);
+                        }
+                    })
+                    .expect("spawning a thread at start-up");
+            }
             let mut since_list = Duration::ZERO;
             loop {
                 std::thread::sleep(tick);
@@ -624,10 +697,6 @@ pub fn spawn_refresh(ctx: AppContext) {
                 if since_list >= list_every {
                     since_list = Duration::ZERO;
                     let _ = ctx.federation.refresh_now();
-                }
-                if let Ok(mut conn) = ctx.conn() {
-                    ctx.federation.reload_policies(&mut conn);
-                    ctx.federation.reload_node_keys(&mut conn, &ctx.master);
                 }
                 poll_revocations(&ctx);
             }
@@ -863,18 +932,39 @@ async fn ask_home(
         reason: Reason::IssuerUnavailable,
         card_id: Some(claims.card_id),
     };
-    let body = serde_json::to_vec(&ResolveRequest {
-        token: text.to_string(),
-        clinic: PeerClinic {
-            code: clinic.code.as_str().to_string(),
-            name: clinic.name.clone(),
-        },
-        channel: used.channel.map(|c| c.as_str().to_string()),
-        step: used.step.map(|s| s.as_str().to_string()),
-        pii: clinic.scopes.contains(Scope::Pii),
-    })
-    .expect("a request serializes");
-    let answer = match call(ctx, issuer, "POST", RESOLVE_PATH, "", body).await {
+    let request = |pii: bool| {
+        serde_json::to_vec(&ResolveRequest {
+            token: text.to_string(),
+            clinic: PeerClinic {
+                code: clinic.code.as_str().to_string(),
+                name: clinic.name.clone(),
+            },
+            channel: used.channel.map(|c| c.as_str().to_string()),
+            step: used.step.map(|s| s.as_str().to_string()),
+            pii,
+        })
+        .expect("a request serializes")
+    };
+    let pii = clinic.scopes.contains(Scope::Pii);
+    let client = ctx.federation.client();
+    let mut answer = call(ctx, &client, issuer, "POST", RESOLVE_PATH, "", request(pii)).await;
+    if pii && matches!(&answer, Err(e) if e.is(400, "bad_resolve_request")) {
+        // A home node of the previous release refuses the `pii` field
+        // (its request type denies unknown fields): asked once more
+        // without it (signed anew), it answers the standard disclosure.
+        tracing::info!(issuer = %issuer.code, "home node refused `pii` (previous release?): asking without it");
+        answer = call(
+            ctx,
+            &client,
+            issuer,
+            "POST",
+            RESOLVE_PATH,
+            "",
+            request(false),
+        )
+        .await;
+    }
+    let answer = match answer {
         Ok(a) => a,
         Err(e) => {
             tracing::warn!(issuer = %issuer.code, error = %e, "home node did not answer");
@@ -908,30 +998,84 @@ async fn ask_home(
     }
 }
 
+/// A node-to-node request not answered with a 200.
+#[derive(Debug)]
+struct CallError {
+    /// The HTTP status, if the other node answered.
+    status: Option<u16>,
+    /// The answer's error `code`, if it carried one.
+    code: Option<String>,
+    message: String,
+}
+
+impl CallError {
+    fn other(e: impl std::fmt::Display) -> CallError {
+        CallError {
+            status: None,
+            code: None,
+            message: e.to_string(),
+        }
+    }
+
+    /// Whether the other node answered `status` with error `code`.
+    fn is(&self, status: u16, code: &str) -> bool {
+        self.status == Some(status) && self.code.as_deref() == Some(code)
+    }
+}
+
+impl std::fmt::Display for CallError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.status, &self.code) {
+            (Some(s), Some(c)) => write!(f, "HTTP {s} {c}"),
+            (Some(s), None) => write!(f, "HTTP {s}"),
+            _ => f.write_str(&self.message),
+        }
+    }
+}
+
 /// Sends a signed request to `issuer`'s node and returns the body of a 200.
+/// Signed with the node key in use; refused `unknown_node` (a peer that
+/// still holds the list from before this city's node-key rotation: each
+/// node fetches the list on its own timer), it is signed anew with the
+/// city's previous node key and sent once more.
 async fn call(
     ctx: &AppContext,
+    client: &reqwest::Client,
     issuer: &Issuer,
     method: &str,
     route: &str,
     query: &str,
     body: Vec<u8>,
-) -> Result<Vec<u8>, String> {
+) -> Result<Vec<u8>, CallError> {
+    let key = ctx.federation.node_key();
+    match send(client, &key, issuer, method, route, query, body.clone()).await {
+        Err(e) if e.is(401, "unknown_node") => match ctx.federation.previous_node_key(&key) {
+            Some(previous) => {
+                tracing::info!(issuer = %issuer.code, "peer does not know the node key in use yet: signing with the previous one");
+                send(client, &previous, issuer, method, route, query, body).await
+            }
+            None => Err(e),
+        },
+        answer => answer,
+    }
+}
+
+async fn send(
+    client: &reqwest::Client,
+    key: &SigningKey,
+    issuer: &Issuer,
+    method: &str,
+    route: &str,
+    query: &str,
+    body: Vec<u8>,
+) -> Result<Vec<u8>, CallError> {
     let path = format!("{}{route}", url_path(&issuer.base_url));
-    let signed = msig::sign(
-        &ctx.federation.node_key(),
-        method,
-        &path,
-        query,
-        &body,
-        Utc::now().timestamp(),
-    )
-    .map_err(|e| e.to_string())?;
+    let signed = msig::sign(key, method, &path, query, &body, Utc::now().timestamp())
+        .map_err(CallError::other)?;
     let mut url = format!("{}{route}", issuer.base_url);
     if !query.is_empty() {
         url = format!("{url}?{query}");
     }
-    let client = ctx.federation.client();
     let req = match method {
         "POST" => client
             .post(&url)
@@ -945,11 +1089,26 @@ async fn call(
         .header(msig::SIGNATURE, signed.signature)
         .send()
         .await
-        .map_err(|e| e.to_string())?;
-    if !resp.status().is_success() {
-        return Err(format!("HTTP {}", resp.status()));
+        .map_err(CallError::other)?;
+    let status = resp.status();
+    if !status.is_success() {
+        #[derive(Deserialize)]
+        struct Refusal {
+            code: String,
+        }
+        let code = resp
+            .bytes()
+            .await
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Refusal>(&b).ok())
+            .map(|r| r.code);
+        return Err(CallError {
+            status: Some(status.as_u16()),
+            code,
+            message: format!("HTTP {status}"),
+        });
     }
-    let bytes = resp.bytes().await.map_err(|e| e.to_string())?;
+    let bytes = resp.bytes().await.map_err(CallError::other)?;
     Ok(bytes.to_vec())
 }
 
@@ -1102,6 +1261,30 @@ fn load_peer_clinic(ctx: &AppContext, peer: &Peer) -> Result<Clinic, StoreError>
     if let Some(id) = fstore::peer(&mut *ctx.conn()?, issuer)?.and_then(|p| p.clinic_id) {
         return clinics::get(&mut *ctx.conn()?, id);
     }
+    // The previous release's stand-in (found by its code then), adopted in
+    // the transaction that records it, so that the peer's history stays at
+    // one clinic across the upgrade.
+    let adopted = ctx.with_tx(|c| {
+        let Some(old) = previous_release_stand_in(c, peer)? else {
+            return Ok(None);
+        };
+        if fstore::peer(c, issuer)?.and_then(|p| p.clinic_id).is_some() {
+            // Recorded by another node meanwhile: re-read below.
+            return Err(StoreError::Conflict(crate::store::Conflict::Unique));
+        }
+        fstore::set_peer_clinic(c, issuer, old.id)?;
+        Ok(Some(old))
+    });
+    match adopted {
+        Ok(Some(clinic)) => return Ok(clinic),
+        Ok(None) => {}
+        Err(StoreError::Conflict(_)) => {
+            if let Some(id) = fstore::peer(&mut *ctx.conn()?, issuer)?.and_then(|p| p.clinic_id) {
+                return clinics::get(&mut *ctx.conn()?, id);
+            }
+        }
+        Err(e) => return Err(e),
+    }
     let name = format!("{} (federation {})", peer.name, peer.issuer);
     let scopes =
         Scopes::from_list(&[Scope::Verify]).map_err(|e| StoreError::Other(e.to_string()))?;
@@ -1117,16 +1300,16 @@ fn load_peer_clinic(ctx: &AppContext, peer: &Peer) -> Result<Clinic, StoreError>
                 clinics::revoke_key(c, &k.id)?;
             }
             // Another node of the city may have made one at the same moment:
-            // the first row in the table wins.
-            if let Some(id) = fstore::peer(c, issuer)?.and_then(|p| p.clinic_id) {
-                return Ok(Err(id));
+            // the first row in the table wins, and the clinic just made is
+            // rolled back (an error, not an answer), then the row re-read.
+            if fstore::peer(c, issuer)?.and_then(|p| p.clinic_id).is_some() {
+                return Err(StoreError::Conflict(crate::store::Conflict::Unique));
             }
             fstore::set_peer_clinic(c, issuer, clinic.id)?;
-            Ok(Ok(clinic))
+            Ok(clinic)
         });
         match made {
-            Ok(Ok(clinic)) => return Ok(clinic),
-            Ok(Err(id)) => return clinics::get(&mut *ctx.conn()?, id),
+            Ok(clinic) => return Ok(clinic),
             Err(StoreError::Conflict(_)) => {
                 if let Some(id) = fstore::peer(&mut *ctx.conn()?, issuer)?.and_then(|p| p.clinic_id)
                 {
@@ -1139,6 +1322,32 @@ fn load_peer_clinic(ctx: &AppContext, peer: &Peer) -> Result<Clinic, StoreError>
     Err(StoreError::Other(format!(
         "no free stand-in clinic code for peer {issuer}"
     )))
+}
+
+/// The stand-in the previous release made for `peer` (before
+/// `federation_peers.clinic_id`): the clinic of code exactly `fed-<issuer>`,
+/// named `… (federation <issuer>)` as that release named it, with no usable
+/// API key, and no peer's stand-in already. A clinic of that code that is
+/// anything else (a real clinic from before the prefix was reserved) is
+/// never taken.
+fn previous_release_stand_in(
+    conn: &mut crate::store::DbConnection,
+    peer: &Peer,
+) -> Result<Option<Clinic>, StoreError> {
+    let code = ClinicCode::stand_in(&peer.issuer, 0);
+    let Some(clinic) = clinics::find_by_code(conn, &code)? else {
+        return Ok(None);
+    };
+    let named = clinic
+        .name
+        .ends_with(&format!(" (federation {})", peer.issuer));
+    let keys_revoked = clinics::list_keys(conn, clinic.id)?
+        .iter()
+        .all(|k| k.revoked_at.is_some());
+    let taken = fstore::peers(conn)?
+        .iter()
+        .any(|p| p.clinic_id == Some(clinic.id));
+    Ok((named && keys_revoked && !taken).then_some(clinic))
 }
 
 /// Sets what this node discloses to the peer city `issuer` (in force on
@@ -1355,31 +1564,12 @@ async fn call_with(
     route: &str,
     query: &str,
 ) -> Result<Vec<u8>, String> {
-    let path = format!("{}{route}", url_path(&issuer.base_url));
-    let signed = msig::sign(
-        &ctx.federation.node_key(),
-        "GET",
-        &path,
-        query,
-        b"",
-        Utc::now().timestamp(),
-    )
-    .map_err(|e| e.to_string())?;
     let client = reqwest::Client::builder()
         .timeout(ctx.federation.inner.timeout.max(Duration::from_secs(5)))
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .map_err(|e| e.to_string())?;
-    let resp = client
-        .get(format!("{}{route}?{query}", issuer.base_url))
-        .header(msig::CONTENT_DIGEST, signed.content_digest)
-        .header(msig::SIGNATURE_INPUT, signed.signature_input)
-        .header(msig::SIGNATURE, signed.signature)
-        .send()
+    call(ctx, &client, issuer, "GET", route, query, Vec::new())
         .await
-        .map_err(|e| e.to_string())?;
-    if !resp.status().is_success() {
-        return Err(format!("HTTP {}", resp.status()));
-    }
-    Ok(resp.bytes().await.map_err(|e| e.to_string())?.to_vec())
+        .map_err(|e| e.to_string())
 }

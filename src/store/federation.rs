@@ -63,9 +63,10 @@ pub fn node_keys(conn: &mut DbConnection) -> Result<Vec<StoredNodeKey>, StoreErr
         .collect())
 }
 
-/// Deletes every node key but `keep`; returns how many went.
-pub fn retire_node_keys_except(conn: &mut DbConnection, keep: &str) -> Result<usize, StoreError> {
-    Ok(diesel::delete(node_keys::table.filter(node_keys::kid.ne(keep))).execute(conn)?)
+/// Deletes the node keys `kids` (only those: a key made since the caller
+/// read the keys is never among them); returns how many went.
+pub fn retire_node_keys(conn: &mut DbConnection, kids: &[String]) -> Result<usize, StoreError> {
+    Ok(diesel::delete(node_keys::table.filter(node_keys::kid.eq_any(kids))).execute(conn)?)
 }
 
 /// Stores a node key; another node's key stored at the same moment wins by
@@ -89,20 +90,25 @@ pub fn spend_nonce(
     nonce: &str,
     expires_at: NaiveDateTime,
 ) -> Result<bool, StoreError> {
-    match diesel::insert_into(federation_nonces::table)
-        .values((
-            federation_nonces::nonce.eq(nonce),
-            federation_nonces::expires_at.eq(expires_at),
-        ))
-        .execute(conn)
-    {
-        Ok(_) => Ok(true),
-        Err(diesel::result::Error::DatabaseError(
-            diesel::result::DatabaseErrorKind::UniqueViolation,
-            _,
-        )) => Ok(false),
-        Err(e) => Err(e.into()),
-    }
+    // ON CONFLICT DO NOTHING: a nonce spent before is a row not inserted,
+    // never an error, so it does not abort the access-log batch's
+    // transaction on PostgreSQL and the batch can spend all its nonces in
+    // one pass (every replayed one found, one rollback).
+    let values = (
+        federation_nonces::nonce.eq(nonce),
+        federation_nonces::expires_at.eq(expires_at),
+    );
+    let inserted = match conn {
+        DbConnection::Postgresql(c) => diesel::insert_into(federation_nonces::table)
+            .values(values)
+            .on_conflict_do_nothing()
+            .execute(c)?,
+        DbConnection::Sqlite(c) => diesel::insert_into(federation_nonces::table)
+            .values(values)
+            .on_conflict_do_nothing()
+            .execute(c)?,
+    };
+    Ok(inserted == 1)
 }
 
 /// Drops nonces that could no longer be replayed anyway.
@@ -133,7 +139,21 @@ pub fn saw_foreign_card(
 ) -> Result<(), StoreError> {
     // The usual case, a card seen before, is a read: no write lock taken.
     if let Some(known) = foreign_card(conn, card)? {
-        if known.issuer == issuer && known.resident_id == resident_id {
+        if known.issuer != issuer {
+            // Card ids are random UUIDs: another listed issuer claiming a
+            // card known here as one of `known.issuer`'s is a peer trying to
+            // take over that city's card record (its resident, the links to
+            // it, its revocations). Refused: the record stays the first
+            // issuer's.
+            tracing::warn!(
+                card = %card,
+                issuer = %known.issuer,
+                claimed_by = %issuer,
+                "a second issuer claims a known foreign card id: its claim is refused"
+            );
+            return Ok(());
+        }
+        if known.resident_id == resident_id {
             return Ok(());
         }
     }

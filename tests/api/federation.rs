@@ -25,6 +25,19 @@ impl Federation {
         self.dir.path().join("trust-list.jws")
     }
 
+    /// The file node `i` reads its list from: a link to the shared one,
+    /// until [`Self::freeze`].
+    fn node_list_file(&self, i: usize) -> PathBuf {
+        node_list_file(self.dir.path(), &self.nodes[i].settings.issuer)
+    }
+
+    /// Node `i` keeps the list it holds now (as a node whose refresh timer
+    /// has not come round yet): its file no longer follows the shared one.
+    fn freeze(&self, i: usize) {
+        let jws = std::fs::read_to_string(self.list_file()).unwrap();
+        write_list(&self.node_list_file(i), &jws);
+    }
+
     /// Every node's entry, as `describe` gives it, at its real address.
     fn entries(&self) -> Vec<Entry> {
         self.nodes
@@ -39,6 +52,18 @@ impl Federation {
     /// Signs `issuers` as the next list (valid `lifetime`) and waits until
     /// every node serves it.
     fn publish(&mut self, issuers: Vec<Entry>, lifetime: chrono::Duration) -> String {
+        let all: Vec<usize> = (0..self.nodes.len()).collect();
+        self.publish_to(issuers, lifetime, &all)
+    }
+
+    /// [`Self::publish`], waiting only for the nodes `waited` (the others
+    /// frozen).
+    fn publish_to(
+        &mut self,
+        issuers: Vec<Entry>,
+        lifetime: chrono::Duration,
+        waited: &[usize],
+    ) -> String {
         self.sequence += 1;
         let now = chrono::Utc::now();
         let jws = trust_list::sign(
@@ -52,11 +77,15 @@ impl Federation {
         )
         .unwrap();
         write_list(&self.list_file(), &jws);
-        for n in &self.nodes {
-            wait_for(|| served_list(n).as_deref() == Some(jws.as_str()));
+        for &i in waited {
+            wait_for(|| served_list(&self.nodes[i]).as_deref() == Some(jws.as_str()));
         }
         jws
     }
+}
+
+fn node_list_file(dir: &Path, issuer: &str) -> PathBuf {
+    dir.join(format!("trust-list-{issuer}.jws"))
 }
 
 fn write_list(path: &Path, jws: &str) {
@@ -99,8 +128,12 @@ fn federation_with(
         serde_json::to_string(&Jwk::from_verifying_key(&root.verifying_key())).unwrap(),
     )
     .unwrap();
-    let list = dir.path().join("trust-list.jws");
+    let shared = dir.path().join("trust-list.jws");
     let node = |code: &str, name: &str, backend: Backend| {
+        // Each node reads a link to the shared list (see `Federation::freeze`).
+        let list = node_list_file(dir.path(), code);
+        let _ = std::fs::remove_file(&list);
+        std::os::unix::fs::symlink(&shared, &list).unwrap();
         let (code, name, root_file, list, tweak) = (
             code.to_string(),
             name.to_string(),
@@ -1026,7 +1059,7 @@ fn resolve_card_of_a_foreign_card_is_a_patient_of_what_its_home_city_disclosed()
             .cloned()
             .unwrap_or_else(|| panic!("no {name} in {v}"))
     };
-    assert_eq!(param("valid")["valueBoolean"], true);
+    assert_eq!(param("valid")["valueBoolean"], true, "{v}");
     assert_eq!(param("issuer")["valueString"], "370100");
     let p = &param("patient")["resource"];
     assert_eq!(p["resourceType"], "Patient");
@@ -1053,4 +1086,372 @@ fn resolve_card_of_a_foreign_card_is_a_patient_of_what_its_home_city_disclosed()
     assert_eq!(p["managingOrganization"]["identifier"]["value"], "370100");
     assert_eq!(p["managingOrganization"]["display"], "济南市");
     assert_eq!(p["name"][0]["text"], "张三");
+}
+
+/// A captured peer request replayed within its lifetime is refused at once
+/// (`replayed_request`), before the peer's rate is counted: it neither
+/// spends the real peer's quota (whose clinics keep verifying) nor writes
+/// anything.
+#[test]
+fn a_replayed_peer_request_spends_neither_the_peers_rate_nor_a_row() {
+    let f = federation_with(|s| s.federation_peer_rate_per_sec = 1);
+    let (jinan, chengdu) = (&f.nodes[0], &f.nodes[1]);
+    let (_, card, _) = jinan.resident_with_card(23);
+    let stat = jinan.mint(&card, "static");
+    let (_, cd_key) = chengdu.clinic("CD01", &["verify"]);
+    let body = json!({"token": stat, "clinic": {"code": "CD01", "name": "x"}}).to_string();
+    let node_key = chengdu.ctx.federation.node_key().clone();
+    let captured = signed_resolve(&node_key, &body);
+    assert_eq!(send_signed(jinan, &captured, &body).status(), 200);
+    let logged = access_log_len(jinan, &card);
+    for _ in 0..10 {
+        assert_eq!(
+            crate::helpers::error_code(send_signed(jinan, &captured, &body), 401),
+            "replayed_request"
+        );
+    }
+    assert_eq!(access_log_len(jinan, &card), logged);
+    // The burst (twice the rate of 1/s) had one request spent: Chengdu's
+    // genuine request is answered, not 429.
+    let v = verify(chengdu, &cd_key, &stat);
+    assert_eq!(v["valid"], true, "{v}");
+    assert_eq!(access_log_len(jinan, &card), logged + 1);
+}
+
+type Rule = dyn Fn(&str, &[u8]) -> Option<(u16, String)> + Send + Sync;
+
+/// A stand-in for a home node at its own loopback address: a request that
+/// `rule` answers is answered so, every other one is passed to `home`.
+fn proxy(home: String, rule: std::sync::Arc<Rule>) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            let (home, rule) = (home.clone(), rule.clone());
+            std::thread::spawn(move || {
+                let _ = proxy_one(stream, &home, &*rule);
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+fn proxy_one(stream: std::net::TcpStream, home: &str, rule: &Rule) -> std::io::Result<()> {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let client = reqwest::blocking::Client::new();
+    let mut out = stream.try_clone()?;
+    let mut reader = BufReader::new(stream);
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 {
+            return Ok(());
+        }
+        let mut parts = line.split_whitespace();
+        let method = parts.next().unwrap_or("GET").to_string();
+        let target = parts.next().unwrap_or("/").to_string();
+        let mut headers = Vec::new();
+        let mut len = 0;
+        loop {
+            let mut h = String::new();
+            reader.read_line(&mut h)?;
+            let h = h.trim_end();
+            if h.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = h.split_once(':') {
+                let (k, v) = (k.trim().to_ascii_lowercase(), v.trim().to_string());
+                if k == "content-length" {
+                    len = v.parse().unwrap_or(0);
+                }
+                headers.push((k, v));
+            }
+        }
+        let mut body = vec![0; len];
+        reader.read_exact(&mut body)?;
+        let (status, text) = match rule(&target, &body) {
+            Some(answer) => answer,
+            None => {
+                let mut req = client.request(
+                    reqwest::Method::from_bytes(method.as_bytes()).unwrap(),
+                    format!("{home}{target}"),
+                );
+                for (k, v) in &headers {
+                    if matches!(
+                        k.as_str(),
+                        "content-type" | "content-digest" | "signature-input" | "signature"
+                    ) {
+                        req = req.header(k.as_str(), v.as_str());
+                    }
+                }
+                let r = req
+                    .body(body)
+                    .send()
+                    .map_err(|e| std::io::Error::other(e.to_string()))?;
+                (r.status().as_u16(), r.text().unwrap_or_default())
+            }
+        };
+        write!(
+            out,
+            "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{text}",
+            text.len()
+        )?;
+        out.flush()?;
+    }
+}
+
+/// A home node of the previous release refuses the `pii` field (400
+/// `bad_resolve_request`): a `pii` clinic's request is sent once more
+/// without it and answered with the standard disclosure, not
+/// `issuer_unavailable`.
+#[test]
+fn a_pii_clinic_verifies_cards_of_a_city_still_on_the_previous_release() {
+    let mut f = federation();
+    let home = f.nodes[0].base.clone();
+    let old_release = proxy(
+        home,
+        std::sync::Arc::new(|target: &str, body: &[u8]| {
+            let pii = String::from_utf8_lossy(body).contains("\"pii\"");
+            (target.starts_with("/federation/v1/resolve") && pii).then(|| {
+                let e = json!({"code": "bad_resolve_request", "message": "unknown field `pii`"});
+                (400, e.to_string())
+            })
+        }),
+    );
+    let mut entries = f.entries();
+    entries[0].base_url = old_release;
+    f.publish(entries, chrono::Duration::days(7));
+    let (jinan, chengdu) = (&f.nodes[0], &f.nodes[1]);
+    let (_, card, _) = jinan.resident_with_card(24);
+    let (_, cd_pii) = chengdu.clinic("CD01", &["verify", "pii"]);
+    let (_, cd_plain) = chengdu.clinic("CD02", &["verify"]);
+    let stat = jinan.mint(&card, "static");
+    let v = verify(chengdu, &cd_plain, &stat);
+    assert_eq!(v["valid"], true, "{v}");
+    let v = verify(chengdu, &cd_pii, &stat);
+    assert_eq!(v["valid"], true, "{v}");
+    assert!(v["resident"]["national_id"].is_null(), "{v}");
+    assert!(v["resident"]["national_id_masked"].is_string(), "{v}");
+    // A dynamic token still once only, through the retry too.
+    let dynamic = jinan.mint(&card, "dynamic");
+    assert_eq!(verify(chengdu, &cd_pii, &dynamic)["valid"], true);
+    assert_eq!(verify(chengdu, &cd_pii, &dynamic)["reason"], "replayed");
+}
+
+/// A peer that still holds the list from before a city's node-key rotation
+/// (it fetches on its own timer) refuses the new key `unknown_node`; the
+/// rotating city signs the request anew with its previous key, so its
+/// clinics keep verifying that peer's cards.
+#[test]
+fn a_peer_still_holding_the_old_list_is_asked_with_the_previous_node_key() {
+    let mut f = federation();
+    let (_, card, _) = f.nodes[0].resident_with_card(52);
+    let stat = f.nodes[0].mint(&card, "static");
+    let (_, cd_key) = f.nodes[1].clinic("CD01", &["verify"]);
+    crate::helpers::ok(&node_cli(
+        &f.nodes[1],
+        &["federation", "node-key", "rotate"],
+    ));
+    wait_for(|| describe(&f.nodes[1].ctx).node_keys.len() == 2);
+    let old_kid = f.nodes[1].ctx.federation.node_key().kid().to_b64();
+    // Jinan keeps the list it has; the others take the one with both keys.
+    f.freeze(0);
+    let entries = f.entries();
+    f.publish_to(entries, chrono::Duration::days(7), &[1, 2]);
+    wait_for(|| f.nodes[1].ctx.federation.node_key().kid().to_b64() != old_kid);
+    let v = verify(&f.nodes[1], &cd_key, &stat);
+    assert_eq!(v["valid"], true, "{v}");
+    // Beijing, which holds the new list, is asked with the new key.
+    let (_, bj_card, _) = f.nodes[2].resident_with_card(53);
+    let v = verify(&f.nodes[1], &cd_key, &f.nodes[2].mint(&bj_card, "static"));
+    assert_eq!(v["valid"], true, "{v}");
+}
+
+/// After an upgrade from the release that found a peer's stand-in by its
+/// code, the stand-in it made (`fed-<issuer>`, named `… (federation
+/// <issuer>)`, no usable key) is adopted: the peer's history stays at one
+/// clinic, no `fed-<issuer>-1` is made.
+#[test]
+fn the_previous_releases_stand_in_clinic_is_adopted_after_the_upgrade() {
+    let f = federation();
+    let (jinan, chengdu) = (&f.nodes[0], &f.nodes[1]);
+    let mut conn = jinan.ctx.conn().unwrap();
+    let (old, _) = healthcard::store::clinics::create(
+        &mut conn,
+        &healthcard::domain::ClinicCode::parse("fed-510100").unwrap(),
+        "成都市 (federation 510100)",
+        healthcard::domain::Scopes::from_list(&[healthcard::domain::Scope::Verify]).unwrap(),
+    )
+    .unwrap();
+    for k in healthcard::store::clinics::list_keys(&mut conn, old.id).unwrap() {
+        healthcard::store::clinics::revoke_key(&mut conn, &k.id).unwrap();
+    }
+    drop(conn);
+    let (_, card, _) = jinan.resident_with_card(43);
+    let (_, cd_key) = chengdu.clinic("CD01", &["verify"]);
+    assert_eq!(
+        verify(chengdu, &cd_key, &jinan.mint(&card, "static"))["valid"],
+        true
+    );
+    let peers = crate::helpers::ok(&node_cli(jinan, &["federation", "peer", "list"]));
+    let row: Value = serde_json::from_str(peers.lines().next().unwrap()).unwrap();
+    assert_eq!(row["stand_in_clinic"], old.id.to_string(), "{peers}");
+    let clinics = healthcard::store::clinics::list(&mut jinan.ctx.conn().unwrap()).unwrap();
+    assert!(
+        !clinics.iter().any(|c| c.code.as_str() == "fed-510100-1"),
+        "a second stand-in was made"
+    );
+}
+
+/// A listed peer that answers for a card id another city issued (its own
+/// token, its own resident) does not take over that card's record at the
+/// visiting node: the record stays the first issuer's.
+#[test]
+fn a_second_issuer_cannot_take_over_a_known_foreign_card() {
+    let mut f = federation();
+    let (_, card, _) = f.nodes[0].resident_with_card(62);
+    let (_, cd_key) = f.nodes[1].clinic("CD01", &["verify"]);
+    let v = verify(&f.nodes[1], &cd_key, &f.nodes[0].mint(&card, "static"));
+    assert_eq!(v["valid"], true, "{v}");
+    let card_id = uuid::Uuid::parse_str(&card).unwrap();
+    let record = |f: &Federation| {
+        healthcard::store::federation::foreign_card(
+            &mut f.nodes[1].ctx.conn().unwrap(),
+            healthcard::domain::CardId::from(card_id),
+        )
+        .unwrap()
+        .unwrap()
+    };
+    let before = record(&f);
+    assert_eq!(before.issuer, "370100");
+    // Beijing turns malicious: a token of its own key for Jinan's card id,
+    // and an answer of its own for it.
+    let mut resident = v["resident"].clone();
+    resident["id"] = json!(uuid::Uuid::new_v4().to_string());
+    let answer = json!({"valid": true, "card_id": card, "resident": resident}).to_string();
+    let malicious = proxy(
+        f.nodes[2].base.clone(),
+        std::sync::Arc::new(move |target: &str, _: &[u8]| {
+            target
+                .starts_with("/federation/v1/resolve")
+                .then(|| (200, answer.clone()))
+        }),
+    );
+    let mut entries = f.entries();
+    entries[2].base_url = malicious;
+    f.publish(entries, chrono::Duration::days(7));
+    let forged = f.nodes[2]
+        .ctx
+        .keys
+        .current()
+        .mint(
+            card_id,
+            healthcard::token::TokenKind::Static,
+            chrono::Utc::now().timestamp(),
+            3600,
+        )
+        .unwrap()
+        .text;
+    let _ = verify(&f.nodes[1], &cd_key, &forged);
+    let after = record(&f);
+    assert_eq!(after.issuer, "370100");
+    assert_eq!(after.resident_id, before.resident_id);
+}
+
+/// `node-key retire` deletes only the keys it read as older than the
+/// newest: a key rotated a moment before (by the CLI or another node, not
+/// yet re-read by the retiring node) is kept.
+#[test]
+fn retiring_never_deletes_a_node_key_rotated_a_moment_before() {
+    let mut f = federation();
+    crate::helpers::ok(&node_cli(
+        &f.nodes[1],
+        &["federation", "node-key", "rotate"],
+    ));
+    wait_for(|| describe(&f.nodes[1].ctx).node_keys.len() == 2);
+    let entries = f.entries();
+    f.publish(entries, chrono::Duration::days(7));
+    // A third key by the CLI; the running node has not re-read its keys yet
+    // (its tick is 1 s) when its retire runs.
+    let out = crate::helpers::ok(&node_cli(
+        &f.nodes[1],
+        &["federation", "node-key", "rotate"],
+    ));
+    let third: Value = serde_json::from_str(&out).unwrap();
+    let third = third["kid"].as_str().unwrap().to_string();
+    let retired = healthcard::service::federation::retire_node_keys(
+        &f.nodes[1].ctx,
+        &healthcard::service::registry::Actor::system("test"),
+    )
+    .unwrap();
+    assert!(!retired.contains(&third), "{retired:?}");
+    let keys = crate::helpers::ok(&node_cli(&f.nodes[1], &["federation", "node-key", "list"]));
+    assert!(
+        keys.contains(&third),
+        "the key rotated a moment before was deleted: {keys}"
+    );
+    assert_eq!(keys.lines().count(), 2, "{keys}");
+}
+
+/// A disclosure change is in force within the policy tick even while the
+/// revocation polls hang on slow home nodes (they run on the list's
+/// thread; the policies on a thread of their own).
+#[test]
+fn a_policy_change_is_in_force_within_its_tick_while_revocation_polls_hang() {
+    let mut f = federation();
+    let slow = |home: String| {
+        proxy(
+            home,
+            std::sync::Arc::new(|target: &str, _: &[u8]| {
+                target.starts_with("/federation/v1/revocations").then(|| {
+                    std::thread::sleep(Duration::from_secs(8));
+                    (503, "{}".to_string())
+                })
+            }),
+        )
+    };
+    let mut entries = f.entries();
+    entries[0].base_url = slow(f.nodes[0].base.clone());
+    entries[2].base_url = slow(f.nodes[2].base.clone());
+    f.publish(entries, chrono::Duration::days(7));
+    let (jinan, chengdu, beijing) = (&f.nodes[0], &f.nodes[1], &f.nodes[2]);
+    // Chengdu sees cards of both: its polls of their feeds now hang.
+    let (_, cd_key) = chengdu.clinic("CD01", &["verify"]);
+    let (_, jn_card, _) = jinan.resident_with_card(71);
+    let (_, bj_card, _) = beijing.resident_with_card(72);
+    assert_eq!(
+        verify(chengdu, &cd_key, &jinan.mint(&jn_card, "static"))["valid"],
+        true
+    );
+    assert_eq!(
+        verify(chengdu, &cd_key, &beijing.mint(&bj_card, "static"))["valid"],
+        true
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    // Chengdu grants Beijing pii; Beijing's pii clinic sees it within the tick.
+    let full = crate::helpers::national_id(73);
+    let (_, cd_card, _) = chengdu.resident_with_card(73);
+    let stat = chengdu.mint(&cd_card, "static");
+    let (_, bj_pii) = beijing.clinic("BJ01", &["verify", "pii"]);
+    assert!(verify(beijing, &bj_pii, &stat)["resident"]["national_id"].is_null());
+    crate::helpers::ok(&node_cli(
+        chengdu,
+        &[
+            "federation",
+            "peer",
+            "set",
+            "--issuer",
+            "110100",
+            "--disclosure",
+            "pii",
+        ],
+    ));
+    let start = Instant::now();
+    while verify(beijing, &bj_pii, &stat)["resident"]["national_id"] != full.as_str() {
+        assert!(
+            start.elapsed() < Duration::from_secs(4),
+            "the grant was not in force within its tick"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

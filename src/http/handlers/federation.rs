@@ -36,8 +36,11 @@ fn header<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
-/// The request's signature checked on the worker (CPU only), then the
-/// peer's rate limit; the nonce is spent by what the request does.
+/// The request's signature checked on the worker (CPU only); a nonce this
+/// node accepted within its lifetime is refused at once (a replay must not
+/// spend the real peer's rate nor cost a batch rollback); then the peer's
+/// rate limit. The nonce is spent in the database by what the request
+/// does, which stays the authority across the city's nodes.
 fn authenticate(
     state: &web::Data<State>,
     req: &HttpRequest,
@@ -55,7 +58,14 @@ fn authenticate(
             signature: header(req, msig::SIGNATURE),
         },
     )?;
+    let federation = &state.ctx.federation;
+    if federation.nonce_seen(&nonce) {
+        return Err(fed::FederationError::Replayed.into());
+    }
     state.limits.peer_rate(&peer.node_kid)?;
+    if !federation.remember_nonce(&nonce) {
+        return Err(fed::FederationError::Replayed.into());
+    }
     Ok((peer, nonce))
 }
 
