@@ -11,20 +11,11 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use coset::TaggedCborSerializable;
-use healthcard::token::{self, Alg, Claims, KeyRing, SigningKey, TokenKind, Validation};
-use ring::signature::{
-    EcdsaKeyPair, Ed25519KeyPair, UnparsedPublicKey, ECDSA_P256_SHA256_FIXED,
-    ECDSA_P256_SHA256_FIXED_SIGNING, ED25519,
-};
-use sm2::dsa::signature::{Signer, Verifier};
-use uuid::Uuid;
+use healthcard::token::{self, Alg};
 
-const NOW: i64 = 1_767_225_600;
-
-/// One operation to time.
-type Op = Box<dyn FnMut()>;
-const SM2_ID: &str = "1234567812345678";
+#[path = "common/floors.rs"]
+mod floors;
+use floors::Fixture;
 
 /// Time of `n` calls of `f`.
 fn block(n: u32, f: &mut dyn FnMut()) -> Duration {
@@ -69,70 +60,18 @@ fn main() {
         if !filter.is_empty() && !filter.iter().any(|f| alg.to_string().contains(f.as_str())) {
             continue;
         }
-        let key = SigningKey::generate_alg(alg);
-        let mut ring = KeyRing::new("HC");
-        ring.set_active(key.clone());
-        let claims = Claims::new("HC", Uuid::new_v4(), TokenKind::Dynamic, NOW, 120);
-        let text = token::mint(&key, &claims).expect("mint");
-        let cose = base45::decode(&text[5..]).expect("base45");
-        let parsed = coset::CoseSign1::from_tagged_slice(&cose).expect("cose");
-        let tbs = parsed.tbs_data(b"");
-        let sig = parsed.signature.clone();
-        let public_key = key.public_key().to_vec();
-        let secret = key.secret_bytes().expect("software key").to_vec();
-        let validation = Validation::at(NOW);
-        let rng = ring::rand::SystemRandom::new();
-        let (mut floor_verify, mut floor_sign): (Op, Op) = match alg {
-            Alg::Ed25519 => {
-                let pair = Ed25519KeyPair::from_pkcs8_maybe_unchecked(&secret).expect("pkcs8");
-                let (pk, t, s) = (public_key.clone(), tbs.clone(), sig.clone());
-                let t2 = tbs.clone();
-                (
-                    Box::new(move || {
-                        black_box(UnparsedPublicKey::new(&ED25519, &pk).verify(&t, &s).is_ok());
-                    }),
-                    Box::new(move || {
-                        black_box(pair.sign(black_box(&t2)));
-                    }),
-                )
-            }
-            Alg::Es256 => {
-                let pair =
-                    EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &secret, &rng)
-                        .expect("pkcs8");
-                let (pk, t, s) = (public_key.clone(), tbs.clone(), sig.clone());
-                let t2 = tbs.clone();
-                let rng = rng.clone();
-                (
-                    Box::new(move || {
-                        black_box(
-                            UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, &pk)
-                                .verify(&t, &s)
-                                .is_ok(),
-                        );
-                    }),
-                    Box::new(move || {
-                        black_box(pair.sign(&rng, black_box(&t2)).expect("sign"));
-                    }),
-                )
-            }
-            Alg::Sm2 => {
-                let vk =
-                    sm2::dsa::VerifyingKey::from_sec1_bytes(SM2_ID, &public_key).expect("point");
-                let sk = sm2::dsa::SigningKey::from_slice(SM2_ID, &secret).expect("scalar");
-                let s = sm2::dsa::Signature::from_slice(&sig).expect("r||s");
-                let (t, t2) = (tbs.clone(), tbs.clone());
-                (
-                    Box::new(move || {
-                        black_box(vk.verify(black_box(&t), &s).is_ok());
-                    }),
-                    Box::new(move || {
-                        let s: sm2::dsa::Signature = sk.sign(black_box(&t2));
-                        black_box(s);
-                    }),
-                )
-            }
-        };
+        let Fixture {
+            key,
+            ring,
+            claims,
+            text,
+            tbs,
+            validation,
+            library,
+            mut floor_verify,
+            mut floor_sign,
+            ..
+        } = Fixture::new(alg);
         // Blocks of about 20 ms whatever the algorithm's speed.
         let per = block(5, &mut *floor_sign) / 5;
         let n = (block_time.as_nanos() / per.as_nanos().max(1)).clamp(1, 20_000) as u32;
@@ -157,7 +96,7 @@ fn main() {
             ),
         ];
         for (op, [q1, m, q3]) in rows {
-            println!("| {alg} | {op} | {m:.3}x | {q1:.3}-{q3:.3} |");
+            println!("| {alg} | {op} ({library}) | {m:.3}x | {q1:.3}-{q3:.3} |");
         }
     }
 }
